@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: MIT
+# Front door. `make demo` and `make test` work on a fresh Debian 12 machine (as root, or with sudo):
+# both install what is missing first.
+JOBS ?= $(shell nproc)
+DEMO_OUT ?= build/demo
+ATTN := build/release/bin/attn
+
+.PHONY: all deps build test test-release test-asan demo bench fuzz format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+
+# Release suite, then the same suite under ASan+UBSan.
+test: test-release test-asan
+
+test-release: build
+	ctest --preset release -j $(JOBS)
+
+test-asan: deps
+	cmake --preset asan-ubsan
+	cmake --build --preset asan-ubsan -j $(JOBS)
+	ctest --preset asan-ubsan -j $(JOBS)
+
+demo: build
+	@mkdir -p $(DEMO_OUT)
+	@echo "== The lecture's positional encoding of position 1, d = 512 (first values):"
+	@$(ATTN) pe --pos 1 --dim 512 | cut -c1-120
+	@echo "== Heatmap of PE for 100 positions x 128 dimensions:"
+	@$(ATTN) pe --positions 100 --dim 128 --png $(DEMO_OUT)/positional_encoding.png
+	@echo "== Attention on a bundled case (window 4 left / 2 right, interval sampling every 2nd key):"
+	@$(ATTN) attend --q tests/golden/attention/window_dilation/q.npy --k tests/golden/attention/window_dilation/k.npy \
+	  --v tests/golden/attention/window_dilation/v.npy --window 4,2 --dilation 2 \
+	  --out $(DEMO_OUT)/out.npy --probs $(DEMO_OUT)/probs.npy --lse $(DEMO_OUT)/lse.npy
+	@echo "== Outputs in $(DEMO_OUT)/"
+
+bench: build
+	build/release/bench/bench_ops --benchmark_min_time=0.2
+
+# libFuzzer on the .npy reader for 60 s (clang).
+fuzz:
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS) --target fuzz_npy
+	mkdir -p .fuzz-corpus && cp -n tests/golden/npy/*.npy .fuzz-corpus/ || true
+	build/fuzz/tests/fuzz_npy -max_total_time=60 .fuzz-corpus
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+clean:
+	rm -rf build

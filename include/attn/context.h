@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// Context: the explicit execution state every op takes (threads, seed, scratch memory). No globals.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace attn {
+
+// Small, fast, reproducible generator (xoshiro256**), seeded through splitmix64. Its sequences are the
+// same on every platform and standard library, unlike std::normal_distribution.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0);
+  uint64_t next_u64();
+  double uniform();                   // [0, 1)
+  double uniform(double lo, double hi);
+  double normal();                    // standard normal (Box-Muller)
+  int64_t uniform_int(int64_t lo, int64_t hi);  // [lo, hi]
+
+ private:
+  uint64_t s_[4];
+};
+
+struct ContextOptions {
+  int num_threads = 0;  // 0: all hardware threads OpenMP reports
+  uint64_t seed = 0;
+};
+
+class Context {
+ public:
+  Context() : Context(ContextOptions{}) {}
+  explicit Context(const ContextOptions& options);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  int num_threads() const { return num_threads_; }
+  void set_num_threads(int n);  // n >= 1, or 0 for all hardware threads
+  uint64_t seed() const { return seed_; }
+
+  // Per-worker scratch of at least `count` floats, 64-byte aligned. Valid until the same worker asks
+  // again; workers never share a buffer, so parallel workers may call this concurrently.
+  float* scratch(int worker, int64_t count) const;
+
+ private:
+  struct Scratch;
+  int num_threads_ = 1;
+  uint64_t seed_ = 0;
+  std::unique_ptr<Scratch> scratch_;
+};
+
+// The process-wide number of hardware threads OpenMP would use.
+int hardware_threads();
+
+}  // namespace attn

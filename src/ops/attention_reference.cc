@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// The reference attention: the specification every fast kernel is tested against.
+// Plain loops, double accumulation, the dense mask and the full T×S score matrix materialised.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attn/ops/attention.h"
+#include "ops/internal/attention_checks.h"
+
+namespace attn::ops::reference {
+
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+template <typename T>
+TensorD materialize(const BasicAttentionMask<T>& m, int64_t B, int64_t NH, int64_t T_, int64_t S) {
+  TensorD dense(Shape{B, NH, T_, S});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < NH; ++h)
+      for (int64_t t = 0; t < T_; ++t)
+        for (int64_t s = 0; s < S; ++s) {
+          double value = kNegInf;
+          if (attention_key_visible(m, b, t, s)) {
+            value = 0.0;
+            if (!m.alibi_slopes.empty())
+              value -= static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]) *
+                       static_cast<double>(std::abs(t + m.query_offset - s));
+            if (m.bias.defined())
+              value += static_cast<double>(
+                  m.bias(m.bias.dim(0) == 1 ? 0 : b, m.bias.dim(1) == 1 ? 0 : h, t, s));
+          }
+          dense(b, h, t, s) = value;
+        }
+  return dense;
+}
+
+// Probabilities of one (b, h) pair: P[t][s] = softmax_s(scale · q_t·k_s + mask[t][s]), 0 where masked.
+// Rows with no visible key (maximum -inf) stay all zero and get lse = -inf.
+template <typename T>
+void probabilities(const BasicView<const T>& q, const BasicView<const T>& k, const TensorD& dense, int64_t b,
+                   int64_t h, int64_t hk, double scale, std::vector<double>& P, std::vector<double>& lse) {
+  const int64_t T_ = q.dim(2), S = k.dim(2), HS = q.dim(3);
+  std::vector<double> score(static_cast<size_t>(S));
+  for (int64_t t = 0; t < T_; ++t) {
+    double row_max = kNegInf;
+    for (int64_t s = 0; s < S; ++s) {
+      const double m = dense(b, h, t, s);
+      double x = kNegInf;
+      if (m != kNegInf) {
+        double dot = 0.0;
+        for (int64_t i = 0; i < HS; ++i)
+          dot += static_cast<double>(q(b, h, t, i)) * static_cast<double>(k(b, hk, s, i));
+        x = scale * dot + m;
+      }
+      score[static_cast<size_t>(s)] = x;
+      row_max = std::max(row_max, x);
+    }
+    double* p_row = &P[static_cast<size_t>(t * S)];
+    if (row_max == kNegInf) {  // fully masked: defined as zeros, never NaN
+      std::fill(p_row, p_row + S, 0.0);
+      lse[static_cast<size_t>(t)] = kNegInf;
+      continue;
+    }
+    double sum = 0.0;
+    for (int64_t s = 0; s < S; ++s) sum += std::exp(score[static_cast<size_t>(s)] - row_max);
+    const double row_lse = row_max + std::log(sum);
+    for (int64_t s = 0; s < S; ++s) p_row[s] = std::exp(score[static_cast<size_t>(s)] - row_lse);
+    lse[static_cast<size_t>(t)] = row_lse;
+  }
+}
+
+template <typename T>
+void forward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T> v,
+                  const BasicAttentionMask<T>& mask, double scale, BasicView<T> out, BasicView<T> lse,
+                  BasicView<T> probs) {
+  const auto d = internal::check_attention_forward_args("attention_forward", q, k, v, mask, scale, out, lse,
+                                                        probs);
+  const TensorD dense = materialize(mask, d.B, d.NH, d.T, d.S);
+  std::vector<double> P(static_cast<size_t>(d.T * d.S)), row_lse(static_cast<size_t>(d.T));
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t h = 0; h < d.NH; ++h) {
+      const int64_t hk = h / d.group();
+      probabilities(q, k, dense, b, h, hk, scale, P, row_lse);
+      for (int64_t t = 0; t < d.T; ++t) {
+        lse(b, h, t) = static_cast<T>(row_lse[static_cast<size_t>(t)]);
+        for (int64_t j = 0; j < d.HSV; ++j) {
+          double acc = 0.0;
+          for (int64_t s = 0; s < d.S; ++s)
+            acc += P[static_cast<size_t>(t * d.S + s)] * static_cast<double>(v(b, hk, s, j));
+          out(b, h, t, j) = static_cast<T>(acc);
+        }
+        if (probs.defined())
+          for (int64_t s = 0; s < d.S; ++s) probs(b, h, t, s) = static_cast<T>(P[static_cast<size_t>(t * d.S + s)]);
+      }
+    }
+}
+
+// Backward. The forward was
+//   X = scale · Q Kᵀ + M,   P = softmax_rows(X),   O = P V.
+// So, with dO given:
+//   dV = Pᵀ dO                         (summed over the query heads that share the kv head)
+//   dP = dO Vᵀ
+//   dX = P ⊙ (dP − D),  D_t = Σ_s P_ts dP_ts = dO_t · O_t   (softmax Jacobian, row by row)
+//   dQ = scale · dX K,  dK = scale · dXᵀ Q,  dBias = dX (summed over broadcast dimensions).
+// Masked entries have P = 0, hence dX = 0: no gradient flows through them; fully masked rows give 0.
+template <typename T>
+void backward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T> v, BasicView<const T> out,
+                   BasicView<const T> lse, BasicView<const T> dout, const BasicAttentionMask<T>& mask,
+                   double scale, BasicView<T> dq, BasicView<T> dk, BasicView<T> dv, BasicView<T> dbias) {
+  const auto d = internal::check_attention_backward_args("attention_backward", q, k, v, out, lse, dout, mask,
+                                                         scale, dq, dk, dv, dbias);
+  const TensorD dense = materialize(mask, d.B, d.NH, d.T, d.S);
+  std::vector<double> P(static_cast<size_t>(d.T * d.S)), row_lse(static_cast<size_t>(d.T));
+  std::vector<double> dX(static_cast<size_t>(d.T * d.S));
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t h = 0; h < d.NH; ++h) {
+      const int64_t hk = h / d.group();
+      probabilities(q, k, dense, b, h, hk, scale, P, row_lse);
+      for (int64_t t = 0; t < d.T; ++t) {
+        double D = 0.0;
+        for (int64_t s = 0; s < d.S; ++s) {
+          double dp = 0.0;
+          for (int64_t j = 0; j < d.HSV; ++j)
+            dp += static_cast<double>(dout(b, h, t, j)) * static_cast<double>(v(b, hk, s, j));
+          dX[static_cast<size_t>(t * d.S + s)] = dp;
+          D += P[static_cast<size_t>(t * d.S + s)] * dp;
+        }
+        for (int64_t s = 0; s < d.S; ++s) {
+          const size_t ts = static_cast<size_t>(t * d.S + s);
+          dX[ts] = P[ts] * (dX[ts] - D);
+        }
+      }
+      for (int64_t t = 0; t < d.T; ++t)
+        for (int64_t i = 0; i < d.HS; ++i) {
+          double acc = 0.0;
+          for (int64_t s = 0; s < d.S; ++s)
+            acc += dX[static_cast<size_t>(t * d.S + s)] * static_cast<double>(k(b, hk, s, i));
+          dq(b, h, t, i) += static_cast<T>(scale * acc);
+        }
+      for (int64_t s = 0; s < d.S; ++s) {
+        for (int64_t i = 0; i < d.HS; ++i) {
+          double acc = 0.0;
+          for (int64_t t = 0; t < d.T; ++t)
+            acc += dX[static_cast<size_t>(t * d.S + s)] * static_cast<double>(q(b, h, t, i));
+          dk(b, hk, s, i) += static_cast<T>(scale * acc);
+        }
+        for (int64_t j = 0; j < d.HSV; ++j) {
+          double acc = 0.0;
+          for (int64_t t = 0; t < d.T; ++t)
+            acc += P[static_cast<size_t>(t * d.S + s)] * static_cast<double>(dout(b, h, t, j));
+          dv(b, hk, s, j) += static_cast<T>(acc);
+        }
+      }
+      if (dbias.defined()) {
+        const int64_t bb = dbias.dim(0) == 1 ? 0 : b, hh = dbias.dim(1) == 1 ? 0 : h;
+        for (int64_t t = 0; t < d.T; ++t)
+          for (int64_t s = 0; s < d.S; ++s) dbias(bb, hh, t, s) += static_cast<T>(dX[static_cast<size_t>(t * d.S + s)]);
+      }
+    }
+}
+
+}  // namespace
+
+void attention_forward(ConstTensorView q, ConstTensorView k, ConstTensorView v, const AttentionMask& mask,
+                       double scale, TensorView out, TensorView lse, TensorView probs, const Context&) {
+  forward_impl<float>(q, k, v, mask, scale, out, lse, probs);
+}
+void attention_forward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v, const AttentionMaskD& mask,
+                       double scale, TensorViewD out, TensorViewD lse, TensorViewD probs, const Context&) {
+  forward_impl<double>(q, k, v, mask, scale, out, lse, probs);
+}
+
+void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v, ConstTensorView out,
+                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias, const Context&) {
+  backward_impl<float>(q, k, v, out, lse, dout, mask, scale, dq, dk, dv, dbias);
+}
+void attention_backward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v, ConstTensorViewD out,
+                        ConstTensorViewD lse, ConstTensorViewD dout, const AttentionMaskD& mask, double scale,
+                        TensorViewD dq, TensorViewD dk, TensorViewD dv, TensorViewD dbias, const Context&) {
+  backward_impl<double>(q, k, v, out, lse, dout, mask, scale, dq, dk, dv, dbias);
+}
+
+namespace {
+template <typename T>
+TensorD materialize_checked(const BasicAttentionMask<T>& mask, int64_t B, int64_t NH, int64_t T_, int64_t S) {
+  if (B < 0 || NH < 1 || T_ < 0 || S < 0)
+    fail<ShapeError>("materialize_attention_mask", "invalid sizes (B, NH, T, S) = (", B, ", ", NH, ", ", T_, ", ",
+                     S, ")");
+  check_attention_mask("materialize_attention_mask", mask, B, NH, T_, S);
+  return materialize(mask, B, NH, T_, S);
+}
+}  // namespace
+
+TensorD materialize_attention_mask(const AttentionMask& mask, int64_t B, int64_t NH, int64_t T_, int64_t S) {
+  return materialize_checked(mask, B, NH, T_, S);
+}
+TensorD materialize_attention_mask(const AttentionMaskD& mask, int64_t B, int64_t NH, int64_t T_, int64_t S) {
+  return materialize_checked(mask, B, NH, T_, S);
+}
+
+}  // namespace attn::ops::reference

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// Argument checks shared by the reference and fast kernels: every public op validates before it touches
+// memory, and names the function, the argument and the shapes in its message.
+#pragma once
+
+#include <cmath>
+#include <initializer_list>
+#include <string>
+
+#include "attn/error.h"
+#include "attn/tensor.h"
+
+namespace attn::internal {
+
+template <typename T>
+void check_defined(const char* fn, const char* name, const BasicView<T>& v) {
+  if (!v.defined()) fail<ShapeError>(fn, name, " is required but was not given");
+}
+
+template <typename T>
+void check_rank(const char* fn, const char* name, const BasicView<T>& v, int rank) {
+  check_defined(fn, name, v);
+  if (v.rank() != rank)
+    fail<ShapeError>(fn, name, " must have rank ", rank, " but has shape ", v.shape().str());
+}
+
+template <typename T>
+void check_shape(const char* fn, const char* name, const BasicView<T>& v, const Shape& expected,
+                 const std::string& why) {
+  check_defined(fn, name, v);
+  if (!(v.shape() == expected))
+    fail<ShapeError>(fn, name, " has shape ", v.shape().str(), " but ", expected.str(), " is expected (", why,
+                     ")");
+}
+
+// An output must have distinct elements and must not overlap any input.
+template <typename O, typename... I>
+void check_output(const char* fn, const char* name, const BasicView<O>& out, const I&... inputs) {
+  if (!out.defined()) return;
+  if (!has_distinct_elements(out))
+    fail<ValueError>(fn, name, " (shape ", out.shape().str(), ") has strides that make elements overlap");
+  const bool overlaps = (... || may_overlap(out, inputs));
+  if (overlaps) fail<ValueError>(fn, name, " overlaps an input; outputs must not alias inputs");
+}
+
+inline void check_finite(const char* fn, const char* name, double x) {
+  if (!std::isfinite(x)) fail<ValueError>(fn, name, " must be finite, got ", x);
+}
+
+}  // namespace attn::internal

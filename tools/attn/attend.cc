@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+// attn attend: scaled dot-product attention on .npy arrays, with every mask parameter as a flag.
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "attn/attn.h"
+#include "commands.h"
+
+namespace attn::cli {
+
+namespace {
+
+struct AttendOptions {
+  std::string q, k, v, out, lse, probs, bias;
+  bool causal = false;
+  std::string window, chunk, key_lengths;
+  int64_t dilation = 1;
+  int64_t query_offset = 0;
+  bool alibi = false;
+  std::optional<double> scale;
+  bool reference = false;
+  // Backward (optional): --grad-out DOUT.npy with any of --dq/--dk/--dv/--dbias.
+  std::string grad_out, dq, dk, dv, dbias;
+};
+
+constexpr const char* kFn = "attn attend";
+
+template <typename T>
+BasicTensor<T> load(const std::string& path) {
+  const io::NpyArray a = io::read_npy(path);
+  if (a.dtype != io::DType::kFloat32 && a.dtype != io::DType::kFloat64)
+    fail<ValueError>(kFn, path, " has dtype ", io::dtype_name(a.dtype), "; float32 or float64 is expected");
+  if constexpr (std::is_same_v<T, float>) {
+    return a.to_float();
+  } else {
+    return a.to_double();
+  }
+}
+
+template <typename T>
+ops::BasicAttentionMask<T> build_mask(const AttendOptions& o, int64_t NH) {
+  ops::BasicAttentionMask<T> m;
+  m.causal = o.causal;
+  m.query_offset = o.query_offset;
+  m.dilation = o.dilation;
+  if (!o.window.empty()) {
+    const auto w = parse_int_list("--window", o.window);
+    if (w.size() > 2) fail<ValueError>("--window", "expected LEFT,RIGHT (or W for both), got '", o.window, "'");
+    m.window_left = w[0];
+    m.window_right = w.size() == 2 ? w[1] : w[0];
+  }
+  if (!o.chunk.empty()) {
+    const auto c = parse_int_list("--chunk", o.chunk);
+    if (c.size() > 2) fail<ValueError>("--chunk", "expected SIZE[,LEFT_CHUNKS], got '", o.chunk, "'");
+    m.chunk_size = c[0];
+    if (m.chunk_size < 1) fail<ValueError>("--chunk", "chunk size must be >= 1, got ", m.chunk_size);
+    m.num_left_chunks = c.size() == 2 ? c[1] : -1;
+  }
+  if (!o.key_lengths.empty()) m.key_lengths = parse_int_list("--key-lengths", o.key_lengths);
+  if (o.alibi) m.alibi_slopes = ops::alibi_slopes(NH);
+  return m;
+}
+
+std::string describe(const Shape& q, const Shape& k, const AttendOptions& o) {
+  std::string s = "B=" + std::to_string(q[0]) + " NH=" + std::to_string(q[1]) + " NH_kv=" + std::to_string(k[1]) +
+                  " T=" + std::to_string(q[2]) + " S=" + std::to_string(k[2]) + " HS=" + std::to_string(q[3]);
+  std::string mask;
+  if (o.causal) mask += " causal";
+  if (!o.window.empty()) mask += " window=" + o.window;
+  if (o.dilation > 1) mask += " dilation=" + std::to_string(o.dilation);
+  if (!o.chunk.empty()) mask += " chunk=" + o.chunk;
+  if (!o.key_lengths.empty()) mask += " key-lengths=" + o.key_lengths;
+  if (o.alibi) mask += " alibi";
+  if (!o.bias.empty()) mask += " bias";
+  return s + " mask:" + (mask.empty() ? " none" : mask);
+}
+
+template <typename T>
+void run(const AttendOptions& o) {
+  const auto q = load<T>(o.q), k = load<T>(o.k), v = load<T>(o.v);
+  if (q.rank() != 4 || k.rank() != 4)
+    fail<ShapeError>(kFn, "q and k must be (B, NH, T, HS) and (B, NH_kv, S, HS); got q ", q.shape().str(), ", k ",
+                     k.shape().str());
+  auto mask = build_mask<T>(o, q.dim(1));
+  BasicTensor<T> bias;
+  if (!o.bias.empty()) {
+    bias = load<T>(o.bias);
+    mask.bias = bias.view();
+  }
+  const double scale = o.scale ? *o.scale : ops::default_attention_scale(q.dim(3));
+  BasicTensor<T> out(Shape{q.dim(0), q.dim(1), q.dim(2), v.rank() == 4 ? v.dim(3) : 0});
+  BasicTensor<T> lse(Shape{q.dim(0), q.dim(1), q.dim(2)});
+  BasicTensor<T> probs;
+  if (!o.probs.empty()) probs = BasicTensor<T>(Shape{q.dim(0), q.dim(1), q.dim(2), k.dim(2)});
+  Context ctx;
+  const auto start = std::chrono::steady_clock::now();
+  ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, scale, out.view(), lse.view(),
+                                    probs.view(), ctx);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  io::write_npy(o.out, out.view());
+  if (!o.lse.empty()) io::write_npy(o.lse, lse.view());
+  if (!o.probs.empty()) io::write_npy(o.probs, probs.view());
+  std::cout << "attention " << describe(q.shape(), k.shape(), o) << " scale=" << scale << " ("
+            << (std::is_same_v<T, float> ? "float32" : "float64") << ", reference kernel, " << ms << " ms) -> "
+            << o.out << "\n";
+
+  if (o.grad_out.empty()) {
+    if (!o.dq.empty() || !o.dk.empty() || !o.dv.empty() || !o.dbias.empty())
+      fail<ValueError>(kFn, "--dq/--dk/--dv/--dbias need --grad-out DOUT.npy");
+    return;
+  }
+  const auto dout = load<T>(o.grad_out);
+  BasicTensor<T> dq(q.shape()), dk(k.shape()), dv(v.shape()), dbias;
+  if (!o.dbias.empty()) {
+    if (!bias.defined()) fail<ValueError>(kFn, "--dbias needs --bias");
+    dbias = BasicTensor<T>(bias.shape());
+  }
+  ops::reference::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask,
+                                     scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+  if (!o.dq.empty()) io::write_npy(o.dq, dq.view());
+  if (!o.dk.empty()) io::write_npy(o.dk, dk.view());
+  if (!o.dv.empty()) io::write_npy(o.dv, dv.view());
+  if (!o.dbias.empty()) io::write_npy(o.dbias, dbias.view());
+}
+
+bool all_float64(const AttendOptions& o) {
+  for (const std::string* path : {&o.q, &o.k, &o.v})
+    if (io::read_npy(*path).dtype != io::DType::kFloat64) return false;
+  return true;
+}
+
+}  // namespace
+
+void add_attend_command(CLI::App& app) {
+  auto o = std::make_shared<AttendOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "attend",
+      "Scaled dot-product attention on .npy arrays: q (B, NH, T, HS), k (B, NH_kv, S, HS), v (B, NH_kv, S, HSV).\n"
+      "float32 or float64 input; float64 q, k and v run in float64, anything else in float32.");
+  sub->add_option("--q", o->q, "Queries .npy (B, NH, T, HS)")->required();
+  sub->add_option("--k", o->k, "Keys .npy (B, NH_kv, S, HS); NH must be a multiple of NH_kv")->required();
+  sub->add_option("--v", o->v, "Values .npy (B, NH_kv, S, HSV)")->required();
+  sub->add_option("--out", o->out, "Output .npy (B, NH, T, HSV)")->required();
+  sub->add_option("--lse", o->lse, "Also write the log-sum-exp of each score row (B, NH, T)");
+  sub->add_option("--probs", o->probs, "Also write the attention probabilities (B, NH, T, S)");
+  sub->add_flag("--causal", o->causal, "Causal mask, top-left aligned as PyTorch: key s <= query t");
+  sub->add_option("--window", o->window,
+                  "Truncated attention LEFT,RIGHT: query t sees keys t-LEFT .. t+RIGHT (-1 = unbounded; W = W,W)");
+  sub->add_option("--dilation", o->dilation, "Interval sampling: only keys whose offset from t is a multiple of D")
+      ->capture_default_str();
+  sub->add_option("--chunk", o->chunk,
+                  "Chunked attention SIZE[,LEFT_CHUNKS]: own chunk plus LEFT_CHUNKS before it (WeNet); default all");
+  sub->add_option("--key-lengths", o->key_lengths, "Valid keys per batch entry n1,n2,... (padding mask)");
+  sub->add_option("--query-offset", o->query_offset,
+                  "Position of query 0 on the key axis (S-T aligns bottom-right, as FlashAttention)")
+      ->capture_default_str();
+  sub->add_flag("--alibi", o->alibi, "ALiBi with the standard per-head slopes: score -= slope_h * |t - s|");
+  sub->add_option("--bias", o->bias, "Additive bias .npy (B or 1, NH or 1, T, S); -inf masks");
+  sub->add_option("--scale", o->scale, "Score scale (default 1/sqrt(HS))");
+  sub->add_flag("--reference", o->reference, "Use the reference kernel (the specification)");
+  sub->add_option("--grad-out", o->grad_out, "Gradient of the output .npy (B, NH, T, HSV): run the backward too");
+  sub->add_option("--dq", o->dq, "With --grad-out: write dq .npy");
+  sub->add_option("--dk", o->dk, "With --grad-out: write dk .npy");
+  sub->add_option("--dv", o->dv, "With --grad-out: write dv .npy");
+  sub->add_option("--dbias", o->dbias, "With --grad-out and --bias: write dbias .npy");
+  sub->callback([o] {
+    if (all_float64(*o)) {
+      run<double>(*o);
+    } else {
+      run<float>(*o);
+    }
+  });
+}
+
+}  // namespace attn::cli

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+// attn pe: print or plot the sinusoidal positional encoding.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "attn/attn.h"
+#include "commands.h"
+
+namespace attn::cli {
+
+namespace {
+
+struct PeOptions {
+  int64_t pos = -1;
+  int64_t dim = 512;
+  int64_t positions = 0;
+  std::string png;
+  int cell = 0;
+  double base = 10000.0;
+};
+
+// Python's repr(round(x, 4)): at most 4 decimals, trailing zeros dropped, at least one decimal digit.
+std::string python_round4(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", x);
+  std::string s(buf);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.push_back('0');
+  return s;
+}
+
+void run_pe(const PeOptions& o) {
+  if (o.dim < 1) fail<ValueError>("attn pe", "--dim must be >= 1, got ", o.dim);
+  if (o.pos < 0 && o.png.empty()) fail<ValueError>("attn pe", "give --pos P to print, or --positions N --png FILE");
+  if (o.pos >= 0) {
+    TensorD row(Shape{1, o.dim});
+    ops::sinusoidal_encoding(row.view(), o.pos, o.base);
+    std::string line = "[";
+    for (int64_t c = 0; c < o.dim; ++c) line += (c ? ", " : "") + python_round4(row(0, c));
+    std::cout << line << "]\n";
+  }
+  if (!o.png.empty()) {
+    if (o.positions < 1) fail<ValueError>("attn pe", "--png needs --positions N with N >= 1");
+    Tensor table(Shape{o.positions, o.dim});
+    ops::sinusoidal_encoding(table.view(), 0, o.base);
+    // Small tables get bigger cells so that the picture is not a few pixels wide.
+    const int cell = o.cell > 0 ? o.cell
+                                : static_cast<int>(std::clamp<int64_t>(512 / std::max(o.dim, o.positions), 1, 16));
+    io::write_png(o.png, io::heatmap(table.view(), -1.0, 1.0, io::Colormap::kDiverging, cell));
+    std::cerr << "wrote " << o.png << ": " << o.positions << " positions (rows) x " << o.dim
+              << " dimensions (columns), blue -1 .. red +1\n";
+  }
+}
+
+}  // namespace
+
+void add_pe_command(CLI::App& app) {
+  auto o = std::make_shared<PeOptions>();
+  CLI::App* sub = app.add_subcommand("pe", "Sinusoidal positional encoding: print one position or plot a table");
+  sub->add_option("--pos", o->pos, "Print PE(pos, ·) as a Python-style list rounded to 4 decimals");
+  sub->add_option("--dim", o->dim, "Model dimension d (number of values per position)")->capture_default_str();
+  sub->add_option("--positions", o->positions, "Number of positions (rows) to plot with --png");
+  sub->add_option("--png", o->png, "Write a heatmap (positions x dimensions) to this PNG file");
+  sub->add_option("--cell", o->cell, "Pixels per value in the heatmap (default: fit about 512 px)");
+  sub->add_option("--base", o->base, "Frequency base (10000 in the paper)")->capture_default_str();
+  sub->callback([o] { run_pe(*o); });
+}
+
+}  // namespace attn::cli
