@@ -3,6 +3,8 @@
 // forward (2·HS for q·k, 2·HSV for p·v with HSV = HS) and 2·N·IN·OUT for linear.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+
 #include "attn/attn.h"
 
 namespace {
@@ -27,6 +29,25 @@ void BM_AttentionReferenceForward(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_AttentionReferenceForward)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond);
+
+// The fused kernel, same shapes and flop convention; Arg = N, second arg = window (0 = full).
+void BM_AttentionForward(benchmark::State& state) {
+  const int64_t N = state.range(0), w = state.range(1), NH = 8, HS = 64;
+  const Tensor q = random(Shape{1, NH, N, HS}, 1), k = random(Shape{1, NH, N, HS}, 2), v = random(Shape{1, NH, N, HS}, 3);
+  Tensor out(Shape{1, NH, N, HS}), lse(Shape{1, NH, N});
+  ops::AttentionMask mask;
+  double pairs = static_cast<double>(N) * static_cast<double>(N);
+  if (w > 0) {
+    mask.window_left = mask.window_right = w;
+    pairs = 0;
+    for (int64_t t = 0; t < N; ++t) pairs += static_cast<double>(std::min(N - 1, t + w) - std::max<int64_t>(0, t - w) + 1);
+  }
+  Context ctx;
+  for (auto _ : state) ops::attention_forward(q, k, v, mask, 0.125, out, lse, {}, ctx);
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * static_cast<double>(NH * HS) * pairs / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_AttentionForward)->Args({256, 0})->Args({1024, 0})->Args({16384, 32})->Unit(benchmark::kMillisecond);
 
 void BM_Linear(benchmark::State& state) {
   const int64_t N = state.range(0), IN = 512, OUT = 512;

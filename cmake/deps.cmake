@@ -8,6 +8,8 @@ find_package(Threads REQUIRED)
 # OpenBLAS through cblas.h. pkg-config's "openblas" names the pthread flavour's include dir, whose cblas.h
 # also declares openblas_set_num_threads (we switch BLAS to one thread inside our parallel regions).
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+# Highway with runtime dispatch: kernels are compiled for every target and chosen at run time.
+pkg_check_modules(HWY REQUIRED IMPORTED_TARGET libhwy)
 
 if(ATTN_BUILD_TOOLS OR ATTN_BUILD_TESTS)
   find_package(CLI11 REQUIRED)

@@ -78,6 +78,23 @@ std::string describe(const Shape& q, const Shape& k, const AttendOptions& o) {
   return s + " mask:" + (mask.empty() ? " none" : mask);
 }
 
+// The backward on the kernel the forward used.
+template <typename T>
+void backward(const AttendOptions& o, const BasicTensor<T>& q, const BasicTensor<T>& k, const BasicTensor<T>& v,
+              const BasicTensor<T>& out, const BasicTensor<T>& lse, const BasicTensor<T>& dout,
+              const ops::BasicAttentionMask<T>& mask, double scale, BasicTensor<T>& dq, BasicTensor<T>& dk,
+              BasicTensor<T>& dv, BasicTensor<T>& dbias, const Context& ctx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!o.reference) {
+      ops::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask, scale,
+                              dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+      return;
+    }
+  }
+  ops::reference::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask,
+                                     scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+}
+
 template <typename T>
 void run(const AttendOptions& o) {
   const auto q = load<T>(o.q), k = load<T>(o.k), v = load<T>(o.v);
@@ -97,14 +114,24 @@ void run(const AttendOptions& o) {
   if (!o.probs.empty()) probs = BasicTensor<T>(Shape{q.dim(0), q.dim(1), q.dim(2), k.dim(2)});
   Context ctx;
   const auto start = std::chrono::steady_clock::now();
-  ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, scale, out.view(), lse.view(),
-                                    probs.view(), ctx);
+  if constexpr (std::is_same_v<T, float>) {
+    if (!o.reference) {
+      ops::attention_forward(q.view(), k.view(), v.view(), mask, scale, out.view(), lse.view(), probs.view(), ctx);
+    } else {
+      ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, scale, out.view(), lse.view(),
+                                        probs.view(), ctx);
+    }
+  } else {
+    ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, scale, out.view(), lse.view(),
+                                      probs.view(), ctx);
+  }
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   io::write_npy(o.out, out.view());
   if (!o.lse.empty()) io::write_npy(o.lse, lse.view());
   if (!o.probs.empty()) io::write_npy(o.probs, probs.view());
   std::cout << "attention " << describe(q.shape(), k.shape(), o) << " scale=" << scale << " ("
-            << (std::is_same_v<T, float> ? "float32" : "float64") << ", reference kernel, " << ms << " ms) -> "
+            << (std::is_same_v<T, float> ? "float32" : "float64") << ", "
+            << (std::is_same_v<T, float> && !o.reference ? "fused" : "reference") << " kernel, " << ms << " ms) -> "
             << o.out << "\n";
 
   if (o.grad_out.empty()) {
@@ -118,8 +145,7 @@ void run(const AttendOptions& o) {
     if (!bias.defined()) fail<ValueError>(kFn, "--dbias needs --bias");
     dbias = BasicTensor<T>(bias.shape());
   }
-  ops::reference::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask,
-                                     scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+  backward(o, q, k, v, out, lse, dout, mask, scale, dq, dk, dv, dbias, ctx);
   if (!o.dq.empty()) io::write_npy(o.dq, dq.view());
   if (!o.dk.empty()) io::write_npy(o.dk, dk.view());
   if (!o.dv.empty()) io::write_npy(o.dv, dv.view());
@@ -127,6 +153,7 @@ void run(const AttendOptions& o) {
 }
 
 bool all_float64(const AttendOptions& o) {
+  if (!o.reference) return false;  // the fused kernel is float32
   for (const std::string* path : {&o.q, &o.k, &o.v})
     if (io::read_npy(*path).dtype != io::DType::kFloat64) return false;
   return true;
@@ -139,7 +166,7 @@ void add_attend_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "attend",
       "Scaled dot-product attention on .npy arrays: q (B, NH, T, HS), k (B, NH_kv, S, HS), v (B, NH_kv, S, HSV).\n"
-      "float32 or float64 input; float64 q, k and v run in float64, anything else in float32.");
+      "Runs the fused float32 kernel; --reference runs the specification (float64 if q, k and v are float64).");
   sub->add_option("--q", o->q, "Queries .npy (B, NH, T, HS)")->required();
   sub->add_option("--k", o->k, "Keys .npy (B, NH_kv, S, HS); NH must be a multiple of NH_kv")->required();
   sub->add_option("--v", o->v, "Values .npy (B, NH_kv, S, HSV)")->required();
@@ -160,7 +187,7 @@ void add_attend_command(CLI::App& app) {
   sub->add_flag("--alibi", o->alibi, "ALiBi with the standard per-head slopes: score -= slope_h * |t - s|");
   sub->add_option("--bias", o->bias, "Additive bias .npy (B or 1, NH or 1, T, S); -inf masks");
   sub->add_option("--scale", o->scale, "Score scale (default 1/sqrt(HS))");
-  sub->add_flag("--reference", o->reference, "Use the reference kernel (the specification)");
+  sub->add_flag("--reference", o->reference, "Use the reference kernel (the specification) instead of the fused one");
   sub->add_option("--grad-out", o->grad_out, "Gradient of the output .npy (B, NH, T, HSV): run the backward too");
   sub->add_option("--dq", o->dq, "With --grad-out: write dq .npy");
   sub->add_option("--dk", o->dk, "With --grad-out: write dk .npy");

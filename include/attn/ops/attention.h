@@ -83,6 +83,19 @@ template <typename T>
 void check_attention_mask(const char* fn, const BasicAttentionMask<T>& mask, int64_t B, int64_t NH, int64_t T_,
                           int64_t S);
 
+// The fused kernel (src/ops/attention.cc): same arguments, shapes and semantics as the reference below,
+// float32 only. Tiled FlashAttention-2 with an online softmax: the T×S score matrix is never stored,
+// extra memory is O(block · HS) per thread, masked key blocks are skipped (a window of ±w costs
+// O(T·w·HS)), GQA reads shared kv heads in place. probs, when given, is recomputed block by block from
+// lse after the forward. Results are bitwise identical for any ctx.num_threads(). Inputs whose last
+// dimension is not unit-stride are copied first.
+void attention_forward(ConstTensorView q, ConstTensorView k, ConstTensorView v, const AttentionMask& mask,
+                       double scale, TensorView out, TensorView lse, TensorView probs, const Context& ctx);
+// dq, dk, dv (and dbias) are ACCUMULATED, as in the reference.
+void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v, ConstTensorView out,
+                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias, const Context& ctx);
+
 namespace reference {
 
 // The specification: plain loops, double accumulation, everything materialised (dense mask, full T×S

@@ -1,0 +1,484 @@
+// SPDX-License-Identifier: MIT
+// Fused attention on the CPU: the FlashAttention-2 scheme (tiles of queries × tiles of keys, online
+// softmax, lse kept for the backward; the T×S matrix is never materialised), tested against
+// attention_reference.cc.
+//
+// Layout trick: scores are computed transposed, St[key][query], with queries along the vector lanes.
+// Then the softmax statistics (max, sum, rescale) of a query block are plain vector operations with no
+// horizontal reductions, Q is packed once per query block (Qᵀ), and K, V, dO rows are read in place
+// (any row stride; unit stride along the head dimension).
+//
+// Masks as intervals: every structural mask kind (causal, window, chunk, key length) leaves each query
+// one contiguous interval [lo, hi] of keys; dilation splits queries and keys into residue classes
+// p ≡ s (mod dilation) inside which the interval rule holds for compressed indices. So a query block
+// visits only key blocks that intersect its intervals (windows cost O(T·w)), blocks fully inside every
+// interval skip the element mask, and interval sampling gathers only the keys it uses.
+//
+// Determinism: every task (forward: batch × head × class × query block; backward pass 1: batch × kv head ×
+// class × key block for dK, dV; pass 2: query blocks for dQ and dbias) owns its outputs, with a fixed
+// order inside; no atomics, so results are bitwise identical for any thread count.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attn/ops/attention.h"
+#include "core/parallel.h"
+#include "ops/internal/attention_checks.h"
+#include "ops/internal/attention_kernels.h"
+
+namespace attn::ops {
+
+namespace {
+
+namespace k = internal::kernels;
+using internal::AttentionDims;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+
+// One block of queries of one residue class: its queries t = t0 + step·i and their key intervals in
+// compressed key indices j (key s = s0 + step·j).
+struct QueryBlock {
+  int64_t b, rho, t0, nq;   // batch, class, first query, valid queries
+  int64_t s0, nkeys;        // first key of the class, keys in the class
+  int64_t jmin, jmax;       // union of the intervals (jmin > jmax: no visible key)
+  std::vector<int32_t> lo, hi;  // width entries; padding repeats query 0's interval
+  std::vector<float> pos;       // query positions (for ALiBi)
+};
+
+struct Plan {
+  AttentionDims d;
+  int64_t step;      // dilation
+  int64_t bq, bk;    // query and key block sizes
+  std::vector<QueryBlock> blocks;
+};
+
+// Block sizes: the query block is a multiple of 16 (the widest x86 vector) and shrinks for narrow
+// windows so that the key span a block visits (bq + window) stays close to the window it needs.
+Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
+  Plan plan{d, std::max<int64_t>(m.dilation, 1), 64, 128, {}};
+  if (m.window_left >= 0 || m.window_right >= 0) {
+    const int64_t width = (m.window_left < 0 ? d.S : m.window_left) + (m.window_right < 0 ? d.S : m.window_right) + 1;
+    const int64_t keys = width / plan.step + 1;
+    plan.bq = std::clamp<int64_t>(round_up(keys / 2, 16), 16, 64);
+  }
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t rho = 0; rho < plan.step; ++rho) {
+      const int64_t t_first = ((rho - m.query_offset) % plan.step + plan.step) % plan.step;
+      const int64_t count_q = t_first < d.T ? (d.T - 1 - t_first) / plan.step + 1 : 0;
+      const int64_t nkeys = rho < d.S ? (d.S - 1 - rho) / plan.step + 1 : 0;
+      for (int64_t q0 = 0; q0 < count_q; q0 += plan.bq) {
+        QueryBlock qb{b, rho, t_first + q0 * plan.step, std::min(plan.bq, count_q - q0), rho, nkeys,
+                      std::numeric_limits<int64_t>::max(), -1, {}, {}, {}};
+        qb.lo.resize(static_cast<size_t>(plan.bq));
+        qb.hi.resize(static_cast<size_t>(plan.bq));
+        qb.pos.resize(static_cast<size_t>(plan.bq));
+        for (int64_t i = 0; i < plan.bq; ++i) {
+          const int64_t t = qb.t0 + plan.step * std::min(i, qb.nq - 1);
+          const int64_t p = t + m.query_offset;
+          int64_t lo = 0, hi = d.S - 1;
+          if (m.causal) hi = std::min(hi, p);
+          if (m.window_left >= 0) lo = std::max(lo, p - m.window_left);
+          if (m.window_right >= 0) hi = std::min(hi, p + m.window_right);
+          if (m.chunk_size > 0) {
+            const int64_t c = floor_div(p, m.chunk_size);
+            hi = std::min(hi, (c + 1) * m.chunk_size - 1);
+            if (m.num_left_chunks >= 0) lo = std::max(lo, (c - m.num_left_chunks) * m.chunk_size);
+          }
+          if (!m.key_lengths.empty()) hi = std::min(hi, m.key_lengths[static_cast<size_t>(b)] - 1);
+          int64_t jlo = ceil_div(lo - rho, plan.step), jhi = floor_div(hi - rho, plan.step);
+          jlo = std::max<int64_t>(jlo, 0);
+          jhi = std::min(jhi, nkeys - 1);
+          if (jlo > jhi) jlo = 1, jhi = 0;  // empty
+          qb.lo[static_cast<size_t>(i)] = static_cast<int32_t>(jlo);
+          qb.hi[static_cast<size_t>(i)] = static_cast<int32_t>(jhi);
+          qb.pos[static_cast<size_t>(i)] = static_cast<float>(p);
+          if (i < qb.nq && jlo <= jhi) {
+            qb.jmin = std::min(qb.jmin, jlo);
+            qb.jmax = std::max(qb.jmax, jhi);
+          }
+        }
+        plan.blocks.push_back(std::move(qb));
+      }
+    }
+  return plan;
+}
+
+// A key block [j0, j0 + nk) of a query block: fully visible to every valid query (no element mask)?
+bool block_fully_visible(const QueryBlock& qb, int64_t j0, int64_t nk) {
+  for (int64_t i = 0; i < qb.nq; ++i)
+    if (qb.lo[static_cast<size_t>(i)] > j0 || qb.hi[static_cast<size_t>(i)] < j0 + nk - 1) return false;
+  return true;
+}
+
+// Everything a tile computation needs about one (batch, head) pair.
+struct HeadViews {
+  const float* q;  // row t at q + t·q_rs (unit stride along HS)
+  const float* k;
+  const float* v;
+  int64_t q_rs, k_rs, v_rs;
+  float slope;     // ALiBi slope, 0 if none
+  const float* bias;  // bias row t, key s at bias + t·bias_ts + s·bias_ss (null if none)
+  int64_t bias_ts, bias_ss;
+};
+
+HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v, const AttentionMask& m,
+                     const AttentionDims& d, int64_t b, int64_t h) {
+  const int64_t hk = h / d.group();
+  HeadViews hv{q.data() + b * q.stride(0) + h * q.stride(1), kk.data() + b * kk.stride(0) + hk * kk.stride(1),
+               v.data() + b * v.stride(0) + hk * v.stride(1), q.stride(2), kk.stride(2), v.stride(2),
+               m.alibi_slopes.empty() ? 0.0f : m.alibi_slopes[static_cast<size_t>(h)], nullptr, 0, 0};
+  if (m.bias.defined()) {
+    hv.bias = m.bias.data() + (m.bias.dim(0) == 1 ? 0 : b) * m.bias.stride(0) +
+              (m.bias.dim(1) == 1 ? 0 : h) * m.bias.stride(1);
+    hv.bias_ts = m.bias.stride(2);
+    hv.bias_ss = m.bias.stride(3);
+  }
+  return hv;
+}
+
+// Qᵀ of a query block, scaled: packed[c][i] = scale · q[t_i][c] (zero for padding).
+void pack_transposed(const float* rows, int64_t row_stride, const QueryBlock& qb, int64_t step, int64_t width,
+                     int64_t cols, float scale, float* packed) {
+  for (int64_t c = 0; c < cols; ++c) {
+    float* dst = packed + c * width;
+    for (int64_t i = 0; i < width; ++i)
+      dst[i] = i < qb.nq ? scale * rows[(qb.t0 + step * i) * row_stride + c] : 0.0f;
+  }
+}
+
+// Adds the dense bias to a transposed score tile (slow path: O(T·S) memory reads are inherent).
+void add_bias(const HeadViews& hv, const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk, int64_t width,
+              float* St) {
+  for (int64_t r = 0; r < nk; ++r) {
+    const int64_t s = qb.s0 + step * (j0 + r);
+    for (int64_t i = 0; i < qb.nq; ++i)
+      St[r * width + i] += hv.bias[(qb.t0 + step * i) * hv.bias_ts + s * hv.bias_ss];
+  }
+}
+
+k::TileColumns columns(const QueryBlock& qb, int64_t width) {
+  return {width, qb.lo.data(), qb.hi.data(), qb.pos.data()};
+}
+k::TileRows tile_rows(const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk) {
+  return {nk, j0, static_cast<double>(qb.s0 + step * j0), static_cast<double>(step)};
+}
+
+// Scores St[r][i] = scale · q_i · k_{j0+r} (+ bias) of one tile, before ALiBi and masking.
+void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, const float* qt, int64_t j0, int64_t nk,
+                float* St) {
+  const int64_t step = plan.step;
+  k::gemm_bcast(nk, plan.bq, plan.d.HS, hv.k + (qb.s0 + step * j0) * hv.k_rs, step * hv.k_rs, 1, qt, plan.bq, St,
+                plan.bq, false);
+  if (hv.bias) add_bias(hv, qb, step, j0, nk, plan.bq, St);
+}
+
+struct Scratch {
+  float *qt, *St, *acc, *m, *l, *alpha;
+};
+Scratch forward_scratch(const Context& ctx, int worker, const Plan& p) {
+  const int64_t n_qt = p.d.HS * p.bq, n_st = p.bk * p.bq, n_acc = p.bq * std::max<int64_t>(p.d.HSV, 1);
+  float* base = ctx.scratch(worker, n_qt + n_st + n_acc + 3 * p.bq);
+  return {base, base + n_qt, base + n_qt + n_st, base + n_qt + n_st + n_acc,
+          base + n_qt + n_st + n_acc + p.bq, base + n_qt + n_st + n_acc + 2 * p.bq};
+}
+
+void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale, const Scratch& sc,
+                   float* out, int64_t out_rs, float* lse, int64_t lse_s) {
+  const AttentionDims& d = plan.d;
+  const int64_t step = plan.step, bq = plan.bq;
+  std::fill(sc.acc, sc.acc + bq * d.HSV, 0.0f);
+  std::fill(sc.m, sc.m + bq, kNegInf);
+  std::fill(sc.l, sc.l + bq, 0.0f);
+  if (qb.jmin <= qb.jmax) {
+    pack_transposed(hv.q, hv.q_rs, qb, step, bq, d.HS, static_cast<float>(scale), sc.qt);
+    const auto cols = columns(qb, bq);
+    for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
+      const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
+      score_tile(hv, qb, plan, sc.qt, j0, nk, sc.St);
+      const bool masked = !block_fully_visible(qb, j0, nk);
+      k::online_softmax_tile(sc.St, tile_rows(qb, step, j0, nk), cols, masked, hv.slope, sc.m, sc.l, sc.alpha);
+      for (int64_t i = 0; i < qb.nq; ++i)
+        if (sc.alpha[i] != 1.0f) k::scale_row(sc.acc + i * d.HSV, d.HSV, sc.alpha[i]);
+      // acc[i][c] += Σ_r P[r][i] · v[r][c]
+      k::gemm_bcast(bq, d.HSV, nk, sc.St, 1, bq, hv.v + (qb.s0 + step * j0) * hv.v_rs, step * hv.v_rs, sc.acc, d.HSV,
+                    true);
+    }
+  }
+  for (int64_t i = 0; i < qb.nq; ++i) {
+    const int64_t t = qb.t0 + step * i;
+    const float l = sc.l[i];
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: output 0
+    for (int64_t c = 0; c < d.HSV; ++c) out[t * out_rs + c] = sc.acc[i * d.HSV + c] * inv;
+    lse[t * lse_s] = l > 0.0f ? sc.m[i] + std::log(l) : kNegInf;
+  }
+}
+
+// Inputs the kernels read as rows need unit stride along their last dimension; others are copied.
+ConstTensorView unit_inner(ConstTensorView v, Tensor& holder) {
+  if (!v.defined() || v.dim(-1) <= 1 || v.stride(-1) == 1) return v;
+  holder = Tensor::copy_of(v);
+  return holder.view();
+}
+
+// Outputs written through a contiguous temporary when their inner stride is not 1.
+struct OutputSlot {
+  TensorView target;
+  Tensor temp;
+  TensorView view;
+  OutputSlot(TensorView t, bool accumulate) : target(t), view(t) {
+    if (t.defined() && t.dim(-1) > 1 && t.stride(-1) != 1) {
+      temp = accumulate ? Tensor::copy_of(t) : Tensor(t.shape());
+      view = temp.view();
+    }
+  }
+  void flush() {
+    if (temp.defined()) copy(ConstTensorView(temp.view()), target);
+  }
+};
+
+void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+                        const AttentionMask& mask, double scale, ConstTensorView lse, TensorView probs,
+                        const Context& ctx) {
+  fill(probs, 0.0f);
+  const int64_t n_tasks = static_cast<int64_t>(plan.blocks.size()) * plan.d.NH;
+  internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
+    const QueryBlock& qb = plan.blocks[static_cast<size_t>(task / plan.d.NH)];
+    const int64_t h = task % plan.d.NH;
+    if (qb.jmin > qb.jmax) return;
+    const HeadViews hv = head_views(q, kk, v, mask, plan.d, qb.b, h);
+    const Scratch sc = forward_scratch(ctx, worker, plan);
+    pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale), sc.qt);
+    for (int64_t i = 0; i < plan.bq; ++i)
+      sc.m[i] = i < qb.nq ? lse(qb.b, h, qb.t0 + plan.step * i) : 0.0f;
+    for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
+      const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
+      score_tile(hv, qb, plan, sc.qt, j0, nk, sc.St);
+      k::probs_tile(sc.St, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq), true, hv.slope, sc.m);
+      for (int64_t r = 0; r < nk; ++r)
+        for (int64_t i = 0; i < qb.nq; ++i)
+          probs(qb.b, h, qb.t0 + plan.step * i, qb.s0 + plan.step * (j0 + r)) = sc.St[r * plan.bq + i];
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Backward (FlashAttention-2). The forward was S = scale·QKᵀ + M, P = exp(S − lse), O = P V. So, tile by
+// tile, with D_t = dO_t · O_t (one dot product per query, computed first):
+//   P = exp(S − lse) (recomputed), dP = dO Vᵀ, dS = P ⊙ (dP − D),
+//   dV += Pᵀ dO,  dK += scale · dSᵀ Q   (pass 1, parallel over key blocks: each task owns its dK, dV rows)
+//   dQ += scale · dS K,  dBias += dS     (pass 2, parallel over query blocks: each task owns its dQ rows)
+// Two passes recompute S and dP twice (7 tile products instead of 5) but need no atomics and no
+// per-thread copies of dQ, which keeps the result independent of the thread count.
+
+struct BackwardScratch {
+  float *qt, *dot, *P, *dS, *acc_a, *acc_b, *lse, *D;
+};
+BackwardScratch backward_scratch(const Context& ctx, int worker, const Plan& p) {
+  const int64_t hs = std::max<int64_t>(p.d.HS, p.d.HSV), rows = std::max(p.bq, p.bk);
+  const int64_t sizes[] = {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq, rows * hs, rows * hs, p.bq, p.bq};
+  int64_t total = 0;
+  for (int64_t n : sizes) total += n;
+  float* base = ctx.scratch(worker, total);
+  float* ptr[8];
+  for (int i = 0; i < 8; ++i) {
+    ptr[i] = base;
+    base += sizes[i];
+  }
+  return {ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], ptr[7]};
+}
+
+struct GradInputs {
+  const float* dout;  // rows of (b, h) at dout + t·dout_rs
+  int64_t dout_rs;
+};
+
+// Packs what a query block needs once per (block, head): scaled Qᵀ, dOᵀ, lse and D (padding: zeros).
+void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, const GradInputs& g,
+                         ConstTensorView lse, const Tensor& D, int64_t h, double scale, const BackwardScratch& sc) {
+  pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale), sc.qt);
+  pack_transposed(g.dout, g.dout_rs, qb, plan.step, plan.bq, plan.d.HSV, 1.0f, sc.dot);
+  for (int64_t i = 0; i < plan.bq; ++i) {
+    const int64_t t = qb.t0 + plan.step * i;
+    sc.lse[i] = i < qb.nq ? lse(qb.b, h, t) : 0.0f;
+    sc.D[i] = i < qb.nq ? D(qb.b, h, t) : 0.0f;
+  }
+}
+
+// P (sc.P) and dS (sc.dS) of one tile, both transposed [key][query].
+void gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0, int64_t nk,
+                   const BackwardScratch& sc) {
+  score_tile(hv, qb, plan, sc.qt, j0, nk, sc.P);
+  k::probs_tile(sc.P, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq), !block_fully_visible(qb, j0, nk),
+                hv.slope, sc.lse);
+  k::gemm_bcast(nk, plan.bq, plan.d.HSV, hv.v + (qb.s0 + plan.step * j0) * hv.v_rs, plan.step * hv.v_rs, 1, sc.dot,
+                plan.bq, sc.dS, plan.bq, false);
+  k::softmax_grad_tile(sc.P, sc.dS, nk, plan.bq, sc.D);
+}
+
+}  // namespace
+
+void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v, ConstTensorView out,
+                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias, const Context& ctx) {
+  const AttentionDims d = internal::check_attention_backward_args("attention_backward", q, kk, v, out, lse, dout,
+                                                                  mask, scale, dq, dk, dv, dbias);
+  Tensor qh, kh, vh, gh;
+  q = unit_inner(q, qh);
+  kk = unit_inner(kk, kh);
+  v = unit_inner(v, vh);
+  dout = unit_inner(dout, gh);
+  OutputSlot dq_slot(dq, true), dk_slot(dk, true), dv_slot(dv, true);
+  const Plan plan = make_plan(d, mask);
+  const int64_t step = plan.step;
+
+  // D[b, h, t] = dO_t · O_t
+  Tensor D(Shape{d.B, d.NH, d.T});
+  internal::parallel_for(ctx, d.B * d.NH, [&](int64_t bh, int) {
+    const int64_t b = bh / d.NH, h = bh % d.NH;
+    for (int64_t t = 0; t < d.T; ++t) {
+      double acc = 0.0;
+      for (int64_t c = 0; c < d.HSV; ++c)
+        acc += static_cast<double>(dout(b, h, t, c)) * static_cast<double>(out(b, h, t, c));
+      D(b, h, t) = static_cast<float>(acc);
+    }
+  });
+  auto grad_inputs = [&](int64_t b, int64_t h) {
+    return GradInputs{dout.data() + b * dout.stride(0) + h * dout.stride(1), dout.stride(2)};
+  };
+
+  // Query blocks of each (batch, class), in order.
+  std::vector<std::vector<size_t>> by_class(static_cast<size_t>(d.B * step));
+  for (size_t i = 0; i < plan.blocks.size(); ++i)
+    by_class[static_cast<size_t>(plan.blocks[i].b * step + plan.blocks[i].rho)].push_back(i);
+
+  // Pass 1: dK, dV. Tasks: (b, kv head, class, key block).
+  struct KeyTask {
+    int64_t b, hk, rho, j0, nk;
+  };
+  std::vector<KeyTask> key_tasks;
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t hk = 0; hk < d.NH_kv; ++hk)
+      for (int64_t rho = 0; rho < step; ++rho) {
+        const int64_t nkeys = rho < d.S ? (d.S - 1 - rho) / step + 1 : 0;
+        for (int64_t j0 = 0; j0 < nkeys; j0 += plan.bk) key_tasks.push_back({b, hk, rho, j0, std::min(plan.bk, nkeys - j0)});
+      }
+  const TensorView dkv = dk_slot.view, dvv = dv_slot.view;
+  internal::parallel_for(ctx, static_cast<int64_t>(key_tasks.size()), [&](int64_t task, int worker) {
+    const KeyTask& kt = key_tasks[static_cast<size_t>(task)];
+    const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+    std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
+    std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
+    for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
+      const HeadViews hv = head_views(q, kk, v, mask, d, kt.b, h);
+      const GradInputs g = grad_inputs(kt.b, h);
+      for (size_t bi : by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
+        const QueryBlock& qb = plan.blocks[bi];
+        if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
+        prepare_query_block(plan, qb, hv, g, lse, D, h, scale, sc);
+        gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
+        // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
+        k::gemm_bcast(kt.nk, d.HSV, qb.nq, sc.P, plan.bq, 1, g.dout + qb.t0 * g.dout_rs, step * g.dout_rs, sc.acc_b,
+                      d.HSV, true);
+        k::gemm_bcast(kt.nk, d.HS, qb.nq, sc.dS, plan.bq, 1, hv.q + qb.t0 * hv.q_rs, step * hv.q_rs, sc.acc_a, d.HS,
+                      true);
+      }
+    }
+    for (int64_t r = 0; r < kt.nk; ++r) {
+      const int64_t s = kt.rho + step * (kt.j0 + r);
+      for (int64_t c = 0; c < d.HS; ++c) dkv(kt.b, kt.hk, s, c) += static_cast<float>(scale) * sc.acc_a[r * d.HS + c];
+      for (int64_t c = 0; c < d.HSV; ++c) dvv(kt.b, kt.hk, s, c) += sc.acc_b[r * d.HSV + c];
+    }
+  });
+
+  // Pass 2: dQ (and dBias). A task is a list of (query block, head) pairs that must run in one fixed
+  // order: usually one pair; with a bias broadcast over batch or heads, all pairs that add into the same
+  // dBias rows.
+  std::vector<std::vector<std::pair<size_t, int64_t>>> query_tasks;
+  if (dbias.defined() && (dbias.dim(0) == 1 || dbias.dim(1) == 1)) {
+    std::vector<std::vector<std::pair<size_t, int64_t>>> groups;
+    std::vector<int64_t> group_of;  // by (bias_b, bias_h, class, block index within class)
+    const int64_t n_bb = dbias.dim(0), n_hh = dbias.dim(1);
+    const size_t per_class = by_class.empty() ? 0 : std::max_element(by_class.begin(), by_class.end(),
+        [](const auto& x, const auto& y) { return x.size() < y.size(); })->size();
+    group_of.assign(static_cast<size_t>(n_bb * n_hh * step) * per_class, -1);
+    for (int64_t b = 0; b < d.B; ++b)
+      for (int64_t h = 0; h < d.NH; ++h)
+        for (int64_t rho = 0; rho < step; ++rho) {
+          const auto& list = by_class[static_cast<size_t>(b * step + rho)];
+          for (size_t n = 0; n < list.size(); ++n) {
+            const size_t key = static_cast<size_t>(((n_bb == 1 ? 0 : b) * n_hh + (n_hh == 1 ? 0 : h)) * step + rho) *
+                                   per_class + n;
+            if (group_of[key] < 0) {
+              group_of[key] = static_cast<int64_t>(query_tasks.size());
+              query_tasks.emplace_back();
+            }
+            query_tasks[static_cast<size_t>(group_of[key])].emplace_back(list[n], h);
+          }
+        }
+  } else {
+    for (size_t bi = 0; bi < plan.blocks.size(); ++bi)
+      for (int64_t h = 0; h < d.NH; ++h) query_tasks.push_back({{bi, h}});
+  }
+  const TensorView dqv = dq_slot.view;
+  internal::parallel_for(ctx, static_cast<int64_t>(query_tasks.size()), [&](int64_t task, int worker) {
+    const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+    for (const auto& [bi, h] : query_tasks[static_cast<size_t>(task)]) {
+      const QueryBlock& qb = plan.blocks[bi];
+      if (qb.jmin > qb.jmax) continue;
+      const HeadViews hv = head_views(q, kk, v, mask, d, qb.b, h);
+      prepare_query_block(plan, qb, hv, grad_inputs(qb.b, h), lse, D, h, scale, sc);
+      std::fill(sc.acc_a, sc.acc_a + plan.bq * d.HS, 0.0f);
+      for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
+        const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
+        gradient_tile(plan, qb, hv, j0, nk, sc);
+        // dQ[i][c] += Σ_r dS[r][i] k[r][c]
+        k::gemm_bcast(plan.bq, d.HS, nk, sc.dS, 1, plan.bq, hv.k + (qb.s0 + step * j0) * hv.k_rs, step * hv.k_rs,
+                      sc.acc_a, d.HS, true);
+        if (dbias.defined()) {
+          const int64_t bb = dbias.dim(0) == 1 ? 0 : qb.b, hh = dbias.dim(1) == 1 ? 0 : h;
+          for (int64_t r = 0; r < nk; ++r)
+            for (int64_t i = 0; i < qb.nq; ++i)
+              dbias(bb, hh, qb.t0 + step * i, qb.s0 + step * (j0 + r)) += sc.dS[r * plan.bq + i];
+        }
+      }
+      for (int64_t i = 0; i < qb.nq; ++i)
+        for (int64_t c = 0; c < d.HS; ++c)
+          dqv(qb.b, h, qb.t0 + step * i, c) += static_cast<float>(scale) * sc.acc_a[i * d.HS + c];
+    }
+  });
+  dq_slot.flush();
+  dk_slot.flush();
+  dv_slot.flush();
+}
+
+void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v, const AttentionMask& mask,
+                       double scale, TensorView out, TensorView lse, TensorView probs, const Context& ctx) {
+  const AttentionDims d =
+      internal::check_attention_forward_args("attention_forward", q, kk, v, mask, scale, out, lse, probs);
+  Tensor qh, kh, vh;
+  q = unit_inner(q, qh);
+  kk = unit_inner(kk, kh);
+  v = unit_inner(v, vh);
+  OutputSlot out_slot(out, false);
+  const Plan plan = make_plan(d, mask);
+  // Rows no block covers (T = 0 classes, or HSV = 0) still need defined outputs.
+  fill(out_slot.view, 0.0f);
+  fill(lse, kNegInf);
+  const int64_t n_tasks = static_cast<int64_t>(plan.blocks.size()) * d.NH;
+  TensorView o = out_slot.view;
+  internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
+    const QueryBlock& qb = plan.blocks[static_cast<size_t>(task / d.NH)];
+    const int64_t h = task % d.NH;
+    const HeadViews hv = head_views(q, kk, v, mask, d, qb.b, h);
+    forward_block(plan, qb, hv, scale, forward_scratch(ctx, worker, plan),
+                  o.data() + qb.b * o.stride(0) + h * o.stride(1), o.stride(2),
+                  lse.data() + qb.b * lse.stride(0) + h * lse.stride(1), lse.stride(2));
+  });
+  out_slot.flush();
+  if (probs.defined()) probabilities_pass(plan, q, kk, v, mask, scale, lse, probs, ctx);
+}
+
+}  // namespace attn::ops

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+// SIMD building blocks of the fused attention (src/ops/attention_kernels.cc, Highway with runtime
+// dispatch). Internal: the only place besides that file that knows about vector code is nothing.
+#pragma once
+
+#include <cstdint>
+
+namespace attn::internal::kernels {
+
+// C[r][c] (+)= Σ_k A[r·a_rs + k·a_ks] · B[k·b_rs + c]   for r < M, c < N, k < K.
+// A is read by broadcasting single elements (any strides); B and C rows are read as vectors (unit stride
+// along c). Register-tiled: 6 rows × 2 or 4 vectors of accumulators. C is overwritten unless accumulate.
+void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
+                int64_t b_rs, float* C, int64_t c_rs, bool accumulate);
+
+// Per-query column data for one tile of transposed scores St[r][i] (r: key of the block, i: query).
+struct TileColumns {
+  int64_t width;          // Bq: number of query columns (a multiple of the vector length)
+  const int32_t* lo;      // first visible key index per query (compressed key index)
+  const int32_t* hi;      // last visible key index per query
+  const float* position;  // query position p_i on the key axis, for ALiBi (may be null)
+};
+// Key rows of the tile: compressed indices j0 .. j0+rows-1 at positions key_pos0 + key_step·r.
+struct TileRows {
+  int64_t rows, j0;
+  double key_pos0, key_step;
+};
+
+// Online-softmax step over a tile of scores: applies ALiBi (-slope·|p - s|, if alibi_slope != 0) and the
+// interval mask (if masked), updates the running max m and sum l per query, writes the probabilities
+// exp(s - m_new) into St, and the factors alpha = exp(m_old - m_new) by which earlier outputs must be
+// rescaled. Queries that have seen only masked keys keep m = -inf and get alpha = 0, p = 0.
+void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
+                         float* m, float* l, float* alpha);
+
+// P = exp(s - lse) over a tile (ALiBi and mask as above); queries with lse = -inf get 0.
+void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
+                const float* lse);
+
+// dS = P ⊙ (dP - D) over a tile: dP (rows × width) is overwritten with dS; D has width entries.
+void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, const float* D);
+
+// x[i] *= a over n floats.
+void scale_row(float* x, int64_t n, float a);
+
+// Peak fp32 throughput of this core on the best vector target: runs independent FMA chains for
+// about `seconds` and returns GFLOP/s (2 flops per lane per FMA).
+double measure_fma_gflops(double seconds);
+
+// Name of the SIMD target the dispatcher picked (e.g. "AVX3", "AVX2").
+const char* simd_target_name();
+
+}  // namespace attn::internal::kernels

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+// The fused attention kernel against the reference: size sweeps around vector and block edges, every mask
+// kind and combination, GQA, strided views, fully masked rows, huge logits, and bitwise determinism
+// across thread counts.
+#include <cmath>
+#include <cstring>
+
+#include "testing/testing.h"
+
+namespace attn::testing {
+namespace {
+
+struct Case {
+  int64_t B, NH, NH_kv, T, S, HS, HSV;
+  ops::AttentionMask mask;
+  bool bias = false, bias_broadcast = false, alibi = false;
+  std::string name;
+};
+
+struct Inputs {
+  Tensor q, k, v, bias, dout;
+  ops::AttentionMask mask;
+  double scale;
+};
+
+Inputs make_inputs(const Case& c, uint64_t seed, double magnitude = 1.0) {
+  Rng rng(seed);
+  Inputs in{random_tensor<float>(Shape{c.B, c.NH, c.T, c.HS}, rng, magnitude),
+            random_tensor<float>(Shape{c.B, c.NH_kv, c.S, c.HS}, rng, magnitude),
+            random_tensor<float>(Shape{c.B, c.NH_kv, c.S, c.HSV}, rng), Tensor(),
+            random_tensor<float>(Shape{c.B, c.NH, c.T, c.HSV}, rng), c.mask, ops::default_attention_scale(c.HS)};
+  if (c.alibi) in.mask.alibi_slopes = ops::alibi_slopes(c.NH);
+  if (c.bias) {
+    in.bias = random_tensor<float>(c.bias_broadcast ? Shape{1, c.NH, c.T, c.S} : Shape{c.B, 1, c.T, c.S}, rng);
+    for (int64_t i = 0; i < in.bias.numel(); i += 5) in.bias.data()[i] = -std::numeric_limits<float>::infinity();
+    in.mask.bias = in.bias.view();
+  }
+  return in;
+}
+
+struct Result {
+  Tensor out, lse, probs, dq, dk, dv, dbias;
+};
+
+Result run(const Inputs& in, bool reference, int threads = 2, bool with_probs = false, bool backward = true) {
+  Context ctx(ContextOptions{.num_threads = threads});
+  const Shape& qs = in.q.shape();
+  Result r{Tensor(Shape{qs[0], qs[1], qs[2], in.v.dim(3)}), Tensor(Shape{qs[0], qs[1], qs[2]}),
+           with_probs ? Tensor(Shape{qs[0], qs[1], qs[2], in.k.dim(2)}) : Tensor(), Tensor(in.q.shape()),
+           Tensor(in.k.shape()), Tensor(in.v.shape()), in.bias.defined() ? Tensor(in.bias.shape()) : Tensor()};
+  if (reference) {
+    ops::reference::attention_forward(in.q, in.k, in.v, in.mask, in.scale, r.out, r.lse, r.probs.view(), ctx);
+  } else {
+    ops::attention_forward(in.q, in.k, in.v, in.mask, in.scale, r.out, r.lse, r.probs.view(), ctx);
+  }
+  if (backward) {
+    if (reference) {
+      ops::reference::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.scale, r.dq, r.dk, r.dv,
+                                         r.dbias.view(), ctx);
+    } else {
+      ops::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.scale, r.dq, r.dk, r.dv,
+                              r.dbias.view(), ctx);
+    }
+  }
+  return r;
+}
+
+// Tolerances from the float32 error model. A score carries error δs ≈ HS·eps·scale·|q||k| (dot product)
+// plus eps·|s|; softmax turns δs into a relative change of the weights, so outputs move by ≤ 2·δs·max|v|,
+// and the P·V sum over S keys adds ≤ sqrt(S)·eps·max|v| (random-walk rounding). Gradients chain two more
+// products of the same kind, so they get the same form scaled by their magnitudes.
+struct Tolerance {
+  double out, lse, grad_rel;
+};
+Tolerance tolerance(const Inputs& in) {
+  const double hs = static_cast<double>(in.q.dim(3)), s = static_cast<double>(in.k.dim(2));
+  const double qk = in.scale * max_abs(in.q.view()) * max_abs(in.k.view());
+  const double score_err = kEpsF32 * (hs * qk + qk * std::sqrt(hs) + 8.0);
+  const double v = max_abs(in.v.view());
+  return {4.0 * (2.0 * score_err + std::sqrt(s) * kEpsF32) * v + 1e-7, 4.0 * score_err + 1e-6,
+          8.0 * (2.0 * score_err + std::sqrt(s + hs) * kEpsF32)};
+}
+
+void expect_matches_reference(const Inputs& in, bool backward = true, bool probs = false) {
+  const Result fast = run(in, false, 2, probs, backward), ref = run(in, true, 1, probs, backward);
+  const Tolerance tol = tolerance(in);
+  EXPECT_TRUE(all_close(fast.out, ref.out, tol.out)) << "out";
+  EXPECT_TRUE(all_close(fast.lse, ref.lse, tol.lse, 4 * kEpsF32)) << "lse";
+  if (probs) {
+    EXPECT_TRUE(all_close(fast.probs, ref.probs, tol.lse)) << "probs";
+  }
+  if (!backward) return;
+  // dS = P ⊙ (dP − D) cancels when one key dominates (exactly 0 for S = 1), so the error scales with the
+  // terms |dP| ~ |dO||V|, not with the result: gradients are compared against that magnitude too.
+  const double terms = max_abs(in.dout.view()) * (max_abs(in.v.view()) + 1.0) *
+                       (in.scale * std::max(max_abs(in.q.view()), max_abs(in.k.view())) + 1.0);
+  auto grad_ok = [&](const Tensor& a, const Tensor& b, const char* what) {
+    EXPECT_TRUE(all_close(a, b, tol.grad_rel * (max_abs(b.view()) + terms))) << what;
+  };
+  grad_ok(fast.dq, ref.dq, "dq");
+  grad_ok(fast.dk, ref.dk, "dk");
+  grad_ok(fast.dv, ref.dv, "dv");
+  if (in.bias.defined()) grad_ok(fast.dbias, ref.dbias, "dbias");
+}
+
+std::string describe(const Case& c) {
+  return c.name + " B=" + std::to_string(c.B) + " NH=" + std::to_string(c.NH) + "/" + std::to_string(c.NH_kv) +
+         " T=" + std::to_string(c.T) + " S=" + std::to_string(c.S) + " HS=" + std::to_string(c.HS) +
+         " HSV=" + std::to_string(c.HSV);
+}
+
+TEST(Attention, ForwardSweepOfSizes) {
+  const std::vector<int64_t> lengths = {1, 2, 7, 15, 16, 17, 31, 63, 64, 65, 127, 200, 513};
+  const std::vector<int64_t> head_sizes = {1, 3, 8, 16, 17, 32, 64, 80, 128};
+  uint64_t seed = 1;
+  for (int64_t T : lengths)
+    for (int64_t S : lengths) {
+      // Every (T, S) pair, cycling through head sizes so that each head size meets many shapes.
+      const int64_t HS = head_sizes[static_cast<size_t>(seed) % head_sizes.size()];
+      if (T * S * HS > 4'000'000) continue;  // keep the reference affordable
+      Case c{1, 2, 1, T, S, HS, HS, {}, false, false, false, "full"};
+      if (seed % 3 == 1) c.mask.causal = true, c.mask.query_offset = S - T, c.name = "causal_bottom_right";
+      SCOPED_TRACE(describe(c));
+      expect_matches_reference(make_inputs(c, seed++), false);
+    }
+}
+
+TEST(Attention, BackwardSweepOfSizes) {
+  uint64_t seed = 100;
+  for (int64_t T : {1, 7, 16, 17, 65, 127})
+    for (int64_t S : {1, 15, 64, 65, 200})
+      for (int64_t HS : {3, 16, 17, 64}) {
+        if (seed++ % 2) continue;  // half of the grid, alternating
+        Case c{2, 2, 2, T, S, HS, HS == 17 ? 5 : HS, {}, false, false, false, "full"};
+        SCOPED_TRACE(describe(c));
+        expect_matches_reference(make_inputs(c, seed));
+      }
+}
+
+std::vector<Case> mask_cases() {
+  std::vector<Case> cases;
+  auto add = [&](std::string name, auto&& set) {
+    Case c{2, 4, 2, 70, 90, 16, 8, {}, false, false, false, std::move(name)};
+    set(c);
+    cases.push_back(std::move(c));
+  };
+  add("causal", [](Case& c) { c.mask.causal = true; });
+  add("window_8_3", [](Case& c) { c.mask.window_left = 8, c.mask.window_right = 3; });
+  add("window_0_0", [](Case& c) { c.mask.window_left = 0, c.mask.window_right = 0; });
+  add("window_left_only", [](Case& c) { c.mask.window_left = 20; });
+  add("dilation_3", [](Case& c) { c.mask.dilation = 3; });
+  add("dilation_window", [](Case& c) { c.mask.dilation = 2, c.mask.window_left = 13, c.mask.window_right = 9; });
+  add("chunk_16_all", [](Case& c) { c.mask.chunk_size = 16; });
+  add("chunk_lengths", [](Case& c) { c.mask.chunk_size = 10, c.mask.num_left_chunks = 1, c.mask.key_lengths = {90, 33}; });
+  add("key_lengths_empty", [](Case& c) { c.mask.key_lengths = {0, 41}; });
+  add("alibi", [](Case& c) { c.alibi = true; });
+  add("bias_per_batch", [](Case& c) { c.bias = true; });
+  add("bias_broadcast_batch", [](Case& c) { c.bias = true, c.bias_broadcast = true; });
+  add("window_causal_lengths_alibi", [](Case& c) {
+    c.mask.window_left = 12, c.mask.causal = true, c.mask.key_lengths = {77, 50}, c.alibi = true;
+  });
+  add("everything", [](Case& c) {
+    c.mask.causal = true, c.mask.window_left = 30, c.mask.window_right = 5, c.mask.dilation = 2;
+    c.mask.chunk_size = 12, c.mask.num_left_chunks = 2, c.mask.key_lengths = {85, 60}, c.alibi = true;
+    c.bias = true, c.mask.query_offset = 20;
+  });
+  add("negative_offset_empty_rows", [](Case& c) { c.mask.causal = true, c.mask.query_offset = -10; });
+  return cases;
+}
+
+TEST(Attention, EveryMaskKindForwardBackwardAndProbs) {
+  uint64_t seed = 200;
+  for (const Case& c : mask_cases()) {
+    SCOPED_TRACE(describe(c));
+    expect_matches_reference(make_inputs(c, seed++), true, true);
+  }
+}
+
+TEST(Attention, FullyMaskedRowsAreZeroNotNaN) {
+  Case c{2, 2, 1, 20, 30, 8, 8, {}, false, false, false, "empty"};
+  c.mask.key_lengths = {0, 30};
+  const Result r = run(make_inputs(c, 7), false, 2, true);
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t t = 0; t < 20; ++t) {
+      EXPECT_EQ(r.lse(0, h, t), -std::numeric_limits<float>::infinity());
+      for (int64_t j = 0; j < 8; ++j) EXPECT_EQ(r.out(0, h, t, j), 0.0f);
+    }
+  for (const Tensor* t : {&r.out, &r.dq, &r.dk, &r.dv, &r.probs})
+    for (float x : t->values()) EXPECT_FALSE(std::isnan(x));
+}
+
+TEST(Attention, HugeLogitsStayFiniteAndAccurate) {
+  Case c{1, 2, 2, 40, 50, 16, 16, {}, false, false, false, "huge"};
+  c.mask.causal = true;
+  const Inputs in = make_inputs(c, 8, 50.0);  // scores ~ 50·50·16/4 = 1e4
+  const Result r = run(in, false);
+  for (float x : r.out.values()) EXPECT_TRUE(std::isfinite(x));
+  EXPECT_GT(max_abs(r.lse.view()), 1e3);
+  expect_matches_reference(in);
+}
+
+TEST(Attention, StridedAndNonUnitInnerStrideViews) {
+  Case c{2, 4, 2, 33, 47, 16, 12, {}, false, false, true, "strided"};
+  c.mask.window_left = 9, c.mask.window_right = 9;
+  const Inputs in = make_inputs(c, 9);
+  const Result want = run(in, false);
+  const auto qs = strided_copy(in.q), ks = strided_copy(in.k), vs = strided_copy(in.v), gs = strided_copy(in.dout);
+  Tensor out(want.out.shape()), lse(want.lse.shape()), dq(in.q.shape()), dk(in.k.shape()), dv(in.v.shape());
+  auto outs = strided_copy(out), dqs = strided_copy(dq), dks = strided_copy(dk), dvs = strided_copy(dv);
+  EXPECT_NE(qs.view.stride(-1), 1);  // strided_copy reverses dimensions: the inner stride is large
+  Context ctx(ContextOptions{.num_threads = 2});
+  ops::attention_forward(qs.view, ks.view, vs.view, in.mask, in.scale, outs.view, lse, {}, ctx);
+  ops::attention_backward(qs.view, ks.view, vs.view, outs.view, lse, gs.view, in.mask, in.scale, dqs.view, dks.view,
+                          dvs.view, {}, ctx);
+  // Same arithmetic on the same values: identical results.
+  EXPECT_TRUE((all_close<float, float>(outs.view, want.out.view(), 0.0)));
+  EXPECT_TRUE((all_close<float, float>(dqs.view, want.dq.view(), 0.0)));
+  EXPECT_TRUE((all_close<float, float>(dks.view, want.dk.view(), 0.0)));
+  EXPECT_TRUE((all_close<float, float>(dvs.view, want.dv.view(), 0.0)));
+}
+
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() &&
+         (a.numel() == 0 || std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0);
+}
+
+TEST(Attention, BitwiseIdenticalForOneTwoAndThreeThreads) {
+  for (const Case& c : mask_cases()) {
+    SCOPED_TRACE(describe(c));
+    const Inputs in = make_inputs(c, 300);
+    const Result one = run(in, false, 1, true);
+    for (int threads : {2, 3}) {
+      const Result many = run(in, false, threads, true);
+      EXPECT_TRUE(bitwise_equal(one.out, many.out));
+      EXPECT_TRUE(bitwise_equal(one.lse, many.lse));
+      EXPECT_TRUE(bitwise_equal(one.probs, many.probs));
+      EXPECT_TRUE(bitwise_equal(one.dq, many.dq));
+      EXPECT_TRUE(bitwise_equal(one.dk, many.dk));
+      EXPECT_TRUE(bitwise_equal(one.dv, many.dv));
+      if (in.bias.defined()) {
+        EXPECT_TRUE(bitwise_equal(one.dbias, many.dbias));
+      }
+    }
+  }
+}
+
+TEST(Attention, GradientsAccumulate) {
+  Case c{1, 2, 1, 20, 20, 8, 8, {}, false, false, false, "acc"};
+  const Inputs in = make_inputs(c, 11);
+  const Result once = run(in, false);
+  Context ctx;
+  Tensor dq = Tensor::copy_of(once.dq.view()), dk = Tensor::copy_of(once.dk.view()), dv = Tensor::copy_of(once.dv.view());
+  ops::attention_backward(in.q, in.k, in.v, once.out, once.lse, in.dout, in.mask, in.scale, dq, dk, dv, {}, ctx);
+  for (int64_t i = 0; i < dq.numel(); ++i) EXPECT_FLOAT_EQ(dq.data()[i], 2 * once.dq.data()[i]);
+  for (int64_t i = 0; i < dv.numel(); ++i) EXPECT_FLOAT_EQ(dv.data()[i], 2 * once.dv.data()[i]);
+}
+
+TEST(Attention, RejectsBadInputLikeTheReference) {
+  Context ctx;
+  Tensor q(Shape{1, 3, 4, 8}), k(Shape{1, 2, 4, 8}), v(Shape{1, 2, 4, 8}), out(Shape{1, 3, 4, 8}), lse(Shape{1, 3, 4});
+  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k, v, {}, 1.0, out, lse, {}, ctx), ShapeError, "attention_forward",
+                        "not a multiple of k's 2 heads");
+  ops::AttentionMask m;
+  m.window_left = -2;
+  Tensor k3(Shape{1, 3, 4, 8}), v3(Shape{1, 3, 4, 8});
+  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k3, v3, m, 1.0, out, lse, {}, ctx), ValueError, "window_left");
+}
+
+}  // namespace
+}  // namespace attn::testing

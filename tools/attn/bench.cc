@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+// attn bench attention: time the fused kernel (and the reference for small N) and report GFLOP/s as a
+// share of the peak FMA throughput the command measures itself, plus peak resident memory.
+//
+// Flop convention: 4·HS per unmasked score in the forward (2·HS for q·k, 2·HS for p·v), 10·HS in the
+// backward (the five products of the minimal algorithm: q·k, dO·v, pᵀdO, dSᵀq, dS·k). Masked scores
+// are not counted, so a window of ±w is credited with O(T·w) work. Our backward recomputes two products
+// to stay deterministic, so its share of peak understates the raw arithmetic rate by up to 7/5.
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "attn/attn.h"
+#include "commands.h"
+
+namespace attn::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string seq = "1024,4096";
+  int64_t heads = 8, head_dim = 64, batch = 1;
+  std::string window;
+  bool causal = false, backward = false, json = false;
+  int threads = 0, repeats = 5;
+  int64_t reference_max = 1024;
+};
+
+// Resets the kernel's peak-RSS counter (Linux >= 4.0) so each case reports its own peak.
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+}
+double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0.0;
+}
+
+Tensor random(const Shape& shape, Rng& rng) {
+  Tensor t(shape);
+  for (auto& x : t.values()) x = static_cast<float>(rng.normal());
+  return t;
+}
+
+// Unmasked (query, key) pairs for causal/window masks, counted per query in O(T).
+double visible_pairs(const ops::AttentionMask& m, int64_t T, int64_t S) {
+  double total = 0.0;
+  for (int64_t t = 0; t < T; ++t) {
+    int64_t lo = 0, hi = S - 1;
+    if (m.causal) hi = std::min(hi, t);
+    if (m.window_left >= 0) lo = std::max(lo, t - m.window_left);
+    if (m.window_right >= 0) hi = std::min(hi, t + m.window_right);
+    total += static_cast<double>(std::max<int64_t>(0, hi - lo + 1));
+  }
+  return total;
+}
+
+template <typename F>
+double median_ms(int repeats, F&& f) {
+  f();  // warm-up
+  std::vector<double> ms;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void run_bench(const BenchOptions& o) {
+  Context ctx(ContextOptions{.num_threads = o.threads});
+  ops::AttentionMask mask;
+  mask.causal = o.causal;
+  if (!o.window.empty()) {
+    const auto w = parse_int_list("--window", o.window);
+    if (w.size() > 2) fail<ValueError>("--window", "expected LEFT,RIGHT");
+    mask.window_left = w[0];
+    mask.window_right = w.size() == 2 ? w[1] : w[0];
+  }
+  if (o.repeats < 1) fail<ValueError>("attn bench", "--repeats must be >= 1");
+  const double peak = ops::measure_peak_gflops(ctx);
+  nlohmann::json rows = nlohmann::json::array();
+  if (!o.json)
+    std::cout << "machine: " << ctx.num_threads() << " threads, SIMD " << ops::simd_target() << ", measured fp32 FMA peak "
+              << std::fixed << std::setprecision(1) << peak << " GFLOP/s\n"
+              << "B=" << o.batch << " NH=" << o.heads << " HS=" << o.head_dim << (o.causal ? " causal" : "")
+              << (o.window.empty() ? "" : " window=" + o.window) << "; flops: 4*HS (fwd), 10*HS (bwd) per unmasked score\n"
+              << std::left << std::setw(8) << "N" << std::setw(11) << "kernel" << std::setw(6) << "pass" << std::right
+              << std::setw(12) << "ms" << std::setw(10) << "GFLOP/s" << std::setw(8) << "%peak" << std::setw(12)
+              << "peakRSS MiB" << "\n";
+  for (int64_t N : parse_int_list("--seq", o.seq)) {
+    if (N < 1) fail<ValueError>("--seq", "lengths must be >= 1");
+    for (bool reference : {false, true}) {
+      if (reference && N > o.reference_max) continue;
+      reset_peak_rss();
+      Rng rng(1);
+      const Shape shape{o.batch, o.heads, N, o.head_dim};
+      const Tensor q = random(shape, rng), k = random(shape, rng), v = random(shape, rng), dout = random(shape, rng);
+      Tensor out(shape), lse(Shape{o.batch, o.heads, N}), dq(shape), dk(shape), dv(shape);
+      const double scale = ops::default_attention_scale(o.head_dim);
+      const double pairs = visible_pairs(mask, N, N) * static_cast<double>(o.batch * o.heads);
+      auto forward = [&] {
+        if (reference) {
+          ops::reference::attention_forward(q, k, v, mask, scale, out, lse, {}, ctx);
+        } else {
+          ops::attention_forward(q, k, v, mask, scale, out, lse, {}, ctx);
+        }
+      };
+      auto backward = [&] {
+        if (reference) {
+          ops::reference::attention_backward(q, k, v, out, lse, dout, mask, scale, dq, dk, dv, {}, ctx);
+        } else {
+          ops::attention_backward(q, k, v, out, lse, dout, mask, scale, dq, dk, dv, {}, ctx);
+        }
+      };
+      const int repeats = reference ? 1 : o.repeats;
+      std::vector<std::pair<std::string, double>> passes = {{"fwd", median_ms(repeats, forward)}};
+      if (o.backward) passes.emplace_back("bwd", median_ms(repeats, backward));
+      const double rss = peak_rss_mib();
+      for (const auto& [pass, ms] : passes) {
+        const double flops = pairs * static_cast<double>(o.head_dim) * (pass == "fwd" ? 4.0 : 10.0);
+        const double gflops = flops / (ms * 1e-3) / 1e9;
+        const std::string kernel = reference ? "reference" : "fused";
+        rows.push_back({{"N", N}, {"kernel", kernel}, {"pass", pass}, {"ms", ms}, {"gflops", gflops},
+                        {"percent_of_peak", 100.0 * gflops / peak}, {"peak_rss_mib", rss},
+                        {"threads", ctx.num_threads()}, {"peak_gflops", peak}, {"simd", ops::simd_target()}});
+        if (!o.json)
+          std::cout << std::left << std::setw(8) << N << std::setw(11) << kernel << std::setw(6) << pass << std::right
+                    << std::setprecision(2) << std::setw(12) << ms << std::setprecision(1) << std::setw(10) << gflops
+                    << std::setw(8) << 100.0 * gflops / peak << std::setw(12) << rss << "\n"
+                    << std::flush;
+      }
+    }
+  }
+  if (o.json) std::cout << rows.dump(1) << "\n";
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (median of repeated runs after a warm-up)");
+  bench->require_subcommand(1);
+  CLI::App* sub = bench->add_subcommand("attention", "Fused attention kernel: ms, GFLOP/s, % of measured peak, peak RSS");
+  sub->add_option("--seq", o->seq, "Sequence lengths N (T = S = N)")->capture_default_str();
+  sub->add_option("--heads", o->heads, "Heads NH")->capture_default_str();
+  sub->add_option("--head-dim", o->head_dim, "Head size HS")->capture_default_str();
+  sub->add_option("--batch", o->batch, "Batch B")->capture_default_str();
+  sub->add_option("--window", o->window, "Truncated attention LEFT,RIGHT (or W)");
+  sub->add_flag("--causal", o->causal, "Causal mask");
+  sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
+  sub->add_flag("--backward", o->backward, "Also time the backward");
+  sub->add_flag("--json", o->json, "Print JSON rows instead of a table");
+  sub->add_option("--repeats", o->repeats, "Timed runs per case")->capture_default_str();
+  sub->add_option("--reference-max", o->reference_max, "Largest N for which the reference row is printed")
+      ->capture_default_str();
+  sub->callback([o] { run_bench(*o); });
+}
+
+}  // namespace attn::cli
