@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "attn/attn.h"
 #include "commands.h"
@@ -47,10 +48,7 @@ ops::BasicAttentionMask<T> build_mask(const AttendOptions& o, int64_t NH) {
   m.query_offset = o.query_offset;
   m.dilation = o.dilation;
   if (!o.window.empty()) {
-    const auto w = parse_int_list("--window", o.window);
-    if (w.size() > 2) fail<ValueError>("--window", "expected LEFT,RIGHT (or W for both), got '", o.window, "'");
-    m.window_left = w[0];
-    m.window_right = w.size() == 2 ? w[1] : w[0];
+    std::tie(m.window_left, m.window_right) = parse_window(o.window);
   }
   if (!o.chunk.empty()) {
     const auto c = parse_int_list("--chunk", o.chunk);

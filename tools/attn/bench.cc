@@ -14,6 +14,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 
 #include "attn/attn.h"
 #include "commands.h"
@@ -81,10 +82,7 @@ void run_bench(const BenchOptions& o) {
   ops::AttentionMask mask;
   mask.causal = o.causal;
   if (!o.window.empty()) {
-    const auto w = parse_int_list("--window", o.window);
-    if (w.size() > 2) fail<ValueError>("--window", "expected LEFT,RIGHT");
-    mask.window_left = w[0];
-    mask.window_right = w.size() == 2 ? w[1] : w[0];
+    std::tie(mask.window_left, mask.window_right) = parse_window(o.window);
   }
   if (o.repeats < 1) fail<ValueError>("attn bench", "--repeats must be >= 1");
   const double peak = ops::measure_peak_gflops(ctx);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace attn::cli {
@@ -14,5 +15,8 @@ void add_bench_command(CLI::App& app);
 
 // "1,2,3" -> {1, 2, 3}; throws attn::ValueError naming the option on anything else.
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text);
+
+// "--window LEFT,RIGHT" (or "W" for both sides) -> {left, right}.
+std::pair<int64_t, int64_t> parse_window(const std::string& text);
 
 }  // namespace attn::cli

@@ -31,6 +31,12 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
   return values;
 }
 
+std::pair<int64_t, int64_t> parse_window(const std::string& text) {
+  const auto w = parse_int_list("--window", text);
+  if (w.size() > 2) fail<ValueError>("--window", "expected LEFT,RIGHT (or W for both), got '", text, "'");
+  return {w[0], w.size() == 2 ? w[1] : w[0]};
+}
+
 }  // namespace attn::cli
 
 int main(int argc, char** argv) {
