@@ -40,7 +40,10 @@ void BM_AttentionForward(benchmark::State& state) {
   if (w > 0) {
     mask.window_left = mask.window_right = w;
     pairs = 0;
-    for (int64_t t = 0; t < N; ++t) pairs += static_cast<double>(std::min(N - 1, t + w) - std::max<int64_t>(0, t - w) + 1);
+    for (int64_t t = 0; t < N; ++t) {
+      const auto [lo, hi] = ops::attention_key_interval(mask, 0, t, N);
+      pairs += static_cast<double>(hi - lo + 1);
+    }
   }
   Context ctx;
   for (auto _ : state) ops::attention_forward(q, k, v, mask, 0.125, out, lse, {}, ctx);

@@ -18,6 +18,7 @@
 // class × key block for dK, dV; pass 2: query blocks for dQ and dbias) owns its outputs, with a fixed
 // order inside; no atomics, so results are bitwise identical for any thread count.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -37,6 +38,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+// How many of first, first + step, first + 2·step, ... are below n.
+int64_t class_count(int64_t first, int64_t n, int64_t step) { return first < n ? (n - 1 - first) / step + 1 : 0; }
 
 // One block of queries of one residue class: its queries t = t0 + step·i and their key intervals in
 // compressed key indices j (key s = s0 + step·j).
@@ -67,8 +70,8 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t rho = 0; rho < plan.step; ++rho) {
       const int64_t t_first = ((rho - m.query_offset) % plan.step + plan.step) % plan.step;
-      const int64_t count_q = t_first < d.T ? (d.T - 1 - t_first) / plan.step + 1 : 0;
-      const int64_t nkeys = rho < d.S ? (d.S - 1 - rho) / plan.step + 1 : 0;
+      const int64_t count_q = class_count(t_first, d.T, plan.step);
+      const int64_t nkeys = class_count(rho, d.S, plan.step);
       for (int64_t q0 = 0; q0 < count_q; q0 += plan.bq) {
         QueryBlock qb{b, rho, t_first + q0 * plan.step, std::min(plan.bq, count_q - q0), rho, nkeys,
                       std::numeric_limits<int64_t>::max(), -1, {}, {}, {}};
@@ -78,16 +81,7 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
         for (int64_t i = 0; i < plan.bq; ++i) {
           const int64_t t = qb.t0 + plan.step * std::min(i, qb.nq - 1);
           const int64_t p = t + m.query_offset;
-          int64_t lo = 0, hi = d.S - 1;
-          if (m.causal) hi = std::min(hi, p);
-          if (m.window_left >= 0) lo = std::max(lo, p - m.window_left);
-          if (m.window_right >= 0) hi = std::min(hi, p + m.window_right);
-          if (m.chunk_size > 0) {
-            const int64_t c = floor_div(p, m.chunk_size);
-            hi = std::min(hi, (c + 1) * m.chunk_size - 1);
-            if (m.num_left_chunks >= 0) lo = std::max(lo, (c - m.num_left_chunks) * m.chunk_size);
-          }
-          if (!m.key_lengths.empty()) hi = std::min(hi, m.key_lengths[static_cast<size_t>(b)] - 1);
+          const auto [lo, hi] = attention_key_interval(m, b, t, d.S);
           int64_t jlo = ceil_div(lo - rho, plan.step), jhi = floor_div(hi - rho, plan.step);
           jlo = std::max<int64_t>(jlo, 0);
           jhi = std::min(jhi, nkeys - 1);
@@ -175,14 +169,27 @@ void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, con
   if (hv.bias) add_bias(hv, qb, step, j0, nk, plan.bq, St);
 }
 
+// Splits one per-worker scratch buffer into consecutive arrays of the given sizes.
+template <size_t N>
+std::array<float*, N> carve_scratch(const Context& ctx, int worker, const std::array<int64_t, N>& sizes) {
+  int64_t total = 0;
+  for (int64_t n : sizes) total += n;
+  float* base = ctx.scratch(worker, total);
+  std::array<float*, N> parts{};
+  for (size_t i = 0; i < N; ++i) {
+    parts[i] = base;
+    base += sizes[i];
+  }
+  return parts;
+}
+
 struct Scratch {
   float *qt, *St, *acc, *m, *l, *alpha;
 };
 Scratch forward_scratch(const Context& ctx, int worker, const Plan& p) {
-  const int64_t n_qt = p.d.HS * p.bq, n_st = p.bk * p.bq, n_acc = p.bq * std::max<int64_t>(p.d.HSV, 1);
-  float* base = ctx.scratch(worker, n_qt + n_st + n_acc + 3 * p.bq);
-  return {base, base + n_qt, base + n_qt + n_st, base + n_qt + n_st + n_acc,
-          base + n_qt + n_st + n_acc + p.bq, base + n_qt + n_st + n_acc + 2 * p.bq};
+  const auto a = carve_scratch<6>(ctx, worker, {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1), p.bq,
+                                                p.bq, p.bq});
+  return {a[0], a[1], a[2], a[3], a[4], a[5]};
 }
 
 void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale, const Scratch& sc,
@@ -278,16 +285,9 @@ struct BackwardScratch {
 };
 BackwardScratch backward_scratch(const Context& ctx, int worker, const Plan& p) {
   const int64_t hs = std::max<int64_t>(p.d.HS, p.d.HSV), rows = std::max(p.bq, p.bk);
-  const int64_t sizes[] = {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq, rows * hs, rows * hs, p.bq, p.bq};
-  int64_t total = 0;
-  for (int64_t n : sizes) total += n;
-  float* base = ctx.scratch(worker, total);
-  float* ptr[8];
-  for (int i = 0; i < 8; ++i) {
-    ptr[i] = base;
-    base += sizes[i];
-  }
-  return {ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], ptr[7]};
+  const auto a = carve_scratch<8>(
+      ctx, worker, {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq, rows * hs, rows * hs, p.bq, p.bq});
+  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]};
 }
 
 struct GradInputs {
@@ -362,7 +362,7 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t hk = 0; hk < d.NH_kv; ++hk)
       for (int64_t rho = 0; rho < step; ++rho) {
-        const int64_t nkeys = rho < d.S ? (d.S - 1 - rho) / step + 1 : 0;
+        const int64_t nkeys = class_count(rho, d.S, step);
         for (int64_t j0 = 0; j0 < nkeys; j0 += plan.bk) key_tasks.push_back({b, hk, rho, j0, std::min(plan.bk, nkeys - j0)});
       }
   const TensorView dkv = dk_slot.view, dvv = dv_slot.view;

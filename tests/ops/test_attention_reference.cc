@@ -394,6 +394,22 @@ TEST(AttentionReference, BackwardAccumulates) {
   EXPECT_GT(max_abs(once.view()), 0.0);
 }
 
+// The interval the kernels plan with is exactly the visible set when there is no dilation.
+TEST(AttentionReference, KeyIntervalEqualsTheVisibleKeys) {
+  for (const auto& mc : mask_cases()) {
+    if (mc.mask.dilation > 1) continue;
+    SCOPED_TRACE(mc.name);
+    const Sizes z{2, 1, 1, 11, 13, 1, 1};
+    const Problem p = make_problem(z, mc, 7);
+    for (int64_t b = 0; b < z.B; ++b)
+      for (int64_t t = 0; t < z.T; ++t) {
+        const auto [lo, hi] = ops::attention_key_interval(p.mask, b, t, z.S);
+        for (int64_t s = 0; s < z.S; ++s)
+          EXPECT_EQ(ops::attention_key_visible(p.mask, b, t, s), lo <= s && s <= hi) << b << " " << t << " " << s;
+      }
+  }
+}
+
 TEST(AttentionReference, AlibiSlopesFollowThePaper) {
   const auto s8 = ops::alibi_slopes(8);
   for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(s8[static_cast<size_t>(h)], std::pow(2.0f, -static_cast<float>(h + 1)));

@@ -4,6 +4,7 @@
 // This header holds the mask, its semantics and the reference implementation (the specification).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -68,6 +69,29 @@ bool attention_key_visible(const BasicAttentionMask<T>& m, int64_t b, int64_t t,
   }
   if (!m.key_lengths.empty() && s >= m.key_lengths[static_cast<size_t>(b)]) return false;
   return true;
+}
+
+// The keys the structural mask leaves query t of batch b, ignoring dilation: the interval [lo, hi]
+// (empty when lo > hi). Causal, window, chunk and key-length rules each bound it on one or both sides;
+// dilation then keeps the keys of that interval with (p - s) mod dilation == 0. Kernels use it to skip
+// key blocks; benchmarks use it to count unmasked work.
+struct KeyInterval {
+  int64_t lo, hi;
+};
+template <typename T>
+KeyInterval attention_key_interval(const BasicAttentionMask<T>& m, int64_t b, int64_t t, int64_t S) {
+  const int64_t p = t + m.query_offset;
+  int64_t lo = 0, hi = S - 1;
+  if (m.causal) hi = std::min(hi, p);
+  if (m.window_left >= 0) lo = std::max(lo, p - m.window_left);
+  if (m.window_right >= 0) hi = std::min(hi, p + m.window_right);
+  if (m.chunk_size > 0) {
+    const int64_t c = floor_div(p, m.chunk_size);
+    hi = std::min(hi, (c + 1) * m.chunk_size - 1);
+    if (m.num_left_chunks >= 0) lo = std::max(lo, (c - m.num_left_chunks) * m.chunk_size);
+  }
+  if (!m.key_lengths.empty()) hi = std::min(hi, m.key_lengths[static_cast<size_t>(b)] - 1);
+  return {lo, hi};
 }
 
 // ALiBi slopes for NH heads (Press et al., 2022): 2^(-8/n · (h+1)) for n = NH a power of two; otherwise
