@@ -6,6 +6,7 @@
 // backward (the five products of the minimal algorithm: q·k, dO·v, pᵀdO, dSᵀq, dS·k). Masked scores
 // are not counted, so a window of ±w is credited with O(T·w) work. Our backward recomputes two products
 // to stay deterministic, so its share of peak understates the raw arithmetic rate by up to 7/5.
+// Memory: peak RSS covers the inputs, outputs and gradients the bench allocates plus the kernel's tiles.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -99,8 +100,11 @@ void run_bench(const BenchOptions& o) {
       reset_peak_rss();
       Rng rng(1);
       const Shape shape{o.batch, o.heads, N, o.head_dim};
-      const Tensor q = random(shape, rng), k = random(shape, rng), v = random(shape, rng), dout = random(shape, rng);
+      const Tensor q = random(shape, rng), k = random(shape, rng), v = random(shape, rng);
       Tensor out(shape), lse(Shape{o.batch, o.heads, N}), dq(shape), dk(shape), dv(shape);
+      // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so one
+      // buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N = 65536).
+      const ConstTensorView dout = out;
       const double scale = ops::default_attention_scale(o.head_dim);
       const double pairs = visible_pairs(mask, N, N) * static_cast<double>(o.batch * o.heads);
       auto forward = [&] {
