@@ -4,10 +4,11 @@
 // Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 #include "attn/io/npy.h"
 
+#include "io/internal/file_bytes.h"
+
 #include <bit>
 #include <cctype>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <optional>
@@ -226,16 +227,7 @@ NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
 }
 
 NpyArray read_npy(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail<IoError>("read_npy", "cannot open '", path, "'");
-  std::vector<std::byte> bytes;
-  f.seekg(0, std::ios::end);
-  const std::streamoff size = f.tellg();
-  if (size < 0) fail<IoError>("read_npy", "cannot read '", path, "'");
-  f.seekg(0, std::ios::beg);
-  bytes.resize(static_cast<size_t>(size));
-  if (!f.read(reinterpret_cast<char*>(bytes.data()), size)) fail<IoError>("read_npy", "cannot read '", path, "'");
-  return parse_npy(bytes, path);
+  return parse_npy(internal::read_file_bytes("read_npy", path), path);
 }
 
 std::vector<std::byte> serialize_npy(const NpyArray& a) {
@@ -265,11 +257,7 @@ std::vector<std::byte> serialize_npy(const NpyArray& a) {
 }
 
 void write_npy(const std::string& path, const NpyArray& array) {
-  const auto bytes = serialize_npy(array);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) fail<IoError>("write_npy", "cannot open '", path, "' for writing");
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!f) fail<IoError>("write_npy", "error writing '", path, "'");
+  internal::write_file_bytes("write_npy", path, serialize_npy(array));
 }
 
 namespace {

@@ -2,8 +2,11 @@
 // Sinusoidal positional encoding and its shift matrix (see include/attn/ops/positional.h).
 #include "attn/ops/positional.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
+#include "core/parallel.h"
 #include "ops/internal/checks.h"
 
 namespace attn::ops {
@@ -46,7 +49,7 @@ void add_sinusoidal_encoding(ConstTensorView x, TensorView out, int64_t start_po
   constexpr const char* fn = "add_sinusoidal_encoding";
   internal::check_rank(fn, "x", x, 3);
   internal::check_shape(fn, "out", out, x.shape(), "same as x, (B, T, C)");
-  if (!(out.data() == x.data() && out.strides() == x.strides())) internal::check_output(fn, "out", out, x);
+  internal::check_output_or_in_place(fn, "out", out, x);
   const int64_t B = x.dim(0), T_ = x.dim(1), C = x.dim(2);
   Tensor pe(Shape{T_, C});
   sinusoidal_encoding(pe.view(), start_pos, base);
@@ -69,6 +72,74 @@ TensorD sinusoidal_shift_matrix(int64_t k, int64_t C, double base) {
     m(2 * i + 1, 2 * i + 1) = std::cos(a);
   }
   return m;
+}
+
+namespace {
+
+// Rotates every (x1, x2) pair of x (B, NH, T, HS) by sign · (start_pos + t) · θ_i, θ_i = base^(-2i/HS).
+void rope_rotate(const char* fn, TensorView x, int64_t start_pos, double base, RopeLayout layout, double sign,
+                 const Context& ctx) {
+  internal::check_rank(fn, "x", x, 4);
+  check_base(fn, base);
+  internal::check_output(fn, "x", x);
+  const int64_t B = x.dim(0), NH = x.dim(1), T_ = x.dim(2), HS = x.dim(3);
+  if (HS % 2 != 0) fail<ValueError>(fn, "head size must be even for RoPE, x has shape ", x.shape().str());
+  if (start_pos < 0) fail<ValueError>(fn, "start_pos must be >= 0, got ", start_pos);
+  const int64_t half = HS / 2;
+  // cos/sin table (T, HS/2), computed in double once and shared by every (batch, head).
+  std::vector<float> cs(static_cast<size_t>(T_ * half)), sn(static_cast<size_t>(T_ * half));
+  for (int64_t t = 0; t < T_; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const double a = sign * static_cast<double>(start_pos + t) * frequency(i, HS, base);
+      cs[static_cast<size_t>(t * half + i)] = static_cast<float>(std::cos(a));
+      sn[static_cast<size_t>(t * half + i)] = static_cast<float>(std::sin(a));
+    }
+  internal::parallel_for(ctx, B * NH, [&](int64_t bh, int) {
+    const int64_t b = bh / NH, h = bh % NH;
+    for (int64_t t = 0; t < T_; ++t)
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t c1 = layout == RopeLayout::kInterleaved ? 2 * i : i;
+        const int64_t c2 = layout == RopeLayout::kInterleaved ? 2 * i + 1 : i + half;
+        float& x1 = x(b, h, t, c1);
+        float& x2 = x(b, h, t, c2);
+        const float c = cs[static_cast<size_t>(t * half + i)], s = sn[static_cast<size_t>(t * half + i)];
+        const float a = x1, d = x2;
+        x1 = a * c - d * s;
+        x2 = a * s + d * c;
+      }
+  });
+}
+
+}  // namespace
+
+void rope_forward(TensorView x, int64_t start_pos, const Context& ctx, double base, RopeLayout layout) {
+  rope_rotate("rope_forward", x, start_pos, base, layout, 1.0, ctx);
+}
+
+void rope_backward(TensorView dx, int64_t start_pos, const Context& ctx, double base, RopeLayout layout) {
+  rope_rotate("rope_backward", dx, start_pos, base, layout, -1.0, ctx);
+}
+
+int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectional, int64_t num_buckets,
+                                    int64_t max_distance) {
+  constexpr const char* fn = "t5_relative_position_bucket";
+  if (num_buckets < (bidirectional ? 4 : 2)) fail<ValueError>(fn, "num_buckets too small: ", num_buckets);
+  int64_t ret = 0, n;
+  if (bidirectional) {
+    num_buckets /= 2;
+    if (relative_position > 0) ret += num_buckets;
+    n = relative_position < 0 ? -relative_position : relative_position;
+  } else {
+    n = relative_position < 0 ? -relative_position : 0;
+  }
+  const int64_t max_exact = num_buckets / 2;
+  if (max_distance <= max_exact) fail<ValueError>(fn, "max_distance must exceed ", max_exact, ", got ", max_distance);
+  if (n < max_exact) return ret + n;
+  // float32 arithmetic, as HF T5 computes it in torch (so bucket edges agree exactly).
+  const float ratio = std::log(static_cast<float>(n) / static_cast<float>(max_exact)) /
+                      static_cast<float>(std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
+  const auto large = max_exact + static_cast<int64_t>(ratio * static_cast<float>(num_buckets - max_exact));
+  return ret + std::min(large, num_buckets - 1);
 }
 
 }  // namespace attn::ops

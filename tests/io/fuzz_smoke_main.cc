@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr << "usage: fuzz_npy_smoke SEED_DIR ITERATIONS\n";
+    std::cerr << "usage: " << argv[0] << " SEED_DIR ITERATIONS\n";
     return 2;
   }
   std::vector<std::vector<uint8_t>> seeds;
@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
   }
   const long iterations = std::strtol(argv[2], nullptr, 10);
   attn::Rng rng(12345);
-  static const char* kTokens[] = {"(", ")", ",", "'", "{", "}", ":", "9999999999", "-1", "True", "<f8", "|b1", "0", "\n"};
+  // Tokens of both formats' headers (.npy dict literals, safetensors JSON).
+  static const char* kTokens[] = {"(", ")", ",", "'", "{", "}", ":", "9999999999", "-1", "True", "<f8", "|b1", "0", "\n",
+                                  "\"", "[", "]", "\"F16\"", "\"BF16\"", "\"data_offsets\"", "18446744073709551615"};
   for (const auto& s : seeds) LLVMFuzzerTestOneInput(s.data(), s.size());
   for (long i = 0; i < iterations; ++i) {
     std::vector<uint8_t> input = seeds[static_cast<size_t>(rng.uniform_int(0, static_cast<int64_t>(seeds.size()) - 1))];
@@ -52,6 +54,6 @@ int main(int argc, char** argv) {
     }
     LLVMFuzzerTestOneInput(input.data(), input.size());
   }
-  std::cout << "fuzz_npy_smoke: " << iterations << " mutated inputs from " << seeds.size() << " seeds, no crash\n";
+  std::cout << argv[0] << ": " << iterations << " mutated inputs from " << seeds.size() << " seeds, no crash\n";
   return 0;
 }

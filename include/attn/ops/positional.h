@@ -28,4 +28,24 @@ void add_sinusoidal_encoding(ConstTensorView x, TensorView out, int64_t start_po
 //    [-sin kω_i, cos kω_i]]  acting on (PE(pos, 2i), PE(pos, 2i+1)). k may be negative.
 TensorD sinusoidal_shift_matrix(int64_t k, int64_t C, double base = 10000.0);
 
+// Rotary position embedding (RoPE, Su et al. 2021): the pair (x1, x2) of head channels i of the query or
+// key at position pos = start_pos + t is rotated by pos·θ_i, θ_i = base^(-2i/HS), so q·k depends on
+// positions only through their difference. kInterleaved pairs channels (2i, 2i+1) (RoFormer, GPT-J,
+// FlashAttention rotary_interleaved=True); kHalf pairs (i, i + HS/2) (GPT-NeoX, LLaMA).
+enum class RopeLayout { kInterleaved, kHalf };
+
+// x:  (B, NH, T, HS), HS even: rotated IN PLACE (a strided view, e.g. of a packed qkv buffer, is fine)
+void rope_forward(TensorView x, int64_t start_pos, const Context& ctx, double base = 10000.0,
+                  RopeLayout layout = RopeLayout::kHalf);
+// The rotation is orthogonal, so its backward is the inverse rotation of the gradient.
+// dx: (B, NH, T, HS): the gradient w.r.t. the rotated tensor, turned IN PLACE into the gradient w.r.t. x
+void rope_backward(TensorView dx, int64_t start_pos, const Context& ctx, double base = 10000.0,
+                   RopeLayout layout = RopeLayout::kHalf);
+
+// T5's relative-position bucket (HF transformers' _relative_position_bucket) for
+// relative_position = key position − query position: exact buckets for small distances, log-spaced up to
+// max_distance, the sign in its own half when bidirectional. T5 uses num_buckets 32, max_distance 128.
+int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectional, int64_t num_buckets = 32,
+                                    int64_t max_distance = 128);
+
 }  // namespace attn::ops

@@ -43,6 +43,18 @@ void check_output(const char* fn, const char* name, const BasicView<O>& out, con
   if (overlaps) fail<ValueError>(fn, name, " overlaps an input; outputs must not alias inputs");
 }
 
+// As check_output, but `out` may also be exactly the view `in` (an in-place op).
+template <typename O, typename I>
+void check_output_or_in_place(const char* fn, const char* name, const BasicView<O>& out, const BasicView<I>& in) {
+  if (out.defined() && in.defined() && out.data() == in.data() && out.strides() == in.strides() &&
+      out.shape() == in.shape()) {
+    if (!has_distinct_elements(out))
+      fail<ValueError>(fn, name, " (shape ", out.shape().str(), ") has strides that make elements overlap");
+    return;
+  }
+  check_output(fn, name, out, in);
+}
+
 inline void check_finite(const char* fn, const char* name, double x) {
   if (!std::isfinite(x)) fail<ValueError>(fn, name, " must be finite, got ", x);
 }
