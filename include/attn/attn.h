@@ -8,6 +8,7 @@
 #include "attn/io/npy.h"
 #include "attn/io/safetensors.h"
 #include "attn/nn/attention.h"
+#include "attn/nn/encoder_model.h"
 #include "attn/nn/layers.h"
 #include "attn/nn/module.h"
 #include "attn/nn/transformer.h"

@@ -145,5 +145,59 @@ TEST(CliAttend, RejectsBadInputWithAClearMessage) {
   EXPECT_NE(missing.output.find("cannot open '/nonexistent.npy'"), std::string::npos) << missing.output;
 }
 
+TEST(CliEncode, MatchesAnExportedPyTorchEncoderWithPadding) {
+  // tests/golden/encode: a 2-layer torch.nn.TransformerEncoder (GELU, final norm, batch_first=False) exported
+  // by scripts/export_torch_encoder.py, with PyTorch's float64 output for 2 sequences of lengths 20 and 13.
+  const std::string g = golden_path("encode/");
+  const std::string out = ::testing::TempDir() + "/encoded.npy";
+  const auto r = run_cli("encode --config " + g + "config.json --weights " + g + "weights.safetensors --input " + g +
+                         "input.npy --out " + out + " --key-lengths 20,13");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const TensorD y = io::read_npy(out).to_double(), expected = io::read_npy(g + "expected.npy").to_double();
+  EXPECT_TRUE((all_close<double, double>(y.view(), expected.view(), 1e-5)));
+}
+
+TEST(CliEncode, RejectsBadConfigsWeightsAndInputs) {
+  const std::string g = golden_path("encode/");
+  const std::string tmp = ::testing::TempDir();
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(tmp + "/" + name) << text;
+    return tmp + "/" + name;
+  };
+  const std::string ok_tail = " --weights " + g + "weights.safetensors --input " + g + "input.npy --out " + tmp + "/y.npy";
+  struct Case {
+    std::string args, fragment;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"--config " + write("c1.json", "{\"d_model\": 32}") + ok_tail, "missing required key \"nhead\""},
+           {"--config " + write("c2.json", "{\"d_model\": 32, \"nhead\": 5, \"num_layers\": 2}") + ok_tail,
+            "must be a positive multiple of nhead"},
+           {"--config " + write("c3.json", "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 2, \"heads\": 4}") + ok_tail,
+            "unknown key \"heads\""},
+           {"--config " + write("c4.json", "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": \"2\"}") + ok_tail,
+            "\"num_layers\" must be an integer"},
+           {"--config " + write("c5.json", "{\"d_model\": 32,") + ok_tail, "not valid JSON"},
+           {"--config " + write("c6.json",
+                                "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 3, \"dim_feedforward\": 64, "
+                                "\"batch_first\": false, \"final_norm\": true}") + ok_tail,
+            "missing keys [layers.2.self_attn.in_proj_weight"},
+           {"--config " + write("c7.json",
+                                "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 2, \"dim_feedforward\": 32, "
+                                "\"batch_first\": false, \"final_norm\": true}") + ok_tail,
+            "'layers.0.linear1.weight' has shape (64, 32) in the state but (32, 32) in the model"},
+           {"--config " + g + "config.json" + ok_tail + " --key-lengths 20", "expected 2 lengths"},
+           {"--config " + g + "config.json" + ok_tail + " --key-lengths 20,0", "each length must be in [1, 20]"},
+           {"--config " + g + "config.json --weights " + g + "input.npy --input " + g + "input.npy --out " + tmp + "/y.npy",
+            "read_safetensors"},
+           {"--config " + g + "config.json --weights " + g + "weights.safetensors --input " + g + "weights.safetensors --out " +
+                tmp + "/y.npy",
+            "read_npy"},
+       }) {
+    const auto r = run_cli("encode " + c.args);
+    EXPECT_EQ(r.code, 1) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.fragment), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
 }  // namespace
 }  // namespace attn::testing
