@@ -37,17 +37,22 @@ demo: build
 	@$(ATTN) attend --q tests/golden/attention/window_dilation/q.npy --k tests/golden/attention/window_dilation/k.npy \
 	  --v tests/golden/attention/window_dilation/v.npy --window 4,2 --dilation 2 \
 	  --out $(DEMO_OUT)/out.npy --probs $(DEMO_OUT)/probs.npy --lse $(DEMO_OUT)/lse.npy
+	@echo "== A 2-layer transformer learns to reverse sequences (loss curve: $(DEMO_OUT)/train/loss.png):"
+	@$(ATTN) train reverse --out-dir $(DEMO_OUT)/train --quiet
 	@echo "== Outputs in $(DEMO_OUT)/"
 
 bench: build
 	build/release/bench/bench_ops --benchmark_min_time=0.2
 
-# libFuzzer on the .npy reader for 60 s (clang).
+# libFuzzer on the .npy and safetensors readers for 60 s each (clang).
 fuzz:
 	cmake --preset fuzz
-	cmake --build --preset fuzz -j $(JOBS) --target fuzz_npy
-	mkdir -p .fuzz-corpus && cp -n tests/golden/npy/*.npy .fuzz-corpus/ || true
-	build/fuzz/tests/fuzz_npy -max_total_time=60 .fuzz-corpus
+	cmake --build --preset fuzz -j $(JOBS) --target fuzz_npy fuzz_safetensors
+	mkdir -p .fuzz-corpus/npy .fuzz-corpus/safetensors
+	cp -n tests/golden/npy/*.npy .fuzz-corpus/npy/ || true
+	cp -n tests/golden/nn/*.safetensors .fuzz-corpus/safetensors/ || true
+	build/fuzz/tests/fuzz_npy -max_total_time=60 .fuzz-corpus/npy
+	build/fuzz/tests/fuzz_safetensors -max_total_time=60 .fuzz-corpus/safetensors
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

@@ -183,6 +183,42 @@ def case_dtypes(g):
     ], {"made_by": "gen_nn_golden.py"})
 
 
+def case_cross_entropy(g):
+    logits = (randn(g, 6, 5) * 2).requires_grad_()
+    targets = torch.tensor([0, 4, -100, 2, 1, 3])
+    loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.1)
+    loss.backward()
+    write_safetensors(os.path.join(OUT, "cross_entropy.safetensors"), [
+        ("in.logits", f32(logits)), ("in.targets", targets.numpy().astype(np.float32)),
+        ("out.loss", np.array(loss.item())), ("grad.in.logits", f64(logits.grad))],
+        {"config": json.dumps({"ignore_index": -100, "label_smoothing": 0.1})})
+
+
+def case_optimizers(g):
+    """Three steps of AdamW and of SGD with momentum on a Linear(4, 3), gradients from a fixed loss."""
+    tensors = []
+    for kind in ("adamw", "sgd"):
+        m = torch.nn.Linear(4, 3).double()
+        round_params(m)
+        if kind == "adamw":
+            opt = torch.optim.AdamW(m.parameters(), lr=0.01, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.1)
+        else:
+            opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)
+        tensors += [(f"{kind}.init.{k}", f32(v)) for k, v in m.state_dict().items()]
+        x = randn(g, 5, 4)
+        tensors.append((f"{kind}.x", f32(x)))
+        for step in range(3):
+            opt.zero_grad()
+            (m(x) ** 2).sum().backward()  # loss = Σ y²
+            opt.step()
+        tensors += [(f"{kind}.final.{k}", f64(v)) for k, v in m.state_dict().items()]
+    write_safetensors(os.path.join(OUT, "optimizers.safetensors"), tensors,
+                      {"config": json.dumps({"adamw": {"lr": 0.01, "betas": [0.9, 0.98], "eps": 1e-8,
+                                                       "weight_decay": 0.1},
+                                             "sgd": {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01},
+                                             "loss": "sum(linear(x)^2)", "steps": 3})})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.set_default_dtype(torch.float64)
@@ -197,6 +233,8 @@ def main():
     case_encoder_layer(g, "encoder_layer_post_relu", "relu", False)
     case_encoder_layer(g, "encoder_layer_pre_gelu", "gelu", True)
     case_encoder(g)
+    case_cross_entropy(g)
+    case_optimizers(g)
     case_t5_buckets()
     case_dtypes(g)
     print(f"wrote {len(os.listdir(OUT))} files to {os.path.normpath(OUT)} (torch {torch.__version__})")

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   attn::cli::add_attend_command(app);
   attn::cli::add_bench_command(app);
   attn::cli::add_encode_command(app);
+  attn::cli::add_train_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+// What a training loop shows and keeps: a one-line progress bar (steps/s, loss, ETA) and metrics as CSV.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace attn::train {
+
+// Redraws one line on `out` (use std::cerr) at most every min_interval_s:
+//   [#########.........]  450/1000  45%  312.4 step/s  loss 0.8123  acc 0.731  ETA 1.8s
+class ProgressBar {
+ public:
+  ProgressBar(std::ostream& out, int64_t total_steps, bool enabled = true, double min_interval_s = 0.1);
+  void update(int64_t step, double loss, double accuracy = -1.0);  // step: completed steps
+  void finish();                                                    // final redraw and newline
+
+ private:
+  void draw(int64_t step);
+  std::ostream& out_;
+  int64_t total_;
+  bool enabled_;
+  double min_interval_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  int64_t step_ = 0;
+  double loss_ = 0.0, accuracy_ = -1.0;
+};
+
+// A CSV file with a fixed header; every row must have one value per column.
+class CsvLog {
+ public:
+  CsvLog(const std::string& path, std::vector<std::string> columns);
+  void row(const std::vector<double>& values);
+
+ private:
+  std::ofstream f_;
+  std::string path_;
+  size_t columns_;
+};
+
+}  // namespace attn::train
