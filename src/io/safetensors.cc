@@ -196,6 +196,7 @@ std::vector<std::byte> serialize_safetensors(const std::vector<NamedTensorView>&
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
+  std::vector<uint64_t> begins;
   for (const auto& [tname, view] : tensors) {
     if (tname.empty() || tname == "__metadata__") fail<ValueError>(fn, "invalid tensor name '", tname, "'");
     if (header.contains(tname)) fail<ValueError>(fn, "tensor name '", tname, "' appears twice");
@@ -204,6 +205,7 @@ std::vector<std::byte> serialize_safetensors(const std::vector<NamedTensorView>&
     header[tname] = {{"dtype", "F32"},
                      {"shape", std::vector<int64_t>(view.shape().begin(), view.shape().end())},
                      {"data_offsets", {offset, offset + bytes}}};
+    begins.push_back(offset);
     offset += bytes;
   }
   std::string text = header.dump();
@@ -213,9 +215,10 @@ std::vector<std::byte> serialize_safetensors(const std::vector<NamedTensorView>&
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>((text.size() >> (8 * i)) & 0xff));
   for (char c : text) out.push_back(static_cast<std::byte>(c));
   out.resize(8 + text.size() + offset);
-  // Data in the header's order: nlohmann sorts keys, so place each tensor at its recorded offset.
-  for (const auto& [tname, view] : tensors) {
-    auto* dst = reinterpret_cast<float*>(out.data() + 8 + text.size() + header[tname]["data_offsets"][0].get<uint64_t>());
+  // The data in the order given (the header's keys are sorted, so its order is not the data's).
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    const ConstTensorView& view = tensors[k].second;
+    auto* dst = reinterpret_cast<float*>(out.data() + 8 + text.size() + begins[k]);
     int64_t i = 0;
     for_each_offset(view, [&](int64_t o) { std::memcpy(dst + i++, &view.data()[o], 4); });
   }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "attn/nn/module.h"
 
-#include <algorithm>
 #include <set>
 
 namespace attn::nn {
@@ -81,9 +80,7 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
     used.insert(name);
   }
   for (const auto& [name, t] : state)
-    if (!used.count(name) && std::find(report.missing_keys.begin(), report.missing_keys.end(), name) ==
-                                 report.missing_keys.end())
-      report.unexpected_keys.push_back(name);
+    if (!used.count(name)) report.unexpected_keys.push_back(name);
   if (strict && (!report.missing_keys.empty() || !report.unexpected_keys.empty()))
     fail<ValueError>("load_state_dict", "strict load failed: missing keys [", list(report.missing_keys),
                      "], unexpected keys [", list(report.unexpected_keys), "]");

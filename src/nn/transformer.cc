@@ -15,8 +15,9 @@ void add_into(Tensor& a, const Tensor& b) {
   for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
 }
 
-Tensor sum(const Tensor& a, const Tensor& b) {
-  Tensor s = Tensor::copy_of(a.view());
+// a + b as a new tensor; a may be any view (the layer's input), b is a contiguous result of the same shape.
+Tensor sum(ConstTensorView a, const Tensor& b) {
+  Tensor s = Tensor::copy_of(a);
   add_into(s, b);
   return s;
 }
@@ -68,12 +69,11 @@ Tensor TransformerEncoderLayer::forward(ConstTensorView x, const AttentionOption
     Tensor f = ff.forward(in, c ? &c->ff : nullptr, ctx);
     return dropout2.forward(f.view(), c ? &c->dropout2 : nullptr, ctx);
   };
-  const Tensor xs = Tensor::copy_of(x);
   if (config_.norm_first) {
-    const Tensor h = sum(xs, attend(norm1.forward(xs.view(), c ? &c->norm1 : nullptr, ctx).view()));
+    const Tensor h = sum(x, attend(norm1.forward(x, c ? &c->norm1 : nullptr, ctx).view()));
     return sum(h, mlp(norm2.forward(h.view(), c ? &c->norm2 : nullptr, ctx).view()));
   }
-  const Tensor h = norm1.forward(sum(xs, attend(xs.view())).view(), c ? &c->norm1 : nullptr, ctx);
+  const Tensor h = norm1.forward(sum(x, attend(x)).view(), c ? &c->norm1 : nullptr, ctx);
   return norm2.forward(sum(h, mlp(h.view())).view(), c ? &c->norm2 : nullptr, ctx);
 }
 
@@ -86,12 +86,11 @@ Tensor TransformerEncoderLayer::backward(ConstTensorView dout, const Cache& c, c
     return std::move(grads.dquery);
   };
   auto mlp_back = [&](ConstTensorView d) { return ff.backward(dropout2.backward(d, c.dropout2, ctx).view(), c.ff, ctx); };
-  const Tensor dy = Tensor::copy_of(dout);
   if (config_.norm_first) {
-    const Tensor dh = sum(dy, norm2.backward(mlp_back(dy.view()).view(), c.norm2, ctx));
+    const Tensor dh = sum(dout, norm2.backward(mlp_back(dout).view(), c.norm2, ctx));
     return sum(dh, norm1.backward(attend_back(dh.view()).view(), c.norm1, ctx));
   }
-  const Tensor ds2 = norm2.backward(dy.view(), c.norm2, ctx);  // d(h + ff(h))
+  const Tensor ds2 = norm2.backward(dout, c.norm2, ctx);  // d(h + ff(h))
   const Tensor dh = sum(ds2, mlp_back(ds2.view()));
   const Tensor ds1 = norm1.backward(dh.view(), c.norm1, ctx);  // d(x + attn(x))
   return sum(ds1, attend_back(ds1.view()));
@@ -112,8 +111,9 @@ TransformerEncoder::TransformerEncoder(const EncoderLayerConfig& config, int64_t
 
 Tensor TransformerEncoder::forward(ConstTensorView x, const AttentionOptions& opts, Cache* cache, const Context& ctx) {
   if (cache) cache->layers.resize(layers_.size());
-  Tensor h = Tensor::copy_of(x);
-  for (size_t i = 0; i < layers_.size(); ++i) h = layers_[i]->forward(h.view(), opts, cache ? &cache->layers[i] : nullptr, ctx);
+  Tensor h;  // layer 0 reads x in place; each layer returns a new tensor
+  for (size_t i = 0; i < layers_.size(); ++i)
+    h = layers_[i]->forward(i == 0 ? x : ConstTensorView(h.view()), opts, cache ? &cache->layers[i] : nullptr, ctx);
   if (norm_) h = norm_->forward(h.view(), cache ? &cache->norm : nullptr, ctx);
   return h;
 }

@@ -145,6 +145,17 @@ EncoderLayerConfig layer_config(const nlohmann::json& j) {
   return cfg;
 }
 
+// Forward, input gradient and parameter gradients of an encoder layer or stack on a padded fixture.
+template <typename Encoder>
+void expect_encoder_matches(Encoder& m, const Case& c) {
+  AttentionOptions opts;
+  opts.key_padding_mask = c.at("in.key_padding_mask");
+  typename Encoder::Cache cache;
+  EXPECT_TRUE(close_to(m.forward(c.at("in.x"), opts, &cache, ctx()).view(), c.at("out.y")));
+  EXPECT_TRUE(close_to(m.backward(c.at("in.dout"), cache, ctx()).view(), c.at("grad.in.x")));
+  expect_param_grads(m, c);
+}
+
 TEST(ModulesGolden, TransformerEncoderLayerBothNormPlacements) {
   for (const char* name : {"encoder_layer_post_relu", "encoder_layer_pre_gelu"}) {
     SCOPED_TRACE(name);
@@ -152,12 +163,7 @@ TEST(ModulesGolden, TransformerEncoderLayerBothNormPlacements) {
     Rng rng(0);
     TransformerEncoderLayer m(layer_config(c.config), rng);
     m.load_state_dict(c.params());
-    AttentionOptions opts;
-    opts.key_padding_mask = c.at("in.key_padding_mask");
-    TransformerEncoderLayer::Cache cache;
-    EXPECT_TRUE(close_to(m.forward(c.at("in.x"), opts, &cache, ctx()).view(), c.at("out.y")));
-    EXPECT_TRUE(close_to(m.backward(c.at("in.dout"), cache, ctx()).view(), c.at("grad.in.x")));
-    expect_param_grads(m, c);
+    expect_encoder_matches(m, c);
   }
 }
 
@@ -168,12 +174,7 @@ TEST(ModulesGolden, TransformerEncoderStackWithFinalNorm) {
   const auto report = m.load_state_dict(c.params());
   EXPECT_TRUE(report.missing_keys.empty());
   EXPECT_TRUE(report.unexpected_keys.empty());
-  AttentionOptions opts;
-  opts.key_padding_mask = c.at("in.key_padding_mask");
-  TransformerEncoder::Cache cache;
-  EXPECT_TRUE(close_to(m.forward(c.at("in.x"), opts, &cache, ctx()).view(), c.at("out.y")));
-  EXPECT_TRUE(close_to(m.backward(c.at("in.dout"), cache, ctx()).view(), c.at("grad.in.x")));
-  expect_param_grads(m, c);
+  expect_encoder_matches(m, c);
 }
 
 TEST(ModulesGolden, StateDictNamesMatchPyTorch) {
