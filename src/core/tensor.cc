@@ -258,6 +258,10 @@ template void copy<double, double>(BasicView<const double>, BasicView<double>);
 
 template <typename T>
 void fill(BasicView<T> dst, T value) {
+  if (dst.defined() && dst.is_contiguous()) {
+    std::fill(dst.data(), dst.data() + dst.numel(), value);
+    return;
+  }
   for_each_offset(dst, [&](int64_t o) { dst.at_offset(o) = value; });
 }
 template void fill<float>(BasicView<float>, float);

@@ -35,6 +35,10 @@ namespace {
 namespace k = internal::kernels;
 using internal::AttentionDims;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+// The tiles hold base-2 logits: log2(e) is folded into the query scale, the bias and the ALiBi slopes, so
+// the kernels exponentiate with exp2 (see attention_kernels.h). lse leaves and enters in natural units.
+constexpr double kLog2e = 1.4426950408889634;
+constexpr double kLn2 = 0.6931471805599453;
 
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
@@ -113,7 +117,7 @@ struct HeadViews {
   const float* k;
   const float* v;
   int64_t q_rs, k_rs, v_rs;
-  float slope;     // ALiBi slope, 0 if none
+  float slope;     // ALiBi slope times log2(e), 0 if none
   const float* bias;  // bias row t, key s at bias + t·bias_ts + s·bias_ss (null if none)
   int64_t bias_ts, bias_ss;
 };
@@ -123,7 +127,8 @@ HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v, c
   const int64_t hk = h / d.group();
   HeadViews hv{q.data() + b * q.stride(0) + h * q.stride(1), kk.data() + b * kk.stride(0) + hk * kk.stride(1),
                v.data() + b * v.stride(0) + hk * v.stride(1), q.stride(2), kk.stride(2), v.stride(2),
-               m.alibi_slopes.empty() ? 0.0f : m.alibi_slopes[static_cast<size_t>(h)], nullptr, 0, 0};
+               m.alibi_slopes.empty() ? 0.0f : static_cast<float>(kLog2e * static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)])),
+               nullptr, 0, 0};
   if (m.bias.defined()) {
     hv.bias = m.bias.data() + (m.bias.dim(0) == 1 ? 0 : b) * m.bias.stride(0) +
               (m.bias.dim(1) == 1 ? 0 : h) * m.bias.stride(1);
@@ -149,7 +154,7 @@ void add_bias(const HeadViews& hv, const QueryBlock& qb, int64_t step, int64_t j
   for (int64_t r = 0; r < nk; ++r) {
     const int64_t s = qb.s0 + step * (j0 + r);
     for (int64_t i = 0; i < qb.nq; ++i)
-      St[r * width + i] += hv.bias[(qb.t0 + step * i) * hv.bias_ts + s * hv.bias_ss];
+      St[r * width + i] += static_cast<float>(kLog2e) * hv.bias[(qb.t0 + step * i) * hv.bias_ts + s * hv.bias_ss];
   }
 }
 
@@ -160,7 +165,7 @@ k::TileRows tile_rows(const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk
   return {nk, j0, static_cast<double>(qb.s0 + step * j0), static_cast<double>(step)};
 }
 
-// Scores St[r][i] = scale · q_i · k_{j0+r} (+ bias) of one tile, before ALiBi and masking.
+// Base-2 scores St[r][i] = log2(e) · (scale · q_i · k_{j0+r} (+ bias)) of one tile, before ALiBi and masking.
 void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, const float* qt, int64_t j0, int64_t nk,
                 float* St) {
   const int64_t step = plan.step;
@@ -200,7 +205,7 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
   std::fill(sc.m, sc.m + bq, kNegInf);
   std::fill(sc.l, sc.l + bq, 0.0f);
   if (qb.jmin <= qb.jmax) {
-    pack_transposed(hv.q, hv.q_rs, qb, step, bq, d.HS, static_cast<float>(scale), sc.qt);
+    pack_transposed(hv.q, hv.q_rs, qb, step, bq, d.HS, static_cast<float>(scale * kLog2e), sc.qt);
     const auto cols = columns(qb, bq);
     for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
       const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
@@ -219,7 +224,7 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
     const float l = sc.l[i];
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: output 0
     for (int64_t c = 0; c < d.HSV; ++c) out[t * out_rs + c] = sc.acc[i * d.HSV + c] * inv;
-    lse[t * lse_s] = l > 0.0f ? sc.m[i] + std::log(l) : kNegInf;
+    lse[t * lse_s] = l > 0.0f ? static_cast<float>(kLn2 * (static_cast<double>(sc.m[i]) + std::log2(static_cast<double>(l)))) : kNegInf;
   }
 }
 
@@ -257,9 +262,9 @@ void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk,
     if (qb.jmin > qb.jmax) return;
     const HeadViews hv = head_views(q, kk, v, mask, plan.d, qb.b, h);
     const Scratch sc = forward_scratch(ctx, worker, plan);
-    pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale), sc.qt);
+    pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale * kLog2e), sc.qt);
     for (int64_t i = 0; i < plan.bq; ++i)
-      sc.m[i] = i < qb.nq ? lse(qb.b, h, qb.t0 + plan.step * i) : 0.0f;
+      sc.m[i] = i < qb.nq ? static_cast<float>(kLog2e) * lse(qb.b, h, qb.t0 + plan.step * i) : 0.0f;
     for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
       const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
       score_tile(hv, qb, plan, sc.qt, j0, nk, sc.St);
@@ -298,11 +303,11 @@ struct GradInputs {
 // Packs what a query block needs once per (block, head): scaled Qᵀ, dOᵀ, lse and D (padding: zeros).
 void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, const GradInputs& g,
                          ConstTensorView lse, const Tensor& D, int64_t h, double scale, const BackwardScratch& sc) {
-  pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale), sc.qt);
+  pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale * kLog2e), sc.qt);
   pack_transposed(g.dout, g.dout_rs, qb, plan.step, plan.bq, plan.d.HSV, 1.0f, sc.dot);
   for (int64_t i = 0; i < plan.bq; ++i) {
     const int64_t t = qb.t0 + plan.step * i;
-    sc.lse[i] = i < qb.nq ? lse(qb.b, h, t) : 0.0f;
+    sc.lse[i] = i < qb.nq ? static_cast<float>(kLog2e) * lse(qb.b, h, t) : 0.0f;
     sc.D[i] = i < qb.nq ? D(qb.b, h, t) : 0.0f;
   }
 }
@@ -464,9 +469,8 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
   v = unit_inner(v, vh);
   OutputSlot out_slot(out, false);
   const Plan plan = make_plan(d, mask);
-  // Rows no block covers (T = 0 classes, or HSV = 0) still need defined outputs.
-  fill(out_slot.view, 0.0f);
-  fill(lse, kNegInf);
+  // No fill: the query blocks of the residue classes cover every query row, and forward_block writes every
+  // out and lse element of its rows (the tests start outputs at NaN to hold this).
   const int64_t n_tasks = static_cast<int64_t>(plan.blocks.size()) * d.NH;
   TensorView o = out_slot.view;
   internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {

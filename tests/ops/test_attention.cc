@@ -51,6 +51,11 @@ Result run(const Inputs& in, bool reference, int threads = 2, bool with_probs = 
   if (reference) {
     ops::reference::attention_forward(in.q, in.k, in.v, in.mask, in.scale, r.out, r.lse, r.probs.view(), ctx);
   } else {
+    // Outputs are overwritten: start them at NaN so that any element the kernel skips shows up.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    fill(r.out.view(), nan);
+    fill(r.lse.view(), nan);
+    if (with_probs) fill(r.probs.view(), nan);
     ops::attention_forward(in.q, in.k, in.v, in.mask, in.scale, r.out, r.lse, r.probs.view(), ctx);
   }
   if (backward) {

@@ -26,19 +26,26 @@ struct TileRows {
   double key_pos0, key_step;
 };
 
+// Scores in these tiles are base-2 logits: the caller folds log2(e) into the query scale, the bias and the
+// ALiBi slope, so that every exponential is an exp2 (cheaper than exp: no range-reduction multiply), and
+// m, lse below are in log2 units too.
+//
 // Online-softmax step over a tile of scores: applies ALiBi (-slope·|p - s|, if alibi_slope != 0) and the
 // interval mask (if masked), updates the running max m and sum l per query, writes the probabilities
-// exp(s - m_new) into St, and the factors alpha = exp(m_old - m_new) by which earlier outputs must be
+// 2^(s - m_new) into St, and the factors alpha = 2^(m_old - m_new) by which earlier outputs must be
 // rescaled. Queries that have seen only masked keys keep m = -inf and get alpha = 0, p = 0.
 void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
                          float* m, float* l, float* alpha);
 
-// P = exp(s - lse) over a tile (ALiBi and mask as above); queries with lse = -inf get 0.
+// P = 2^(s - lse) over a tile (ALiBi and mask as above); queries with lse = -inf get 0.
 void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
                 const float* lse);
 
 // dS = P ⊙ (dP - D) over a tile: dP (rows × width) is overwritten with dS; D has width entries.
 void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, const float* D);
+
+// y[i] = 2^x[i] with the kernels' exp2 (x < 127.5; x ≤ -127 gives 0). For tests.
+void exp2_row(const float* x, float* y, int64_t n);
 
 // x[i] *= a over n floats.
 void scale_row(float* x, int64_t n, float a);

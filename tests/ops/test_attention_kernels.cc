@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+// The SIMD building blocks of the fused attention on their own: the exp2 every probability goes through
+// and the broadcast micro-kernel every tile product uses. The attention sweeps test them only through
+// tolerances sized for whole outputs, which an exp2 a few ulp off would still pass.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/internal/attention_kernels.h"
+
+namespace attn {
+namespace {
+
+namespace k = internal::kernels;
+
+TEST(AttentionKernels, Exp2WithinTwoUlpOverTheUsedRange) {
+  // Softmax arguments are s - max ≤ 0 (slightly above 0 only by rounding); sample [-126, 4] densely,
+  // plus the edges of every unit interval where the polynomial argument is ±1/2.
+  std::vector<float> x;
+  for (int i = 0; i <= 130000; ++i) x.push_back(-126.0f + 0.001f * static_cast<float>(i));
+  for (int n = -126; n <= 4; ++n)
+    for (float e : {-0.5f, 0.5f}) x.push_back(std::nextafter(static_cast<float>(n) + e, 0.0f));
+  std::vector<float> y(x.size());
+  k::exp2_row(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  double worst = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double exact = std::exp2(static_cast<double>(x[i]));
+    worst = std::max(worst, std::abs(static_cast<double>(y[i]) - exact) / exact);
+  }
+  // The degree-5 fit has relative error 7.7e-8 in exact arithmetic; float rounding of the Horner steps adds
+  // about 1 ulp (2^-24 = 6e-8 relative). 2 ulp of float at the top of a binade: 2.4e-7.
+  EXPECT_LT(worst, 2.4e-7);
+}
+
+TEST(AttentionKernels, Exp2UnderflowsToExactZero) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x = {-inf, -1e30f, -1000.0f, -127.0f, -127.4f, -128.0f, -126.0f, 0.0f, 3.0f};
+  std::vector<float> y(x.size());
+  k::exp2_row(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(y[i], 0.0f) << "x = " << x[i];
+  EXPECT_NEAR(y[6], std::exp2(-126.0), 2.4e-7 * std::exp2(-126.0));
+  EXPECT_NEAR(y[7], 1.0f, 2.4e-7f);
+  EXPECT_NEAR(y[8], 8.0f, 8 * 2.4e-7f);
+}
+
+TEST(AttentionKernels, GemmBcastMatchesPlainLoopsOnOddShapes) {
+  // Every register tile (rows 1..6, 1..4 vectors and the masked tail) and both A layouts.
+  for (int64_t M : {1, 5, 6, 7, 13}) {
+    for (int64_t N : {1, 15, 16, 17, 33, 48, 64, 65, 80}) {
+      for (int64_t K : {1, 3, 64}) {
+        for (bool a_rows_contiguous : {true, false}) {
+          for (bool accumulate : {false, true}) {
+            const int64_t a_rs = a_rows_contiguous ? K + 1 : 1, a_ks = a_rows_contiguous ? 1 : M + 2;
+            const int64_t b_rs = N + 3, c_rs = N + 1;
+            std::vector<float> A(static_cast<size_t>((M + 2) * (K + 1) + 8)), B(static_cast<size_t>(K * b_rs)),
+                C(static_cast<size_t>(M * c_rs));
+            for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>((i * 7) % 11) - 5.0f;
+            for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>((i * 5) % 13) - 6.0f;
+            for (size_t i = 0; i < C.size(); ++i) C[i] = static_cast<float>(i % 3);
+            std::vector<float> expected = C;
+            for (int64_t r = 0; r < M; ++r)
+              for (int64_t c = 0; c < N; ++c) {
+                double acc = accumulate ? static_cast<double>(expected[static_cast<size_t>(r * c_rs + c)]) : 0.0;
+                for (int64_t kk = 0; kk < K; ++kk)
+                  acc += static_cast<double>(A[static_cast<size_t>(r * a_rs + kk * a_ks)]) *
+                         static_cast<double>(B[static_cast<size_t>(kk * b_rs + c)]);
+                expected[static_cast<size_t>(r * c_rs + c)] = static_cast<float>(acc);
+              }
+            k::gemm_bcast(M, N, K, A.data(), a_rs, a_ks, B.data(), b_rs, C.data(), c_rs, accumulate);
+            // Small integers: every product and partial sum is exact in float, so the match is exact;
+            // columns c ≥ N of each C row (padding) must be untouched.
+            for (int64_t r = 0; r < M; ++r)
+              for (int64_t c = 0; c < c_rs; ++c) {
+                const size_t i = static_cast<size_t>(r * c_rs + c);
+                const float want = c < N ? expected[i] : static_cast<float>(i % 3);
+                ASSERT_EQ(C[i], want) << "M=" << M << " N=" << N << " K=" << K << " r=" << r << " c=" << c;
+              }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace attn
