@@ -41,7 +41,6 @@ constexpr double kLog2e = 1.4426950408889634;
 constexpr double kLn2 = 0.6931471805599453;
 
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
-int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 // How many of first, first + step, first + 2·step, ... are below n.
 int64_t class_count(int64_t first, int64_t n, int64_t step) { return first < n ? (n - 1 - first) / step + 1 : 0; }
 
@@ -53,6 +52,18 @@ struct QueryBlock {
   int64_t jmin, jmax;       // union of the intervals (jmin > jmax: no visible key)
   std::vector<int32_t> lo, hi;  // width entries; padding repeats query 0's interval
   std::vector<float> pos;       // query positions (for ALiBi)
+  // Per group of kColumnGroup query columns, the union of its valid queries' intervals (lo > hi: none),
+  // so that a key tile is multiplied only against the column groups that see some of it.
+  std::vector<int64_t> group_lo, group_hi;
+};
+
+// Column granularity of band-following tiles: the widest x86 vector (and a multiple of every other).
+constexpr int64_t kColumnGroup = 16;
+
+// Query columns [c0, c1) of a block (multiples of kColumnGroup) that a tile touches.
+struct ColumnRange {
+  int64_t c0, c1;
+  int64_t width() const { return c1 - c0; }
 };
 
 struct Plan {
@@ -62,14 +73,15 @@ struct Plan {
   std::vector<QueryBlock> blocks;
 };
 
-// Block sizes: the query block is a multiple of 16 (the widest x86 vector) and shrinks for narrow
-// windows so that the key span a block visits (bq + window) stays close to the window it needs.
+// Block sizes (multiples of kColumnGroup). Full attention: 128 × 128, measured best on AVX-512 (64 × 128,
+// 128 × 64 and others were 3-10% slower; see docs/kernels.md). Under a window narrower than a key tile,
+// 64-query blocks, so that a block's band (64 + window keys) fits one key tile, which forward_block then
+// works through band-following: about window + 16 keys per query instead of window + bq.
 Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
-  Plan plan{d, std::max<int64_t>(m.dilation, 1), 64, 128, {}};
+  Plan plan{d, std::max<int64_t>(m.dilation, 1), 128, 128, {}};
   if (m.window_left >= 0 || m.window_right >= 0) {
     const int64_t width = (m.window_left < 0 ? d.S : m.window_left) + (m.window_right < 0 ? d.S : m.window_right) + 1;
-    const int64_t keys = width / plan.step + 1;
-    plan.bq = std::clamp<int64_t>(round_up(keys / 2, 16), 16, 64);
+    if (width / plan.step + 1 < plan.bk) plan.bq = 64;
   }
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t rho = 0; rho < plan.step; ++rho) {
@@ -78,7 +90,10 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
       const int64_t nkeys = class_count(rho, d.S, plan.step);
       for (int64_t q0 = 0; q0 < count_q; q0 += plan.bq) {
         QueryBlock qb{b, rho, t_first + q0 * plan.step, std::min(plan.bq, count_q - q0), rho, nkeys,
-                      std::numeric_limits<int64_t>::max(), -1, {}, {}, {}};
+                      std::numeric_limits<int64_t>::max(), -1, {}, {}, {}, {}, {}};
+        const size_t groups = static_cast<size_t>(plan.bq / kColumnGroup);
+        qb.group_lo.assign(groups, std::numeric_limits<int64_t>::max());
+        qb.group_hi.assign(groups, -1);
         qb.lo.resize(static_cast<size_t>(plan.bq));
         qb.hi.resize(static_cast<size_t>(plan.bq));
         qb.pos.resize(static_cast<size_t>(plan.bq));
@@ -96,6 +111,9 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
           if (i < qb.nq && jlo <= jhi) {
             qb.jmin = std::min(qb.jmin, jlo);
             qb.jmax = std::max(qb.jmax, jhi);
+            const size_t g = static_cast<size_t>(i / kColumnGroup);
+            qb.group_lo[g] = std::min(qb.group_lo[g], jlo);
+            qb.group_hi[g] = std::max(qb.group_hi[g], jhi);
           }
         }
         plan.blocks.push_back(std::move(qb));
@@ -104,9 +122,23 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
   return plan;
 }
 
-// A key block [j0, j0 + nk) of a query block: fully visible to every valid query (no element mask)?
-bool block_fully_visible(const QueryBlock& qb, int64_t j0, int64_t nk) {
-  for (int64_t i = 0; i < qb.nq; ++i)
+// The column groups of a query block that see any key of the tile [j0, j0 + nk): the first to the last
+// (empty: c0 = c1). Intervals move monotonically with the query for every mask kind, so the groups in
+// between see the tile too; were one not to, it would only be computed and masked.
+ColumnRange visible_columns(const QueryBlock& qb, int64_t j0, int64_t nk) {
+  int64_t first = -1, last = -1;
+  for (size_t g = 0; g < qb.group_lo.size(); ++g)
+    if (qb.group_lo[g] <= j0 + nk - 1 && qb.group_hi[g] >= j0) {
+      if (first < 0) first = static_cast<int64_t>(g);
+      last = static_cast<int64_t>(g);
+    }
+  return first < 0 ? ColumnRange{0, 0} : ColumnRange{first * kColumnGroup, (last + 1) * kColumnGroup};
+}
+ColumnRange all_columns(const Plan& plan) { return {0, plan.bq}; }
+
+// A key tile [j0, j0 + nk): fully visible to every valid query of the columns (no element mask)?
+bool block_fully_visible(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr) {
+  for (int64_t i = cr.c0; i < std::min(cr.c1, qb.nq); ++i)
     if (qb.lo[static_cast<size_t>(i)] > j0 || qb.hi[static_cast<size_t>(i)] < j0 + nk - 1) return false;
   return true;
 }
@@ -141,37 +173,43 @@ HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v, c
 // Qᵀ of a query block, scaled: packed[c][i] = scale · q[t_i][c] (zero for padding).
 void pack_transposed(const float* rows, int64_t row_stride, const QueryBlock& qb, int64_t step, int64_t width,
                      int64_t cols, float scale, float* packed) {
-  for (int64_t c = 0; c < cols; ++c) {
-    float* dst = packed + c * width;
-    for (int64_t i = 0; i < width; ++i)
-      dst[i] = i < qb.nq ? scale * rows[(qb.t0 + step * i) * row_stride + c] : 0.0f;
-  }
+  k::pack_transposed(rows + qb.t0 * row_stride, step * row_stride, qb.nq, width, cols, scale, packed);
 }
 
-// Adds the dense bias to a transposed score tile (slow path: O(T·S) memory reads are inherent).
+// Adds the dense bias to the columns of a transposed score tile (slow path: O(T·S) memory reads are inherent).
 void add_bias(const HeadViews& hv, const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk, int64_t width,
-              float* St) {
+              ColumnRange cr, float* St) {
   for (int64_t r = 0; r < nk; ++r) {
     const int64_t s = qb.s0 + step * (j0 + r);
-    for (int64_t i = 0; i < qb.nq; ++i)
+    for (int64_t i = cr.c0; i < std::min(cr.c1, qb.nq); ++i)
       St[r * width + i] += static_cast<float>(kLog2e) * hv.bias[(qb.t0 + step * i) * hv.bias_ts + s * hv.bias_ss];
   }
 }
 
-k::TileColumns columns(const QueryBlock& qb, int64_t width) {
-  return {width, qb.lo.data(), qb.hi.data(), qb.pos.data()};
+// The columns cr of a tile with rows `stride` apart; pointers into the tile then start at column cr.c0.
+k::TileColumns columns(const QueryBlock& qb, int64_t stride, ColumnRange cr) {
+  const size_t c0 = static_cast<size_t>(cr.c0);
+  return {cr.width(), stride, qb.lo.data() + c0, qb.hi.data() + c0, qb.pos.data() + c0};
 }
 k::TileRows tile_rows(const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk) {
   return {nk, j0, static_cast<double>(qb.s0 + step * j0), static_cast<double>(step)};
 }
 
-// Base-2 scores St[r][i] = log2(e) · (scale · q_i · k_{j0+r} (+ bias)) of one tile, before ALiBi and masking.
+// Base-2 scores St[r][i] = log2(e) · (scale · q_i · k_{j0+r} (+ bias)) of one tile, before ALiBi and masking,
+// for the columns i in cr (St rows are bq apart). With col_max (only without a bias), also each of those
+// queries' maximum over the tile in col_max[i].
 void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, const float* qt, int64_t j0, int64_t nk,
-                float* St) {
-  const int64_t step = plan.step;
-  k::gemm_bcast(nk, plan.bq, plan.d.HS, hv.k + (qb.s0 + step * j0) * hv.k_rs, step * hv.k_rs, 1, qt, plan.bq, St,
-                plan.bq, false);
-  if (hv.bias) add_bias(hv, qb, step, j0, nk, plan.bq, St);
+                ColumnRange cr, float* St, float* col_max = nullptr) {
+  const int64_t step = plan.step, bq = plan.bq;
+  const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
+  if (col_max) {
+    std::fill(col_max + cr.c0, col_max + cr.c1, kNegInf);
+    k::gemm_bcast_col_max(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0, bq,
+                          col_max + cr.c0);
+  } else {
+    k::gemm_bcast(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0, bq, false);
+  }
+  if (hv.bias) add_bias(hv, qb, step, j0, nk, bq, cr, St);
 }
 
 // Splits one per-worker scratch buffer into consecutive arrays of the given sizes.
@@ -189,12 +227,41 @@ std::array<float*, N> carve_scratch(const Context& ctx, int worker, const std::a
 }
 
 struct Scratch {
-  float *qt, *St, *acc, *m, *l, *alpha;
+  float *qt, *St, *acc, *m, *l, *alpha, *tile_max;
 };
 Scratch forward_scratch(const Context& ctx, int worker, const Plan& p) {
-  const auto a = carve_scratch<6>(ctx, worker, {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1), p.bq,
-                                                p.bq, p.bq});
-  return {a[0], a[1], a[2], a[3], a[4], a[5]};
+  const auto a = carve_scratch<7>(ctx, worker, {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1), p.bq,
+                                                p.bq, p.bq, p.bq});
+  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6]};
+}
+
+// Keys [a, b] of the tile [j0, j0 + nk) that column group g sees (a > b: none).
+std::pair<int64_t, int64_t> group_rows(const QueryBlock& qb, size_t g, int64_t j0, int64_t nk) {
+  return {std::max(qb.group_lo[g], j0), std::min(qb.group_hi[g], j0 + nk - 1)};
+}
+
+// Does every column group of cr see every key of the tile? Then the tile is one block of work; otherwise
+// (the edge of a window band, the diagonal of a causal mask) it is worked through group by group.
+bool tile_is_whole(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr) {
+  for (int64_t c = cr.c0; c < cr.c1; c += kColumnGroup) {
+    const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), j0, nk);
+    if (a != j0 || b != j0 + nk - 1) return false;
+  }
+  return true;
+}
+
+// One online-softmax step and its P·V product for the columns cr and the keys [a, a + n) of a tile whose
+// scores are in St (rows from key j0, bq apart): acc[i][c] = alpha_i · acc[i][c] + Σ_r P[r][i] · v[r][c].
+void softmax_and_values(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, const Scratch& sc, int64_t j0,
+                        int64_t a, int64_t n, ColumnRange cr, bool masked, const float* tile_max) {
+  const int64_t step = plan.step, bq = plan.bq, c0 = cr.c0, hsv = plan.d.HSV;
+  float* P = sc.St + (a - j0) * bq + c0;
+  k::online_softmax_tile(P, tile_rows(qb, step, a, n), columns(qb, bq, cr), masked, hv.slope,
+                         tile_max ? tile_max + c0 : nullptr, sc.m + c0, sc.l + c0, sc.alpha + c0);
+  for (int64_t i = c0; i < std::min(cr.c1, qb.nq); ++i)
+    if (sc.alpha[i] != 1.0f) k::scale_row(sc.acc + i * hsv, hsv, sc.alpha[i]);
+  k::gemm_bcast(cr.width(), hsv, n, P, 1, bq, hv.v + (qb.s0 + step * a) * hv.v_rs, step * hv.v_rs, sc.acc + c0 * hsv,
+                hsv, true);
 }
 
 void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale, const Scratch& sc,
@@ -206,17 +273,32 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
   std::fill(sc.l, sc.l + bq, 0.0f);
   if (qb.jmin <= qb.jmax) {
     pack_transposed(hv.q, hv.q_rs, qb, step, bq, d.HS, static_cast<float>(scale * kLog2e), sc.qt);
-    const auto cols = columns(qb, bq);
     for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
       const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-      score_tile(hv, qb, plan, sc.qt, j0, nk, sc.St);
-      const bool masked = !block_fully_visible(qb, j0, nk);
-      k::online_softmax_tile(sc.St, tile_rows(qb, step, j0, nk), cols, masked, hv.slope, sc.m, sc.l, sc.alpha);
-      for (int64_t i = 0; i < qb.nq; ++i)
-        if (sc.alpha[i] != 1.0f) k::scale_row(sc.acc + i * d.HSV, d.HSV, sc.alpha[i]);
-      // acc[i][c] += Σ_r P[r][i] · v[r][c]
-      k::gemm_bcast(bq, d.HSV, nk, sc.St, 1, bq, hv.v + (qb.s0 + step * j0) * hv.v_rs, step * hv.v_rs, sc.acc, d.HSV,
-                    true);
+      const ColumnRange cr = visible_columns(qb, j0, nk);
+      if (cr.width() == 0) continue;
+      if (tile_is_whole(qb, j0, nk, cr)) {
+        const bool masked = !block_fully_visible(qb, j0, nk, cr);
+        // Scores the softmax takes as they are: their maxima come out of the score product's registers.
+        float* tile_max = !masked && hv.slope == 0.0f && !hv.bias ? sc.tile_max : nullptr;
+        score_tile(hv, qb, plan, sc.qt, j0, nk, cr, sc.St, tile_max);
+        softmax_and_values(plan, qb, hv, sc, j0, j0, nk, cr, masked, tile_max);
+        continue;
+      }
+      // Band-following: scores in chunks of kColumnGroup keys, each against the column groups that see
+      // it; then softmax and P·V per column group over just the keys it sees.
+      for (int64_t r0 = 0; r0 < nk; r0 += kColumnGroup) {
+        const int64_t rn = std::min(kColumnGroup, nk - r0);
+        const ColumnRange chunk_cols = visible_columns(qb, j0 + r0, rn);
+        if (chunk_cols.width() > 0) score_tile(hv, qb, plan, sc.qt, j0 + r0, rn, chunk_cols, sc.St + r0 * bq);
+      }
+      for (int64_t c = cr.c0; c < cr.c1; c += kColumnGroup) {
+        const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), j0, nk);
+        if (a > b) continue;
+        const ColumnRange group{c, c + kColumnGroup};
+        softmax_and_values(plan, qb, hv, sc, j0, a, b - a + 1, group, !block_fully_visible(qb, a, b - a + 1, group),
+                           nullptr);
+      }
     }
   }
   for (int64_t i = 0; i < qb.nq; ++i) {
@@ -257,8 +339,9 @@ void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk,
   fill(probs, 0.0f);
   const int64_t n_tasks = static_cast<int64_t>(plan.blocks.size()) * plan.d.NH;
   internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
-    const QueryBlock& qb = plan.blocks[static_cast<size_t>(task / plan.d.NH)];
-    const int64_t h = task % plan.d.NH;
+    const int64_t n_blocks = static_cast<int64_t>(plan.blocks.size());
+    const QueryBlock& qb = plan.blocks[static_cast<size_t>(task % n_blocks)];
+    const int64_t h = task / n_blocks;
     if (qb.jmin > qb.jmax) return;
     const HeadViews hv = head_views(q, kk, v, mask, plan.d, qb.b, h);
     const Scratch sc = forward_scratch(ctx, worker, plan);
@@ -267,8 +350,9 @@ void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk,
       sc.m[i] = i < qb.nq ? static_cast<float>(kLog2e) * lse(qb.b, h, qb.t0 + plan.step * i) : 0.0f;
     for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
       const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-      score_tile(hv, qb, plan, sc.qt, j0, nk, sc.St);
-      k::probs_tile(sc.St, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq), true, hv.slope, sc.m);
+      score_tile(hv, qb, plan, sc.qt, j0, nk, all_columns(plan), sc.St);
+      k::probs_tile(sc.St, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq, all_columns(plan)), true, hv.slope,
+                    sc.m);
       for (int64_t r = 0; r < nk; ++r)
         for (int64_t i = 0; i < qb.nq; ++i)
           probs(qb.b, h, qb.t0 + plan.step * i, qb.s0 + plan.step * (j0 + r)) = sc.St[r * plan.bq + i];
@@ -315,8 +399,9 @@ void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews
 // P (sc.P) and dS (sc.dS) of one tile, both transposed [key][query].
 void gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0, int64_t nk,
                    const BackwardScratch& sc) {
-  score_tile(hv, qb, plan, sc.qt, j0, nk, sc.P);
-  k::probs_tile(sc.P, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq), !block_fully_visible(qb, j0, nk),
+  score_tile(hv, qb, plan, sc.qt, j0, nk, all_columns(plan), sc.P);
+  k::probs_tile(sc.P, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq, all_columns(plan)),
+                !block_fully_visible(qb, j0, nk, all_columns(plan)),
                 hv.slope, sc.lse);
   k::gemm_bcast(nk, plan.bq, plan.d.HSV, hv.v + (qb.s0 + plan.step * j0) * hv.v_rs, plan.step * hv.v_rs, 1, sc.dot,
                 plan.bq, sc.dS, plan.bq, false);
@@ -474,8 +559,11 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
   const int64_t n_tasks = static_cast<int64_t>(plan.blocks.size()) * d.NH;
   TensorView o = out_slot.view;
   internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
-    const QueryBlock& qb = plan.blocks[static_cast<size_t>(task / d.NH)];
-    const int64_t h = task % d.NH;
+    // Head-major: a worker's consecutive tasks are consecutive blocks of one head, so the keys and values
+    // they share stay in cache (and windows stream through them in order).
+    const int64_t n_blocks = static_cast<int64_t>(plan.blocks.size());
+    const QueryBlock& qb = plan.blocks[static_cast<size_t>(task % n_blocks)];
+    const int64_t h = task / n_blocks;
     const HeadViews hv = head_views(q, kk, v, mask, d, qb.b, h);
     forward_block(plan, qb, hv, scale, forward_scratch(ctx, worker, plan),
                   o.data() + qb.b * o.stride(0) + h * o.stride(1), o.stride(2),

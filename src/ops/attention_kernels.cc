@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "hwy/highway.h"
 #include "ops/internal/attention_kernels.h"
@@ -25,14 +26,22 @@ using DI = hn::RebindToSigned<DF>;
 constexpr int kRows = 6;
 constexpr int kVecsWide = HWY_LANES(float) >= 16 ? 4 : 2;
 
+// What a tile does with its accumulators besides storing them: start from C (accumulate) and/or fold each
+// column's maximum into col_max (the online softmax's running max, taken while the scores are still in
+// registers so that the softmax need not read the tile once more).
+struct Epilogue {
+  bool accumulate;
+  float* col_max;  // null: no column max
+};
+
 template <int R, int V>
 HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64_t a_ks, const float* HWY_RESTRICT B,
-                     int64_t b_rs, float* HWY_RESTRICT C, int64_t c_rs, bool accumulate) {
+                     int64_t b_rs, float* HWY_RESTRICT C, int64_t c_rs, const Epilogue& e) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<DF> acc[R][V];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = accumulate ? hn::LoadU(d, C + r * c_rs + v * NL) : hn::Zero(d);
+    for (int v = 0; v < V; ++v) acc[r][v] = e.accumulate ? hn::LoadU(d, C + r * c_rs + v * NL) : hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
     hn::Vec<DF> b[V];
     for (int v = 0; v < V; ++v) b[v] = hn::LoadU(d, B + k * b_rs + v * NL);
@@ -43,83 +52,131 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
   }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) hn::StoreU(acc[r][v], d, C + r * c_rs + v * NL);
+  if (e.col_max) {
+    for (int v = 0; v < V; ++v) {
+      auto mx = hn::LoadU(d, e.col_max + v * NL);
+      for (int r = 0; r < R; ++r) mx = hn::Max(mx, acc[r][v]);
+      hn::StoreU(mx, d, e.col_max + v * NL);
+    }
+  }
 }
 
 // The last, partial vector of columns: masked loads and stores.
 template <int R>
 HWY_INLINE void tile_tail(int64_t K, int64_t n, const float* HWY_RESTRICT A, int64_t a_rs, int64_t a_ks,
                           const float* HWY_RESTRICT B, int64_t b_rs, float* HWY_RESTRICT C, int64_t c_rs,
-                          bool accumulate) {
+                          const Epilogue& e) {
   const DF d;
   const auto m = hn::FirstN(d, static_cast<size_t>(n));
   hn::Vec<DF> acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = accumulate ? hn::MaskedLoad(m, d, C + r * c_rs) : hn::Zero(d);
+  for (int r = 0; r < R; ++r) acc[r] = e.accumulate ? hn::MaskedLoad(m, d, C + r * c_rs) : hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
     const auto b = hn::MaskedLoad(m, d, B + k * b_rs);
     for (int r = 0; r < R; ++r) acc[r] = hn::MulAdd(hn::Set(d, A[r * a_rs + k * a_ks]), b, acc[r]);
   }
   for (int r = 0; r < R; ++r) hn::BlendedStore(acc[r], m, d, C + r * c_rs);
+  if (e.col_max) {
+    auto mx = hn::MaskedLoad(m, d, e.col_max);
+    for (int r = 0; r < R; ++r) mx = hn::Max(mx, acc[r]);
+    hn::BlendedStore(mx, m, d, e.col_max);
+  }
 }
 
 template <int V>
 HWY_INLINE void rows_dispatch(int rows, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                              int64_t b_rs, float* C, int64_t c_rs, bool accumulate) {
+                              int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
   switch (rows) {
-    case 6: tile<6, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    case 5: tile<5, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    case 4: tile<4, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    case 3: tile<3, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    case 2: tile<2, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    default: tile<1, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
+    case 6: tile<6, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 5: tile<5, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 4: tile<4, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 3: tile<3, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 2: tile<2, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    default: tile<1, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
   }
 }
 
 HWY_INLINE void tail_dispatch(int rows, int64_t K, int64_t n, const float* A, int64_t a_rs, int64_t a_ks,
-                              const float* B, int64_t b_rs, float* C, int64_t c_rs, bool accumulate) {
+                              const float* B, int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
   switch (rows) {
-    case 6: tile_tail<6>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    case 5: tile_tail<5>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    case 4: tile_tail<4>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    case 3: tile_tail<3>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    case 2: tile_tail<2>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
-    default: tile_tail<1>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate); break;
+    case 6: tile_tail<6>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 5: tile_tail<5>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 4: tile_tail<4>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 3: tile_tail<3>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 2: tile_tail<2>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    default: tile_tail<1>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
   }
+}
+
+// All rows of one column strip V vectors wide: tiles of R rows (R·V accumulators, sized to the register
+// file: narrow strips get more rows so that enough independent FMA chains hide the FMA latency), then the
+// remaining rows in tiles of at most kRows.
+template <int V, int R>
+HWY_INLINE void column_strip(int64_t M, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
+                             int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
+  int64_t r0 = 0;
+  for (; r0 + R <= M; r0 += R) tile<R, V>(K, A + r0 * a_rs, a_rs, a_ks, B, b_rs, C + r0 * c_rs, c_rs, e);
+  for (; r0 < M; r0 += kRows)
+    rows_dispatch<V>(static_cast<int>(std::min<int64_t>(kRows, M - r0)), K, A + r0 * a_rs, a_rs, a_ks, B, b_rs,
+                     C + r0 * c_rs, c_rs, e);
+}
+
+// Rows per tile for a strip of V vectors: about 24 accumulators on 32-register targets, 12 on 16-register ones.
+constexpr int rows_for(int v) { return (HWY_LANES(float) >= 16 ? 24 : 12) / v; }
+
+void GemmBcastEpilogue(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
+                       int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
+  const DF d;
+  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
+  auto at = [&](int64_t col) { return Epilogue{e.accumulate, e.col_max ? e.col_max + col : nullptr}; };
+  int64_t c0 = 0;
+  for (; c0 + kVecsWide * NL <= N; c0 += kVecsWide * NL)
+    column_strip<kVecsWide, kRows>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+  // Fewer whole vectors left (e.g. the edge of a window band): one strip as wide as they are.
+  const int64_t vecs_left = (N - c0) / NL;
+  if constexpr (kVecsWide == 4) {
+    if (vecs_left == 3) column_strip<3, rows_for(3)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+    if (vecs_left == 2) column_strip<2, rows_for(2)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+  }
+  if (vecs_left == 1) column_strip<1, rows_for(1)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+  c0 += vecs_left * NL;
+  if (c0 < N)
+    for (int64_t r0 = 0; r0 < M; r0 += kRows)
+      tail_dispatch(static_cast<int>(std::min<int64_t>(kRows, M - r0)), K, N - c0, A + r0 * a_rs, a_rs, a_ks, B + c0,
+                    b_rs, C + r0 * c_rs + c0, c_rs, at(c0));
 }
 
 void GemmBcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
                int64_t b_rs, float* C, int64_t c_rs, bool accumulate) {
-  const DF d;
-  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
-  for (int64_t r0 = 0; r0 < M; r0 += kRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kRows, M - r0));
-    const float* Ar = A + r0 * a_rs;
-    float* Cr = C + r0 * c_rs;
-    int64_t c0 = 0;
-    for (; c0 + kVecsWide * NL <= N; c0 += kVecsWide * NL)
-      rows_dispatch<kVecsWide>(rows, K, Ar, a_rs, a_ks, B + c0, b_rs, Cr + c0, c_rs, accumulate);
-    for (; c0 + NL <= N; c0 += NL) rows_dispatch<1>(rows, K, Ar, a_rs, a_ks, B + c0, b_rs, Cr + c0, c_rs, accumulate);
-    if (c0 < N) tail_dispatch(rows, K, N - c0, Ar, a_rs, a_ks, B + c0, b_rs, Cr + c0, c_rs, accumulate);
-  }
+  GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, Epilogue{accumulate, nullptr});
 }
 
-// 2^x for x < 127.5, x = n + f with n = round(x), f ∈ [-1/2, 1/2]: 2^f by a degree-5 polynomial fitted for
+void GemmBcastColMax(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
+                     int64_t b_rs, float* C, int64_t c_rs, float* col_max) {
+  GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, Epilogue{false, col_max});
+}
+
+// 2^x for x < 128, x = n + f with n = round(x), f ∈ [-1/2, 1/2]: 2^f by a degree-5 polynomial fitted for
 // relative error on that interval (≤ 2e-7 after float rounding, under 2 ulp), times 2^n built in the
-// exponent bits. Inputs below -127 (including -inf) give exactly 0 (2^-127 and below flush to zero, far
-// under any probability that matters next to the row maximum 2^0). About 10 vector ops against ~20 for
-// hn::Exp: the softmax is the only non-FMA work per score, so this is where the forward's time goes.
+// exponent bits. Inputs at or below -127 (including -inf) give exactly 0 (2^-127 and below flush to zero,
+// far under any probability that matters next to the row maximum 2^0).
+// Rounding uses the shifter trick: adding 1.5·2^23 + 127 leaves round(x) + 127 in the low mantissa bits,
+// so n needs no round or float->int conversion instructions (which share one port with the FMAs on
+// AVX-512 cores), and shifting those bits left by 23 gives 2^n directly. About 10 vector ops per exp2
+// against ~20 for hn::Exp; the softmax is the only non-FMA work per score, so this is where it shows.
 HWY_INLINE hn::Vec<DF> fast_exp2(hn::Vec<DF> x) {
   const DF d;
   const DI di;
+  const auto shifter = hn::Set(d, 12582912.0f + 127.0f);  // 1.5·2^23 + exponent bias
   x = hn::Max(x, hn::Set(d, -127.0f));
-  const auto n = hn::Round(x);
-  const auto f = hn::Sub(x, n);
+  const auto t = hn::Add(x, shifter);  // round to nearest: the low 8 bits hold n + 127 ∈ [0, 254]
+  const auto f = hn::Sub(x, hn::Sub(t, shifter));
   auto p = hn::Set(d, 1.326697064e-03f);
   p = hn::MulAdd(p, f, hn::Set(d, 9.675459936e-03f));
   p = hn::MulAdd(p, f, hn::Set(d, 5.550742522e-02f));
   p = hn::MulAdd(p, f, hn::Set(d, 2.402212173e-01f));
   p = hn::MulAdd(p, f, hn::Set(d, 6.931469440e-01f));
   p = hn::MulAdd(p, f, hn::Set(d, 1.000000119e+00f));
-  const auto two_n = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127))));
+  const auto two_n = hn::BitCast(d, hn::ShiftLeft<23>(hn::BitCast(di, t)));
   return hn::Mul(p, two_n);
 }
 
@@ -128,7 +185,7 @@ HWY_INLINE hn::Vec<DF> adjusted_scores(const float* St, int64_t r, int64_t i, co
                                        const TileColumns& cols, bool masked, float alibi_slope) {
   const DF d;
   const DI di;
-  auto s = hn::LoadU(d, St + r * cols.width + i);
+  auto s = hn::LoadU(d, St + r * cols.stride + i);
   if (alibi_slope != 0.0f) {
     const auto key_pos = hn::Set(d, static_cast<float>(rows.key_pos0 + rows.key_step * static_cast<double>(r)));
     const auto dist = hn::Abs(hn::Sub(hn::LoadU(d, cols.position + i), key_pos));
@@ -143,34 +200,67 @@ HWY_INLINE hn::Vec<DF> adjusted_scores(const float* St, int64_t r, int64_t i, co
   return s;
 }
 
+// Rows [first, last] of the tile that every query of columns [i, i + lanes) sees: there the element mask is
+// a no-op and is skipped (under a window, all but the rows at the band's two edges).
+HWY_INLINE std::pair<int64_t, int64_t> rows_seen_by_all(const TileRows& rows, const TileColumns& cols, int64_t i) {
+  const DI di;
+  const int64_t lo = hn::GetLane(hn::MaxOfLanes(di, hn::LoadU(di, cols.lo + i)));
+  const int64_t hi = hn::GetLane(hn::MinOfLanes(di, hn::LoadU(di, cols.hi + i)));
+  return {lo - rows.j0, hi - rows.j0};
+}
+
 void OnlineSoftmaxTile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-                       float* m, float* l, float* alpha) {
+                       const float* tile_max, float* m, float* l, float* alpha) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   const auto neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
   for (int64_t i = 0; i < cols.width; i += NL) {
-    // Pass 1: adjusted scores and the new running max.
-    auto m_new = hn::LoadU(d, m + i);
-    const auto m_old = m_new;
-    if (masked || alibi_slope != 0.0f) {
+    // Pass 1: adjusted scores and the new running max. Max and sum run in 4 independent chains over rows
+    // r mod 4 (combined in a fixed order): one chain would be bound by the 4-cycle add/max latency.
+    const auto m_old = hn::LoadU(d, m + i);
+    hn::Vec<DF> mx[4] = {m_old, neg_inf, neg_inf, neg_inf};
+    if (tile_max) {
+      mx[0] = hn::Max(m_old, hn::LoadU(d, tile_max + i));
+    } else if (masked || alibi_slope != 0.0f) {
+      const auto [all_first, all_last] = masked ? rows_seen_by_all(rows, cols, i) : std::pair<int64_t, int64_t>{0, -1};
       for (int64_t r = 0; r < rows.rows; ++r) {
-        const auto s = adjusted_scores(St, r, i, rows, cols, masked, alibi_slope);
-        hn::StoreU(s, d, St + r * cols.width + i);
-        m_new = hn::Max(m_new, s);
+        const bool mask_row = masked && (r < all_first || r > all_last);
+        const auto s = adjusted_scores(St, r, i, rows, cols, mask_row, alibi_slope);
+        hn::StoreU(s, d, St + r * cols.stride + i);
+        mx[r & 3] = hn::Max(mx[r & 3], s);
       }
     } else {
-      for (int64_t r = 0; r < rows.rows; ++r) m_new = hn::Max(m_new, hn::LoadU(d, St + r * cols.width + i));
+      const float* col = St + i;
+      const int64_t w = cols.stride;
+      int64_t r = 0;
+      for (; r + 4 <= rows.rows; r += 4) {
+        mx[0] = hn::Max(mx[0], hn::LoadU(d, col + r * w));
+        mx[1] = hn::Max(mx[1], hn::LoadU(d, col + (r + 1) * w));
+        mx[2] = hn::Max(mx[2], hn::LoadU(d, col + (r + 2) * w));
+        mx[3] = hn::Max(mx[3], hn::LoadU(d, col + (r + 3) * w));
+      }
+      for (; r < rows.rows; ++r) mx[0] = hn::Max(mx[0], hn::LoadU(d, col + r * w));
     }
+    const auto m_new = hn::Max(hn::Max(mx[0], mx[1]), hn::Max(mx[2], mx[3]));
     // Rows that have seen no visible key keep m = -inf; exponentiate against 0 there so that
     // exp(-inf - m) is 0 rather than NaN.
     const auto m_use = hn::IfThenZeroElse(hn::Eq(m_new, neg_inf), m_new);
     const auto a = fast_exp2(hn::Sub(m_old, m_use));
-    auto sum = hn::Zero(d);
-    for (int64_t r = 0; r < rows.rows; ++r) {
-      const auto p = fast_exp2(hn::Sub(hn::LoadU(d, St + r * cols.width + i), m_use));
-      hn::StoreU(p, d, St + r * cols.width + i);
-      sum = hn::Add(sum, p);
+    hn::Vec<DF> sums[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+    auto exp_row = [&](int64_t r) {
+      const auto p = fast_exp2(hn::Sub(hn::LoadU(d, St + r * cols.stride + i), m_use));
+      hn::StoreU(p, d, St + r * cols.stride + i);
+      return p;
+    };
+    int64_t r = 0;
+    for (; r + 4 <= rows.rows; r += 4) {
+      sums[0] = hn::Add(sums[0], exp_row(r));
+      sums[1] = hn::Add(sums[1], exp_row(r + 1));
+      sums[2] = hn::Add(sums[2], exp_row(r + 2));
+      sums[3] = hn::Add(sums[3], exp_row(r + 3));
     }
+    for (; r < rows.rows; ++r) sums[0] = hn::Add(sums[0], exp_row(r));
+    const auto sum = hn::Add(hn::Add(sums[0], sums[1]), hn::Add(sums[2], sums[3]));
     hn::StoreU(hn::MulAdd(hn::LoadU(d, l + i), a, sum), d, l + i);
     hn::StoreU(a, d, alpha + i);
     hn::StoreU(m_new, d, m + i);
@@ -186,9 +276,11 @@ void ProbsTile(float* St, const TileRows& rows, const TileColumns& cols, bool ma
   for (int64_t i = 0; i < cols.width; i += NL) {
     const auto raw = hn::LoadU(d, lse + i);
     const auto lse_use = hn::IfThenElse(hn::Eq(raw, neg_inf), pos_inf, raw);  // empty rows: exp(s - inf) = 0
+    const auto [all_first, all_last] = masked ? rows_seen_by_all(rows, cols, i) : std::pair<int64_t, int64_t>{0, -1};
     for (int64_t r = 0; r < rows.rows; ++r) {
-      const auto s = adjusted_scores(St, r, i, rows, cols, masked, alibi_slope);
-      hn::StoreU(fast_exp2(hn::Sub(s, lse_use)), d, St + r * cols.width + i);
+      const bool mask_row = masked && (r < all_first || r > all_last);
+      const auto s = adjusted_scores(St, r, i, rows, cols, mask_row, alibi_slope);
+      hn::StoreU(fast_exp2(hn::Sub(s, lse_use)), d, St + r * cols.stride + i);
     }
   }
 }
@@ -214,6 +306,47 @@ void Exp2Row(const float* x, float* y, int64_t n) {
     const auto m = hn::FirstN(d, static_cast<size_t>(n - i));
     hn::BlendedStore(fast_exp2(hn::MaskedLoad(m, d, x + i)), m, d, y + i);
   }
+}
+
+void PackTransposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width, int64_t cols, float scale,
+                    float* packed) {
+  int64_t c = 0;
+#if HWY_TARGET != HWY_SCALAR
+  // 4 × 4 blocks through 128-bit registers (every SIMD target has them): 4 row loads, 8 interleaves, 4
+  // column stores per 16 floats. 16-lane gathers measured no faster here, and are not on every target.
+  const hn::FixedTag<float, 4> d4;
+  const hn::Repartition<double, decltype(d4)> dd;
+  const auto sv = hn::Set(d4, scale);
+  auto row = [&](int64_t i, int64_t col) {
+    return i < n_valid ? hn::Mul(sv, hn::LoadU(d4, rows + i * row_stride + col)) : hn::Zero(d4);
+  };
+  auto lo64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
+    return hn::BitCast(d4, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  auto hi64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
+    return hn::BitCast(d4, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  // Rows outer, so that each row is read front to back once (the rows are usually fresh from memory and
+  // the prefetcher follows sequential reads).
+  const int64_t cols4 = cols / 4 * 4;
+  for (int64_t i = 0; i < width; i += 4) {
+    for (int64_t cc = 0; cc < cols4; cc += 4) {
+      float* dst = packed + cc * width;
+      const auto r0 = row(i, cc), r1 = row(i + 1, cc), r2 = row(i + 2, cc), r3 = row(i + 3, cc);
+      const auto t0 = hn::InterleaveLower(d4, r0, r1);  // r0[0] r1[0] r0[1] r1[1]
+      const auto t1 = hn::InterleaveLower(d4, r2, r3);
+      const auto t2 = hn::InterleaveUpper(d4, r0, r1);  // r0[2] r1[2] r0[3] r1[3]
+      const auto t3 = hn::InterleaveUpper(d4, r2, r3);
+      hn::StoreU(lo64(t0, t1), d4, dst + i);
+      hn::StoreU(hi64(t0, t1), d4, dst + width + i);
+      hn::StoreU(lo64(t2, t3), d4, dst + 2 * width + i);
+      hn::StoreU(hi64(t2, t3), d4, dst + 3 * width + i);
+    }
+  }
+  c = cols4;
+#endif
+  for (; c < cols; ++c)
+    for (int64_t i = 0; i < width; ++i) packed[c * width + i] = i < n_valid ? scale * rows[i * row_stride + c] : 0.0f;
 }
 
 void ScaleRow(float* x, int64_t n, float a) {
@@ -259,10 +392,12 @@ HWY_AFTER_NAMESPACE();
 namespace attn::internal::kernels {
 
 HWY_EXPORT(GemmBcast);
+HWY_EXPORT(GemmBcastColMax);
 HWY_EXPORT(OnlineSoftmaxTile);
 HWY_EXPORT(ProbsTile);
 HWY_EXPORT(SoftmaxGradTile);
 HWY_EXPORT(Exp2Row);
+HWY_EXPORT(PackTransposed);
 HWY_EXPORT(ScaleRow);
 HWY_EXPORT(MeasureFmaGflops);
 HWY_EXPORT(TargetName);
@@ -271,9 +406,13 @@ void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, i
                 int64_t b_rs, float* C, int64_t c_rs, bool accumulate) {
   HWY_DYNAMIC_DISPATCH(GemmBcast)(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate);
 }
+void gemm_bcast_col_max(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
+                        int64_t b_rs, float* C, int64_t c_rs, float* col_max) {
+  HWY_DYNAMIC_DISPATCH(GemmBcastColMax)(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, col_max);
+}
 void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-                         float* m, float* l, float* alpha) {
-  HWY_DYNAMIC_DISPATCH(OnlineSoftmaxTile)(St, rows, cols, masked, alibi_slope, m, l, alpha);
+                         const float* tile_max, float* m, float* l, float* alpha) {
+  HWY_DYNAMIC_DISPATCH(OnlineSoftmaxTile)(St, rows, cols, masked, alibi_slope, tile_max, m, l, alpha);
 }
 void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
                 const float* lse) {
@@ -284,6 +423,10 @@ void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, c
 }
 void exp2_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Exp2Row)(x, y, n); }
 void scale_row(float* x, int64_t n, float a) { HWY_DYNAMIC_DISPATCH(ScaleRow)(x, n, a); }
+void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width, int64_t cols, float scale,
+                     float* packed) {
+  HWY_DYNAMIC_DISPATCH(PackTransposed)(rows, row_stride, n_valid, width, cols, scale, packed);
+}
 double measure_fma_gflops(double seconds) { return HWY_DYNAMIC_DISPATCH(MeasureFmaGflops)(seconds); }
 const char* simd_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 

@@ -4,6 +4,7 @@
 // tolerances sized for whole outputs, which an exp2 a few ulp off would still pass.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -80,6 +81,42 @@ TEST(AttentionKernels, GemmBcastMatchesPlainLoopsOnOddShapes) {
           }
         }
       }
+    }
+  }
+}
+
+TEST(AttentionKernels, GemmColumnMaxFoldsEveryRowOfEveryColumn) {
+  // The max must cover all row tiles (6-row and remainder) and every column strip width.
+  for (int64_t M : {1, 7, 13, 128}) {
+    for (int64_t N : {16, 17, 48, 64, 80, 128}) {
+      const int64_t K = 5;
+      std::vector<float> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(K * N)), C(static_cast<size_t>(M * N));
+      for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>((i * 7) % 11) - 5.0f;
+      for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>((i * 5) % 13) - 6.0f;
+      std::vector<float> col_max(static_cast<size_t>(N), 3.0f);  // folds into what is there
+      k::gemm_bcast_col_max(M, N, K, A.data(), K, 1, B.data(), N, C.data(), N, col_max.data());
+      for (int64_t c = 0; c < N; ++c) {
+        float want = 3.0f;
+        for (int64_t r = 0; r < M; ++r) want = std::max(want, C[static_cast<size_t>(r * N + c)]);
+        ASSERT_EQ(col_max[static_cast<size_t>(c)], want) << "M=" << M << " N=" << N << " c=" << c;
+      }
+    }
+  }
+}
+
+TEST(AttentionKernels, PackTransposedScalesTransposesAndZeroPads) {
+  for (int64_t cols : {1, 3, 4, 8, 17, 64}) {
+    for (int64_t n_valid : {1, 5, 16, 31, 32}) {
+      const int64_t width = 32, row_stride = cols + 3;
+      std::vector<float> rows(static_cast<size_t>(width * row_stride));
+      for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<float>(i % 97) - 40.0f;
+      std::vector<float> packed(static_cast<size_t>(cols * width), -1.0f);
+      k::pack_transposed(rows.data(), row_stride, n_valid, width, cols, 0.5f, packed.data());
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t i = 0; i < width; ++i) {
+          const float want = i < n_valid ? 0.5f * rows[static_cast<size_t>(i * row_stride + c)] : 0.0f;
+          ASSERT_EQ(packed[static_cast<size_t>(c * width + i)], want) << "cols=" << cols << " n_valid=" << n_valid;
+        }
     }
   }
 }

@@ -13,9 +13,15 @@ namespace attn::internal::kernels {
 void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
                 int64_t b_rs, float* C, int64_t c_rs, bool accumulate);
 
+// gemm_bcast with accumulate = false that also folds each column's maximum into col_max[c] (N entries):
+// col_max[c] = max(col_max[c], max_r C[r][c]), taken from the accumulators before they leave registers.
+void gemm_bcast_col_max(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
+                        int64_t b_rs, float* C, int64_t c_rs, float* col_max);
+
 // Per-query column data for one tile of transposed scores St[r][i] (r: key of the block, i: query).
 struct TileColumns {
-  int64_t width;          // Bq: number of query columns (a multiple of the vector length)
+  int64_t width;          // number of query columns (a multiple of the vector length)
+  int64_t stride;         // distance between rows of the tile (>= width)
   const int32_t* lo;      // first visible key index per query (compressed key index)
   const int32_t* hi;      // last visible key index per query
   const float* position;  // query position p_i on the key axis, for ALiBi (may be null)
@@ -34,8 +40,10 @@ struct TileRows {
 // interval mask (if masked), updates the running max m and sum l per query, writes the probabilities
 // 2^(s - m_new) into St, and the factors alpha = 2^(m_old - m_new) by which earlier outputs must be
 // rescaled. Queries that have seen only masked keys keep m = -inf and get alpha = 0, p = 0.
+// tile_max: the tile's column maxima when the caller already has them (gemm_bcast_col_max; only valid
+// without mask and ALiBi, which change the scores), else null and the tile is read once more for them.
 void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-                         float* m, float* l, float* alpha);
+                         const float* tile_max, float* m, float* l, float* alpha);
 
 // P = 2^(s - lse) over a tile (ALiBi and mask as above); queries with lse = -inf get 0.
 void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
@@ -46,6 +54,11 @@ void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, c
 
 // y[i] = 2^x[i] with the kernels' exp2 (x < 127.5; x ≤ -127 gives 0). For tests.
 void exp2_row(const float* x, float* y, int64_t n);
+
+// packed[c·width + i] = scale · rows[i·row_stride + c] for i < n_valid, 0 for n_valid ≤ i < width, c < cols:
+// a scaled transpose of a block of rows (width a multiple of 4).
+void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width, int64_t cols, float scale,
+                     float* packed);
 
 // x[i] *= a over n floats.
 void scale_row(float* x, int64_t n, float a);
