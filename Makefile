@@ -43,6 +43,7 @@ demo: build
 
 bench: build
 	build/release/bench/bench_ops --benchmark_min_time=0.2
+	build/release/bench/bench_tiles --benchmark_min_time=0.2
 
 # libFuzzer on the .npy and safetensors readers for 60 s each (clang).
 fuzz:
