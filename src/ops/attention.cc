@@ -14,7 +14,7 @@
 // visits only key blocks that intersect its intervals (windows cost O(T·w)), blocks fully inside every
 // interval skip the element mask, and interval sampling gathers only the keys it uses.
 //
-// Determinism: every task (forward: batch × head × class × query block; backward pass 1: batch × kv head ×
+// Determinism: every task (forward: head × batch × class × query block; backward pass 1: batch × kv head ×
 // class × key block for dK, dV; pass 2: query blocks for dQ and dbias) owns its outputs, with a fixed
 // order inside; no atomics, so results are bitwise identical for any thread count.
 #include <algorithm>
@@ -157,10 +157,10 @@ struct HeadViews {
 HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v, const AttentionMask& m,
                      const AttentionDims& d, int64_t b, int64_t h) {
   const int64_t hk = h / d.group();
+  const double slope = m.alibi_slopes.empty() ? 0.0 : static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]);
   HeadViews hv{q.data() + b * q.stride(0) + h * q.stride(1), kk.data() + b * kk.stride(0) + hk * kk.stride(1),
                v.data() + b * v.stride(0) + hk * v.stride(1), q.stride(2), kk.stride(2), v.stride(2),
-               m.alibi_slopes.empty() ? 0.0f : static_cast<float>(kLog2e * static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)])),
-               nullptr, 0, 0};
+               static_cast<float>(kLog2e * slope), nullptr, 0, 0};
   if (m.bias.defined()) {
     hv.bias = m.bias.data() + (m.bias.dim(0) == 1 ? 0 : b) * m.bias.stride(0) +
               (m.bias.dim(1) == 1 ? 0 : h) * m.bias.stride(1);
@@ -306,7 +306,8 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
     const float l = sc.l[i];
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: output 0
     for (int64_t c = 0; c < d.HSV; ++c) out[t * out_rs + c] = sc.acc[i * d.HSV + c] * inv;
-    lse[t * lse_s] = l > 0.0f ? static_cast<float>(kLn2 * (static_cast<double>(sc.m[i]) + std::log2(static_cast<double>(l)))) : kNegInf;
+    const double lse_log2 = static_cast<double>(sc.m[i]) + std::log2(static_cast<double>(l));
+    lse[t * lse_s] = l > 0.0f ? static_cast<float>(kLn2 * lse_log2) : kNegInf;
   }
 }
 
