@@ -199,15 +199,15 @@ k::TileRows tile_rows(const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk
 // for the columns i in cr (St rows are bq apart). With col_max (only without a bias), also each of those
 // queries' maximum over the tile in col_max[i].
 void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, const float* qt, int64_t j0, int64_t nk,
-                ColumnRange cr, float* St, float* col_max = nullptr) {
+                ColumnRange cr, float* St, float* col_max = nullptr, k::LinePrefetcher* prefetch = nullptr) {
   const int64_t step = plan.step, bq = plan.bq;
   const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
   if (col_max) {
     std::fill(col_max + cr.c0, col_max + cr.c1, kNegInf);
     k::gemm_bcast_col_max(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0, bq,
-                          col_max + cr.c0);
+                          col_max + cr.c0, prefetch);
   } else {
-    k::gemm_bcast(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0, bq, false);
+    k::gemm_bcast(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0, bq, false, prefetch);
   }
   if (hv.bias) add_bias(hv, qb, step, j0, nk, bq, cr, St);
 }
@@ -253,7 +253,8 @@ bool tile_is_whole(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr)
 // One online-softmax step and its P·V product for the columns cr and the keys [a, a + n) of a tile whose
 // scores are in St (rows from key j0, bq apart): acc[i][c] = alpha_i · acc[i][c] + Σ_r P[r][i] · v[r][c].
 void softmax_and_values(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, const Scratch& sc, int64_t j0,
-                        int64_t a, int64_t n, ColumnRange cr, bool masked, const float* tile_max) {
+                        int64_t a, int64_t n, ColumnRange cr, bool masked, const float* tile_max,
+                        k::LinePrefetcher* prefetch) {
   const int64_t step = plan.step, bq = plan.bq, c0 = cr.c0, hsv = plan.d.HSV;
   float* P = sc.St + (a - j0) * bq + c0;
   k::online_softmax_tile(P, tile_rows(qb, step, a, n), columns(qb, bq, cr), masked, hv.slope,
@@ -261,11 +262,50 @@ void softmax_and_values(const Plan& plan, const QueryBlock& qb, const HeadViews&
   for (int64_t i = c0; i < std::min(cr.c1, qb.nq); ++i)
     if (sc.alpha[i] != 1.0f) k::scale_row(sc.acc + i * hsv, hsv, sc.alpha[i]);
   k::gemm_bcast(cr.width(), hsv, n, P, 1, bq, hv.v + (qb.s0 + step * a) * hv.v_rs, step * hv.v_rs, sc.acc + c0 * hsv,
-                hsv, true);
+                hsv, true, prefetch);
+}
+
+// Forward tasks (and those of the probabilities pass) are (head, query block) pairs, head-major: a worker's
+// consecutive tasks are consecutive blocks of one head, so the keys and values they share stay in cache
+// (and windows stream through them in order).
+struct ForwardTask {
+  const QueryBlock& qb;
+  int64_t h;
+};
+int64_t forward_task_count(const Plan& plan) { return static_cast<int64_t>(plan.blocks.size()) * plan.d.NH; }
+ForwardTask forward_task(const Plan& plan, int64_t task) {
+  const int64_t n_blocks = static_cast<int64_t>(plan.blocks.size());
+  return {plan.blocks[static_cast<size_t>(task % n_blocks)], task / n_blocks};
+}
+
+// Output size from which forward writes out with non-temporal stores: well beyond the L2 caches (2 × 2 MiB
+// here), so the rows would be evicted before anyone reads them, while reading each line for ownership
+// before overwriting it would cost as much memory traffic as writing it. Measured on a window ±32 at
+// N = 16384 (32 MiB out): 10% faster; at N = 4096 (8 MiB) it made no difference.
+constexpr int64_t kStreamingOutputBytes = int64_t{16} << 20;
+
+// The work of a forward task in multiply-adds (score and P·V products over the keys each column group sees).
+double forward_block_fmas(const Plan& plan, const QueryBlock& qb) {
+  double keys = 0.0;
+  for (size_t g = 0; g < qb.group_lo.size(); ++g)
+    if (qb.group_lo[g] <= qb.group_hi[g]) keys += static_cast<double>(qb.group_hi[g] - qb.group_lo[g] + 1);
+  return keys * static_cast<double>(kColumnGroup * (plan.d.HS + plan.d.HSV));
+}
+
+// Adds to `prefetch` the rows a forward task on block qb will read first from memory: its queries, and the
+// keys and values from key index `from` on (the earlier ones the previous task already brought in).
+void prefetch_rows_of(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t from,
+                      k::LinePrefetcher& prefetch) {
+  if (qb.jmin > qb.jmax) return;
+  const int64_t step = plan.step, j = std::max(from, qb.jmin), n = qb.jmax + 1 - j;
+  prefetch.add(hv.q + qb.t0 * hv.q_rs, qb.nq, plan.d.HS, step * hv.q_rs);
+  prefetch.add(hv.k + (qb.s0 + step * j) * hv.k_rs, n, plan.d.HS, step * hv.k_rs);
+  prefetch.add(hv.v + (qb.s0 + step * j) * hv.v_rs, n, plan.d.HSV, step * hv.v_rs);
 }
 
 void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale, const Scratch& sc,
-                   float* out, int64_t out_rs, float* lse, int64_t lse_s) {
+                   float* out, int64_t out_rs, float* lse, int64_t lse_s, bool stream_out,
+                   k::LinePrefetcher* prefetch) {
   const AttentionDims& d = plan.d;
   const int64_t step = plan.step, bq = plan.bq;
   std::fill(sc.acc, sc.acc + bq * d.HSV, 0.0f);
@@ -281,8 +321,8 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
         const bool masked = !block_fully_visible(qb, j0, nk, cr);
         // Scores the softmax takes as they are: their maxima come out of the score product's registers.
         float* tile_max = !masked && hv.slope == 0.0f && !hv.bias ? sc.tile_max : nullptr;
-        score_tile(hv, qb, plan, sc.qt, j0, nk, cr, sc.St, tile_max);
-        softmax_and_values(plan, qb, hv, sc, j0, j0, nk, cr, masked, tile_max);
+        score_tile(hv, qb, plan, sc.qt, j0, nk, cr, sc.St, tile_max, prefetch);
+        softmax_and_values(plan, qb, hv, sc, j0, j0, nk, cr, masked, tile_max, prefetch);
         continue;
       }
       // Band-following: scores in chunks of kColumnGroup keys, each against the column groups that see
@@ -290,25 +330,26 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
       for (int64_t r0 = 0; r0 < nk; r0 += kColumnGroup) {
         const int64_t rn = std::min(kColumnGroup, nk - r0);
         const ColumnRange chunk_cols = visible_columns(qb, j0 + r0, rn);
-        if (chunk_cols.width() > 0) score_tile(hv, qb, plan, sc.qt, j0 + r0, rn, chunk_cols, sc.St + r0 * bq);
+        if (chunk_cols.width() > 0)
+          score_tile(hv, qb, plan, sc.qt, j0 + r0, rn, chunk_cols, sc.St + r0 * bq, nullptr, prefetch);
       }
       for (int64_t c = cr.c0; c < cr.c1; c += kColumnGroup) {
         const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), j0, nk);
         if (a > b) continue;
         const ColumnRange group{c, c + kColumnGroup};
         softmax_and_values(plan, qb, hv, sc, j0, a, b - a + 1, group, !block_fully_visible(qb, a, b - a + 1, group),
-                           nullptr);
+                           nullptr, prefetch);
       }
     }
   }
   for (int64_t i = 0; i < qb.nq; ++i) {
     const int64_t t = qb.t0 + step * i;
     const float l = sc.l[i];
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: output 0
-    for (int64_t c = 0; c < d.HSV; ++c) out[t * out_rs + c] = sc.acc[i * d.HSV + c] * inv;
+    sc.alpha[i] = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: output 0
     const double lse_log2 = static_cast<double>(sc.m[i]) + std::log2(static_cast<double>(l));
     lse[t * lse_s] = l > 0.0f ? static_cast<float>(kLn2 * lse_log2) : kNegInf;
   }
+  k::store_scaled_rows(sc.acc, qb.nq, d.HSV, sc.alpha, out + qb.t0 * out_rs, step * out_rs, stream_out);
 }
 
 // Inputs the kernels read as rows need unit stride along their last dimension; others are copied.
@@ -338,11 +379,8 @@ void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk,
                         const AttentionMask& mask, double scale, ConstTensorView lse, TensorView probs,
                         const Context& ctx) {
   fill(probs, 0.0f);
-  const int64_t n_tasks = static_cast<int64_t>(plan.blocks.size()) * plan.d.NH;
-  internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
-    const int64_t n_blocks = static_cast<int64_t>(plan.blocks.size());
-    const QueryBlock& qb = plan.blocks[static_cast<size_t>(task % n_blocks)];
-    const int64_t h = task / n_blocks;
+  internal::parallel_for(ctx, forward_task_count(plan), [&](int64_t task, int worker) {
+    const auto [qb, h] = forward_task(plan, task);
     if (qb.jmin > qb.jmax) return;
     const HeadViews hv = head_views(q, kk, v, mask, plan.d, qb.b, h);
     const Scratch sc = forward_scratch(ctx, worker, plan);
@@ -557,18 +595,23 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
   const Plan plan = make_plan(d, mask);
   // No fill: the query blocks of the residue classes cover every query row, and forward_block writes every
   // out and lse element of its rows (the tests start outputs at NaN to hold this).
-  const int64_t n_tasks = static_cast<int64_t>(plan.blocks.size()) * d.NH;
+  const int64_t n_tasks = forward_task_count(plan);
   TensorView o = out_slot.view;
+  // An output this large will not be in cache when anything reads it: write it around the cache.
+  const bool stream_out = d.B * d.NH * d.T * d.HSV * static_cast<int64_t>(sizeof(float)) >= kStreamingOutputBytes;
   internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
-    // Head-major: a worker's consecutive tasks are consecutive blocks of one head, so the keys and values
-    // they share stay in cache (and windows stream through them in order).
-    const int64_t n_blocks = static_cast<int64_t>(plan.blocks.size());
-    const QueryBlock& qb = plan.blocks[static_cast<size_t>(task % n_blocks)];
-    const int64_t h = task / n_blocks;
+    const auto [qb, h] = forward_task(plan, task);
     const HeadViews hv = head_views(q, kk, v, mask, d, qb.b, h);
+    k::LinePrefetcher prefetch;
+    if (task + 1 < n_tasks) {  // usually this worker's next task (static partition)
+      const auto [next, next_h] = forward_task(plan, task + 1);
+      prefetch_rows_of(plan, next, head_views(q, kk, v, mask, d, next.b, next_h),
+                       next_h == h && next.b == qb.b && next.rho == qb.rho ? qb.jmax + 1 : 0, prefetch);
+      prefetch.pace(forward_block_fmas(plan, qb));
+    }
     forward_block(plan, qb, hv, scale, forward_scratch(ctx, worker, plan),
                   o.data() + qb.b * o.stride(0) + h * o.stride(1), o.stride(2),
-                  lse.data() + qb.b * lse.stride(0) + h * lse.stride(1), lse.stride(2));
+                  lse.data() + qb.b * lse.stride(0) + h * lse.stride(1), lse.stride(2), stream_out, &prefetch);
   });
   out_slot.flush();
   if (probs.defined()) probabilities_pass(plan, q, kk, v, mask, scale, lse, probs, ctx);

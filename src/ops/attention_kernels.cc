@@ -10,6 +10,7 @@
 #include <limits>
 #include <utility>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "ops/internal/attention_kernels.h"
 
@@ -31,8 +32,13 @@ constexpr int kVecsWide = HWY_LANES(float) >= 16 ? 4 : 2;
 // registers so that the softmax need not read the tile once more).
 struct Epilogue {
   bool accumulate;
-  float* col_max;  // null: no column max
+  float* col_max;             // null: no column max
+  LinePrefetcher* prefetch;   // null: none
 };
+
+// The micro-kernels credit the prefetcher every kCreditEvery steps along K, so that its lines go out a
+// few at a time (a whole tile's worth at once, ~30 lines, filled the core's miss buffers and stalled).
+constexpr int64_t kCreditEvery = 8;
 
 template <int R, int V>
 HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64_t a_ks, const float* HWY_RESTRICT B,
@@ -49,6 +55,7 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
       const auto a = hn::Set(d, A[r * a_rs + k * a_ks]);
       for (int v = 0; v < V; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
     }
+    if (e.prefetch && k % kCreditEvery == kCreditEvery - 1) e.prefetch->credit(R * V * NL * kCreditEvery);
   }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) hn::StoreU(acc[r][v], d, C + r * c_rs + v * NL);
@@ -59,6 +66,7 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
       hn::StoreU(mx, d, e.col_max + v * NL);
     }
   }
+  if (e.prefetch) e.prefetch->credit(R * V * NL * (K % kCreditEvery));
 }
 
 // The last, partial vector of columns: masked loads and stores.
@@ -67,12 +75,14 @@ HWY_INLINE void tile_tail(int64_t K, int64_t n, const float* HWY_RESTRICT A, int
                           const float* HWY_RESTRICT B, int64_t b_rs, float* HWY_RESTRICT C, int64_t c_rs,
                           const Epilogue& e) {
   const DF d;
+  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   const auto m = hn::FirstN(d, static_cast<size_t>(n));
   hn::Vec<DF> acc[R];
   for (int r = 0; r < R; ++r) acc[r] = e.accumulate ? hn::MaskedLoad(m, d, C + r * c_rs) : hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
     const auto b = hn::MaskedLoad(m, d, B + k * b_rs);
     for (int r = 0; r < R; ++r) acc[r] = hn::MulAdd(hn::Set(d, A[r * a_rs + k * a_ks]), b, acc[r]);
+    if (e.prefetch && k % kCreditEvery == kCreditEvery - 1) e.prefetch->credit(R * NL * kCreditEvery);
   }
   for (int r = 0; r < R; ++r) hn::BlendedStore(acc[r], m, d, C + r * c_rs);
   if (e.col_max) {
@@ -80,6 +90,7 @@ HWY_INLINE void tile_tail(int64_t K, int64_t n, const float* HWY_RESTRICT A, int
     for (int r = 0; r < R; ++r) mx = hn::Max(mx, acc[r]);
     hn::BlendedStore(mx, m, d, e.col_max);
   }
+  if (e.prefetch) e.prefetch->credit(R * NL * (K % kCreditEvery));
 }
 
 template <int V>
@@ -127,7 +138,7 @@ void GemmBcastEpilogue(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
                        int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
-  auto at = [&](int64_t col) { return Epilogue{e.accumulate, e.col_max ? e.col_max + col : nullptr}; };
+  auto at = [&](int64_t col) { return Epilogue{e.accumulate, e.col_max ? e.col_max + col : nullptr, e.prefetch}; };
   int64_t c0 = 0;
   for (; c0 + kVecsWide * NL <= N; c0 += kVecsWide * NL)
     column_strip<kVecsWide, kRows>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
@@ -146,13 +157,13 @@ void GemmBcastEpilogue(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
 }
 
 void GemmBcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-               int64_t b_rs, float* C, int64_t c_rs, bool accumulate) {
-  GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, Epilogue{accumulate, nullptr});
+               int64_t b_rs, float* C, int64_t c_rs, bool accumulate, LinePrefetcher* prefetch) {
+  GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, Epilogue{accumulate, nullptr, prefetch});
 }
 
 void GemmBcastColMax(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                     int64_t b_rs, float* C, int64_t c_rs, float* col_max) {
-  GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, Epilogue{false, col_max});
+                     int64_t b_rs, float* C, int64_t c_rs, float* col_max, LinePrefetcher* prefetch) {
+  GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, Epilogue{false, col_max, prefetch});
 }
 
 // 2^x for x < 128, x = n + f with n = round(x), f ∈ [-1/2, 1/2]: 2^f by a degree-5 polynomial fitted for
@@ -358,6 +369,29 @@ void ScaleRow(float* x, int64_t n, float a) {
   for (; i < n; ++i) x[i] *= a;
 }
 
+void StoreScaledRows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out, int64_t out_rs,
+                     bool streaming) {
+  const DF d;
+  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
+  const uintptr_t vector_bytes = static_cast<uintptr_t>(NL) * sizeof(float);
+  bool streamed = false;
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* src = x + i * cols;
+    float* dst = out + i * out_rs;
+    const auto s = hn::Set(d, scale[i]);
+    int64_t c = 0;
+    if (streaming && cols % NL == 0 && reinterpret_cast<uintptr_t>(dst) % vector_bytes == 0) {
+      for (; c < cols; c += NL) hn::Stream(hn::Mul(hn::LoadU(d, src + c), s), d, dst + c);
+      streamed = true;
+    }
+    for (; c + NL <= cols; c += NL) hn::StoreU(hn::Mul(hn::LoadU(d, src + c), s), d, dst + c);
+    for (; c < cols; ++c) dst[c] = src[c] * scale[i];
+  }
+  // Non-temporal stores are weakly ordered: fence them before the task ends (the parallel loop's barrier
+  // then publishes them to other threads).
+  if (streamed) hwy::FlushStream();
+}
+
 double MeasureFmaGflops(double seconds) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
@@ -399,16 +433,17 @@ HWY_EXPORT(SoftmaxGradTile);
 HWY_EXPORT(Exp2Row);
 HWY_EXPORT(PackTransposed);
 HWY_EXPORT(ScaleRow);
+HWY_EXPORT(StoreScaledRows);
 HWY_EXPORT(MeasureFmaGflops);
 HWY_EXPORT(TargetName);
 
 void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                int64_t b_rs, float* C, int64_t c_rs, bool accumulate) {
-  HWY_DYNAMIC_DISPATCH(GemmBcast)(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate);
+                int64_t b_rs, float* C, int64_t c_rs, bool accumulate, LinePrefetcher* prefetch) {
+  HWY_DYNAMIC_DISPATCH(GemmBcast)(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate, prefetch);
 }
 void gemm_bcast_col_max(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                        int64_t b_rs, float* C, int64_t c_rs, float* col_max) {
-  HWY_DYNAMIC_DISPATCH(GemmBcastColMax)(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, col_max);
+                        int64_t b_rs, float* C, int64_t c_rs, float* col_max, LinePrefetcher* prefetch) {
+  HWY_DYNAMIC_DISPATCH(GemmBcastColMax)(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, col_max, prefetch);
 }
 void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
                          const float* tile_max, float* m, float* l, float* alpha) {
@@ -423,6 +458,10 @@ void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, c
 }
 void exp2_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Exp2Row)(x, y, n); }
 void scale_row(float* x, int64_t n, float a) { HWY_DYNAMIC_DISPATCH(ScaleRow)(x, n, a); }
+void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out, int64_t out_rs,
+                       bool streaming) {
+  HWY_DYNAMIC_DISPATCH(StoreScaledRows)(x, rows, cols, scale, out, out_rs, streaming);
+}
 void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width, int64_t cols, float scale,
                      float* packed) {
   HWY_DYNAMIC_DISPATCH(PackTransposed)(rows, row_stride, n_valid, width, cols, scale, packed);

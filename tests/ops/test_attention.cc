@@ -224,6 +224,22 @@ TEST(Attention, StridedAndNonUnitInnerStrideViews) {
   EXPECT_TRUE((all_close<float, float>(dvs.view, want.dv.view(), 0.0)));
 }
 
+TEST(Attention, OutputsLargeEnoughToStreamMatchTheSameRowsComputedSmall) {
+  // 2 heads × 32768 rows × 64 floats = 16 MiB of output: the kernel writes it with non-temporal stores.
+  // Under a window ±8, query rows far from the end see the same keys whatever the length, so the first
+  // rows must equal, bit for bit, those of a 512-long copy (whose output is written the ordinary way).
+  Case c{1, 2, 2, 32768, 32768, 64, 64, {}, false, false, false, "streamed"};
+  c.mask.window_left = 8, c.mask.window_right = 8;
+  const Inputs big = make_inputs(c, 12);
+  auto first_rows = [](const Tensor& t) { return Tensor::copy_of(t.view().slice(2, 0, 512)); };
+  const Inputs small{first_rows(big.q), first_rows(big.k), first_rows(big.v), Tensor(), Tensor(), big.mask, big.scale};
+  const Result r_big = run(big, false, 2, false, false), r_small = run(small, false, 2, false, false);
+  const int64_t rows = 512 - 64 - 8;  // clear of the last query block and its window
+  EXPECT_TRUE((all_close<float, float>(r_big.out.view().slice(2, 0, rows), r_small.out.view().slice(2, 0, rows), 0.0)));
+  EXPECT_TRUE((all_close<float, float>(r_big.lse.view().slice(2, 0, rows), r_small.lse.view().slice(2, 0, rows), 0.0)));
+  for (float x : r_big.out.values()) ASSERT_FALSE(std::isnan(x));  // every streamed row was written
+}
+
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.numel() == b.numel() &&
          (a.numel() == 0 || std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0);

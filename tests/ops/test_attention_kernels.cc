@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -119,6 +120,56 @@ TEST(AttentionKernels, PackTransposedScalesTransposesAndZeroPads) {
         }
     }
   }
+}
+
+TEST(AttentionKernels, StoreScaledRowsWritesEveryRowWithOrWithoutStreaming) {
+  // Streaming takes only rows that start on a vector boundary and are whole vectors; the offsets make some
+  // rows aligned and others not, so both store paths and the scalar tail run in one call.
+  for (bool streaming : {false, true}) {
+    for (int64_t cols : {1, 7, 16, 64, 67}) {
+      for (int64_t offset : {0, 1, 16}) {
+        const int64_t rows = 5, out_rs = cols + 9;
+        std::vector<float> x(static_cast<size_t>(rows * cols)), scale(static_cast<size_t>(rows));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 29) - 14.0f;
+        for (size_t i = 0; i < scale.size(); ++i) scale[i] = 0.25f * static_cast<float>(i);
+        // 64-byte aligned storage, so that offset 0 and 16 floats start rows on a vector boundary.
+        std::vector<float> storage(static_cast<size_t>(rows * out_rs + offset + 32), -7.0f);
+        const size_t align = (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64 / sizeof(float);
+        float* out = storage.data() + align + offset;
+        k::store_scaled_rows(x.data(), rows, cols, scale.data(), out, out_rs, streaming);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < out_rs; ++c) {
+            const float want = c < cols ? x[static_cast<size_t>(r * cols + c)] * scale[static_cast<size_t>(r)] : -7.0f;
+            ASSERT_EQ(out[r * out_rs + c], want) << "streaming=" << streaming << " cols=" << cols << " r=" << r;
+          }
+      }
+    }
+  }
+}
+
+TEST(AttentionKernels, LinePrefetcherIssuesEachLineOnceAtItsPace) {
+  // Three ranges of 3, 1 and 2 rows of 20 floats (two 64-byte lines each): 12 lines. Paced over 1200
+  // multiply-adds, a line costs 100; the cursor must finish exactly when the task's credit runs out.
+  std::vector<float> data(256);
+  k::LinePrefetcher p;
+  p.add(data.data(), 3, 20, 24);
+  p.add(data.data() + 100, 1, 20, 24);
+  p.add(nullptr, 4, 20, 24);  // ignored
+  p.add(data.data() + 150, 2, 20, 40);
+  ASSERT_EQ(p.total_lines, 12);
+  p.pace(1200.0);
+  EXPECT_EQ(p.fmas_per_line, 100);
+  p.credit(650);  // 6 lines: all of range 0
+  EXPECT_EQ(p.range, 1u);
+  EXPECT_EQ(p.budget, 50);
+  p.credit(499);  // 1149 in all: 11 lines, the last one still owed
+  EXPECT_EQ(p.range, 2u);
+  EXPECT_EQ(p.row, 1);
+  EXPECT_EQ(p.line, 1);
+  p.credit(1000);  // pays the last line; nothing beyond it is issued
+  EXPECT_EQ(p.range, 3u);
+  EXPECT_EQ(p.row, 0);
+  EXPECT_EQ(p.line, 0);
 }
 
 }  // namespace

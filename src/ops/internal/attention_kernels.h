@@ -3,20 +3,67 @@
 // dispatch). Internal: the only place besides that file that knows about vector code is nothing.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 
 namespace attn::internal::kernels {
 
+// Rows of memory a worker will read next (the next task's fresh q, k and v rows), fetched into L2 a line at
+// a time while the current task computes: the micro-kernels credit it with the multiply-adds they run, every
+// few steps along K, and it issues one line per `fmas_per_line` of them, so the fetches spread evenly over
+// the task. Issued in bursts (a task's worth at its start, or a register tile's worth at its end) they
+// stalled on the core's few outstanding-miss slots (see docs/kernels.md).
+struct LinePrefetcher {
+  struct Rows {
+    const char* base;
+    int64_t rows, lines, stride;  // rows, 64-byte lines per row, bytes between rows
+  };
+  static constexpr size_t kMaxRanges = 3;
+  std::array<Rows, kMaxRanges> ranges{};
+  size_t n_ranges = 0, range = 0;  // ranges added, range being issued
+  int64_t row = 0, line = 0;       // next line to issue within that range
+  int64_t total_lines = 0, budget = 0, fmas_per_line = 1;
+
+  // Adds `rows` rows of `row_floats` floats, `stride_floats` apart (ignored when empty or when full).
+  void add(const float* p, int64_t rows, int64_t row_floats, int64_t stride_floats) {
+    if (p == nullptr || rows <= 0 || row_floats <= 0 || n_ranges == kMaxRanges) return;
+    const int64_t lines_per_row = (row_floats * static_cast<int64_t>(sizeof(float)) + 63) / 64;
+    ranges[n_ranges++] = {reinterpret_cast<const char*>(p), rows, lines_per_row,
+                          stride_floats * static_cast<int64_t>(sizeof(float))};
+    total_lines += rows * lines_per_row;
+  }
+  // Spreads the lines added so far over a task of about `task_fmas` multiply-adds.
+  void pace(double task_fmas) {
+    if (total_lines > 0)
+      fmas_per_line = std::max<int64_t>(1, static_cast<int64_t>(task_fmas / static_cast<double>(total_lines)));
+  }
+  // Credits `fmas` multiply-adds of work and issues the lines they pay for.
+  void credit(int64_t fmas) {
+    budget += fmas;
+    while (budget >= fmas_per_line && range < n_ranges) {
+      const Rows& r = ranges[range];
+      __builtin_prefetch(r.base + row * r.stride + line * 64, /*rw=*/0, /*locality: L2=*/1);
+      budget -= fmas_per_line;
+      if (++line == r.lines) {
+        line = 0;
+        if (++row == r.rows) row = 0, ++range;
+      }
+    }
+  }
+};
+
 // C[r][c] (+)= Σ_k A[r·a_rs + k·a_ks] · B[k·b_rs + c]   for r < M, c < N, k < K.
 // A is read by broadcasting single elements (any strides); B and C rows are read as vectors (unit stride
 // along c). Register-tiled: 6 rows × 2 or 4 vectors of accumulators. C is overwritten unless accumulate.
+// prefetch (optional) is credited with the multiply-adds as they run.
 void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                int64_t b_rs, float* C, int64_t c_rs, bool accumulate);
+                int64_t b_rs, float* C, int64_t c_rs, bool accumulate, LinePrefetcher* prefetch = nullptr);
 
 // gemm_bcast with accumulate = false that also folds each column's maximum into col_max[c] (N entries):
 // col_max[c] = max(col_max[c], max_r C[r][c]), taken from the accumulators before they leave registers.
 void gemm_bcast_col_max(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                        int64_t b_rs, float* C, int64_t c_rs, float* col_max);
+                        int64_t b_rs, float* C, int64_t c_rs, float* col_max, LinePrefetcher* prefetch = nullptr);
 
 // Per-query column data for one tile of transposed scores St[r][i] (r: key of the block, i: query).
 struct TileColumns {
@@ -62,6 +109,12 @@ void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int
 
 // x[i] *= a over n floats.
 void scale_row(float* x, int64_t n, float a);
+
+// out[i·out_rs + c] = x[i·cols + c] · scale[i] for i < rows, c < cols. streaming: rows that start on a vector
+// boundary and span whole vectors are written with non-temporal stores (no read of the old lines, and the
+// cache keeps the inputs instead), then fenced; the others as usual.
+void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out, int64_t out_rs,
+                       bool streaming);
 
 // Peak fp32 throughput of this core on the best vector target: runs independent FMA chains for
 // about `seconds` and returns GFLOP/s (2 flops per lane per FMA).
