@@ -2,8 +2,10 @@
 // MultiheadAttention on the fused kernel, and the positional-encoding modules (include/attn/nn/attention.h).
 #include "attn/nn/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "attn/ops/linear.h"
 
@@ -267,15 +269,24 @@ RelativePositionBias::RelativePositionBias(int64_t NH, Rng& rng, bool bidirectio
   register_module("relative_attention_bias", relative_attention_bias);
 }
 
+std::vector<int64_t> RelativePositionBias::buckets(int64_t T, int64_t S, int64_t query_offset) const {
+  // The bucket depends only on s - t: T + S - 1 distinct values (each a log), not T·S.
+  std::vector<int64_t> by_distance(static_cast<size_t>(std::max<int64_t>(T + S - 1, 0)));
+  for (size_t i = 0; i < by_distance.size(); ++i)
+    by_distance[i] = ops::t5_relative_position_bucket(static_cast<int64_t>(i) - (T - 1) - query_offset, bidirectional_,
+                                                      num_buckets_, max_distance_);
+  return by_distance;
+}
+
 Tensor RelativePositionBias::forward(int64_t T, int64_t S, int64_t query_offset) const {
   if (T < 0 || S < 0) fail<ValueError>("RelativePositionBias::forward", "T and S must be >= 0, got ", T, ", ", S);
   Tensor bias(Shape{1, NH_, T, S});
   const auto* table = relative_attention_bias.weight().value.data();
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t s = 0; s < S; ++s) {
-      const int64_t bucket =
-          ops::t5_relative_position_bucket(s - (t + query_offset), bidirectional_, num_buckets_, max_distance_);
-      for (int64_t h = 0; h < NH_; ++h) bias(0, h, t, s) = table[bucket * NH_ + h];
+  const std::vector<int64_t> bucket = buckets(T, S, query_offset);
+  for (int64_t h = 0; h < NH_; ++h)
+    for (int64_t t = 0; t < T; ++t) {
+      float* row = bias.data() + (h * T + t) * S;
+      for (int64_t s = 0; s < S; ++s) row[s] = table[bucket[static_cast<size_t>(s - t + T - 1)] * NH_ + h];
     }
   return bias;
 }
@@ -283,12 +294,13 @@ Tensor RelativePositionBias::forward(int64_t T, int64_t S, int64_t query_offset)
 void RelativePositionBias::backward(ConstTensorView dbias, int64_t query_offset) {
   if (!dbias.defined() || dbias.rank() != 4 || dbias.dim(0) != 1 || dbias.dim(1) != NH_)
     fail<ShapeError>("RelativePositionBias::backward", "dbias must be (1, ", NH_, ", T, S)");
+  const int64_t T = dbias.dim(2), S = dbias.dim(3);
   float* grad = relative_attention_bias.weight().grad.data();
-  for (int64_t t = 0; t < dbias.dim(2); ++t)
-    for (int64_t s = 0; s < dbias.dim(3); ++s) {
-      const int64_t bucket =
-          ops::t5_relative_position_bucket(s - (t + query_offset), bidirectional_, num_buckets_, max_distance_);
-      for (int64_t h = 0; h < NH_; ++h) grad[bucket * NH_ + h] += dbias(0, h, t, s);
+  const std::vector<int64_t> bucket = buckets(T, S, query_offset);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t s = 0; s < S; ++s) {
+      const int64_t b = bucket[static_cast<size_t>(s - t + T - 1)];
+      for (int64_t h = 0; h < NH_; ++h) grad[b * NH_ + h] += dbias(0, h, t, s);
     }
 }
 

@@ -133,6 +133,8 @@ HWY_INLINE void column_strip(int64_t M, int64_t K, const float* A, int64_t a_rs,
 
 // Rows per tile for a strip of V vectors: about 24 accumulators on 32-register targets, 12 on 16-register ones.
 constexpr int rows_for(int v) { return (HWY_LANES(float) >= 16 ? 24 : 12) / v; }
+// The full-width tile is the kRows × kVecsWide one that the remainder dispatch also tops out at.
+static_assert(rows_for(kVecsWide) == kRows);
 
 void GemmBcastEpilogue(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
                        int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
@@ -141,7 +143,7 @@ void GemmBcastEpilogue(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
   auto at = [&](int64_t col) { return Epilogue{e.accumulate, e.col_max ? e.col_max + col : nullptr, e.prefetch}; };
   int64_t c0 = 0;
   for (; c0 + kVecsWide * NL <= N; c0 += kVecsWide * NL)
-    column_strip<kVecsWide, kRows>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+    column_strip<kVecsWide, rows_for(kVecsWide)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
   // Fewer whole vectors left (e.g. the edge of a window band): one strip as wide as they are.
   const int64_t vecs_left = (N - c0) / NL;
   if constexpr (kVecsWide == 4) {

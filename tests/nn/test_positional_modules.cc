@@ -84,6 +84,29 @@ TEST(MultiheadAttention, RopeGradientsMatchDifferences) {
   expect_matches_differences(in_proj.value.data(), in_proj.grad.data(), in_proj.value.numel(), loss);
 }
 
+TEST(RelativePositionBias, LooksUpEachDistanceBucketAndSendsGradientsBack) {
+  // T != S and a query offset, so that a bucket indexed by the wrong distance (or from the wrong end) shows.
+  Rng rng(6);
+  RelativePositionBias m(3, rng, false, 8, 16);
+  const int64_t T = 4, S = 7, offset = 2;
+  const Tensor bias = m.forward(T, S, offset);
+  const Tensor& table = m.relative_attention_bias.weight().value;
+  Tensor dbias(bias.shape());
+  for (int64_t i = 0; i < dbias.numel(); ++i) dbias.data()[i] = static_cast<float>(i % 5) + 1.0f;
+  std::vector<double> expected_grad(static_cast<size_t>(table.numel()), 0.0);
+  for (int64_t h = 0; h < 3; ++h)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t bucket = ops::t5_relative_position_bucket(s - (t + offset), false, 8, 16);
+        EXPECT_EQ(bias(0, h, t, s), table(bucket, h)) << "h=" << h << " t=" << t << " s=" << s;
+        expected_grad[static_cast<size_t>(bucket * 3 + h)] += static_cast<double>(dbias(0, h, t, s));
+      }
+  m.zero_grad();
+  m.backward(dbias.view(), offset);
+  const float* grad = m.relative_attention_bias.weight().grad.data();
+  for (size_t i = 0; i < expected_grad.size(); ++i) EXPECT_EQ(static_cast<double>(grad[i]), expected_grad[i]) << i;
+}
+
 EncoderModelConfig model_config(PositionalKind kind) {
   EncoderModelConfig c;
   c.layer.d_model = 8;

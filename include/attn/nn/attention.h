@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "attn/context.h"
 #include "attn/nn/layers.h"
@@ -122,6 +123,8 @@ class RelativePositionBias : public Module {
   Embedding relative_attention_bias;
 
  private:
+  // The bucket of every key - query distance s - t of a (T, S) bias, at index s - t + T - 1.
+  std::vector<int64_t> buckets(int64_t T, int64_t S, int64_t query_offset) const;
   int64_t NH_, num_buckets_, max_distance_;
   bool bidirectional_;
 };
