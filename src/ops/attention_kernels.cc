@@ -27,9 +27,9 @@ using DI = hn::RebindToSigned<DF>;
 constexpr int kRows = 6;
 constexpr int kVecsWide = HWY_LANES(float) >= 16 ? 4 : 2;
 
-// What a tile does with its accumulators besides storing them: start from C (accumulate) and/or fold each
+// What a tile does besides computing and storing its accumulators: start from C (accumulate), fold each
 // column's maximum into col_max (the online softmax's running max, taken while the scores are still in
-// registers so that the softmax need not read the tile once more).
+// registers so that the softmax need not read the tile once more), and pay a prefetcher for its work.
 struct Epilogue {
   bool accumulate;
   float* col_max;             // null: no column max
