@@ -16,7 +16,6 @@
 #include "attn/ops/attention.h"
 #include "attn/ops/layer_norm.h"
 #include "attn/ops/linear.h"
-#include "attn/ops/machine.h"
 #include "attn/ops/positional.h"
 #include "attn/ops/softmax.h"
 #include "attn/tensor.h"

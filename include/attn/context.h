@@ -54,4 +54,12 @@ class Context {
 // The process-wide number of hardware threads OpenMP would use.
 int hardware_threads();
 
+// The context of the calling thread, for calls that take none (ops::attention, the Python module): one
+// per thread, so concurrent callers never share scratch memory. Its thread count follows
+// set_default_num_threads (initially all hardware threads); do not change it directly.
+const Context& thread_context();
+// Threads that thread_context() uses in every thread from now on (n >= 1, or 0 for all hardware threads).
+void set_default_num_threads(int n);
+int default_num_threads();
+
 }  // namespace attn

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <numbers>
@@ -98,6 +99,27 @@ float* Context::scratch(int worker, int64_t count) const {
     b.count = count;
   }
   return b.data;
+}
+
+namespace {
+std::atomic<int> g_default_threads{0};  // 0: all hardware threads
+}  // namespace
+
+void set_default_num_threads(int n) {
+  if (n < 0) fail<ValueError>("set_default_num_threads", "thread count must be >= 0, got ", n);
+  g_default_threads.store(n == 0 ? hardware_threads() : n);
+}
+
+int default_num_threads() {
+  const int n = g_default_threads.load();
+  return n == 0 ? hardware_threads() : n;
+}
+
+const Context& thread_context() {
+  thread_local Context ctx;
+  const int wanted = default_num_threads();
+  if (ctx.num_threads() != wanted) ctx.set_num_threads(wanted);
+  return ctx;
 }
 
 }  // namespace attn

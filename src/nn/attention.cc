@@ -73,7 +73,6 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
   if (key.dim(0) != B || !(value.shape() == key.shape()))
     fail<ShapeError>(fn, "query ", query.shape().str(), ", key ", key.shape().str(), " and value ", value.shape().str(),
                      " must share B, and key and value must have the same shape");
-  if (opts.mask.bias.defined()) fail<ValueError>(fn, "pass dense masks as attn_mask, not mask.bias");
   if (opts.need_weights && !weights) fail<ValueError>(fn, "need_weights is set but no weights output was given");
   const bool self = same_view(query, key) && same_view(key, value);
 
@@ -101,6 +100,7 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
   // everything dense (attn_mask, other padding patterns) as one bias.
   ops::AttentionMask mask = opts.mask;
   Tensor dense_bias;
+  ConstTensorView bias;  // what the kernel adds to the scores: dense_bias or attn_mask
   ConstTensorView pad = opts.key_padding_mask;
   if (pad.defined()) {
     if (pad.rank() != 2 || pad.dim(0) != B || pad.dim(1) != S)
@@ -134,17 +134,17 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
           for (int64_t s = 0; s < S; ++s)
             dense_bias(b, h, t, s) =
                 (pad(b, s) != 0.0f ? ninf : 0.0f) + (am.defined() ? am(am.dim(0) == 1 ? 0 : b, h, t, s) : 0.0f);
-    mask.bias = dense_bias.view();
+    bias = dense_bias.view();
   } else if (am.defined()) {
-    mask.bias = am;
+    bias = am;
   }
 
   Tensor attn(Shape{B, T, C_}), lse(Shape{B, NH_, T});
   Tensor probs;
   if (opts.need_weights) probs = Tensor(Shape{B, NH_, T, S});
   const double scale = ops::default_attention_scale(C_ / NH_);
-  ops::attention_forward(heads_view(q.view(), NH_), heads_view(k.view(), NH_), heads_view(v.view(), NH_), mask, scale,
-                         heads_view(attn.view(), NH_), lse.view(), probs.view(), ctx);
+  ops::attention_forward(heads_view(q.view(), NH_), heads_view(k.view(), NH_), heads_view(v.view(), NH_), mask, bias,
+                         scale, heads_view(attn.view(), NH_), lse.view(), probs.view(), ctx);
   if (opts.need_weights) {
     if (opts.average_attn_weights) {
       *weights = Tensor(Shape{B, T, S});
@@ -171,7 +171,8 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
     cache->dense_bias = std::move(dense_bias);
     cache->mask = mask;
     // Moving a Tensor keeps its buffer, so a bias viewing dense_bias stays valid; attn_mask is the caller's
-    // and must outlive the cache (documented on AttentionOptions' owner, the caller).
+    // and must outlive the cache (documented on AttentionOptions::attn_mask).
+    cache->bias = bias;
     cache->start_pos = opts.start_pos;
     cache->attn_mask_grad = opts.attn_mask_grad;
     cache->attn_mask_shape = am.defined() ? am.shape() : Shape{};
@@ -196,7 +197,7 @@ MultiheadAttention::Grads MultiheadAttention::backward(ConstTensorView dout, con
   // The kernel's out is the heads' output before out_proj (cache.attn).
   ops::attention_backward(heads_view(cache.q.view(), NH_), heads_view(cache.k.view(), NH_),
                           heads_view(cache.v.view(), NH_), heads_view(cache.attn.view(), NH_), cache.lse.view(),
-                          heads_view(dattn.view(), NH_), cache.mask, ops::default_attention_scale(C_ / NH_),
+                          heads_view(dattn.view(), NH_), cache.mask, cache.bias, ops::default_attention_scale(C_ / NH_),
                           heads_view(dq.view(), NH_), heads_view(dk.view(), NH_), heads_view(dv.view(), NH_), dbias,
                           ctx);
   if (rope_.enabled) {

@@ -40,6 +40,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr double kLog2e = 1.4426950408889634;
 constexpr double kLn2 = 0.6931471805599453;
 
+using internal::floor_div;
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 // How many of first, first + step, first + 2·step, ... are below n.
 int64_t class_count(int64_t first, int64_t n, int64_t step) { return first < n ? (n - 1 - first) / step + 1 : 0; }
@@ -100,7 +101,7 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
         for (int64_t i = 0; i < plan.bq; ++i) {
           const int64_t t = qb.t0 + plan.step * std::min(i, qb.nq - 1);
           const int64_t p = t + m.query_offset;
-          const auto [lo, hi] = attention_key_interval(m, b, t, d.S);
+          const auto [lo, hi] = m.key_interval(b, t, d.S);
           int64_t jlo = ceil_div(lo - rho, plan.step), jhi = floor_div(hi - rho, plan.step);
           jlo = std::max<int64_t>(jlo, 0);
           jhi = std::min(jhi, nkeys - 1);
@@ -155,17 +156,16 @@ struct HeadViews {
 };
 
 HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v, const AttentionMask& m,
-                     const AttentionDims& d, int64_t b, int64_t h) {
+                     ConstTensorView bias, const AttentionDims& d, int64_t b, int64_t h) {
   const int64_t hk = h / d.group();
   const double slope = m.alibi_slopes.empty() ? 0.0 : static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]);
   HeadViews hv{q.data() + b * q.stride(0) + h * q.stride(1), kk.data() + b * kk.stride(0) + hk * kk.stride(1),
                v.data() + b * v.stride(0) + hk * v.stride(1), q.stride(2), kk.stride(2), v.stride(2),
                static_cast<float>(kLog2e * slope), nullptr, 0, 0};
-  if (m.bias.defined()) {
-    hv.bias = m.bias.data() + (m.bias.dim(0) == 1 ? 0 : b) * m.bias.stride(0) +
-              (m.bias.dim(1) == 1 ? 0 : h) * m.bias.stride(1);
-    hv.bias_ts = m.bias.stride(2);
-    hv.bias_ss = m.bias.stride(3);
+  if (bias.defined()) {
+    hv.bias = bias.data() + (bias.dim(0) == 1 ? 0 : b) * bias.stride(0) + (bias.dim(1) == 1 ? 0 : h) * bias.stride(1);
+    hv.bias_ts = bias.stride(2);
+    hv.bias_ss = bias.stride(3);
   }
   return hv;
 }
@@ -376,13 +376,14 @@ struct OutputSlot {
 };
 
 void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk, ConstTensorView v,
-                        const AttentionMask& mask, double scale, ConstTensorView lse, TensorView probs,
+                        const AttentionMask& mask, ConstTensorView bias, double scale, ConstTensorView lse,
+                        TensorView probs,
                         const Context& ctx) {
   fill(probs, 0.0f);
   internal::parallel_for(ctx, forward_task_count(plan), [&](int64_t task, int worker) {
     const auto [qb, h] = forward_task(plan, task);
     if (qb.jmin > qb.jmax) return;
-    const HeadViews hv = head_views(q, kk, v, mask, plan.d, qb.b, h);
+    const HeadViews hv = head_views(q, kk, v, mask, bias, plan.d, qb.b, h);
     const Scratch sc = forward_scratch(ctx, worker, plan);
     pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale * kLog2e), sc.qt);
     for (int64_t i = 0; i < plan.bq; ++i)
@@ -450,10 +451,11 @@ void gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
 }  // namespace
 
 void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v, ConstTensorView out,
-                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask, double scale,
-                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias, const Context& ctx) {
+                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask,
+                        ConstTensorView bias, double scale, TensorView dq, TensorView dk, TensorView dv,
+                        TensorView dbias, const Context& ctx) {
   const AttentionDims d = internal::check_attention_backward_args("attention_backward", q, kk, v, out, lse, dout,
-                                                                  mask, scale, dq, dk, dv, dbias);
+                                                                  mask, bias, scale, dq, dk, dv, dbias);
   Tensor qh, kh, vh, gh;
   q = unit_inner(q, qh);
   kk = unit_inner(kk, kh);
@@ -501,7 +503,7 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
     std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
     std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
     for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
-      const HeadViews hv = head_views(q, kk, v, mask, d, kt.b, h);
+      const HeadViews hv = head_views(q, kk, v, mask, bias, d, kt.b, h);
       const GradInputs g = grad_inputs(kt.b, h);
       for (size_t bi : by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
         const QueryBlock& qb = plan.blocks[bi];
@@ -557,7 +559,7 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
     for (const auto& [bi, h] : query_tasks[static_cast<size_t>(task)]) {
       const QueryBlock& qb = plan.blocks[bi];
       if (qb.jmin > qb.jmax) continue;
-      const HeadViews hv = head_views(q, kk, v, mask, d, qb.b, h);
+      const HeadViews hv = head_views(q, kk, v, mask, bias, d, qb.b, h);
       prepare_query_block(plan, qb, hv, grad_inputs(qb.b, h), lse, D, h, scale, sc);
       std::fill(sc.acc_a, sc.acc_a + plan.bq * d.HS, 0.0f);
       for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
@@ -584,9 +586,10 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
 }
 
 void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v, const AttentionMask& mask,
-                       double scale, TensorView out, TensorView lse, TensorView probs, const Context& ctx) {
+                       ConstTensorView bias, double scale, TensorView out, TensorView lse, TensorView probs,
+                       const Context& ctx) {
   const AttentionDims d =
-      internal::check_attention_forward_args("attention_forward", q, kk, v, mask, scale, out, lse, probs);
+      internal::check_attention_forward_args("attention_forward", q, kk, v, mask, bias, scale, out, lse, probs);
   Tensor qh, kh, vh;
   q = unit_inner(q, qh);
   kk = unit_inner(kk, kh);
@@ -601,11 +604,11 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
   const bool stream_out = d.B * d.NH * d.T * d.HSV * static_cast<int64_t>(sizeof(float)) >= kStreamingOutputBytes;
   internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
     const auto [qb, h] = forward_task(plan, task);
-    const HeadViews hv = head_views(q, kk, v, mask, d, qb.b, h);
+    const HeadViews hv = head_views(q, kk, v, mask, bias, d, qb.b, h);
     k::LinePrefetcher prefetch;
     if (task + 1 < n_tasks) {  // usually this worker's next task (static partition)
       const auto [next, next_h] = forward_task(plan, task + 1);
-      prefetch_rows_of(plan, next, head_views(q, kk, v, mask, d, next.b, next_h),
+      prefetch_rows_of(plan, next, head_views(q, kk, v, mask, bias, d, next.b, next_h),
                        next_h == h && next.b == qb.b && next.rho == qb.rho ? qb.jmax + 1 : 0, prefetch);
       prefetch.pace(forward_block_fmas(plan, qb));
     }
@@ -614,7 +617,22 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
                   lse.data() + qb.b * lse.stride(0) + h * lse.stride(1), lse.stride(2), stream_out, &prefetch);
   });
   out_slot.flush();
-  if (probs.defined()) probabilities_pass(plan, q, kk, v, mask, scale, lse, probs, ctx);
+  if (probs.defined()) probabilities_pass(plan, q, kk, v, mask, bias, scale, lse, probs, ctx);
+}
+
+const char* simd_target() { return internal::kernels::simd_target_name(); }
+
+AttentionResult attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, const AttentionOptions& options,
+                          ConstTensorView bias, const Context& ctx) {
+  return internal::attention_with_results<float>("attention", q, k, v, options, bias, ctx,
+                                                 [](auto&&... a) { ops::attention_forward(a...); });
+}
+
+AttentionGrads attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorView v, ConstTensorView out,
+                              ConstTensorView lse, ConstTensorView dout, const AttentionOptions& options,
+                              ConstTensorView bias, const Context& ctx) {
+  return internal::attention_grad_results<float>("attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
+                                                 [](auto&&... a) { ops::attention_backward(a...); });
 }
 
 }  // namespace attn::ops

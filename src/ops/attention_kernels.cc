@@ -5,7 +5,6 @@
 #define HWY_TARGET_INCLUDE "ops/attention_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // foreach_target re-includes this file once per target; everything below is per target.
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -394,30 +393,6 @@ void StoreScaledRows(const float* x, int64_t rows, int64_t cols, const float* sc
   if (streamed) hwy::FlushStream();
 }
 
-double MeasureFmaGflops(double seconds) {
-  const DF d;
-  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
-  // 12 independent chains hide the FMA latency (4-5 cycles) on two FMA ports.
-  constexpr int kChains = 12;
-  hn::Vec<DF> acc[kChains];
-  for (int c = 0; c < kChains; ++c) acc[c] = hn::Set(d, 1.0f + 1e-3f * static_cast<float>(c));
-  const auto a = hn::Set(d, 0.999999f), b = hn::Set(d, 1e-7f);
-  int64_t iterations = 0;
-  const auto start = std::chrono::steady_clock::now();
-  double elapsed = 0.0;
-  while (elapsed < seconds) {
-    for (int rep = 0; rep < 4096; ++rep)
-      for (int c = 0; c < kChains; ++c) acc[c] = hn::MulAdd(acc[c], a, b);
-    iterations += 4096;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-  auto sum = acc[0];
-  for (int c = 1; c < kChains; ++c) sum = hn::Add(sum, acc[c]);
-  volatile float sink = hn::GetLane(sum);
-  (void)sink;
-  return static_cast<double>(iterations) * kChains * static_cast<double>(NL) * 2.0 / elapsed / 1e9;
-}
-
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace HWY_NAMESPACE
@@ -436,7 +411,6 @@ HWY_EXPORT(Exp2Row);
 HWY_EXPORT(PackTransposed);
 HWY_EXPORT(ScaleRow);
 HWY_EXPORT(StoreScaledRows);
-HWY_EXPORT(MeasureFmaGflops);
 HWY_EXPORT(TargetName);
 
 void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
@@ -468,7 +442,6 @@ void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int
                      float* packed) {
   HWY_DYNAMIC_DISPATCH(PackTransposed)(rows, row_stride, n_valid, width, cols, scale, packed);
 }
-double measure_fma_gflops(double seconds) { return HWY_DYNAMIC_DISPATCH(MeasureFmaGflops)(seconds); }
 const char* simd_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
 }  // namespace attn::internal::kernels

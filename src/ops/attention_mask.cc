@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Mask validation, ALiBi slopes and the default scale: shared by the reference and the fast kernels.
+#include <algorithm>
 #include <cmath>
 
 #include "attn/ops/attention.h"
-#include "ops/internal/checks.h"
+#include "ops/internal/attention_checks.h"
 
 namespace attn::ops {
 
@@ -39,9 +40,41 @@ double default_attention_scale(int64_t head_size) {
   return 1.0 / std::sqrt(static_cast<double>(head_size));
 }
 
-template <typename T>
-void check_attention_mask(const char* fn, const BasicAttentionMask<T>& m, int64_t B, int64_t NH, int64_t T_,
-                          int64_t S) {
+bool AttentionMask::key_visible(int64_t b, int64_t t, int64_t s) const {
+  const int64_t p = t + query_offset;
+  if (causal && s > p) return false;
+  if (window_left >= 0 && s < p - window_left) return false;
+  if (window_right >= 0 && s > p + window_right) return false;
+  if (dilation > 1 && (p - s) % dilation != 0) return false;
+  if (chunk_size > 0) {
+    const int64_t cs = internal::floor_div(s, chunk_size), cp = internal::floor_div(p, chunk_size);
+    if (cs > cp) return false;
+    if (num_left_chunks >= 0 && cs < cp - num_left_chunks) return false;
+  }
+  if (!key_lengths.empty() && s >= key_lengths[static_cast<size_t>(b)]) return false;
+  return true;
+}
+
+AttentionMask::Interval AttentionMask::key_interval(int64_t b, int64_t t, int64_t S) const {
+  const int64_t p = t + query_offset;
+  int64_t lo = 0, hi = S - 1;
+  if (causal) hi = std::min(hi, p);
+  if (window_left >= 0) lo = std::max(lo, p - window_left);
+  if (window_right >= 0) hi = std::min(hi, p + window_right);
+  if (chunk_size > 0) {
+    const int64_t c = internal::floor_div(p, chunk_size);
+    hi = std::min(hi, (c + 1) * chunk_size - 1);
+    if (num_left_chunks >= 0) lo = std::max(lo, (c - num_left_chunks) * chunk_size);
+  }
+  if (!key_lengths.empty()) hi = std::min(hi, key_lengths[static_cast<size_t>(b)] - 1);
+  return {lo, hi};
+}
+
+}  // namespace attn::ops
+
+namespace attn::internal {
+
+void check_attention_mask(const char* fn, const ops::AttentionMask& m, int64_t B, int64_t NH, int64_t S) {
   if (m.window_left < -1)
     fail<ValueError>(fn, "mask.window_left must be >= 0 or -1 (unbounded), got ", m.window_left);
   if (m.window_right < -1)
@@ -69,17 +102,12 @@ void check_attention_mask(const char* fn, const BasicAttentionMask<T>& m, int64_
       if (!std::isfinite(m.alibi_slopes[h]))
         fail<ValueError>(fn, "mask.alibi_slopes[", h, "] is not finite");
   }
-  if (m.bias.defined()) {
-    const auto& bs = m.bias.shape();
-    if (bs.rank() != 4 || (bs[0] != B && bs[0] != 1) || (bs[1] != NH && bs[1] != 1) || bs[2] != T_ ||
-        bs[3] != S)
-      fail<ShapeError>(fn, "mask.bias has shape ", bs.str(), " but (", B, " or 1, ", NH, " or 1, ", T_, ", ", S,
-                       ") is expected for (B, NH, T, S) = (", B, ", ", NH, ", ", T_, ", ", S, ")");
-  }
 }
 
-template void check_attention_mask<float>(const char*, const AttentionMask&, int64_t, int64_t, int64_t, int64_t);
-template void check_attention_mask<double>(const char*, const AttentionMaskD&, int64_t, int64_t, int64_t,
-                                           int64_t);
+void check_attention_bias(const char* fn, const Shape& bs, int64_t B, int64_t NH, int64_t T_, int64_t S) {
+  if (bs.rank() != 4 || (bs[0] != B && bs[0] != 1) || (bs[1] != NH && bs[1] != 1) || bs[2] != T_ || bs[3] != S)
+    fail<ShapeError>(fn, "bias has shape ", bs.str(), " but (", B, " or 1, ", NH, " or 1, ", T_, ", ", S,
+                     ") is expected for (B, NH, T, S) = (", B, ", ", NH, ", ", T_, ", ", S, ")");
+}
 
-}  // namespace attn::ops
+}  // namespace attn::internal

@@ -33,7 +33,6 @@ Inputs make_inputs(const Case& c, uint64_t seed, double magnitude = 1.0) {
   if (c.bias) {
     in.bias = random_tensor<float>(c.bias_broadcast ? Shape{1, c.NH, c.T, c.S} : Shape{c.B, 1, c.T, c.S}, rng);
     for (int64_t i = 0; i < in.bias.numel(); i += 5) in.bias.data()[i] = -std::numeric_limits<float>::infinity();
-    in.mask.bias = in.bias.view();
   }
   return in;
 }
@@ -49,21 +48,21 @@ Result run(const Inputs& in, bool reference, int threads = 2, bool with_probs = 
            with_probs ? Tensor(Shape{qs[0], qs[1], qs[2], in.k.dim(2)}) : Tensor(), Tensor(in.q.shape()),
            Tensor(in.k.shape()), Tensor(in.v.shape()), in.bias.defined() ? Tensor(in.bias.shape()) : Tensor()};
   if (reference) {
-    ops::reference::attention_forward(in.q, in.k, in.v, in.mask, in.scale, r.out, r.lse, r.probs.view(), ctx);
+    ops::reference::attention_forward(in.q, in.k, in.v, in.mask, in.bias, in.scale, r.out, r.lse, r.probs.view(), ctx);
   } else {
     // Outputs are overwritten: start them at NaN so that any element the kernel skips shows up.
     const float nan = std::numeric_limits<float>::quiet_NaN();
     fill(r.out.view(), nan);
     fill(r.lse.view(), nan);
     if (with_probs) fill(r.probs.view(), nan);
-    ops::attention_forward(in.q, in.k, in.v, in.mask, in.scale, r.out, r.lse, r.probs.view(), ctx);
+    ops::attention_forward(in.q, in.k, in.v, in.mask, in.bias, in.scale, r.out, r.lse, r.probs.view(), ctx);
   }
   if (backward) {
     if (reference) {
-      ops::reference::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.scale, r.dq, r.dk, r.dv,
+      ops::reference::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.bias, in.scale, r.dq, r.dk, r.dv,
                                          r.dbias.view(), ctx);
     } else {
-      ops::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.scale, r.dq, r.dk, r.dv,
+      ops::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.bias, in.scale, r.dq, r.dk, r.dv,
                               r.dbias.view(), ctx);
     }
   }
@@ -214,8 +213,8 @@ TEST(Attention, StridedAndNonUnitInnerStrideViews) {
   auto outs = strided_copy(out), dqs = strided_copy(dq), dks = strided_copy(dk), dvs = strided_copy(dv);
   EXPECT_NE(qs.view.stride(-1), 1);  // strided_copy reverses dimensions: the inner stride is large
   Context ctx(ContextOptions{.num_threads = 2});
-  ops::attention_forward(qs.view, ks.view, vs.view, in.mask, in.scale, outs.view, lse, {}, ctx);
-  ops::attention_backward(qs.view, ks.view, vs.view, outs.view, lse, gs.view, in.mask, in.scale, dqs.view, dks.view,
+  ops::attention_forward(qs.view, ks.view, vs.view, in.mask, in.bias, in.scale, outs.view, lse, {}, ctx);
+  ops::attention_backward(qs.view, ks.view, vs.view, outs.view, lse, gs.view, in.mask, in.bias, in.scale, dqs.view, dks.view,
                           dvs.view, {}, ctx);
   // Same arithmetic on the same values: identical results.
   EXPECT_TRUE((all_close<float, float>(outs.view, want.out.view(), 0.0)));
@@ -271,20 +270,53 @@ TEST(Attention, GradientsAccumulate) {
   const Result once = run(in, false);
   Context ctx;
   Tensor dq = Tensor::copy_of(once.dq.view()), dk = Tensor::copy_of(once.dk.view()), dv = Tensor::copy_of(once.dv.view());
-  ops::attention_backward(in.q, in.k, in.v, once.out, once.lse, in.dout, in.mask, in.scale, dq, dk, dv, {}, ctx);
+  ops::attention_backward(in.q, in.k, in.v, once.out, once.lse, in.dout, in.mask, in.bias, in.scale, dq, dk, dv, {}, ctx);
   for (int64_t i = 0; i < dq.numel(); ++i) EXPECT_FLOAT_EQ(dq.data()[i], 2 * once.dq.data()[i]);
   for (int64_t i = 0; i < dv.numel(); ++i) EXPECT_FLOAT_EQ(dv.data()[i], 2 * once.dv.data()[i]);
+}
+
+TEST(Attention, ReturningFormsEqualTheOutParameterForms) {
+  Case c{2, 4, 2, 19, 23, 8, 6, {}, true, false, true, "returning"};
+  c.mask.window_left = 5, c.mask.causal = true;
+  const Inputs in = make_inputs(c, 21);
+  const Result want = run(in, false, 2, true);
+  Context ctx(ContextOptions{.num_threads = 2});
+  // The default scale is 1/sqrt(HS), what make_inputs passes to the out-parameter forms.
+  ops::AttentionOptions options;
+  options.mask = in.mask, options.return_probs = true;
+  const ops::AttentionResult r = ops::attention(in.q, in.k, in.v, options, in.bias, ctx);
+  EXPECT_TRUE(bitwise_equal(r.out, want.out));
+  EXPECT_TRUE(bitwise_equal(r.lse, want.lse));
+  EXPECT_TRUE(bitwise_equal(r.probs, want.probs));
+  const ops::AttentionGrads g = ops::attention_grad(in.q, in.k, in.v, r.out, r.lse, in.dout, options, in.bias, ctx);
+  EXPECT_TRUE(bitwise_equal(g.dq, want.dq));
+  EXPECT_TRUE(bitwise_equal(g.dk, want.dk));
+  EXPECT_TRUE(bitwise_equal(g.dv, want.dv));
+  EXPECT_TRUE(bitwise_equal(g.dbias, want.dbias));
+  // No probabilities unless asked; an explicit scale is used as given; the thread's own context works too.
+  ops::AttentionOptions half;
+  half.mask = in.mask, half.scale = 0.5;
+  const ops::AttentionResult plain = ops::attention(in.q, in.k, in.v, half, in.bias);
+  EXPECT_FALSE(plain.probs.defined());
+  Tensor out(want.out.shape()), lse(want.lse.shape());
+  ops::attention_forward(in.q, in.k, in.v, in.mask, in.bias, 0.5, out, lse, {}, ctx);
+  EXPECT_TRUE(bitwise_equal(plain.out, out));
+  half.scale = std::nan("");
+  ATTN_EXPECT_THROW_MSG(ops::attention(in.q, in.k, in.v, half, in.bias), ValueError, "attention",
+                        "scale must be finite");
+  ATTN_EXPECT_THROW_MSG(ops::attention_grad(in.q, in.k, in.v, r.out, r.lse, in.q, options, in.bias), ShapeError,
+                        "dout has shape");
 }
 
 TEST(Attention, RejectsBadInputLikeTheReference) {
   Context ctx;
   Tensor q(Shape{1, 3, 4, 8}), k(Shape{1, 2, 4, 8}), v(Shape{1, 2, 4, 8}), out(Shape{1, 3, 4, 8}), lse(Shape{1, 3, 4});
-  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k, v, {}, 1.0, out, lse, {}, ctx), ShapeError, "attention_forward",
+  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k, v, {}, {}, 1.0, out, lse, {}, ctx), ShapeError, "attention_forward",
                         "not a multiple of k's 2 heads");
   ops::AttentionMask m;
   m.window_left = -2;
   Tensor k3(Shape{1, 3, 4, 8}), v3(Shape{1, 3, 4, 8});
-  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k3, v3, m, 1.0, out, lse, {}, ctx), ValueError, "window_left");
+  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k3, v3, m, {}, 1.0, out, lse, {}, ctx), ValueError, "window_left");
 }
 
 }  // namespace

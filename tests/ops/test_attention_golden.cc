@@ -55,18 +55,18 @@ TEST(AttentionGolden, ReferenceMatchesPyTorchForwardAndBackward) {
       for (size_t h = 0; h < slopes.size(); ++h)
         EXPECT_NEAR(mask.alibi_slopes[h], slopes[h], 1e-7 * slopes[h]);
     }
-    Tensor bias, dbias;
-    if (meta["has_bias"].get<bool>()) {
-      bias = load("bias").to_float();
-      mask.bias = bias.view();
-      dbias = Tensor(bias.shape());
-    }
-    const double scale = meta["scale"].get<double>();
-    Tensor out(load("out").shape), lse(load("lse").shape);
+    Tensor bias;
+    if (meta["has_bias"].get<bool>()) bias = load("bias").to_float();
+    // The returning forms (ops::reference::attention / attention_grad) with an explicit scale.
+    ops::AttentionOptions options;
+    options.mask = mask, options.scale = meta["scale"].get<double>();
     Context ctx;
-    ops::reference::attention_forward(q, k, v, mask, scale, out, lse, {}, ctx);
-    Tensor dq(q.shape()), dk(k.shape()), dv(v.shape());
-    ops::reference::attention_backward(q, k, v, out, lse, dout, mask, scale, dq, dk, dv, dbias.view(), ctx);
+    const auto fwd = ops::reference::attention(q, k, v, options, bias, ctx);
+    const Tensor &out = fwd.out, &lse = fwd.lse;
+    EXPECT_EQ(out.shape(), load("out").shape);
+    const auto grads = ops::reference::attention_grad(q, k, v, out, lse, dout, options, bias, ctx);
+    const Tensor &dq = grads.dq, &dk = grads.dk, &dv = grads.dv, &dbias = grads.dbias;
+    EXPECT_EQ(dbias.defined(), bias.defined());
     // The bar: 1e-6. Both sides compute in double from identical float32 inputs; ours is then
     // rounded to float32 (relative 6e-8).
     EXPECT_TRUE(all_close(out, load("out").to_double(), 1e-6, 1e-6));

@@ -10,7 +10,7 @@
 namespace attn::testing {
 namespace {
 
-using ops::AttentionMaskD;
+using ops::AttentionMask;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -21,7 +21,7 @@ struct Sizes {
 // What a mask case sets; the bias itself is made per test from bias_dims.
 struct MaskCase {
   std::string name;
-  AttentionMaskD mask;
+  AttentionMask mask;
   bool alibi = false;
   int bias_kind = 0;  // 0 none, 1 full (B, NH, T, S), 2 (1, 1, T, S), 3 (B, 1, T, S) with some -inf
   bool offset_bottom_right = false;
@@ -73,7 +73,7 @@ std::vector<MaskCase> mask_cases() {
 struct Problem {
   Sizes z;
   TensorD q, k, v, bias;
-  AttentionMaskD mask;
+  AttentionMask mask;
   double scale;
 };
 
@@ -96,14 +96,13 @@ Problem make_problem(const Sizes& z, const MaskCase& mc, uint64_t seed) {
     p.bias = random_tensor<double>(bs, rng);
     if (mc.bias_kind == 3)  // block a few keys through the bias alone
       for (int64_t i = 0; i < p.bias.numel(); i += 3) p.bias.data()[i] = -kInf;
-    p.mask.bias = p.bias.view();
   }
   return p;
 }
 
 // Independent statement of the mask: each rule enumerates its own allowed set; the result is their
-// intersection. (Written from docs, not from attention_key_visible.)
-std::vector<bool> allowed_keys(const AttentionMaskD& m, int64_t b, int64_t t, int64_t S) {
+// intersection. (Written from docs, not from AttentionMask::key_visible.)
+std::vector<bool> allowed_keys(const AttentionMask& m, int64_t b, int64_t t, int64_t S) {
   const int64_t p = t + m.query_offset;
   std::vector<bool> ok(static_cast<size_t>(S), true);
   auto keep_only = [&](const std::set<int64_t>& keys) {
@@ -182,7 +181,7 @@ Forward run_forward(const Problem& p, bool with_probs = true) {
   Context ctx;
   Forward f{TensorD(Shape{z.B, z.NH, z.T, z.HSV}), TensorD(Shape{z.B, z.NH, z.T}),
             with_probs ? TensorD(Shape{z.B, z.NH, z.T, z.S}) : TensorD()};
-  ops::reference::attention_forward(p.q.view(), p.k.view(), p.v.view(), p.mask, p.scale, f.out.view(),
+  ops::reference::attention_forward(p.q.view(), p.k.view(), p.v.view(), p.mask, p.bias.view(), p.scale, f.out.view(),
                                     f.lse.view(), f.probs.view(), ctx);
   return f;
 }
@@ -246,7 +245,7 @@ TEST(AttentionReference, MaskParametersEqualTheirDenseEquivalent) {
     SCOPED_TRACE(mc.name);
     const Sizes z{2, 2, 2, 7, 9, 4, 3};
     const Problem p = make_problem(z, mc, seed++);
-    const TensorD dense = ops::reference::materialize_attention_mask(p.mask, z.B, z.NH, z.T, z.S);
+    const TensorD dense = ops::reference::materialize_attention_mask(p.mask, p.bias.view(), z.B, z.NH, z.T, z.S);
     for (int64_t b = 0; b < z.B; ++b)
       for (int64_t t = 0; t < z.T; ++t) {
         const auto ok = allowed_keys(p.mask, b, t, z.S);
@@ -256,7 +255,7 @@ TEST(AttentionReference, MaskParametersEqualTheirDenseEquivalent) {
           }
       }
     Problem dense_only = make_problem(z, MaskCase{}, seed - 1);
-    dense_only.mask.bias = dense.view();
+    dense_only.bias = TensorD::copy_of(dense.view());
     EXPECT_TRUE(all_close(run_forward(p).out, run_forward(dense_only).out, 0.0));
     EXPECT_TRUE(all_close(run_forward(p).lse, run_forward(dense_only).lse, 0.0));
   }
@@ -280,17 +279,18 @@ TEST(AttentionReference, HugeLogitsStayFinite) {
 
 TEST(AttentionReference, FullyMaskedRowsGiveZerosNeverNaN) {
   const Sizes z{3, 2, 1, 4, 5, 3, 2};
-  std::vector<AttentionMaskD> masks(4);
+  std::vector<AttentionMask> masks(4);
+  std::vector<bool> bias_blocks(4, false);
   masks[0].key_lengths = {5, 0, 2};             // batch 1 has no keys at all
   masks[1].window_left = 0, masks[1].window_right = 0, masks[1].query_offset = 3;  // t >= 2: p >= 5 = S
   masks[2].causal = true, masks[2].query_offset = -2;  // the first two queries precede every key
-  TensorD bias = TensorD::full(Shape{1, 1, 4, 5}, -kInf);
-  masks[3].bias = bias.view();  // bias alone blocks everything
+  bias_blocks[3] = true;  // a bias alone blocks everything
   for (size_t i = 0; i < masks.size(); ++i) {
     SCOPED_TRACE(i);
     MaskCase mc;
     Problem p = make_problem(z, mc, 40 + i);
     p.mask = masks[i];
+    if (bias_blocks[i]) p.bias = TensorD::full(Shape{1, 1, 4, 5}, -kInf);
     const Forward f = run_forward(p);
     int64_t empty_rows = 0;
     for (int64_t b = 0; b < z.B; ++b)
@@ -309,7 +309,7 @@ TEST(AttentionReference, FullyMaskedRowsGiveZerosNeverNaN) {
     TensorD dbias = p.bias.defined() ? TensorD(p.bias.shape()) : TensorD();
     Context ctx;
     ops::reference::attention_backward(p.q.view(), p.k.view(), p.v.view(), f.out.view(), f.lse.view(), dout.view(),
-                                       p.mask, p.scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+                                       p.mask, p.bias.view(), p.scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
     for (const TensorD* g : {&dq, &dk, &dv})
       for (double x : g->values()) EXPECT_FALSE(std::isnan(x));
   }
@@ -327,20 +327,12 @@ TEST(AttentionReference, FloatAndStridedInputsAgreeWithDouble) {
     // float32 copies of the same values, as strided views
     const Tensor qf = Tensor::copy_of(p.q.view()), kf = Tensor::copy_of(p.k.view()), vf = Tensor::copy_of(p.v.view());
     const auto qs = strided_copy(qf), ks = strided_copy(kf), vs = strided_copy(vf);
-    ops::AttentionMask mf;
-    mf.causal = p.mask.causal, mf.query_offset = p.mask.query_offset, mf.window_left = p.mask.window_left;
-    mf.window_right = p.mask.window_right, mf.dilation = p.mask.dilation, mf.chunk_size = p.mask.chunk_size;
-    mf.num_left_chunks = p.mask.num_left_chunks, mf.key_lengths = p.mask.key_lengths;
-    mf.alibi_slopes = p.mask.alibi_slopes;
     Tensor bf;
-    if (p.bias.defined()) {
-      bf = Tensor::copy_of(p.bias.view());
-      mf.bias = bf.view();
-    }
+    if (p.bias.defined()) bf = Tensor::copy_of(p.bias.view());
     Tensor out(fd.out.shape()), lse(fd.lse.shape());
     auto out_s = strided_copy(out);
     Context ctx;
-    ops::reference::attention_forward(qs.view, ks.view, vs.view, mf, p.scale, out_s.view, lse.view(), {}, ctx);
+    ops::reference::attention_forward(qs.view, ks.view, vs.view, p.mask, bf.view(), p.scale, out_s.view, lse.view(), {}, ctx);
     // Inputs are the same floats; only the final rounding to float differs.
     EXPECT_TRUE((all_close<float, double>(out_s.view, fd.out.view(), 2 * kEpsF32 * max_abs(ConstTensorViewD(p.v.view())))));
     EXPECT_TRUE((all_close<float, double>(lse.view(), fd.lse.view(), 0.0, 2 * kEpsF32)));
@@ -361,7 +353,7 @@ TEST(AttentionReference, BackwardMatchesFiniteDifferences) {
     TensorD dbias = p.bias.defined() ? TensorD(p.bias.shape()) : TensorD();
     Context ctx;
     ops::reference::attention_backward(p.q.view(), p.k.view(), p.v.view(), f.out.view(), f.lse.view(), G.view(),
-                                       p.mask, p.scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+                                       p.mask, p.bias.view(), p.scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
     auto loss = [&] { return dot<double, double>(run_forward(p, false).out.view(), G.view()); };
     EXPECT_TRUE(all_close(dq, numeric_gradient(loss, p.q.view()), 1e-8, 1e-7));
     EXPECT_TRUE(all_close(dk, numeric_gradient(loss, p.k.view()), 1e-8, 1e-7));
@@ -385,7 +377,7 @@ TEST(AttentionReference, BackwardAccumulates) {
   Context ctx;
   auto backward = [&] {
     ops::reference::attention_backward(p.q.view(), p.k.view(), p.v.view(), f.out.view(), f.lse.view(), dout.view(),
-                                       p.mask, p.scale, dq.view(), dk.view(), dv.view(), {}, ctx);
+                                       p.mask, p.bias.view(), p.scale, dq.view(), dk.view(), dv.view(), {}, ctx);
   };
   backward();
   const TensorD once = TensorD::copy_of(dq.view());
@@ -403,9 +395,9 @@ TEST(AttentionReference, KeyIntervalEqualsTheVisibleKeys) {
     const Problem p = make_problem(z, mc, 7);
     for (int64_t b = 0; b < z.B; ++b)
       for (int64_t t = 0; t < z.T; ++t) {
-        const auto [lo, hi] = ops::attention_key_interval(p.mask, b, t, z.S);
+        const auto [lo, hi] = p.mask.key_interval(b, t, z.S);
         for (int64_t s = 0; s < z.S; ++s)
-          EXPECT_EQ(ops::attention_key_visible(p.mask, b, t, s), lo <= s && s <= hi) << b << " " << t << " " << s;
+          EXPECT_EQ(p.mask.key_visible(b, t, s), lo <= s && s <= hi) << b << " " << t << " " << s;
       }
   }
 }
@@ -426,8 +418,8 @@ TEST(AttentionReference, RejectsBadArgumentsWithClearMessages) {
   Tensor out(Shape{2, 4, 7, 32}), lse(Shape{2, 4, 7});
   ops::AttentionMask m;
   auto fwd = [&](ConstTensorView qq, ConstTensorView kk, ConstTensorView vv, const ops::AttentionMask& mm,
-                 TensorView oo, TensorView ll, double scale = 0.125) {
-    ops::reference::attention_forward(qq, kk, vv, mm, scale, oo, ll, {}, ctx);
+                 TensorView oo, TensorView ll, double scale = 0.125, ConstTensorView bias = {}) {
+    ops::reference::attention_forward(qq, kk, vv, mm, bias, scale, oo, ll, {}, ctx);
   };
   fwd(q, k, v, m, out, lse);  // valid
   Tensor q3(Shape{2, 7, 64});
@@ -469,7 +461,8 @@ TEST(AttentionReference, RejectsBadArgumentsWithClearMessages) {
   bad_mask([](auto& mm) { mm.alibi_slopes = {1, 2}; }, ShapeError(""), {"alibi_slopes has 2 entries", "4 heads"});
   bad_mask([](auto& mm) { mm.alibi_slopes = {1, 2, 3, std::numeric_limits<float>::infinity()}; }, ValueError(""), {"alibi_slopes[3]"});
   Tensor bias_bad(Shape{2, 4, 7, 8});
-  bad_mask([&](auto& mm) { mm.bias = bias_bad.view(); }, ShapeError(""), {"mask.bias has shape (2, 4, 7, 8)"});
+  ATTN_EXPECT_THROW_MSG(fwd(q, k, v, m, out, lse, 0.125, bias_bad), ShapeError, "attention_forward",
+                        "bias has shape (2, 4, 7, 8)", "(2 or 1, 4 or 1, 7, 9)");
 
   // Outputs may not alias inputs.
   Tensor shared(Shape{2, 4, 7, 64});
@@ -478,11 +471,11 @@ TEST(AttentionReference, RejectsBadArgumentsWithClearMessages) {
   // Backward: the gradient shapes and a dbias without bias.
   Tensor dq(q.shape()), dk(k.shape()), dv(v.shape()), dout(out.shape()), dq_bad(Shape{2, 4, 7, 63});
   auto bwd = [&](TensorView dqq, TensorView dbias) {
-    ops::reference::attention_backward(q, k, v, out, lse, dout, m, 0.125, dqq, dk, dv, dbias, ctx);
+    ops::reference::attention_backward(q, k, v, out, lse, dout, m, {}, 0.125, dqq, dk, dv, dbias, ctx);
   };
   ATTN_EXPECT_THROW_MSG(bwd(dq_bad, {}), ShapeError, "attention_backward", "dq has shape (2, 4, 7, 63)");
   Tensor dbias(Shape{1, 1, 7, 9});
-  ATTN_EXPECT_THROW_MSG(bwd(dq, dbias), ValueError, "dbias was given but the mask has no bias");
+  ATTN_EXPECT_THROW_MSG(bwd(dq, dbias), ValueError, "dbias was given but there is no bias");
 }
 
 }  // namespace

@@ -108,10 +108,10 @@ TEST(CliAttend, Float64InputRunsInFloat64) {
   const auto out = io::read_npy(tmp + "/o64.npy");
   EXPECT_EQ(out.dtype, io::DType::kFloat64);
   Context ctx;
-  ops::AttentionMaskD m;
+  ops::AttentionMask m;
   m.causal = true;
   TensorD expected(Shape{1, 2, 3, 2}), lse(Shape{1, 2, 3});
-  ops::reference::attention_forward(q.view(), k.view(), v.view(), m, 0.5, expected.view(), lse.view(), {}, ctx);
+  ops::reference::attention_forward(q.view(), k.view(), v.view(), m, {}, 0.5, expected.view(), lse.view(), {}, ctx);
   EXPECT_TRUE(all_close(out.to_double(), expected, 0.0));
 }
 
@@ -130,7 +130,7 @@ TEST(CliAttend, RejectsBadInputWithAClearMessage) {
            {"--key-lengths 7", "key_lengths has 1 entries but the batch size is 2"},
            {"--key-lengths 7,8", "key_lengths[1] = 8 is outside [0, S = 7]"},
            {"--dilation 0", "dilation must be >= 1"},
-           {"--bias " + g + "lse.npy", "mask.bias has shape (2, 2, 5)"},
+           {"--bias " + g + "lse.npy", "bias has shape (2, 2, 5)"},
            {"--dq /tmp/x.npy", "need --grad-out"},
        }) {
     const auto r = run_cli(base + c.args);

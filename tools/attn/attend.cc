@@ -41,9 +41,8 @@ BasicTensor<T> load(const std::string& path) {
   }
 }
 
-template <typename T>
-ops::BasicAttentionMask<T> build_mask(const AttendOptions& o, int64_t NH) {
-  ops::BasicAttentionMask<T> m;
+ops::AttentionMask build_mask(const AttendOptions& o, int64_t NH) {
+  ops::AttentionMask m;
   m.causal = o.causal;
   m.query_offset = o.query_offset;
   m.dilation = o.dilation;
@@ -80,17 +79,17 @@ std::string describe(const Shape& q, const Shape& k, const AttendOptions& o) {
 template <typename T>
 void backward(const AttendOptions& o, const BasicTensor<T>& q, const BasicTensor<T>& k, const BasicTensor<T>& v,
               const BasicTensor<T>& out, const BasicTensor<T>& lse, const BasicTensor<T>& dout,
-              const ops::BasicAttentionMask<T>& mask, double scale, BasicTensor<T>& dq, BasicTensor<T>& dk,
-              BasicTensor<T>& dv, BasicTensor<T>& dbias, const Context& ctx) {
+              const ops::AttentionMask& mask, const BasicTensor<T>& bias, double scale, BasicTensor<T>& dq,
+              BasicTensor<T>& dk, BasicTensor<T>& dv, BasicTensor<T>& dbias, const Context& ctx) {
   if constexpr (std::is_same_v<T, float>) {
     if (!o.reference) {
-      ops::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask, scale,
-                              dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+      ops::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask, bias.view(),
+                              scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
       return;
     }
   }
   ops::reference::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask,
-                                     scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+                                     bias.view(), scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
 }
 
 template <typename T>
@@ -99,12 +98,9 @@ void run(const AttendOptions& o) {
   if (q.rank() != 4 || k.rank() != 4)
     fail<ShapeError>(kFn, "q and k must be (B, NH, T, HS) and (B, NH_kv, S, HS); got q ", q.shape().str(), ", k ",
                      k.shape().str());
-  auto mask = build_mask<T>(o, q.dim(1));
+  const auto mask = build_mask(o, q.dim(1));
   BasicTensor<T> bias;
-  if (!o.bias.empty()) {
-    bias = load<T>(o.bias);
-    mask.bias = bias.view();
-  }
+  if (!o.bias.empty()) bias = load<T>(o.bias);
   const double scale = o.scale ? *o.scale : ops::default_attention_scale(q.dim(3));
   BasicTensor<T> out(Shape{q.dim(0), q.dim(1), q.dim(2), v.rank() == 4 ? v.dim(3) : 0});
   BasicTensor<T> lse(Shape{q.dim(0), q.dim(1), q.dim(2)});
@@ -114,13 +110,13 @@ void run(const AttendOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   if constexpr (std::is_same_v<T, float>) {
     if (!o.reference) {
-      ops::attention_forward(q.view(), k.view(), v.view(), mask, scale, out.view(), lse.view(), probs.view(), ctx);
+      ops::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale, out.view(), lse.view(), probs.view(), ctx);
     } else {
-      ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, scale, out.view(), lse.view(),
+      ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale, out.view(), lse.view(),
                                         probs.view(), ctx);
     }
   } else {
-    ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, scale, out.view(), lse.view(),
+    ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale, out.view(), lse.view(),
                                       probs.view(), ctx);
   }
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -143,7 +139,7 @@ void run(const AttendOptions& o) {
     if (!bias.defined()) fail<ValueError>(kFn, "--dbias needs --bias");
     dbias = BasicTensor<T>(bias.shape());
   }
-  backward(o, q, k, v, out, lse, dout, mask, scale, dq, dk, dv, dbias, ctx);
+  backward(o, q, k, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias, ctx);
   if (!o.dq.empty()) io::write_npy(o.dq, dq.view());
   if (!o.dk.empty()) io::write_npy(o.dk, dk.view());
   if (!o.dv.empty()) io::write_npy(o.dv, dv.view());

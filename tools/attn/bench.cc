@@ -19,6 +19,7 @@
 
 #include "attn/attn.h"
 #include "commands.h"
+#include "peak.h"
 
 namespace attn::cli {
 
@@ -56,7 +57,7 @@ Tensor random(const Shape& shape, Rng& rng) {
 double visible_pairs(const ops::AttentionMask& m, int64_t T, int64_t S) {
   double total = 0.0;
   for (int64_t t = 0; t < T; ++t) {
-    const auto [lo, hi] = ops::attention_key_interval(m, 0, t, S);
+    const auto [lo, hi] = m.key_interval(0, t, S);
     total += static_cast<double>(std::max<int64_t>(0, hi - lo + 1));
   }
   return total;
@@ -83,7 +84,7 @@ void run_bench(const BenchOptions& o) {
     std::tie(mask.window_left, mask.window_right) = parse_window(o.window);
   }
   if (o.repeats < 1) fail<ValueError>("attn bench", "--repeats must be >= 1");
-  const double peak = ops::measure_peak_gflops(ctx);
+  const double peak = bench::measure_peak_gflops(ctx);
   nlohmann::json rows = nlohmann::json::array();
   if (!o.json)
     std::cout << "machine: " << ctx.num_threads() << " threads, SIMD " << ops::simd_target() << ", measured fp32 FMA peak "
@@ -109,16 +110,16 @@ void run_bench(const BenchOptions& o) {
       const double pairs = visible_pairs(mask, N, N) * static_cast<double>(o.batch * o.heads);
       auto forward = [&] {
         if (reference) {
-          ops::reference::attention_forward(q, k, v, mask, scale, out, lse, {}, ctx);
+          ops::reference::attention_forward(q, k, v, mask, {}, scale, out, lse, {}, ctx);
         } else {
-          ops::attention_forward(q, k, v, mask, scale, out, lse, {}, ctx);
+          ops::attention_forward(q, k, v, mask, {}, scale, out, lse, {}, ctx);
         }
       };
       auto backward = [&] {
         if (reference) {
-          ops::reference::attention_backward(q, k, v, out, lse, dout, mask, scale, dq, dk, dv, {}, ctx);
+          ops::reference::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv, {}, ctx);
         } else {
-          ops::attention_backward(q, k, v, out, lse, dout, mask, scale, dq, dk, dv, {}, ctx);
+          ops::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv, {}, ctx);
         }
       };
       const int repeats = reference ? 1 : o.repeats;

@@ -25,8 +25,8 @@ struct RopeConfig {
 
 // Everything besides the inputs that shapes one attention call.
 struct AttentionOptions {
-  // Kernel mask parameters: causal, window, dilation, chunk, key_lengths, alibi_slopes (its bias field
-  // must stay empty: pass dense masks as attn_mask). These cost only the work they leave.
+  // Kernel mask parameters: causal, window, dilation, chunk, key_lengths, alibi_slopes. These cost only
+  // the work they leave.
   ops::AttentionMask mask;
   // PyTorch's attn_mask as an additive float mask (-inf = masked): (T, S) for every batch entry and head,
   // or (B or 1, NH or 1, T, S). A boolean PyTorch mask (True = masked) converts to 0 / -inf. The cache
@@ -54,7 +54,8 @@ class MultiheadAttention : public Module {
     Tensor attn;                          // (B, T, C) the heads' outputs, concatenated
     Tensor lse;                           // (B, NH, T)
     Tensor dense_bias;                    // the combined dense mask the kernel saw, if one was built
-    ops::AttentionMask mask;              // the resolved kernel mask (its bias views dense_bias or attn_mask)
+    ops::AttentionMask mask;              // the resolved kernel mask
+    ConstTensorView bias;                 // what the kernel added to the scores: dense_bias, attn_mask or none
     Linear::Cache out_proj;
     int64_t start_pos = 0;
     bool attn_mask_grad = false;

@@ -8,6 +8,14 @@
 
 namespace attn::internal {
 
+// floor(a / b) for b > 0 (C++ division truncates toward zero, which is wrong for negative positions).
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Checks the mask against the batch size, heads and keys and throws ValueError/ShapeError naming `fn`.
+void check_attention_mask(const char* fn, const ops::AttentionMask& mask, int64_t B, int64_t NH, int64_t S);
+// A bias must be (B or 1, NH or 1, T, S).
+void check_attention_bias(const char* fn, const Shape& bias_shape, int64_t B, int64_t NH, int64_t T_, int64_t S);
+
 struct AttentionDims {
   int64_t B, NH, NH_kv, T, S, HS, HSV;
   int64_t group() const { return NH / NH_kv; }  // query heads per kv head
@@ -15,8 +23,8 @@ struct AttentionDims {
 
 template <typename T>
 AttentionDims check_attention_inputs(const char* fn, const BasicView<const T>& q, const BasicView<const T>& k,
-                                     const BasicView<const T>& v, const ops::BasicAttentionMask<T>& mask,
-                                     double scale) {
+                                     const BasicView<const T>& v, const ops::AttentionMask& mask,
+                                     const BasicView<const T>& bias, double scale) {
   check_rank(fn, "q", q, 4);
   check_rank(fn, "k", k, 4);
   check_rank(fn, "v", v, 4);
@@ -34,23 +42,24 @@ AttentionDims check_attention_inputs(const char* fn, const BasicView<const T>& q
     fail<ShapeError>(fn, "q has ", d.NH, " heads, which is not a multiple of k's ", d.NH_kv, " heads (", shapes,
                      ")");
   check_finite(fn, "scale", scale);
-  ops::check_attention_mask(fn, mask, d.B, d.NH, d.T, d.S);
+  check_attention_mask(fn, mask, d.B, d.NH, d.S);
+  if (bias.defined()) check_attention_bias(fn, bias.shape(), d.B, d.NH, d.T, d.S);
   return d;
 }
 
 template <typename T>
 AttentionDims check_attention_forward_args(const char* fn, const BasicView<const T>& q,
                                            const BasicView<const T>& k, const BasicView<const T>& v,
-                                           const ops::BasicAttentionMask<T>& mask, double scale,
-                                           const BasicView<T>& out, const BasicView<T>& lse,
+                                           const ops::AttentionMask& mask, const BasicView<const T>& bias,
+                                           double scale, const BasicView<T>& out, const BasicView<T>& lse,
                                            const BasicView<T>& probs) {
-  const AttentionDims d = check_attention_inputs(fn, q, k, v, mask, scale);
+  const AttentionDims d = check_attention_inputs(fn, q, k, v, mask, bias, scale);
   check_shape(fn, "out", out, Shape{d.B, d.NH, d.T, d.HSV}, "(B, NH, T, HSV)");
   check_shape(fn, "lse", lse, Shape{d.B, d.NH, d.T}, "(B, NH, T)");
   if (probs.defined()) check_shape(fn, "probs", probs, Shape{d.B, d.NH, d.T, d.S}, "(B, NH, T, S)");
-  check_output(fn, "out", out, q, k, v, mask.bias, lse, probs);
-  check_output(fn, "lse", lse, q, k, v, mask.bias, probs);
-  check_output(fn, "probs", probs, q, k, v, mask.bias);
+  check_output(fn, "out", out, q, k, v, bias, lse, probs);
+  check_output(fn, "lse", lse, q, k, v, bias, probs);
+  check_output(fn, "probs", probs, q, k, v, bias);
   return d;
 }
 
@@ -58,10 +67,10 @@ template <typename T>
 AttentionDims check_attention_backward_args(const char* fn, const BasicView<const T>& q,
                                             const BasicView<const T>& k, const BasicView<const T>& v,
                                             const BasicView<const T>& out, const BasicView<const T>& lse,
-                                            const BasicView<const T>& dout, const ops::BasicAttentionMask<T>& mask,
-                                            double scale, const BasicView<T>& dq, const BasicView<T>& dk,
+                                            const BasicView<const T>& dout, const ops::AttentionMask& mask,
+                                            const BasicView<const T>& bias, double scale, const BasicView<T>& dq, const BasicView<T>& dk,
                                             const BasicView<T>& dv, const BasicView<T>& dbias) {
-  const AttentionDims d = check_attention_inputs(fn, q, k, v, mask, scale);
+  const AttentionDims d = check_attention_inputs(fn, q, k, v, mask, bias, scale);
   check_shape(fn, "out", out, Shape{d.B, d.NH, d.T, d.HSV}, "(B, NH, T, HSV)");
   check_shape(fn, "lse", lse, Shape{d.B, d.NH, d.T}, "(B, NH, T)");
   check_shape(fn, "dout", dout, Shape{d.B, d.NH, d.T, d.HSV}, "(B, NH, T, HSV)");
@@ -69,14 +78,52 @@ AttentionDims check_attention_backward_args(const char* fn, const BasicView<cons
   check_shape(fn, "dk", dk, k.shape(), "same as k");
   check_shape(fn, "dv", dv, v.shape(), "same as v");
   if (dbias.defined()) {
-    if (!mask.bias.defined()) fail<ValueError>(fn, "dbias was given but the mask has no bias");
-    check_shape(fn, "dbias", dbias, mask.bias.shape(), "same as mask.bias");
+    if (!bias.defined()) fail<ValueError>(fn, "dbias was given but there is no bias");
+    check_shape(fn, "dbias", dbias, bias.shape(), "same as bias");
   }
-  check_output(fn, "dq", dq, q, k, v, out, lse, dout, mask.bias, dk, dv, dbias);
-  check_output(fn, "dk", dk, q, k, v, out, lse, dout, mask.bias, dv, dbias);
-  check_output(fn, "dv", dv, q, k, v, out, lse, dout, mask.bias, dbias);
-  check_output(fn, "dbias", dbias, q, k, v, out, lse, dout, mask.bias);
+  check_output(fn, "dq", dq, q, k, v, out, lse, dout, bias, dk, dv, dbias);
+  check_output(fn, "dk", dk, q, k, v, out, lse, dout, bias, dv, dbias);
+  check_output(fn, "dv", dv, q, k, v, out, lse, dout, bias, dbias);
+  check_output(fn, "dbias", dbias, q, k, v, out, lse, dout, bias);
   return d;
 }
 
+// The returning forms (ops::attention, reference::attention) over an out-parameter forward `run`:
+// validate, resolve the scale, allocate the outputs, run.
+template <typename T, typename Run>
+ops::BasicAttentionResult<T> attention_with_results(const char* fn, const BasicView<const T>& q,
+                                                    const BasicView<const T>& k, const BasicView<const T>& v,
+                                                    const ops::AttentionOptions& options,
+                                                    const BasicView<const T>& bias, const Context& ctx, Run run) {
+  const double scale = options.scale ? *options.scale : 0.0;
+  const AttentionDims d = check_attention_inputs(fn, q, k, v, options.mask, bias, scale);
+  ops::BasicAttentionResult<T> r;
+  r.out = BasicTensor<T>(Shape{d.B, d.NH, d.T, d.HSV});
+  r.lse = BasicTensor<T>(Shape{d.B, d.NH, d.T});
+  if (options.return_probs) r.probs = BasicTensor<T>(Shape{d.B, d.NH, d.T, d.S});
+  run(q, k, v, options.mask, bias, options.scale ? scale : ops::default_attention_scale(d.HS), r.out.view(),
+      r.lse.view(), r.probs.view(), ctx);
+  return r;
+}
+
+template <typename T, typename Run>
+ops::BasicAttentionGrads<T> attention_grad_results(const char* fn, const BasicView<const T>& q,
+                                                   const BasicView<const T>& k, const BasicView<const T>& v,
+                                                   const BasicView<const T>& out, const BasicView<const T>& lse,
+                                                   const BasicView<const T>& dout,
+                                                   const ops::AttentionOptions& options,
+                                                   const BasicView<const T>& bias, const Context& ctx, Run run) {
+  const double scale = options.scale ? *options.scale : 0.0;
+  const AttentionDims d = check_attention_inputs(fn, q, k, v, options.mask, bias, scale);
+  ops::BasicAttentionGrads<T> g;
+  g.dq = BasicTensor<T>(q.shape());
+  g.dk = BasicTensor<T>(k.shape());
+  g.dv = BasicTensor<T>(v.shape());
+  if (bias.defined()) g.dbias = BasicTensor<T>(bias.shape());
+  run(q, k, v, out, lse, dout, options.mask, bias, options.scale ? scale : ops::default_attention_scale(d.HS),
+      g.dq.view(), g.dk.view(), g.dv.view(), g.dbias.view(), ctx);
+  return g;
+}
+
 }  // namespace attn::internal
+

@@ -116,10 +116,6 @@ void scale_row(float* x, int64_t n, float a);
 void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out, int64_t out_rs,
                        bool streaming);
 
-// Peak fp32 throughput of this core on the best vector target: runs independent FMA chains for
-// about `seconds` and returns GFLOP/s (2 flops per lane per FMA).
-double measure_fma_gflops(double seconds);
-
 // Name of the SIMD target the dispatcher picked (e.g. "AVX3", "AVX2").
 const char* simd_target_name();
 
