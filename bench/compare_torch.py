@@ -9,7 +9,7 @@ attn is timed by `attn bench attention --json` (median of repeats after a warm-u
 way a PyTorch 1.13 user runs attention on a CPU: softmax(q·kᵀ·scale + mask)·v with a dense additive mask
 for windows (1.13 has no public SDPA; its MHA takes this path on the CPU), forward and, with --backward,
 autograd backward with dO = O, as in attn's bench. Same thread count, same median-of-repeats.
-Skipped with a message (exit 0) when torch is not installed (`scripts/install-deps.sh --with-torch`).
+Skipped with a message (exit 0) when torch is not installed (`scripts/install-deps.sh`).
 """
 import argparse
 import json
@@ -108,7 +108,7 @@ def main():
         import torch
     except ImportError:
         print("compare_torch: skipped, PyTorch is not installed for this python "
-              "(run scripts/install-deps.sh --with-torch and use /usr/bin/python3)")
+              "(run scripts/install-deps.sh and use /usr/bin/python3)")
         return 0
     torch.set_num_threads(args.threads)
     rows = attn_rows(args)

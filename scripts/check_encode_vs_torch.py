@@ -19,7 +19,7 @@ def main():
         import numpy as np
         import torch  # noqa: F401
     except ImportError:
-        print("check_encode_vs_torch: skipped, torch/numpy not installed (scripts/install-deps.sh --with-torch)")
+        print("check_encode_vs_torch: skipped, torch/numpy not installed (scripts/install-deps.sh)")
         return 77
     attn = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "release", "bin", "attn")
     worst = 0.0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages attn builds with, only those missing, non-interactively.
-# Usage: scripts/install-deps.sh [--with-torch]   (--with-torch: python3-torch, for regenerating fixtures
-# with scripts/gen_golden.py and for bench/compare_torch.py; the build and tests never need it.)
+# Usage: scripts/install-deps.sh
+# python3-torch is for the tests that compare with PyTorch (they skip with code 77 without it), for
+# regenerating fixtures (scripts/gen_*.py) and for the side-by-side benchmarks; attn never links it.
 set -euo pipefail
 
 packages=(
@@ -10,10 +11,9 @@ packages=(
   libopenblas-dev libhwy-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libstb-dev
+  python3-dev pybind11-dev python3-numpy python3-pytest python3-venv python3-pip
+  python3-torch
 )
-if [[ "${1:-}" == "--with-torch" ]]; then
-  packages+=(python3-torch python3-numpy)
-fi
 
 missing=()
 for p in "${packages[@]}"; do

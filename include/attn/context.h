@@ -51,7 +51,7 @@ class Context {
   std::unique_ptr<Scratch> scratch_;
 };
 
-// The process-wide number of hardware threads OpenMP would use.
+// The threads a context uses by default: OMP_NUM_THREADS if set, else the processors this process may use.
 int hardware_threads();
 
 // The context of the calling thread, for calls that take none (ops::attention, the Python module): one

@@ -68,7 +68,15 @@ struct Context::Scratch {
   }
 };
 
-int hardware_threads() { return omp_get_max_threads(); }
+int hardware_threads() {
+  // OMP_NUM_THREADS when set, else the processors available to this process. Not omp_get_max_threads():
+  // a library loaded into the same process (PyTorch does) may have lowered it with omp_set_num_threads.
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  return omp_get_num_procs();
+}
 
 Context::Context(const ContextOptions& options) : seed_(options.seed), scratch_(std::make_unique<Scratch>()) {
   set_num_threads(options.num_threads);

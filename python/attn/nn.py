@@ -1,0 +1,240 @@
+# SPDX-License-Identifier: MIT
+"""attn.nn: attn's layers with PyTorch's constructor arguments, parameter names and forward semantics,
+for inference on numpy arrays. Load a PyTorch module's weights with
+
+    m = attn.nn.MultiheadAttention(256, 8, batch_first=True)
+    m.load_state_dict({k: v.numpy() for k, v in torch_module.state_dict().items()})
+    out, weights = m(x, x, x)
+
+Modules start in training mode, as PyTorch's do; call .eval() for inference (dropout off).
+Every module also accepts attn's kernel masks as keyword arguments of forward: window=(left, right),
+dilation, chunk=(size, left_chunks), key_lengths, alibi=True. Those cost only the work they leave.
+"""
+import numpy as _np
+
+from . import _attn
+
+__all__ = ["Module", "Linear", "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
+
+
+class Module:
+    """Common surface: state_dict(), load_state_dict(), train()/eval(), __call__ = forward."""
+
+    _impl = None
+
+    def state_dict(self):
+        return self._impl.state_dict()
+
+    def load_state_dict(self, state_dict, strict=True):
+        """state_dict: name -> array (numpy, or anything with .numpy() such as a CPU torch tensor)."""
+        arrays = {k: (v.detach().cpu().numpy() if hasattr(v, "detach") else _np.asarray(v))
+                  for k, v in state_dict.items()}
+        missing, unexpected = self._impl.load_state_dict(arrays, strict)
+        return missing, unexpected
+
+    def train(self, mode=True):
+        self._impl.set_training(bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    @property
+    def training(self):
+        return self._impl.training
+
+    def parameter_names(self):
+        return self._impl.parameter_names()
+
+    def num_parameters(self):
+        return self._impl.num_parameters()
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+
+def _f32(x, name):
+    a = _np.asarray(x)
+    if a.dtype not in (_np.float32, _np.float64):
+        raise TypeError(f"attn.nn: {name} must be a float array, got {a.dtype}")
+    return _np.ascontiguousarray(a, dtype=_np.float32)
+
+
+def _kernel_mask_kwargs(window=None, dilation=1, chunk=None, key_lengths=None, alibi=False, num_heads=None):
+    kw = {}
+    if window is not None:
+        kw["window_left"], kw["window_right"] = int(window[0]), int(window[1])
+    if dilation != 1:
+        kw["dilation"] = int(dilation)
+    if chunk is not None:
+        size, left = (chunk, -1) if _np.isscalar(chunk) else tuple(chunk)
+        kw["chunk_size"], kw["num_left_chunks"] = int(size), int(left)
+    if key_lengths is not None:
+        kw["key_lengths"] = [int(n) for n in _np.asarray(key_lengths).reshape(-1)]
+    if alibi is not False and alibi is not None:
+        slopes = _attn.alibi_slopes(num_heads) if alibi is True else _np.asarray(alibi, _np.float32).reshape(-1)
+        kw["alibi_slopes"] = [float(s) for s in slopes]
+    return kw
+
+
+def _additive_mask(mask, name, blocked_when_true=True):
+    """PyTorch's MHA/encoder masks: bool True = not allowed (-inf), float = added."""
+    if mask is None:
+        return None
+    m = _np.asarray(mask)
+    if m.dtype == _np.bool_:
+        return _np.where(m, _np.float32(-_np.inf), _np.float32(0)) if blocked_when_true else \
+            _np.where(m, _np.float32(0), _np.float32(-_np.inf))
+    if m.dtype in (_np.float32, _np.float64):
+        return _np.ascontiguousarray(m, dtype=_np.float32)
+    raise TypeError(f"attn.nn: {name} must be bool or float, got {m.dtype}")
+
+
+class Linear(Module):
+    """torch.nn.Linear: y = x Wᵀ + b; weight (out, in), bias (out)."""
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *, seed=0):
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self._impl = _attn.nn.Linear(self.in_features, self.out_features, bool(bias), int(seed))
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class LayerNorm(Module):
+    """torch.nn.LayerNorm over the last dimension (normalized_shape an int or a 1-tuple)."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+        shape = (normalized_shape,) if _np.isscalar(normalized_shape) else tuple(normalized_shape)
+        if len(shape) != 1:
+            raise ValueError(f"attn.nn.LayerNorm: only the last dimension can be normalised, got {shape}")
+        if elementwise_affine and not bias:
+            raise ValueError("attn.nn.LayerNorm: bias=False with elementwise_affine is not supported")
+        self.normalized_shape, self.eps = shape, float(eps)
+        self._impl = _attn.nn.LayerNorm(int(shape[0]), self.eps, bool(elementwise_affine))
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class MultiheadAttention(Module):
+    """torch.nn.MultiheadAttention (self- and cross-attention with kdim = vdim = embed_dim).
+
+    forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+            average_attn_weights=True, is_causal=False, **kernel_masks) -> (attn_output, attn_weights or None)
+    """
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
+                 kdim=None, vdim=None, batch_first=False, device=None, dtype=None, *, seed=0):
+        if add_bias_kv or add_zero_attn:
+            raise ValueError("attn.nn.MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
+        if (kdim not in (None, embed_dim)) or (vdim not in (None, embed_dim)):
+            raise ValueError("attn.nn.MultiheadAttention: kdim and vdim must equal embed_dim")
+        self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
+        self.dropout, self.batch_first = float(dropout), bool(batch_first)
+        self._impl = _attn.nn.MultiheadAttention(self.embed_dim, self.num_heads, bool(bias), int(seed))
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False, *, window=None, dilation=1, chunk=None,
+                key_lengths=None, alibi=False):
+        if self.training and self.dropout > 0:
+            raise ValueError("attn.nn.MultiheadAttention: attention dropout is not supported; call .eval()")
+        same = query is key and key is value
+        q, k, v = _f32(query, "query"), _f32(key, "key"), _f32(value, "value")
+        unbatched = q.ndim == 2
+        if unbatched:
+            q, k, v = q[None], k[None], v[None]
+        elif not self.batch_first:  # (L, B, C) -> (B, L, C)
+            q, k, v = (_np.ascontiguousarray(a.transpose(1, 0, 2)) for a in (q, k, v))
+        if same:
+            k = v = q
+        B, T, S = q.shape[0], q.shape[1], k.shape[1]
+        am = _additive_mask(attn_mask, "attn_mask")
+        if am is not None and am.ndim == 3:  # (B·NH, T, S) -> (B, NH, T, S)
+            am = am.reshape(B, self.num_heads, T, S)
+        kpm = None
+        if key_padding_mask is not None:
+            pm = _np.asarray(key_padding_mask)
+            if unbatched:
+                pm = pm[None]
+            if pm.dtype == _np.bool_:
+                kpm = pm.astype(_np.float32)
+            else:  # a float padding mask is added, as PyTorch does: fold it into attn_mask
+                add = _np.asarray(pm, _np.float32).reshape(B, 1, 1, S)
+                base = _np.zeros((1, 1, T, S), _np.float32) if am is None else (am if am.ndim == 4 else am[None, None])
+                am = _np.ascontiguousarray(base + add)
+        if is_causal and attn_mask is None:
+            raise ValueError("attn.nn.MultiheadAttention: is_causal needs attn_mask, as in PyTorch "
+                             "(or pass causal masks to attn.scaled_dot_product_attention)")
+        kw = _kernel_mask_kwargs(window, dilation, chunk, key_lengths, alibi, self.num_heads)
+        out, weights = self._impl.forward(q, k, v, kpm, am, bool(need_weights), bool(average_attn_weights), **kw)
+        if unbatched:
+            out = out[0]
+            weights = None if weights is None else weights[0]
+        elif not self.batch_first:
+            out = _np.ascontiguousarray(out.transpose(1, 0, 2))
+        return out, weights
+
+
+class TransformerEncoderLayer(Module):
+    """torch.nn.TransformerEncoderLayer (activation 'relu' or 'gelu')."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None, *, seed=0):
+        if not isinstance(activation, str):
+            name = getattr(activation, "__name__", type(activation).__name__).lower()
+            activation = "gelu" if "gelu" in name else "relu" if "relu" in name else name
+        self.config = dict(d_model=int(d_model), nhead=int(nhead), dim_feedforward=int(dim_feedforward),
+                           dropout=float(dropout), activation=str(activation), layer_norm_eps=float(layer_norm_eps),
+                           norm_first=bool(norm_first), bias=bool(bias))
+        self.batch_first, self.seed = bool(batch_first), int(seed)
+        self._impl = _attn.nn.TransformerEncoderLayer(**self.config, seed=self.seed)
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False, **kernel_masks):
+        return _encoder_forward(self, src, src_mask, src_key_padding_mask, kernel_masks)
+
+
+class TransformerEncoder(Module):
+    """torch.nn.TransformerEncoder: num_layers copies of encoder_layer ("layers.<i>.*") and an optional norm."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
+        if not isinstance(encoder_layer, TransformerEncoderLayer):
+            raise TypeError("attn.nn.TransformerEncoder: encoder_layer must be an attn.nn.TransformerEncoderLayer")
+        if norm is not None and not isinstance(norm, LayerNorm):
+            raise TypeError("attn.nn.TransformerEncoder: norm must be an attn.nn.LayerNorm or None")
+        self.config, self.batch_first = encoder_layer.config, encoder_layer.batch_first
+        self.num_layers = int(num_layers)
+        self.nhead = encoder_layer.config["nhead"]
+        self._impl = _attn.nn.TransformerEncoder(**self.config, num_layers=self.num_layers,
+                                                 final_norm=norm is not None, seed=encoder_layer.seed)
+        # PyTorch deep-copies the layer: every layer starts with its weights.
+        layer_state = encoder_layer.state_dict()
+        state = {f"layers.{i}.{k}": v for i in range(self.num_layers) for k, v in layer_state.items()}
+        if norm is not None:
+            state.update({f"norm.{k}": v for k, v in norm.state_dict().items()})
+        self._impl.load_state_dict(state, True)
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None, **kernel_masks):
+        return _encoder_forward(self, src, mask, src_key_padding_mask, kernel_masks)
+
+
+def _encoder_forward(module, src, mask, src_key_padding_mask, kernel_masks):
+    x = _f32(src, "src")
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = x[None]
+    elif not module.batch_first:
+        x = _np.ascontiguousarray(x.transpose(1, 0, 2))
+    am = _additive_mask(mask, "mask")
+    kpm = None
+    if src_key_padding_mask is not None:
+        pm = _np.asarray(src_key_padding_mask)
+        pm = pm[None] if unbatched else pm
+        if pm.dtype != _np.bool_:
+            raise TypeError("attn.nn: src_key_padding_mask must be bool (True = padding)")
+        kpm = pm.astype(_np.float32)
+    kw = _kernel_mask_kwargs(num_heads=module.config["nhead"], **kernel_masks)
+    y = module._impl.forward(x, am, kpm, **kw)
+    if unbatched:
+        return y[0]
+    return y if module.batch_first else _np.ascontiguousarray(y.transpose(1, 0, 2))

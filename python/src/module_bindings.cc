@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+// The nn modules for Python: constructed from PyTorch's constructor arguments (python/attn/nn.py maps
+// them), state_dict()/load_state_dict() with PyTorch's names as numpy arrays, train/eval, and forward for
+// inference on float32 arrays. The GIL is released while a forward runs.
+#include "module_bindings.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attn/attn.h"
+
+namespace py = pybind11;
+
+namespace attn::python {
+
+namespace {
+
+// A float32 array as a view (the Python layer passes C-contiguous float32 arrays to modules).
+ConstTensorView view_of(const py::array_t<float, py::array::c_style | py::array::forcecast>& a, const char* name) {
+  if (a.ndim() > kMaxRank) fail<ShapeError>("attn.nn", name, " has rank ", a.ndim(), "; at most ", kMaxRank);
+  std::vector<int64_t> dims(a.shape(), a.shape() + a.ndim());
+  return ConstTensorView(a.data(), Shape(std::span<const int64_t>(dims)));
+}
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+py::array_t<float> to_numpy(ConstTensorView t) {
+  std::vector<py::ssize_t> dims(t.shape().begin(), t.shape().end());
+  py::array_t<float> a(dims);
+  copy(t, TensorView(a.mutable_data(), t.shape()));
+  return a;
+}
+py::array_t<float> to_numpy(Tensor&& t) { return to_numpy(ConstTensorView(t.view())); }
+
+// state_dict(), load_state_dict(), train(), parameter counts: the same for every module.
+template <typename M, typename Cls>
+void bind_module_common(Cls& cls) {
+  cls.def("state_dict", [](const M& m) {
+    py::dict d;
+    for (const auto& [name, view] : m.state_dict()) d[py::str(name)] = to_numpy(view);
+    return d;
+  });
+  cls.def(
+      "load_state_dict",
+      [](M& m, const py::dict& state, bool strict) {
+        std::map<std::string, Tensor> tensors;
+        for (const auto& [key, value] : state) {
+          const auto name = py::cast<std::string>(key);
+          const FloatArray a = py::cast<FloatArray>(py::module_::import("numpy").attr("asarray")(value));
+          tensors.emplace(name, Tensor::copy_of(view_of(a, name.c_str())));
+        }
+        const nn::LoadReport r = m.load_state_dict(tensors, strict);
+        return py::make_tuple(r.missing_keys, r.unexpected_keys);
+      },
+      py::arg("state_dict"), py::arg("strict") = true);
+  cls.def("set_training", &M::set_training, py::arg("training"));
+  cls.def_property_readonly("training", &M::training);
+  cls.def("num_parameters", &M::num_parameters);
+  cls.def("parameter_names", [](M& m) {
+    std::vector<std::string> names;
+    for (const auto& [name, p] : m.named_parameters()) names.push_back(name);
+    return names;
+  });
+}
+
+// The kernel-level mask options every attention-bearing forward accepts as keyword arguments.
+struct MaskKwargs {
+  bool causal = false;
+  int64_t window_left = -1, window_right = -1, dilation = 1, chunk_size = 0, num_left_chunks = -1;
+  std::optional<std::vector<int64_t>> key_lengths;
+  std::optional<std::vector<float>> alibi_slopes;
+};
+
+nn::AttentionOptions attention_options(const MaskKwargs& k, const std::optional<FloatArray>& attn_mask,
+                                       const std::optional<FloatArray>& key_padding_mask) {
+  nn::AttentionOptions o;
+  o.mask.causal = k.causal;
+  o.mask.window_left = k.window_left;
+  o.mask.window_right = k.window_right;
+  o.mask.dilation = k.dilation;
+  o.mask.chunk_size = k.chunk_size;
+  o.mask.num_left_chunks = k.num_left_chunks;
+  if (k.key_lengths) o.mask.key_lengths = *k.key_lengths;
+  if (k.alibi_slopes) o.mask.alibi_slopes = *k.alibi_slopes;
+  if (attn_mask) o.attn_mask = view_of(*attn_mask, "attn_mask");
+  if (key_padding_mask) o.key_padding_mask = view_of(*key_padding_mask, "key_padding_mask");
+  return o;
+}
+
+MaskKwargs mask_kwargs(const py::kwargs& kw) {
+  MaskKwargs k;
+  for (const auto& [key, value] : kw) {
+    const auto name = py::cast<std::string>(key);
+    if (value.is_none()) continue;
+    if (name == "causal") k.causal = py::cast<bool>(value);
+    else if (name == "window_left") k.window_left = py::cast<int64_t>(value);
+    else if (name == "window_right") k.window_right = py::cast<int64_t>(value);
+    else if (name == "dilation") k.dilation = py::cast<int64_t>(value);
+    else if (name == "chunk_size") k.chunk_size = py::cast<int64_t>(value);
+    else if (name == "num_left_chunks") k.num_left_chunks = py::cast<int64_t>(value);
+    else if (name == "key_lengths") k.key_lengths = py::cast<std::vector<int64_t>>(value);
+    else if (name == "alibi_slopes") k.alibi_slopes = py::cast<std::vector<float>>(value);
+    else fail<ValueError>("attn.nn", "unknown mask option '", name, "'");
+  }
+  return k;
+}
+
+nn::EncoderLayerConfig layer_config(int64_t d_model, int64_t nhead, int64_t dim_feedforward, double dropout,
+                                    const std::string& activation, double layer_norm_eps, bool norm_first, bool bias) {
+  nn::EncoderLayerConfig c;
+  c.d_model = d_model;
+  c.nhead = nhead;
+  c.dim_feedforward = dim_feedforward;
+  c.dropout = dropout;
+  c.activation = nn::parse_activation(activation);
+  c.layer_norm_eps = layer_norm_eps;
+  c.norm_first = norm_first;
+  c.bias = bias;
+  return c;
+}
+
+void bind_linear_and_norm(py::module_& m) {
+  py::class_<nn::Linear> linear(m, "Linear");
+  linear.def(py::init([](int64_t in, int64_t out, bool bias, uint64_t seed) {
+               Rng rng(seed);
+               return std::make_unique<nn::Linear>(in, out, bias, rng);
+             }),
+             py::arg("in_features"), py::arg("out_features"), py::arg("bias"), py::arg("seed"));
+  linear.def("forward", [](nn::Linear& l, const FloatArray& x) {
+    const ConstTensorView xv = view_of(x, "input");
+    Tensor y;
+    {
+      py::gil_scoped_release release;
+      y = l.forward(xv, nullptr, thread_context());
+    }
+    return to_numpy(std::move(y));
+  });
+  bind_module_common<nn::Linear>(linear);
+
+  py::class_<nn::LayerNorm> norm(m, "LayerNorm");
+  norm.def(py::init<int64_t, double, bool>(), py::arg("normalized_shape"), py::arg("eps"),
+           py::arg("elementwise_affine"));
+  norm.def("forward", [](nn::LayerNorm& l, const FloatArray& x) {
+    const ConstTensorView xv = view_of(x, "input");
+    Tensor y;
+    {
+      py::gil_scoped_release release;
+      y = l.forward(xv, nullptr, thread_context());
+    }
+    return to_numpy(std::move(y));
+  });
+  bind_module_common<nn::LayerNorm>(norm);
+}
+
+void bind_attention(py::module_& m) {
+  py::class_<nn::MultiheadAttention> mha(m, "MultiheadAttention");
+  mha.def(py::init([](int64_t C, int64_t NH, bool bias, uint64_t seed) {
+            Rng rng(seed);
+            return std::make_unique<nn::MultiheadAttention>(C, NH, bias, rng);
+          }),
+          py::arg("embed_dim"), py::arg("num_heads"), py::arg("bias"), py::arg("seed"));
+  // query (B, T, C), key/value (B, S, C); masks already converted to float (nonzero padding = padded).
+  mha.def(
+      "forward",
+      [](nn::MultiheadAttention& a, const FloatArray& query, const FloatArray& key, const FloatArray& value,
+         std::optional<FloatArray> key_padding_mask, std::optional<FloatArray> attn_mask, bool need_weights,
+         bool average_attn_weights, const py::kwargs& kw) {
+        nn::AttentionOptions o = attention_options(mask_kwargs(kw), attn_mask, key_padding_mask);
+        o.need_weights = need_weights;
+        o.average_attn_weights = average_attn_weights;
+        const bool self = query.ptr() == key.ptr() && key.ptr() == value.ptr();
+        const ConstTensorView qv = view_of(query, "query");
+        const ConstTensorView kv = self ? qv : view_of(key, "key"), vv = self ? qv : view_of(value, "value");
+        Tensor y, w;
+        {
+          py::gil_scoped_release release;
+          y = a.forward(qv, kv, vv, o, nullptr, thread_context(), need_weights ? &w : nullptr);
+        }
+        return py::make_tuple(to_numpy(std::move(y)), need_weights ? py::object(to_numpy(std::move(w))) : py::none());
+      },
+      py::arg("query"), py::arg("key"), py::arg("value"), py::arg("key_padding_mask") = py::none(),
+      py::arg("attn_mask") = py::none(), py::arg("need_weights") = false, py::arg("average_attn_weights") = true);
+  bind_module_common<nn::MultiheadAttention>(mha);
+}
+
+template <typename M>
+void bind_encoder_forward(py::class_<M>& cls) {
+  cls.def(
+      "forward",
+      [](M& layer, const FloatArray& src, std::optional<FloatArray> mask, std::optional<FloatArray> key_padding_mask,
+         const py::kwargs& kw) {
+        const nn::AttentionOptions o = attention_options(mask_kwargs(kw), mask, key_padding_mask);
+        const ConstTensorView xv = view_of(src, "src");
+        Tensor y;
+        {
+          py::gil_scoped_release release;
+          y = layer.forward(xv, o, nullptr, thread_context());
+        }
+        return to_numpy(std::move(y));
+      },
+      py::arg("src"), py::arg("mask") = py::none(), py::arg("src_key_padding_mask") = py::none());
+}
+
+void bind_encoders(py::module_& m) {
+  py::class_<nn::TransformerEncoderLayer> layer(m, "TransformerEncoderLayer");
+  layer.def(py::init([](int64_t d_model, int64_t nhead, int64_t dim_feedforward, double dropout,
+                        const std::string& activation, double eps, bool norm_first, bool bias, uint64_t seed) {
+              Rng rng(seed);
+              return std::make_unique<nn::TransformerEncoderLayer>(
+                  layer_config(d_model, nhead, dim_feedforward, dropout, activation, eps, norm_first, bias), rng, seed);
+            }),
+            py::arg("d_model"), py::arg("nhead"), py::arg("dim_feedforward"), py::arg("dropout"),
+            py::arg("activation"), py::arg("layer_norm_eps"), py::arg("norm_first"), py::arg("bias"), py::arg("seed"));
+  bind_encoder_forward(layer);
+  bind_module_common<nn::TransformerEncoderLayer>(layer);
+
+  py::class_<nn::TransformerEncoder> enc(m, "TransformerEncoder");
+  enc.def(py::init([](int64_t d_model, int64_t nhead, int64_t dim_feedforward, double dropout,
+                      const std::string& activation, double eps, bool norm_first, bool bias, int64_t num_layers,
+                      bool final_norm, uint64_t seed) {
+            Rng rng(seed);
+            return std::make_unique<nn::TransformerEncoder>(
+                layer_config(d_model, nhead, dim_feedforward, dropout, activation, eps, norm_first, bias), num_layers,
+                final_norm, rng, seed);
+          }),
+          py::arg("d_model"), py::arg("nhead"), py::arg("dim_feedforward"), py::arg("dropout"), py::arg("activation"),
+          py::arg("layer_norm_eps"), py::arg("norm_first"), py::arg("bias"), py::arg("num_layers"),
+          py::arg("final_norm"), py::arg("seed"));
+  bind_encoder_forward(enc);
+  bind_module_common<nn::TransformerEncoder>(enc);
+}
+
+}  // namespace
+
+void register_modules(py::module_& m) {
+  py::module_ nn = m.def_submodule("nn", "attn.nn modules (C++ side)");
+  bind_linear_and_norm(nn);
+  bind_attention(nn);
+  bind_encoders(nn);
+}
+
+}  // namespace attn::python
