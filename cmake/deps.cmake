@@ -11,9 +11,10 @@ pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 # Highway with runtime dispatch: kernels are compiled for every target and chosen at run time.
 pkg_check_modules(HWY REQUIRED IMPORTED_TARGET libhwy)
 
+# nlohmann-json parses safetensors headers and model configs (io, nn): needed by the library itself.
+find_package(nlohmann_json 3 REQUIRED)
 if(ATTN_BUILD_TOOLS OR ATTN_BUILD_TESTS)
   find_package(CLI11 REQUIRED)
-  find_package(nlohmann_json 3 REQUIRED)
 endif()
 pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
 if(ATTN_BUILD_TESTS)
