@@ -21,17 +21,22 @@ __all__ = [
 ]
 
 
+_FLOATS = (_np.dtype(_np.float32), _np.dtype(_np.float64))
+
+
 def _as_array(x, name):
-    a = _np.asarray(x)
-    if a.dtype not in (_np.float32, _np.float64):
+    a = x if type(x) is _np.ndarray else _np.asarray(x)
+    if a.dtype not in _FLOATS:
         raise TypeError(f"attn: {name} must be float32 or float64, got {a.dtype}")
-    if any(s < 0 for s in a.strides):  # the kernels take non-negative strides; copy reversed views
+    if a.ndim and min(a.strides) < 0:  # the kernels take non-negative strides; copy reversed views
         a = _np.ascontiguousarray(a)
     return a
 
 
 def _to4d(a, name):
-    if a.ndim not in (2, 3, 4):
+    if a.ndim == 4:
+        return a
+    if a.ndim not in (2, 3):
         raise ValueError(f"attn: {name} must have 2, 3 or 4 dimensions ((T, HS), (NH, T, HS) or (B, NH, T, HS)), "
                          f"got shape {a.shape}")
     return a[(None,) * (4 - a.ndim)]
@@ -65,31 +70,38 @@ def _bias_4d(attn_mask, dtype, B, NH, T, S):
     return bias, float_shape
 
 
-def _mask_kwargs(NH, is_causal, scale, window, dilation, chunk, key_lengths, query_offset, alibi):
-    kw = dict(causal=bool(is_causal), query_offset=int(query_offset), window_left=-1, window_right=-1,
-              dilation=int(dilation), chunk_size=0, num_left_chunks=-1, key_lengths=None, alibi_slopes=None,
-              scale=None if scale is None else float(scale))
+# The mask arguments of _attn.sdpa / sdpa_backward, in order: causal, query_offset, window_left,
+# window_right, dilation, chunk_size, num_left_chunks, key_lengths, alibi_slopes, scale.
+_NO_MASK = (False, 0, -1, -1, 1, 0, -1, None, None, None)
+
+
+def _mask_args(NH, is_causal, scale, window, dilation, chunk, key_lengths, query_offset, alibi):
+    if (window is None and chunk is None and key_lengths is None and alibi is False and dilation == 1
+            and query_offset == 0 and scale is None):
+        return (True,) + _NO_MASK[1:] if is_causal else _NO_MASK
+    left = right = -1
     if window is not None:
         if len(window) != 2:
             raise ValueError(f"attn: window must be (left, right), got {window!r}")
-        kw["window_left"], kw["window_right"] = int(window[0]), int(window[1])
+        left, right = int(window[0]), int(window[1])
+    size, chunks_left = 0, -1
     if chunk is not None:
-        size, left = (chunk, -1) if _np.isscalar(chunk) else tuple(chunk)
+        size, chunks_left = (chunk, -1) if _np.isscalar(chunk) else tuple(chunk)
         if int(size) < 1:
             raise ValueError(f"attn: chunk size must be >= 1, got {size}")
-        kw["chunk_size"], kw["num_left_chunks"] = int(size), int(left)
-    if key_lengths is not None:
-        kw["key_lengths"] = [int(n) for n in _np.asarray(key_lengths).reshape(-1)]
+    lengths = None if key_lengths is None else [int(n) for n in _np.asarray(key_lengths).reshape(-1)]
+    slopes = None
     if alibi is not False and alibi is not None:
-        slopes = _attn.alibi_slopes(NH) if alibi is True else _np.asarray(alibi, dtype=_np.float32).reshape(-1)
-        kw["alibi_slopes"] = [float(s) for s in slopes]
-    return kw
+        values = _attn.alibi_slopes(NH) if alibi is True else _np.asarray(alibi, dtype=_np.float32).reshape(-1)
+        slopes = [float(x) for x in values]
+    return (bool(is_causal), int(query_offset), left, right, int(dilation), int(size), int(chunks_left), lengths,
+            slopes, None if scale is None else float(scale))
 
 
 def _prepare(query, key, value, attn_mask, is_causal, scale, window, dilation, chunk, key_lengths, query_offset,
              alibi):
     q, k, v = _as_array(query, "query"), _as_array(key, "key"), _as_array(value, "value")
-    if not (q.dtype == k.dtype == v.dtype):
+    if not (q.dtype == k.dtype and k.dtype == v.dtype):
         raise TypeError(f"attn: query, key and value must have one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
     if not (q.ndim == k.ndim == v.ndim):
         raise ValueError(f"attn: query, key and value must have the same rank, got shapes {q.shape}, {k.shape}, "
@@ -99,8 +111,8 @@ def _prepare(query, key, value, attn_mask, is_causal, scale, window, dilation, c
     B, NH, T = q4.shape[:3]
     S = k4.shape[2]
     bias, float_shape = _bias_4d(attn_mask, q.dtype, B, NH, T, S)
-    kw = _mask_kwargs(NH, is_causal, scale, window, dilation, chunk, key_lengths, query_offset, alibi)
-    return rank, q4, k4, v4, bias, float_shape, kw
+    mask = _mask_args(NH, is_causal, scale, window, dilation, chunk, key_lengths, query_offset, alibi)
+    return rank, q4, k4, v4, bias, float_shape, mask
 
 
 def _restore(x, rank):
@@ -123,9 +135,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     alibi: True (the usual per-head slopes) or an array of NH slopes.
     Returns out, plus lse (B, NH, T) and probs (B, NH, T, S) when asked, as a tuple.
     """
-    rank, q, k, v, bias, _, kw = _prepare(query, key, value, attn_mask, is_causal, scale, window, dilation, chunk,
-                                          key_lengths, query_offset, alibi)
-    out, lse, probs = _attn.sdpa(q, k, v, bias, want_probs=bool(return_probs), **kw)
+    rank, q, k, v, bias, _, mask = _prepare(query, key, value, attn_mask, is_causal, scale, window, dilation, chunk,
+                                            key_lengths, query_offset, alibi)
+    out, lse, probs = _attn.sdpa(q, k, v, bias, *mask, bool(return_probs))
+    if rank == 4 and not return_lse and not return_probs:
+        return out
     results = [_restore(out, rank)]
     if return_lse:
         results.append(lse.reshape(lse.shape[4 - rank:]) if rank < 4 else lse)
@@ -140,8 +154,8 @@ def attention_backward(query, key, value, out, lse, grad_out, attn_mask=None, is
 
     Returns (dq, dk, dv), plus d(attn_mask) in the mask's own shape when attn_mask is a float mask.
     """
-    rank, q, k, v, bias, float_shape, kw = _prepare(query, key, value, attn_mask, is_causal, scale, window, dilation,
-                                                    chunk, key_lengths, query_offset, alibi)
+    rank, q, k, v, bias, float_shape, mask = _prepare(query, key, value, attn_mask, is_causal, scale, window,
+                                                      dilation, chunk, key_lengths, query_offset, alibi)
     o = _to4d(_as_array(out, "out"), "out")
     g = _to4d(_as_array(grad_out, "grad_out"), "grad_out")
     lse_a = _as_array(lse, "lse")
@@ -149,7 +163,7 @@ def attention_backward(query, key, value, out, lse, grad_out, attn_mask=None, is
     for name, a in (("out", o), ("lse", lse4), ("grad_out", g)):
         if a.dtype != q.dtype:
             raise TypeError(f"attn: {name} must have the dtype of query ({q.dtype}), got {a.dtype}")
-    dq, dk, dv, dbias = _attn.sdpa_backward(q, k, v, o, lse4, g, bias, want_dbias=float_shape is not None, **kw)
+    dq, dk, dv, dbias = _attn.sdpa_backward(q, k, v, o, lse4, g, bias, *mask, float_shape is not None)
     grads = (_restore(dq, rank), _restore(dk, rank), _restore(dv, rank))
     if float_shape is None:
         return grads

@@ -13,6 +13,7 @@ import numpy as _np
 import torch as _torch
 import torch.nn.functional as _F
 
+from . import _attn, _prepare
 from . import attention_backward as _attention_backward
 from . import scaled_dot_product_attention as _sdpa
 
@@ -20,13 +21,13 @@ __all__ = ["scaled_dot_product_attention", "MultiheadAttention", "replace_attent
 
 
 def _numpy(t, name):
-    if not isinstance(t, _torch.Tensor):
-        raise TypeError(f"attn.torch: {name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise ValueError(f"attn.torch: {name} must be on the CPU, got {t.device}")
-    if t.dtype not in (_torch.float32, _torch.float64, _torch.bool):
-        raise TypeError(f"attn.torch: {name} must be float32 or float64, got {t.dtype}")
-    return t.detach().numpy()
+    """The tensor's memory as a numpy array (no copy). Only CPU tensors have one; the dtype is checked by
+    the numpy layer (float32 or float64; bool for masks)."""
+    try:
+        return t.detach().numpy() if t.requires_grad else t.numpy()
+    except (AttributeError, TypeError, RuntimeError) as e:
+        what = type(t).__name__ if not isinstance(t, _torch.Tensor) else f"{t.dtype} tensor on {t.device}"
+        raise TypeError(f"attn.torch: {name} must be a CPU float32/float64 torch.Tensor, got {what} ({e})") from None
 
 
 class _Attention(_torch.autograd.Function):
@@ -35,12 +36,15 @@ class _Attention(_torch.autograd.Function):
     @staticmethod
     def forward(ctx, query, key, value, attn_mask, options):
         mask_np = None if attn_mask is None else _numpy(attn_mask, "attn_mask")
-        out, lse = _sdpa(_numpy(query, "query"), _numpy(key, "key"), _numpy(value, "value"), mask_np,
-                         return_lse=True, **options)
+        prepared = _prepare(_numpy(query, "query"), _numpy(key, "key"), _numpy(value, "value"), mask_np, **options)
+        rank, q, k, v, bias, float_shape, mask = prepared
+        out, lse, _ = _attn.sdpa(q, k, v, bias, *mask, False)
         out_t, lse_t = _torch.from_numpy(out), _torch.from_numpy(lse)
         ctx.save_for_backward(query, key, value, out_t, lse_t)
         ctx.attn_mask, ctx.options = attn_mask, options
         ctx.mark_non_differentiable(lse_t)
+        if rank < 4:
+            out_t, lse_t = out_t.reshape(out.shape[4 - rank:]), lse_t.reshape(lse.shape[4 - rank:])
         return out_t, lse_t
 
     @staticmethod
@@ -49,7 +53,8 @@ class _Attention(_torch.autograd.Function):
         mask = ctx.attn_mask
         mask_np = None if mask is None else _numpy(mask, "attn_mask")
         grads = _attention_backward(_numpy(query, "query"), _numpy(key, "key"), _numpy(value, "value"),
-                                    out.numpy(), lse.numpy(), _numpy(grad_out, "grad_out"), mask_np, **ctx.options)
+                                    out.numpy(), lse.numpy(), _numpy(grad_out, "grad_out").reshape(out.shape),
+                                    mask_np, **ctx.options)
         dq, dk, dv = (_torch.from_numpy(g) for g in grads[:3])
         dmask = None
         if mask is not None and mask.requires_grad and len(grads) == 4:
@@ -73,6 +78,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         key_lengths = key_lengths.detach().cpu().numpy()
     options = dict(is_causal=is_causal, scale=scale, window=window, dilation=dilation, chunk=chunk,
                    key_lengths=key_lengths, query_offset=query_offset, alibi=alibi)
+    needs_grad = _torch.is_grad_enabled() and (
+        query.requires_grad or key.requires_grad or value.requires_grad or
+        (attn_mask is not None and attn_mask.requires_grad))
+    if not needs_grad:  # inference: no autograd node, no saved tensors
+        mask_np = None if attn_mask is None else _numpy(attn_mask, "attn_mask")
+        result = _sdpa(_numpy(query, "query"), _numpy(key, "key"), _numpy(value, "value"), mask_np,
+                       return_lse=return_lse, **options)
+        return tuple(_torch.from_numpy(r) for r in result) if return_lse else _torch.from_numpy(result)
     out, lse = _Attention.apply(query, key, value, attn_mask, options)
     return (out, lse) if return_lse else out
 

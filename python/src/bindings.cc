@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,11 +36,12 @@ BasicView<const T> const_view(const py::array& a, const char* name) {
   return BasicView<const T>(static_cast<const T*>(a.data()), Shape(std::span<const int64_t>(dims)), strides);
 }
 
+// zero: for outputs that kernels accumulate into (gradients); forward outputs are overwritten whole.
 template <typename T>
-py::array_t<T> new_array(const Shape& shape) {
+py::array_t<T> new_array(const Shape& shape, bool zero) {
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
   py::array_t<T> a(dims);
-  std::fill(a.mutable_data(), a.mutable_data() + a.size(), T{});  // zeros: gradients are accumulated
+  if (zero) std::fill(a.mutable_data(), a.mutable_data() + a.size(), T{});
   return a;
 }
 
@@ -86,12 +89,12 @@ py::tuple sdpa_impl(const py::array& q, const py::array& k, const py::array& v, 
     fail<ShapeError>("scaled_dot_product_attention", "query, key and value must be 4-D here, got ", qv.shape().str(),
                      ", ", kv.shape().str(), ", ", vv.shape().str());
   const int64_t B = qv.dim(0), NH = qv.dim(1), T_ = qv.dim(2), S = kv.dim(2), HS = qv.dim(3), HSV = vv.dim(3);
-  auto out = new_array<T>(Shape{B, NH, T_, HSV});
-  auto lse = new_array<T>(Shape{B, NH, T_});
+  auto out = new_array<T>(Shape{B, NH, T_, HSV}, false);
+  auto lse = new_array<T>(Shape{B, NH, T_}, false);
   py::object probs = py::none();
   py::array_t<T> probs_arr;
   if (want_probs) {
-    probs_arr = new_array<T>(Shape{B, NH, T_, S});
+    probs_arr = new_array<T>(Shape{B, NH, T_, S}, false);
     probs = probs_arr;
   }
   auto ov = mut_view(out), lv = mut_view(lse);
@@ -117,12 +120,12 @@ py::tuple sdpa_backward_impl(const py::array& q, const py::array& k, const py::a
   if (qv.rank() != 4 || kv.rank() != 4 || vv.rank() != 4)
     fail<ShapeError>("attention_backward", "query, key and value must be 4-D here, got ", qv.shape().str(), ", ",
                      kv.shape().str(), ", ", vv.shape().str());
-  auto dq = new_array<T>(qv.shape()), dk = new_array<T>(kv.shape()), dv = new_array<T>(vv.shape());
+  auto dq = new_array<T>(qv.shape(), true), dk = new_array<T>(kv.shape(), true), dv = new_array<T>(vv.shape(), true);
   py::object dbias = py::none();
   py::array_t<T> dbias_arr;
   const bool with_dbias = want_dbias && bv.defined();
   if (with_dbias) {
-    dbias_arr = new_array<T>(bv.shape());
+    dbias_arr = new_array<T>(bv.shape(), true);
     dbias = dbias_arr;
   }
   auto dqv = mut_view(dq), dkv = mut_view(dk), dvv = mut_view(dv);
@@ -205,7 +208,7 @@ PYBIND11_MODULE(_attn, m) {
       [](int64_t positions, int64_t dim, int64_t start, double base) {
         if (positions < 0) fail<ValueError>("positional_encoding", "positions must be >= 0, got ", positions);
         if (dim < 1) fail<ValueError>("positional_encoding", "dim must be >= 1, got ", dim);
-        auto table = new_array<float>(Shape{positions, dim});
+        auto table = new_array<float>(Shape{positions, dim}, false);
         ops::sinusoidal_encoding(mut_view(table), start, base);
         return table;
       },
@@ -216,6 +219,22 @@ PYBIND11_MODULE(_attn, m) {
     std::copy(s.begin(), s.end(), a.mutable_data());
     return a;
   }, py::arg("num_heads"));
+  // For bench/python_vs_torch.py: the fused forward alone, run `calls` times in C++ on the thread's
+  // context; microseconds per call. Subtracted from a Python call's time, it leaves the binding overhead.
+  m.def(
+      "_kernel_us",
+      [](const py::array& q, const py::array& k, const py::array& v, int64_t calls) {
+        const auto qv = const_view<float>(q, "query"), kv = const_view<float>(k, "key"), vv = const_view<float>(v, "value");
+        Tensor out(Shape{qv.dim(0), qv.dim(1), qv.dim(2), vv.dim(3)}), lse(Shape{qv.dim(0), qv.dim(1), qv.dim(2)});
+        const double scale = ops::default_attention_scale(qv.dim(3));
+        py::gil_scoped_release release;
+        const auto start = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < calls; ++i)
+          ops::attention_forward(qv, kv, vv, {}, {}, scale, out, lse, {}, thread_context());
+        const std::chrono::duration<double, std::micro> elapsed = std::chrono::steady_clock::now() - start;
+        return elapsed.count() / static_cast<double>(std::max<int64_t>(calls, 1));
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("calls"));
   m.def("set_num_threads", &set_default_num_threads, py::arg("n"));
   m.def("get_num_threads", &default_num_threads);
   m.def("simd_target", [] { return std::string(ops::simd_target()); });

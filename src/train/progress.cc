@@ -2,6 +2,7 @@
 #include "attn/train/progress.h"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "attn/error.h"
 
@@ -49,8 +50,13 @@ void ProgressBar::draw(int64_t step) {
   out_ << std::flush;
 }
 
-CsvLog::CsvLog(const std::string& path, std::vector<std::string> columns) : f_(path), path_(path), columns_(columns.size()) {
+CsvLog::CsvLog(const std::string& path, std::vector<std::string> columns, bool append)
+    : path_(path), columns_(columns.size()) {
+  std::error_code ec;
+  const bool has_header = append && std::filesystem::file_size(path, ec) > 0 && !ec;
+  f_.open(path, has_header ? std::ios::app : std::ios::trunc);
   if (!f_) fail<IoError>("CsvLog", "cannot open '", path, "' for writing");
+  if (has_header) return;
   for (size_t i = 0; i < columns.size(); ++i) f_ << (i ? "," : "") << columns[i];
   f_ << "\n";
 }

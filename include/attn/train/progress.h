@@ -30,10 +30,11 @@ class ProgressBar {
   double loss_ = 0.0, accuracy_ = -1.0;
 };
 
-// A CSV file with a fixed header; every row must have one value per column.
+// A CSV file with a fixed header; every row must have one value per column. append: continue an existing
+// file (a resumed run) instead of starting a new one with the header.
 class CsvLog {
  public:
-  CsvLog(const std::string& path, std::vector<std::string> columns);
+  CsvLog(const std::string& path, std::vector<std::string> columns, bool append = false);
   void row(const std::vector<double>& values);
 
  private:

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
-#include "attn/train/sequence_task.h"
+#include "sequence_task.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "attn/ops/positional.h"
 #include "attn/train/loss.h"
 
-namespace attn::train {
+namespace attn::examples {
+
+using train::cross_entropy;
 
 SequenceTask parse_sequence_task(const std::string& name) {
   if (name == "copy") return SequenceTask::kCopy;
@@ -99,40 +100,35 @@ double evaluate_sequence_task(const SequenceTaskConfig& c, SequenceModel& model,
   return static_cast<double>(r.correct) / static_cast<double>(std::max<int64_t>(1, r.count));
 }
 
-SequenceTaskResult train_sequence_task(const SequenceTaskConfig& c, SequenceModel& model, Optimizer& optimizer,
-                                       const Context& ctx, const TrainHooks& hooks) {
+namespace {
+// A seed for (run seed, step, stream): batches depend on the step alone, so a resumed run draws the same.
+uint64_t step_seed(uint64_t seed, int64_t step, uint64_t stream) {
+  return seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull + stream;
+}
+}  // namespace
+
+train::FitResult train_sequence_task(const SequenceTaskConfig& c, SequenceModel& model, train::Optimizer& optimizer,
+                                     const Context& ctx, train::FitOptions o) {
   check_config(c);
-  SequenceTaskResult result;
-  Rng data_rng(c.seed * 2 + 1), eval_rng(c.seed * 2 + 2);
+  o.steps = c.steps, o.lr = c.lr, o.min_lr = c.min_lr, o.warmup = c.warmup, o.clip = c.clip;
+  o.eval_every = c.eval_every;
+  o.target_metric = std::max(0.0, c.target_accuracy);
   std::vector<int64_t> x, y;
   Tensor dlogits(Shape{c.batch * c.seq_len, c.vocab});
-  const auto start = std::chrono::steady_clock::now();
-  double eval_acc = 0.0;
-  for (int64_t step = 0; step < c.steps; ++step) {
+  auto step = [&](int64_t s) {
+    Rng data_rng(step_seed(c.seed, s, 1));
     make_sequence_batch(c, data_rng, c.batch, x, y);
     SequenceModel::Cache cache;
     const Tensor logits = model.forward(x, c.batch, c.seq_len, &cache, ctx);
     const auto ce = cross_entropy(logits.view(), y, dlogits.view());
-    model.zero_grad();
     model.backward(dlogits.view(), cache, ctx);
-    const double norm = clip_grad_norm(model, c.clip);
-    const double lr = warmup_cosine_lr(step, c.warmup, c.steps, c.lr, c.min_lr);
-    optimizer.step(lr);
-    result.losses.push_back(ce.loss);
-    result.steps = step + 1;
-    const bool eval_now = (step + 1) % c.eval_every == 0 || step + 1 == c.steps;
-    if (eval_now) {
-      eval_acc = evaluate_sequence_task(c, model, eval_rng, c.eval_batch, ctx);
-      result.eval_steps.push_back(static_cast<double>(step + 1));
-      result.eval_accuracies.push_back(eval_acc);
-    }
-    if (hooks.on_metrics) hooks.on_metrics(step + 1, lr, ce.loss, norm, eval_now ? eval_acc : std::nan(""));
-    if (hooks.on_step) hooks.on_step(step + 1, ce.loss, eval_acc);
-    if (eval_now && c.target_accuracy > 0 && eval_acc >= c.target_accuracy) break;
-  }
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.eval_accuracy = eval_acc;
-  return result;
+    return train::StepResult{ce.loss, ce.correct, ce.count};
+  };
+  auto evaluate = [&](int64_t s) {
+    Rng eval_rng(step_seed(c.seed, s, 2));
+    return evaluate_sequence_task(c, model, eval_rng, c.eval_batch, ctx);
+  };
+  return train::fit(model, optimizer, o, step, evaluate);
 }
 
-}  // namespace attn::train
+}  // namespace attn::examples

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Toy sequence tasks that a small transformer learns in seconds: copy (y_t = x_t), reverse
+// Toy sequence tasks that a small transformer learns in seconds (an example of train::fit; used by
+// `attn train copy|reverse|sort` and `make demo`): copy (y_t = x_t), reverse
 // (y_t = x_{T-1-t}: every output must attend to one far position, found through the positional encoding)
 // and sort (y = sorted x: every output must count over the whole sequence). Model: token embedding ·√C +
 // sinusoidal PE → TransformerEncoder (pre-norm, GELU) → Linear head; loss: cross-entropy per token.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,9 +14,10 @@
 #include "attn/nn/attention.h"
 #include "attn/nn/layers.h"
 #include "attn/nn/transformer.h"
+#include "attn/train/fit.h"
 #include "attn/train/optim.h"
 
-namespace attn::train {
+namespace attn::examples {
 
 enum class SequenceTask { kCopy, kReverse, kSort };
 SequenceTask parse_sequence_task(const std::string& name);  // "copy", "reverse", "sort"
@@ -36,6 +37,13 @@ struct SequenceTaskConfig {
 // Inputs and targets for `batch` random sequences, row-major (batch, seq_len).
 void make_sequence_batch(const SequenceTaskConfig& config, Rng& rng, int64_t batch, std::vector<int64_t>& inputs,
                          std::vector<int64_t>& targets);
+
+// FitOptions with no progress bar, CSV or checkpoints.
+inline train::FitOptions quiet_fit() {
+  train::FitOptions o;
+  o.progress = false;
+  return o;
+}
 
 class SequenceModel : public nn::Module {
  public:
@@ -59,26 +67,16 @@ class SequenceModel : public nn::Module {
   int64_t C_;
 };
 
-struct SequenceTaskResult {
-  int64_t steps = 0;
-  double seconds = 0.0;
-  double eval_accuracy = 0.0;  // last held-out token accuracy
-  std::vector<double> losses;  // training loss per step
-  std::vector<double> eval_steps, eval_accuracies;
-};
-
-struct TrainHooks {
-  std::function<void(int64_t step, double loss, double eval_accuracy)> on_step;  // after each step
-  std::function<void(int64_t step, double lr, double loss, double grad_norm, double eval_accuracy)> on_metrics;
-};
-
-// Trains with AdamW, warm-up + cosine schedule and gradient clipping. Fixed seed, same thread count: the
-// same run bit for bit. Returns the curves; the model and optimiser are left trained for checkpoints.
-SequenceTaskResult train_sequence_task(const SequenceTaskConfig& config, SequenceModel& model, Optimizer& optimizer,
-                                       const Context& ctx, const TrainHooks& hooks = {});
-
+// Trains with AdamW through train::fit: warm-up + cosine schedule, gradient clipping, held-out token
+// accuracy every eval_every steps (stopping at target_accuracy). fit_options supplies what fit does beyond
+// that (progress bar, CSV, checkpoints, resume); its schedule fields are taken from config. The batch of
+// step s is drawn from Rng(seed, s), so a fixed seed and thread count give the same run bit for bit, and a
+// resumed run continues the same curve.
+train::FitResult train_sequence_task(const SequenceTaskConfig& config, SequenceModel& model,
+                                     train::Optimizer& optimizer, const Context& ctx,
+                                     train::FitOptions fit_options = quiet_fit());
 // Token accuracy of the model on `batch` fresh sequences drawn from rng.
 double evaluate_sequence_task(const SequenceTaskConfig& config, SequenceModel& model, Rng& rng, int64_t batch,
                               const Context& ctx);
 
-}  // namespace attn::train
+}  // namespace attn::examples
