@@ -97,7 +97,7 @@ Tensor LayerNorm::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   Tensor y(x.shape());
   const Shape lead = with_last_dim(x.shape(), 1);
   Tensor mean(lead), rstd(lead);
-  ops::reference::layer_norm_forward(x, weight_ ? ConstTensorView(weight_->value.view()) : ConstTensorView(),
+  ops::layer_norm_forward(x, weight_ ? ConstTensorView(weight_->value.view()) : ConstTensorView(),
                                      bias_ ? ConstTensorView(bias_->value.view()) : ConstTensorView(), eps_, y.view(),
                                      mean.view().select(-1, 0), rstd.view().select(-1, 0), ctx);
   if (cache) {
@@ -112,7 +112,7 @@ Tensor LayerNorm::backward(ConstTensorView dout, const Cache& cache, const Conte
   constexpr const char* fn = "LayerNorm::backward";
   if (!cache.x.defined()) fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
   Tensor dx(cache.x.shape());
-  ops::reference::layer_norm_backward(cache.x.view(), weight_ ? ConstTensorView(weight_->value.view()) : ConstTensorView(),
+  ops::layer_norm_backward(cache.x.view(), weight_ ? ConstTensorView(weight_->value.view()) : ConstTensorView(),
                                       cache.mean.view().select(-1, 0), cache.rstd.view().select(-1, 0), dout, dx.view(),
                                       weight_ ? TensorView(weight_->grad.view()) : TensorView(),
                                       bias_ ? TensorView(bias_->grad.view()) : TensorView(), ctx);

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "attn/ops/layer_norm.h"
-#include "ops/internal/checks.h"
+#include "ops/internal/norm_checks.h"
 #include "ops/internal/rows.h"
 
 namespace attn::ops::reference {
@@ -13,32 +13,10 @@ namespace attn::ops::reference {
 namespace {
 
 template <typename T>
-Shape leading_shape(const BasicView<T>& x) {
-  return Shape(std::span<const int64_t>(x.shape().begin(), static_cast<size_t>(x.rank() - 1)));
-}
-
-template <typename T>
-void check_common(const char* fn, const BasicView<const T>& x, const BasicView<const T>& weight) {
-  internal::check_defined(fn, "x", x);
-  if (x.rank() < 1) fail<ShapeError>(fn, "x must have rank >= 1, got shape ", x.shape().str());
-  if (weight.defined()) internal::check_shape(fn, "weight", weight, Shape{x.dim(-1)}, "(C) with C = x.shape[-1]");
-}
-
-template <typename T>
 void forward_impl(BasicView<const T> x, BasicView<const T> weight, BasicView<const T> bias, double eps,
                   BasicView<T> out, BasicView<T> mean, BasicView<T> rstd) {
-  constexpr const char* fn = "layer_norm_forward";
-  check_common(fn, x, weight);
+  internal::check_layer_norm_forward_args(x, weight, bias, eps, out, mean, rstd);
   const int64_t C = x.dim(-1);
-  if (bias.defined()) internal::check_shape(fn, "bias", bias, Shape{C}, "(C) with C = x.shape[-1]");
-  if (!std::isfinite(eps) || eps < 0) fail<ValueError>(fn, "eps must be finite and >= 0, got ", eps);
-  if (C == 0) fail<ShapeError>(fn, "x has an empty last dimension (shape ", x.shape().str(), ")");
-  internal::check_shape(fn, "out", out, x.shape(), "same as x");
-  internal::check_shape(fn, "mean", mean, leading_shape(x), "x's shape without the last dimension");
-  internal::check_shape(fn, "rstd", rstd, leading_shape(x), "x's shape without the last dimension");
-  internal::check_output(fn, "out", out, x, weight, bias, mean, rstd);
-  internal::check_output(fn, "mean", mean, x, weight, bias, rstd);
-  internal::check_output(fn, "rstd", rstd, x, weight, bias);
   const auto xr = internal::row_offsets(x), orow = internal::row_offsets(out);
   std::vector<int64_t> mr, rr;
   for_each_offset(mean, [&](int64_t o) { mr.push_back(o); });
@@ -69,18 +47,8 @@ template <typename T>
 void backward_impl(BasicView<const T> x, BasicView<const T> weight, BasicView<const T> mean,
                    BasicView<const T> rstd, BasicView<const T> dout, BasicView<T> dx, BasicView<T> dweight,
                    BasicView<T> dbias) {
-  constexpr const char* fn = "layer_norm_backward";
-  check_common(fn, x, weight);
+  internal::check_layer_norm_backward_args(x, weight, mean, rstd, dout, dx, dweight, dbias);
   const int64_t C = x.dim(-1);
-  internal::check_shape(fn, "mean", mean, leading_shape(x), "x's shape without the last dimension");
-  internal::check_shape(fn, "rstd", rstd, leading_shape(x), "x's shape without the last dimension");
-  internal::check_shape(fn, "dout", dout, x.shape(), "same as x");
-  if (dx.defined()) internal::check_shape(fn, "dx", dx, x.shape(), "same as x");
-  if (dweight.defined()) internal::check_shape(fn, "dweight", dweight, Shape{C}, "(C)");
-  if (dbias.defined()) internal::check_shape(fn, "dbias", dbias, Shape{C}, "(C)");
-  internal::check_output(fn, "dx", dx, x, weight, mean, rstd, dout, dweight, dbias);
-  internal::check_output(fn, "dweight", dweight, x, weight, mean, rstd, dout, dbias);
-  internal::check_output(fn, "dbias", dbias, x, weight, mean, rstd, dout);
   const auto xr = internal::row_offsets(x), gr = internal::row_offsets(dout);
   const auto dxr = dx.defined() ? internal::row_offsets(dx) : std::vector<int64_t>{};
   std::vector<int64_t> mr, rr;

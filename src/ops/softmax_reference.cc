@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "attn/ops/softmax.h"
-#include "ops/internal/checks.h"
+#include "ops/internal/norm_checks.h"
 #include "ops/internal/rows.h"
 
 namespace attn::ops::reference {
@@ -14,11 +14,7 @@ namespace {
 
 template <typename T>
 void forward_impl(BasicView<const T> x, BasicView<T> out) {
-  constexpr const char* fn = "softmax_forward";
-  internal::check_defined(fn, "x", x);
-  if (x.rank() < 1) fail<ShapeError>(fn, "x must have rank >= 1, got shape ", x.shape().str());
-  internal::check_shape(fn, "out", out, x.shape(), "same as x");
-  internal::check_output(fn, "out", out, x);
+  internal::check_softmax_forward_args(x, out);
   const int64_t D = x.dim(-1), xs = x.stride(-1), os = out.stride(-1);
   const auto xr = internal::row_offsets(x), orow = internal::row_offsets(out);
   for (size_t r = 0; r < xr.size(); ++r) {
@@ -39,12 +35,7 @@ void forward_impl(BasicView<const T> x, BasicView<T> out) {
 // y = softmax(x) has Jacobian diag(y) − y yᵀ, so dx = y ⊙ (dy − ⟨dy, y⟩).
 template <typename T>
 void backward_impl(BasicView<const T> out, BasicView<const T> dout, BasicView<T> dx) {
-  constexpr const char* fn = "softmax_backward";
-  internal::check_defined(fn, "out", out);
-  if (out.rank() < 1) fail<ShapeError>(fn, "out must have rank >= 1, got shape ", out.shape().str());
-  internal::check_shape(fn, "dout", dout, out.shape(), "same as out");
-  internal::check_shape(fn, "dx", dx, out.shape(), "same as out");
-  internal::check_output(fn, "dx", dx, out, dout);
+  internal::check_softmax_backward_args(out, dout, dx);
   const int64_t D = out.dim(-1);
   const auto yr = internal::row_offsets(out), gr = internal::row_offsets(dout), xr = internal::row_offsets(dx);
   for (size_t r = 0; r < yr.size(); ++r) {

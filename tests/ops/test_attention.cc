@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// The fused attention kernel against the reference: size sweeps around vector and block edges, every mask
-// kind and combination, GQA, strided views, fully masked rows, huge logits, and bitwise determinism
-// across thread counts.
+// The fused attention kernel through the op harness (testing/op_case.h): against the reference on size
+// sweeps around vector and block edges, every mask kind and combination, GQA, strided views, huge
+// logits; the reference against finite differences; bitwise determinism across thread counts. Plus the
+// kernel-specific cases: fully masked rows, streamed outputs, accumulation, the returning forms.
 #include <cmath>
 #include <cstring>
 
-#include "testing/testing.h"
+#include "ops/op_specs.h"
 
 namespace attn::testing {
 namespace {
@@ -72,39 +73,92 @@ Result run(const Inputs& in, bool reference, int threads = 2, bool with_probs = 
 // Tolerances from the float32 error model. A score carries error δs ≈ HS·eps·scale·|q||k| (dot product)
 // plus eps·|s|; softmax turns δs into a relative change of the weights, so outputs move by ≤ 2·δs·max|v|,
 // and the P·V sum over S keys adds ≤ sqrt(S)·eps·max|v| (random-walk rounding). Gradients chain two more
-// products of the same kind, so they get the same form scaled by their magnitudes.
+// products of the same kind, so they get the same form scaled by their magnitudes. dS = P ⊙ (dP − D)
+// cancels when one key dominates (exactly 0 for S = 1), so gradient errors scale with the terms
+// |dP| ~ |dO||V|, not with the result: they are compared against that magnitude too.
 struct Tolerance {
-  double out, lse, grad_rel;
+  double out, lse, grad_rel, terms;
 };
-Tolerance tolerance(const Inputs& in) {
-  const double hs = static_cast<double>(in.q.dim(3)), s = static_cast<double>(in.k.dim(2));
-  const double qk = in.scale * max_abs(in.q.view()) * max_abs(in.k.view());
+Tolerance tolerance(const OpCase& c, double scale) {
+  const TensorD &q = c.inputs[0], &k = c.inputs[1], &v = c.inputs[2];
+  const double hs = static_cast<double>(q.dim(3)), s = static_cast<double>(k.dim(2));
+  const double qk = scale * max_abs(q.view()) * max_abs(k.view());
   const double score_err = kEpsF32 * (hs * qk + qk * std::sqrt(hs) + 8.0);
-  const double v = max_abs(in.v.view());
-  return {4.0 * (2.0 * score_err + std::sqrt(s) * kEpsF32) * v + 1e-7, 4.0 * score_err + 1e-6,
-          8.0 * (2.0 * score_err + std::sqrt(s + hs) * kEpsF32)};
+  const double vm = max_abs(v.view());
+  const double terms = kMaxGrad * (vm + 1.0) * (scale * std::max(max_abs(q.view()), max_abs(k.view())) + 1.0);
+  return {4.0 * (2.0 * score_err + std::sqrt(s) * kEpsF32) * vm + 1e-7, 4.0 * score_err + 1e-6,
+          8.0 * (2.0 * score_err + std::sqrt(s + hs) * kEpsF32), terms};
 }
 
-void expect_matches_reference(const Inputs& in, bool backward = true, bool probs = false) {
-  const Result fast = run(in, false, 2, probs, backward), ref = run(in, true, 1, probs, backward);
-  const Tolerance tol = tolerance(in);
-  EXPECT_TRUE(all_close(fast.out, ref.out, tol.out)) << "out";
-  EXPECT_TRUE(all_close(fast.lse, ref.lse, tol.lse, 4 * kEpsF32)) << "lse";
-  if (probs) {
-    EXPECT_TRUE(all_close(fast.probs, ref.probs, tol.lse)) << "probs";
-  }
-  if (!backward) return;
-  // dS = P ⊙ (dP − D) cancels when one key dominates (exactly 0 for S = 1), so the error scales with the
-  // terms |dP| ~ |dO||V|, not with the result: gradients are compared against that magnitude too.
-  const double terms = max_abs(in.dout.view()) * (max_abs(in.v.view()) + 1.0) *
-                       (in.scale * std::max(max_abs(in.q.view()), max_abs(in.k.view())) + 1.0);
-  auto grad_ok = [&](const Tensor& a, const Tensor& b, const char* what) {
-    EXPECT_TRUE(all_close(a, b, tol.grad_rel * (max_abs(b.view()) + terms))) << what;
+// Attention registered with the op harness for one mask and scale: in = {q, k, v, bias or undefined};
+// out = {out, lse[, probs]}; gradients {dq, dk, dv, dbias}.
+OpSpec attention_spec(const ops::AttentionMask& mask, double scale, bool with_probs) {
+  OpSpec spec;
+  spec.name = "attention";
+  auto out_shapes = [=](const auto& in) {
+    const Shape& q = in[0].shape();
+    std::vector<Shape> shapes{Shape{q[0], q[1], q[2], in[2].dim(3)}, Shape{q[0], q[1], q[2]}};
+    if (with_probs) shapes.push_back(Shape{q[0], q[1], q[2], in[1].dim(2)});
+    return shapes;
   };
-  grad_ok(fast.dq, ref.dq, "dq");
-  grad_ok(fast.dk, ref.dk, "dk");
-  grad_ok(fast.dv, ref.dv, "dv");
-  if (in.bias.defined()) grad_ok(fast.dbias, ref.dbias, "dbias");
+  spec.forward = [=](const OpSpec::Views& in, const Context& ctx) {
+    std::vector<Tensor> out;
+    for (const Shape& shape : out_shapes(in)) out.push_back(Tensor::full(shape, std::nanf("")));  // all overwritten
+    ops::attention_forward(in[0], in[1], in[2], mask, in[3], scale, out[0], out[1],
+                           with_probs ? out[2].view() : TensorView(), ctx);
+    return out;
+  };
+  spec.reference = [=](const OpSpec::ViewsD& in, const Context& ctx) {
+    std::vector<TensorD> out;
+    for (const Shape& shape : out_shapes(in)) out.emplace_back(shape);
+    ops::reference::attention_forward(in[0], in[1], in[2], mask, in[3], scale, out[0], out[1],
+                                      with_probs ? out[2].view() : TensorViewD(), ctx);
+    return out;
+  };
+  spec.backward = [=](const OpSpec::Views& in, const OpSpec::Views& out, const OpSpec::Views& g, const Context& ctx) {
+    auto d = zeros_like<float>({in[0], in[1], in[2], in[3]});
+    ops::attention_backward(in[0], in[1], in[2], out[0], out[1], g[0], mask, in[3], scale, d[0], d[1], d[2], d[3], ctx);
+    return d;
+  };
+  spec.reference_backward = [=](const OpSpec::ViewsD& in, const OpSpec::ViewsD& out, const OpSpec::ViewsD& g,
+                                const Context& ctx) {
+    auto d = zeros_like<double>({in[0], in[1], in[2], in[3]});
+    ops::reference::attention_backward(in[0], in[1], in[2], out[0], out[1], g[0], mask, in[3], scale, d[0], d[1],
+                                       d[2], d[3], ctx);
+    return d;
+  };
+  spec.differentiable_outputs = {true, false, false};
+  spec.differentiable_outputs.resize(with_probs ? 3 : 2);
+  spec.forward_tolerance = [=](const OpCase& c, size_t i, const TensorD&) {
+    const Tolerance t = tolerance(c, scale);
+    return i == 0 ? t.out : t.lse;  // lse and probs: the score error
+  };
+  spec.backward_tolerance = [=](const OpCase& c, size_t, const TensorD& expected) {
+    const Tolerance t = tolerance(c, scale);
+    return t.grad_rel * (max_abs(expected.view()) + t.terms);
+  };
+  return spec;
+}
+
+std::string describe(const Case& c);
+
+// The case as the harness takes it (double inputs) and its spec.
+OpCase op_case(const Case& c, uint64_t seed, double magnitude = 1.0);
+OpCase op_case(const Case& c, uint64_t seed, double magnitude) {
+  const Inputs in = make_inputs(c, seed, magnitude);
+  return {describe(c), tensors(TensorD::copy_of(in.q.view()), TensorD::copy_of(in.k.view()),
+                               TensorD::copy_of(in.v.view()),
+                               in.bias.defined() ? TensorD::copy_of(in.bias.view()) : TensorD())};
+}
+OpSpec spec_of(const Case& c, bool with_probs = false) {
+  ops::AttentionMask mask = c.mask;
+  if (c.alibi) mask.alibi_slopes = ops::alibi_slopes(c.NH);
+  return attention_spec(mask, ops::default_attention_scale(c.HS), with_probs);
+}
+std::vector<OpCase> one(OpCase c) {
+  std::vector<OpCase> v;
+  v.push_back(std::move(c));
+  return v;
 }
 
 std::string describe(const Case& c) {
@@ -124,8 +178,7 @@ TEST(Attention, ForwardSweepOfSizes) {
       if (T * S * HS > 4'000'000) continue;  // keep the reference affordable
       Case c{1, 2, 1, T, S, HS, HS, {}, false, false, false, "full"};
       if (seed % 3 == 1) c.mask.causal = true, c.mask.query_offset = S - T, c.name = "causal_bottom_right";
-      SCOPED_TRACE(describe(c));
-      expect_matches_reference(make_inputs(c, seed++), false);
+      check_forward(spec_of(c), one(op_case(c, seed++)));
     }
 }
 
@@ -136,8 +189,7 @@ TEST(Attention, BackwardSweepOfSizes) {
       for (int64_t HS : {3, 16, 17, 64}) {
         if (seed++ % 2) continue;  // half of the grid, alternating
         Case c{2, 2, 2, T, S, HS, HS == 17 ? 5 : HS, {}, false, false, false, "full"};
-        SCOPED_TRACE(describe(c));
-        expect_matches_reference(make_inputs(c, seed));
+        check_backward(spec_of(c), one(op_case(c, seed)));
       }
 }
 
@@ -175,8 +227,24 @@ std::vector<Case> mask_cases() {
 TEST(Attention, EveryMaskKindForwardBackwardAndProbs) {
   uint64_t seed = 200;
   for (const Case& c : mask_cases()) {
-    SCOPED_TRACE(describe(c));
-    expect_matches_reference(make_inputs(c, seed++), true, true);
+    const auto cases = one(op_case(c, seed++));
+    check_forward(spec_of(c, true), cases);
+    check_backward(spec_of(c), cases);
+  }
+}
+
+TEST(Attention, ReferenceBackwardMatchesFiniteDifferencesForEveryMaskKind) {
+  // Small copies of the mask cases (the reference is O(T·S·HS) per loss evaluation).
+  uint64_t seed = 250;
+  for (Case c : mask_cases()) {
+    c.T = 7, c.S = 9, c.HS = 3, c.HSV = 2, c.B = 2, c.NH = 2, c.NH_kv = 1;
+    if (c.mask.chunk_size > 0) c.mask.chunk_size = 3;
+    if (c.mask.window_left > 0) c.mask.window_left = 3;
+    if (c.mask.window_right > 0) c.mask.window_right = 2;
+    if (c.mask.query_offset > 0) c.mask.query_offset = 2;
+    if (c.mask.query_offset < 0) c.mask.query_offset = -2;
+    for (auto& n : c.mask.key_lengths) n = std::min<int64_t>(n, 9) / 2;
+    check_gradients(spec_of(c), one(op_case(c, seed++)), 1e-8, 1e-6);
   }
 }
 
@@ -200,7 +268,8 @@ TEST(Attention, HugeLogitsStayFiniteAndAccurate) {
   const Result r = run(in, false);
   for (float x : r.out.values()) EXPECT_TRUE(std::isfinite(x));
   EXPECT_GT(max_abs(r.lse.view()), 1e3);
-  expect_matches_reference(in);
+  check_forward(spec_of(c), one(op_case(c, 8, 50.0)));
+  check_backward(spec_of(c), one(op_case(c, 8, 50.0)));
 }
 
 TEST(Attention, StridedAndNonUnitInnerStrideViews) {
@@ -239,29 +308,9 @@ TEST(Attention, OutputsLargeEnoughToStreamMatchTheSameRowsComputedSmall) {
   for (float x : r_big.out.values()) ASSERT_FALSE(std::isnan(x));  // every streamed row was written
 }
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.numel() == b.numel() &&
-         (a.numel() == 0 || std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0);
-}
 
-TEST(Attention, BitwiseIdenticalForOneTwoAndThreeThreads) {
-  for (const Case& c : mask_cases()) {
-    SCOPED_TRACE(describe(c));
-    const Inputs in = make_inputs(c, 300);
-    const Result one = run(in, false, 1, true);
-    for (int threads : {2, 3}) {
-      const Result many = run(in, false, threads, true);
-      EXPECT_TRUE(bitwise_equal(one.out, many.out));
-      EXPECT_TRUE(bitwise_equal(one.lse, many.lse));
-      EXPECT_TRUE(bitwise_equal(one.probs, many.probs));
-      EXPECT_TRUE(bitwise_equal(one.dq, many.dq));
-      EXPECT_TRUE(bitwise_equal(one.dk, many.dk));
-      EXPECT_TRUE(bitwise_equal(one.dv, many.dv));
-      if (in.bias.defined()) {
-        EXPECT_TRUE(bitwise_equal(one.dbias, many.dbias));
-      }
-    }
-  }
+TEST(Attention, BitwiseIdenticalForOneAndThreeThreads) {
+  for (const Case& c : mask_cases()) check_threads(spec_of(c, true), one(op_case(c, 300)));
 }
 
 TEST(Attention, GradientsAccumulate) {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
+// Layer norm: the reference's definition, then the fast path through the op harness (sizes around
+// vector widths, with and without the affine parameters, strided views, threads, finite differences).
 #include <cmath>
 
-#include "testing/testing.h"
+#include "ops/op_specs.h"
 
 namespace attn::testing {
 namespace {
@@ -31,23 +33,35 @@ TEST(LayerNormReference, NormalisesEachRow) {
     }
 }
 
-TEST(LayerNormReference, BackwardMatchesFiniteDifferences) {
-  Rng rng(4);
-  TensorD x = random_tensor<double>(Shape{2, 3, 5}, rng);
-  TensorD w = random_tensor<double>(Shape{5}, rng), b = random_tensor<double>(Shape{5}, rng);
-  const TensorD g = random_tensor<double>(Shape{2, 3, 5}, rng);
-  const LnOut r = ln(x.view(), w.view(), b.view());
-  TensorD dx(x.shape()), dw(w.shape()), db(b.shape());
-  Context ctx;
-  ops::reference::layer_norm_backward(x.view(), w.view(), r.mean.view(), r.rstd.view(), g.view(), dx.view(),
-                                      dw.view(), db.view(), ctx);
-  auto loss = [&] { return dot<double, double>(ln(x.view(), w.view(), b.view()).out.view(), g.view()); };
-  EXPECT_TRUE(all_close(dx, numeric_gradient(loss, x.view()), 1e-8, 1e-7));
-  EXPECT_TRUE(all_close(dw, numeric_gradient(loss, w.view()), 1e-8, 1e-7));
-  EXPECT_TRUE(all_close(db, numeric_gradient(loss, b.view()), 1e-8, 1e-7));
+std::vector<OpCase> layer_norm_cases(bool small) {
+  std::vector<OpCase> cases;
+  uint64_t seed = 10;
+  const std::vector<Shape> shapes = small ? std::vector<Shape>{{2, 3, 5}, {1, 1}, {4, 2}}
+                                          : std::vector<Shape>{{1, 1}, {3, 7}, {2, 5, 15}, {17, 16}, {9, 33}, {4, 64},
+                                                               {70, 65}, {3, 257}, {1, 1024}, {600, 40}};
+  for (const Shape& shape : shapes)
+    for (int affine = 0; affine < 3; ++affine) {  // none, weight only, weight and bias
+      Rng rng(seed++);
+      const int64_t C = shape[shape.rank() - 1];
+      TensorD x = random_tensor<double>(shape, rng, 3.0);
+      for (double& v : x.values()) v += 1.5;  // a nonzero mean
+      cases.push_back({shape.str() + " affine=" + std::to_string(affine),
+                       tensors(x, affine >= 1 ? random_tensor<double>(Shape{C}, rng) : TensorD(),
+                               affine == 2 ? random_tensor<double>(Shape{C}, rng) : TensorD())});
+    }
+  return cases;
 }
 
-TEST(LayerNormReference, RejectsBadArguments) {
+TEST(LayerNorm, FastMatchesReference) {
+  check_forward(layer_norm_spec(), layer_norm_cases(false));
+  check_backward(layer_norm_spec(), layer_norm_cases(false));
+}
+TEST(LayerNorm, ReferenceBackwardMatchesFiniteDifferences) {
+  check_gradients(layer_norm_spec(), layer_norm_cases(true), 1e-8, 1e-7);
+}
+TEST(LayerNorm, SameResultForOneAndThreeThreads) { check_threads(layer_norm_spec(), layer_norm_cases(false)); }
+
+TEST(LayerNorm, FastAndReferenceRejectBadArgumentsAlike) {
   Context ctx;
   Tensor x(Shape{2, 4}), w(Shape{3}), out(Shape{2, 4}), mean(Shape{2}), rstd(Shape{2});
   ATTN_EXPECT_THROW_MSG(ops::reference::layer_norm_forward(x, w, {}, 1e-5, out, mean, rstd, ctx), ShapeError,
@@ -57,6 +71,13 @@ TEST(LayerNormReference, RejectsBadArguments) {
   Tensor mean_bad(Shape{4});
   ATTN_EXPECT_THROW_MSG(ops::reference::layer_norm_forward(x, {}, {}, 1e-5, out, mean_bad, rstd, ctx), ShapeError,
                         "mean has shape (4,)");
+  ATTN_EXPECT_THROW_MSG(ops::layer_norm_forward(x, w, {}, 1e-5, out, mean, rstd, ctx), ShapeError,
+                        "layer_norm_forward", "weight has shape (3,)");
+  ATTN_EXPECT_THROW_MSG(ops::layer_norm_forward(x, {}, {}, 1e-5, out, mean_bad, rstd, ctx), ShapeError,
+                        "mean has shape (4,)");
+  Tensor dx(Shape{2, 5});
+  ATTN_EXPECT_THROW_MSG(ops::layer_norm_backward(x, {}, mean, rstd, out, dx, {}, {}, ctx), ShapeError,
+                        "layer_norm_backward", "dx has shape (2, 5)");
 }
 
 }  // namespace

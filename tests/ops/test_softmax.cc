@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <cmath>
 
-#include "testing/testing.h"
+#include "ops/op_specs.h"
 
 namespace attn::testing {
 namespace {
@@ -36,33 +36,43 @@ TEST(SoftmaxReference, HandlesHugeLogitsMaskedEntriesAndEmptyRows) {
   for (int64_t d = 0; d < 3; ++d) EXPECT_EQ(y(1, d), 0.0);  // all -inf: zeros, not NaN
 }
 
-TEST(SoftmaxReference, BackwardMatchesFiniteDifferencesOnStridedViews) {
-  Rng rng(2);
-  TensorD x = random_tensor<double>(Shape{3, 5}, rng);
-  const TensorD g = random_tensor<double>(Shape{3, 5}, rng);
-  Context ctx;
-  auto forward = [&](ConstTensorViewD in) {
-    TensorD y(in.shape());
-    ops::reference::softmax_forward(in, y.view(), ctx);
-    return y;
-  };
-  const TensorD y = forward(x.view());
-  auto ys = strided_copy(y), gs = strided_copy(g);
-  TensorD dx = TensorD::full(x.shape(), 1.0);  // accumulates on top of 1
-  auto dxs = strided_copy(dx);
-  ops::reference::softmax_backward(ys.view, gs.view, dxs.view, ctx);
-  TensorD num = numeric_gradient([&] { return dot<double, double>(forward(x.view()).view(), g.view()); }, x.view());
-  for (auto& v : num.values()) v += 1.0;
-  EXPECT_TRUE((all_close<double, double>(dxs.view, num.view(), 1e-9)));
+std::vector<OpCase> softmax_cases(bool small) {
+  std::vector<OpCase> cases;
+  uint64_t seed = 20;
+  const std::vector<Shape> shapes = small ? std::vector<Shape>{{3, 5}, {2, 2, 3}}
+                                          : std::vector<Shape>{{1, 1}, {3, 5}, {2, 7, 15}, {16, 16}, {5, 17}, {3, 64},
+                                                               {2, 129}, {40, 1000}, {700, 33}};
+  for (const Shape& shape : shapes) {
+    Rng rng(seed++);
+    TensorD x = random_tensor<double>(shape, rng, 4.0);
+    if (!small && x.numel() > 4) {  // masked entries and one fully masked row
+      for (int64_t i = 0; i < x.numel(); i += 7) x.data()[i] = -kInfinity;
+      for (int64_t d = 0; d < shape[shape.rank() - 1]; ++d) x.data()[d] = -kInfinity;
+    }
+    cases.push_back({shape.str() + (small ? "" : " with -inf"), tensors(x)});
+  }
+  return cases;
 }
 
-TEST(SoftmaxReference, RejectsBadShapes) {
+TEST(Softmax, FastMatchesReference) {
+  check_forward(softmax_spec(), softmax_cases(false));
+  check_backward(softmax_spec(), softmax_cases(false));
+}
+TEST(Softmax, ReferenceBackwardMatchesFiniteDifferences) {
+  check_gradients(softmax_spec(), softmax_cases(true), 1e-9, 1e-7);
+}
+TEST(Softmax, SameResultForOneAndThreeThreads) { check_threads(softmax_spec(), softmax_cases(false)); }
+
+TEST(Softmax, FastAndReferenceRejectBadShapesAlike) {
   Context ctx;
   Tensor x(Shape{2, 3}), y(Shape{3, 2});
   ATTN_EXPECT_THROW_MSG(ops::reference::softmax_forward(x, y, ctx), ShapeError, "softmax_forward",
                         "out has shape (3, 2)");
   ATTN_EXPECT_THROW_MSG(ops::reference::softmax_forward(x, x, ctx), ValueError, "overlaps");
   ATTN_EXPECT_THROW_MSG(ops::reference::softmax_backward(x, y, x, ctx), ShapeError, "softmax_backward", "dout");
+  ATTN_EXPECT_THROW_MSG(ops::softmax_forward(x, y, ctx), ShapeError, "softmax_forward", "out has shape (3, 2)");
+  ATTN_EXPECT_THROW_MSG(ops::softmax_forward(x, x, ctx), ValueError, "overlaps");
+  ATTN_EXPECT_THROW_MSG(ops::softmax_backward(x, y, x, ctx), ShapeError, "softmax_backward", "dout");
 }
 
 }  // namespace

@@ -19,4 +19,16 @@ void gelu_forward(ConstTensorView x, TensorView out, const Context& ctx);
 void relu_backward(ConstTensorView x, ConstTensorView dout, TensorView dx, const Context& ctx);
 void gelu_backward(ConstTensorView x, ConstTensorView dout, TensorView dx, const Context& ctx);
 
+namespace reference {
+// The specification of the four above: the same formulas evaluated in double; also for double data.
+void relu_forward(ConstTensorView x, TensorView out, const Context& ctx);
+void relu_forward(ConstTensorViewD x, TensorViewD out, const Context& ctx);
+void gelu_forward(ConstTensorView x, TensorView out, const Context& ctx);
+void gelu_forward(ConstTensorViewD x, TensorViewD out, const Context& ctx);
+void relu_backward(ConstTensorView x, ConstTensorView dout, TensorView dx, const Context& ctx);
+void relu_backward(ConstTensorViewD x, ConstTensorViewD dout, TensorViewD dx, const Context& ctx);
+void gelu_backward(ConstTensorView x, ConstTensorView dout, TensorView dx, const Context& ctx);
+void gelu_backward(ConstTensorViewD x, ConstTensorViewD dout, TensorViewD dx, const Context& ctx);
+}  // namespace reference
+
 }  // namespace attn::ops
