@@ -130,6 +130,9 @@ TEST(CliAttend, RejectsBadInputWithAClearMessage) {
            {"--key-lengths 7", "key_lengths has 1 entries but the batch size is 2"},
            {"--key-lengths 7,8", "key_lengths[1] = 8 is outside [0, S = 7]"},
            {"--dilation 0", "dilation must be >= 1"},
+           {"--window ''", "--window: expected comma-separated integers, got ''"},
+           {"--key-lengths ''", "--key-lengths: expected comma-separated integers"},
+           {"--chunk 4,1,2", "expected SIZE[,LEFT_CHUNKS]"},
            {"--bias " + g + "lse.npy", "bias has shape (2, 2, 5)"},
            {"--dq /tmp/x.npy", "need --grad-out"},
        }) {

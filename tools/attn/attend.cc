@@ -9,6 +9,7 @@
 
 #include "attn/attn.h"
 #include "commands.h"
+#include "mask_flags.h"
 
 namespace attn::cli {
 
@@ -16,11 +17,7 @@ namespace {
 
 struct AttendOptions {
   std::string q, k, v, out, lse, probs, bias;
-  bool causal = false;
-  std::string window, chunk, key_lengths;
-  int64_t dilation = 1;
-  int64_t query_offset = 0;
-  bool alibi = false;
+  MaskFlags mask;
   std::optional<double> scale;
   bool reference = false;
   // Backward (optional): --grad-out DOUT.npy with any of --dq/--dk/--dv/--dbias.
@@ -41,38 +38,12 @@ BasicTensor<T> load(const std::string& path) {
   }
 }
 
-ops::AttentionMask build_mask(const AttendOptions& o, int64_t NH) {
-  ops::AttentionMask m;
-  m.causal = o.causal;
-  m.query_offset = o.query_offset;
-  m.dilation = o.dilation;
-  if (!o.window.empty()) {
-    std::tie(m.window_left, m.window_right) = parse_window(o.window);
-  }
-  if (!o.chunk.empty()) {
-    const auto c = parse_int_list("--chunk", o.chunk);
-    if (c.size() > 2) fail<ValueError>("--chunk", "expected SIZE[,LEFT_CHUNKS], got '", o.chunk, "'");
-    m.chunk_size = c[0];
-    if (m.chunk_size < 1) fail<ValueError>("--chunk", "chunk size must be >= 1, got ", m.chunk_size);
-    m.num_left_chunks = c.size() == 2 ? c[1] : -1;
-  }
-  if (!o.key_lengths.empty()) m.key_lengths = parse_int_list("--key-lengths", o.key_lengths);
-  if (o.alibi) m.alibi_slopes = ops::alibi_slopes(NH);
-  return m;
-}
-
 std::string describe(const Shape& q, const Shape& k, const AttendOptions& o) {
   std::string s = "B=" + std::to_string(q[0]) + " NH=" + std::to_string(q[1]) + " NH_kv=" + std::to_string(k[1]) +
                   " T=" + std::to_string(q[2]) + " S=" + std::to_string(k[2]) + " HS=" + std::to_string(q[3]);
-  std::string mask;
-  if (o.causal) mask += " causal";
-  if (!o.window.empty()) mask += " window=" + o.window;
-  if (o.dilation > 1) mask += " dilation=" + std::to_string(o.dilation);
-  if (!o.chunk.empty()) mask += " chunk=" + o.chunk;
-  if (!o.key_lengths.empty()) mask += " key-lengths=" + o.key_lengths;
-  if (o.alibi) mask += " alibi";
-  if (!o.bias.empty()) mask += " bias";
-  return s + " mask:" + (mask.empty() ? " none" : mask);
+  std::string mask = o.mask.describe();
+  if (!o.bias.empty()) mask = (mask == " none" ? "" : mask) + " bias";
+  return s + " mask:" + mask;
 }
 
 // The backward on the kernel the forward used.
@@ -98,7 +69,7 @@ void run(const AttendOptions& o) {
   if (q.rank() != 4 || k.rank() != 4)
     fail<ShapeError>(kFn, "q and k must be (B, NH, T, HS) and (B, NH_kv, S, HS); got q ", q.shape().str(), ", k ",
                      k.shape().str());
-  const auto mask = build_mask(o, q.dim(1));
+  const auto mask = o.mask.build(q.dim(1));
   BasicTensor<T> bias;
   if (!o.bias.empty()) bias = load<T>(o.bias);
   const double scale = o.scale ? *o.scale : ops::default_attention_scale(q.dim(3));
@@ -167,18 +138,7 @@ void add_attend_command(CLI::App& app) {
   sub->add_option("--out", o->out, "Output .npy (B, NH, T, HSV)")->required();
   sub->add_option("--lse", o->lse, "Also write the log-sum-exp of each score row (B, NH, T)");
   sub->add_option("--probs", o->probs, "Also write the attention probabilities (B, NH, T, S)");
-  sub->add_flag("--causal", o->causal, "Causal mask, top-left aligned as PyTorch: key s <= query t");
-  sub->add_option("--window", o->window,
-                  "Truncated attention LEFT,RIGHT: query t sees keys t-LEFT .. t+RIGHT (-1 = unbounded; W = W,W)");
-  sub->add_option("--dilation", o->dilation, "Interval sampling: only keys whose offset from t is a multiple of D")
-      ->capture_default_str();
-  sub->add_option("--chunk", o->chunk,
-                  "Chunked attention SIZE[,LEFT_CHUNKS]: own chunk plus LEFT_CHUNKS before it (WeNet); default all");
-  sub->add_option("--key-lengths", o->key_lengths, "Valid keys per batch entry n1,n2,... (padding mask)");
-  sub->add_option("--query-offset", o->query_offset,
-                  "Position of query 0 on the key axis (S-T aligns bottom-right, as FlashAttention)")
-      ->capture_default_str();
-  sub->add_flag("--alibi", o->alibi, "ALiBi with the standard per-head slopes: score -= slope_h * |t - s|");
+  add_mask_flags(sub, o->mask);
   sub->add_option("--bias", o->bias, "Additive bias .npy (B or 1, NH or 1, T, S); -inf masks");
   sub->add_option("--scale", o->scale, "Score scale (default 1/sqrt(HS))");
   sub->add_flag("--reference", o->reference, "Use the reference kernel (the specification) instead of the fused one");

@@ -19,6 +19,7 @@
 
 #include "attn/attn.h"
 #include "commands.h"
+#include "mask_flags.h"
 #include "peak.h"
 
 namespace attn::cli {
@@ -28,8 +29,8 @@ namespace {
 struct BenchOptions {
   std::string seq = "1024,4096";
   int64_t heads = 8, head_dim = 64, batch = 1;
-  std::string window;
-  bool causal = false, backward = false, json = false;
+  MaskFlags mask;
+  bool backward = false, json = false;
   int threads = 0, repeats = 5;
   int64_t reference_max = 1024;
 };
@@ -78,19 +79,15 @@ double median_ms(int repeats, F&& f) {
 
 void run_bench(const BenchOptions& o) {
   Context ctx(ContextOptions{.num_threads = o.threads});
-  ops::AttentionMask mask;
-  mask.causal = o.causal;
-  if (!o.window.empty()) {
-    std::tie(mask.window_left, mask.window_right) = parse_window(o.window);
-  }
+  const ops::AttentionMask mask = o.mask.build(o.heads, o.batch);
   if (o.repeats < 1) fail<ValueError>("attn bench", "--repeats must be >= 1");
   const double peak = bench::measure_peak_gflops(ctx);
   nlohmann::json rows = nlohmann::json::array();
   if (!o.json)
     std::cout << "machine: " << ctx.num_threads() << " threads, SIMD " << ops::simd_target() << ", measured fp32 FMA peak "
               << std::fixed << std::setprecision(1) << peak << " GFLOP/s\n"
-              << "B=" << o.batch << " NH=" << o.heads << " HS=" << o.head_dim << (o.causal ? " causal" : "")
-              << (o.window.empty() ? "" : " window=" + o.window) << "; flops: 4*HS (fwd), 10*HS (bwd) per unmasked score\n"
+              << "B=" << o.batch << " NH=" << o.heads << " HS=" << o.head_dim << " mask:" << o.mask.describe()
+              << "; flops: 4*HS (fwd), 10*HS (bwd) per unmasked score\n"
               << std::left << std::setw(8) << "N" << std::setw(11) << "kernel" << std::setw(6) << "pass" << std::right
               << std::setw(12) << "ms" << std::setw(10) << "GFLOP/s" << std::setw(8) << "%peak" << std::setw(12)
               << "peakRSS MiB" << "\n";
@@ -155,8 +152,8 @@ void add_bench_command(CLI::App& app) {
   sub->add_option("--heads", o->heads, "Heads NH")->capture_default_str();
   sub->add_option("--head-dim", o->head_dim, "Head size HS")->capture_default_str();
   sub->add_option("--batch", o->batch, "Batch B")->capture_default_str();
-  sub->add_option("--window", o->window, "Truncated attention LEFT,RIGHT (or W)");
-  sub->add_flag("--causal", o->causal, "Causal mask");
+  // Work is counted per query from the key interval, which ignores dilation: no --dilation here.
+  add_mask_flags(sub, o->mask, kCausalFlag | kWindowFlag | kChunkFlag | kAlibiFlag);
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
   sub->add_flag("--backward", o->backward, "Also time the backward");
   sub->add_flag("--json", o->json, "Print JSON rows instead of a table");

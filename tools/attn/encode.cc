@@ -11,14 +11,16 @@
 
 #include "attn/attn.h"
 #include "commands.h"
+#include "mask_flags.h"
 
 namespace attn::cli {
 
 namespace {
 
 struct EncodeOptions {
-  std::string config, weights, input, out, key_lengths, window;
-  bool causal = false, non_strict = false, quiet = false;
+  std::string config, weights, input, out;
+  MaskFlags mask;
+  bool non_strict = false, quiet = false;
   int threads = 0;
 };
 
@@ -47,15 +49,9 @@ void run_encode(const EncodeOptions& o) {
                      config.batch_first ? "(B, T, " : "(T, B, ", config.layer.d_model, ") is expected");
   const int64_t B = config.batch_first ? x.dim(0) : x.dim(1), T = config.batch_first ? x.dim(1) : x.dim(0);
   nn::AttentionOptions opts;
-  opts.mask.causal = o.causal;
-  if (!o.window.empty()) std::tie(opts.mask.window_left, opts.mask.window_right) = parse_window(o.window);
-  if (!o.key_lengths.empty()) {
-    opts.mask.key_lengths = parse_int_list("--key-lengths", o.key_lengths);
-    if (static_cast<int64_t>(opts.mask.key_lengths.size()) != B)
-      fail<ValueError>("--key-lengths", "expected ", B, " lengths (one per batch entry), got ", opts.mask.key_lengths.size());
-    for (int64_t len : opts.mask.key_lengths)
-      if (len < 1 || len > T) fail<ValueError>("--key-lengths", "each length must be in [1, ", T, "], got ", len);
-  }
+  opts.mask = o.mask.build(config.layer.nhead, B);
+  for (int64_t len : opts.mask.key_lengths)
+    if (len < 1 || len > T) fail<ValueError>("--key-lengths", "each length must be in [1, ", T, "], got ", len);
   const auto start = std::chrono::steady_clock::now();
   const Tensor y = model.forward(x, opts, nullptr, ctx);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -75,9 +71,7 @@ void add_encode_command(CLI::App& app) {
   sub->add_option("--weights", o->weights, "Weights (.safetensors, PyTorch state_dict names)")->required();
   sub->add_option("--input", o->input, "Input .npy, (B, T, C) (or (T, B, C) with batch_first false)")->required();
   sub->add_option("--out", o->out, "Output .npy, same layout as the input")->required();
-  sub->add_option("--key-lengths", o->key_lengths, "Valid length of each batch entry (padding after it)");
-  sub->add_flag("--causal", o->causal, "Causal self-attention");
-  sub->add_option("--window", o->window, "Truncated attention LEFT,RIGHT (or W)");
+  add_mask_flags(sub, o->mask, kAllMaskFlags & ~kQueryOffsetFlag);
   sub->add_flag("--non-strict", o->non_strict, "Allow missing/unexpected weights (warned), like strict=False");
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
   sub->add_flag("--quiet", o->quiet, "No summary line");
