@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// The choice the fused kernel rests on, measured: its tile products through our broadcast micro-kernel
-// (internal::kernels::gemm_bcast, Highway) against the same products through OpenBLAS's cblas_sgemm,
-// single-threaded, on the shapes the forward and backward issue per tile (HS = 64, Bq = 64, Bk = 128).
-// GFLOP/s counts 2·M·N·K per call. The data stays in cache, as it does inside the kernel.
+// The choice the fused kernel rests on, measured: its tile products through our broadcast
+// micro-kernel (internal::kernels::gemm_bcast, Highway) against the same products through
+// OpenBLAS's cblas_sgemm, single-threaded, on the shapes the forward and backward issue per tile
+// (HS = 64, Bq = 64, Bk = 128). GFLOP/s counts 2·M·N·K per call. The data stays in cache, as it
+// does inside the kernel.
 //
 //   build/release/bench/bench_tiles --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
@@ -14,8 +15,8 @@
 
 namespace {
 
-// One tile product C[M×N] (+)= A[M×K]·B[K×N]; `a_transposed` stores A as Aᵀ (a_rs = 1, a_ks = M), the
-// layout the kernel reads the probability tile in for P·V and dS·K.
+// One tile product C[M×N] (+)= A[M×K]·B[K×N]; `a_transposed` stores A as Aᵀ (a_rs = 1, a_ks = M),
+// the layout the kernel reads the probability tile in for P·V and dS·K.
 struct TileShape {
   int64_t M, N, K;
   bool a_transposed;
@@ -30,7 +31,8 @@ constexpr TileShape kShapes[] = {
 struct Operands {
   std::vector<float> a, b, c;
   explicit Operands(const TileShape& s)
-      : a(static_cast<size_t>(s.M * s.K), 0.01f), b(static_cast<size_t>(s.K * s.N), 0.02f),
+      : a(static_cast<size_t>(s.M * s.K), 0.01f),
+        b(static_cast<size_t>(s.K * s.N), 0.02f),
         c(static_cast<size_t>(s.M * s.N), 0.0f) {}
 };
 
@@ -44,7 +46,8 @@ void BM_TileBroadcastKernel(benchmark::State& state) {
   Operands o(s);
   const int64_t a_rs = s.a_transposed ? 1 : s.K, a_ks = s.a_transposed ? s.M : 1;
   for (auto _ : state) {
-    attn::internal::kernels::gemm_bcast(s.M, s.N, s.K, o.a.data(), a_rs, a_ks, o.b.data(), s.N, o.c.data(), s.N, true);
+    attn::internal::kernels::gemm_bcast(s.M, s.N, s.K, o.a.data(), a_rs, a_ks, o.b.data(), s.N,
+                                        o.c.data(), s.N, true);
     benchmark::DoNotOptimize(o.c.data());
   }
   set_flops(state, s);
@@ -57,8 +60,8 @@ void BM_TileOpenBlas(benchmark::State& state) {
   openblas_set_num_threads(1);
   const int M = static_cast<int>(s.M), N = static_cast<int>(s.N), K = static_cast<int>(s.K);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, s.a_transposed ? CblasTrans : CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, o.a.data(),
-                s.a_transposed ? M : K, o.b.data(), N, 1.0f, o.c.data(), N);
+    cblas_sgemm(CblasRowMajor, s.a_transposed ? CblasTrans : CblasNoTrans, CblasNoTrans, M, N, K,
+                1.0f, o.a.data(), s.a_transposed ? M : K, o.b.data(), N, 1.0f, o.c.data(), N);
     benchmark::DoNotOptimize(o.c.data());
   }
   set_flops(state, s);

@@ -56,8 +56,9 @@ HWY_EXPORT(MeasureFmaGflops);
 double measure_peak_gflops(const Context& ctx, double seconds) {
   if (!(seconds > 0.0 && seconds < 60.0))
     fail<ValueError>("measure_peak_gflops", "seconds must be in (0, 60), got ", seconds);
-  // The best of several short trials: on a shared machine other work only ever slows a trial down, so the
-  // maximum is the closest to what the hardware can do (one long trial swung by ±10% between runs here).
+  // The best of several short trials: on a shared machine other work only ever slows a trial down,
+  // so the maximum is the closest to what the hardware can do (one long trial swung by ±10% between
+  // runs here).
   constexpr int kTrials = 6;
   double best = 0.0;
   for (int trial = 0; trial < kTrials; ++trial) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// One attention call through an installed attn: truncated self-attention over 1000 positions, checked
-// against the reference. Prints the largest difference and exits 0 if it is small.
+// One attention call through an installed attn: truncated self-attention over 1000 positions,
+// checked against the reference. Prints the largest difference and exits 0 if it is small.
 #include <cmath>
 #include <cstdio>
 
@@ -19,8 +19,9 @@ int main() {
     double max_diff = 0.0;
     for (int64_t i = 0; i < fast.out.numel(); ++i)
       max_diff = std::fmax(max_diff, std::fabs(fast.out.data()[i] - ref.out.data()[i]));
-    std::printf("attn %s consumer: window attention on SIMD target %s, max |fast - reference| = %.3g\n",
-                attn::kVersion, attn::ops::simd_target(), max_diff);
+    std::printf(
+        "attn %s consumer: window attention on SIMD target %s, max |fast - reference| = %.3g\n",
+        attn::kVersion, attn::ops::simd_target(), max_diff);
     return max_diff < 1e-4 ? 0 : 1;
   } catch (const attn::Error& e) {
     std::fprintf(stderr, "consumer: %s\n", e.what());

@@ -20,15 +20,18 @@ SequenceTask parse_sequence_task(const std::string& name) {
 
 const char* sequence_task_name(SequenceTask task) {
   switch (task) {
-    case SequenceTask::kCopy: return "copy";
-    case SequenceTask::kReverse: return "reverse";
-    case SequenceTask::kSort: return "sort";
+    case SequenceTask::kCopy:
+      return "copy";
+    case SequenceTask::kReverse:
+      return "reverse";
+    case SequenceTask::kSort:
+      return "sort";
   }
   return "?";
 }
 
-void make_sequence_batch(const SequenceTaskConfig& c, Rng& rng, int64_t batch, std::vector<int64_t>& inputs,
-                         std::vector<int64_t>& targets) {
+void make_sequence_batch(const SequenceTaskConfig& c, Rng& rng, int64_t batch,
+                         std::vector<int64_t>& inputs, std::vector<int64_t>& targets) {
   const auto T = static_cast<size_t>(c.seq_len);
   inputs.resize(static_cast<size_t>(batch) * T);
   targets.resize(inputs.size());
@@ -56,16 +59,20 @@ nn::EncoderLayerConfig layer_config(const SequenceTaskConfig& c) {
 
 void check_config(const SequenceTaskConfig& c) {
   constexpr const char* fn = "train_sequence_task";
-  if (c.vocab < 2 || c.seq_len < 1 || c.batch < 1 || c.steps < 1 || c.eval_every < 1 || c.eval_batch < 1)
+  if (c.vocab < 2 || c.seq_len < 1 || c.batch < 1 || c.steps < 1 || c.eval_every < 1 ||
+      c.eval_batch < 1)
     fail<ValueError>(fn, "need vocab >= 2 and seq_len, batch, steps, eval_every, eval_batch >= 1");
-  if (c.warmup < 0 || c.warmup > c.steps) fail<ValueError>(fn, "warmup must be in [0, steps], got ", c.warmup);
+  if (c.warmup < 0 || c.warmup > c.steps)
+    fail<ValueError>(fn, "warmup must be in [0, steps], got ", c.warmup);
   if (!(c.lr > 0) || !(c.clip > 0)) fail<ValueError>(fn, "lr and clip must be > 0");
 }
 }  // namespace
 
 SequenceModel::SequenceModel(const SequenceTaskConfig& c, Rng& rng)
-    : embed(c.vocab, c.d_model, rng), encoder(layer_config(c), c.num_layers, true, rng, c.seed),
-      head(c.d_model, c.vocab, true, rng), C_(c.d_model) {
+    : embed(c.vocab, c.d_model, rng),
+      encoder(layer_config(c), c.num_layers, true, rng, c.seed),
+      head(c.d_model, c.vocab, true, rng),
+      C_(c.d_model) {
   register_module("embed", embed);
   register_module("encoder", encoder);
   register_module("head", head);
@@ -73,26 +80,31 @@ SequenceModel::SequenceModel(const SequenceTaskConfig& c, Rng& rng)
 
 // Embedding rows are N(0, 1) per channel (norm ≈ √C); scaled by 4/√C their norm is ≈ 4, next to the
 // sinusoidal PE's √(C/2), so neither the token nor its position drowns the other.
-float SequenceModel::embedding_scale() const { return static_cast<float>(4.0 / std::sqrt(static_cast<double>(C_))); }
+float SequenceModel::embedding_scale() const {
+  return static_cast<float>(4.0 / std::sqrt(static_cast<double>(C_)));
+}
 
-Tensor SequenceModel::forward(const std::vector<int64_t>& tokens, int64_t B, int64_t T, Cache* cache, const Context& ctx) {
+Tensor SequenceModel::forward(const std::vector<int64_t>& tokens, int64_t B, int64_t T,
+                              Cache* cache, const Context& ctx) {
   Tensor x = embed.forward(tokens, B, T, cache ? &cache->embed : nullptr, ctx);
   if (cache) cache->B = B, cache->T = T;
   for (float& v : x.values()) v *= embedding_scale();
   ops::add_sinusoidal_encoding(x.view(), x.view(), 0, ctx);
-  const Tensor h = encoder.forward(x.view(), nn::AttentionOptions{}, cache ? &cache->encoder : nullptr, ctx);
+  const Tensor h =
+      encoder.forward(x.view(), nn::AttentionOptions{}, cache ? &cache->encoder : nullptr, ctx);
   return head.forward(h.view().reshape(Shape{B * T, C_}), cache ? &cache->head : nullptr, ctx);
 }
 
 void SequenceModel::backward(ConstTensorView dlogits, const Cache& cache, const Context& ctx) {
   Tensor dh = head.backward(dlogits, cache.head, ctx);
   Tensor dx = encoder.backward(dh.view().reshape(Shape{cache.B, cache.T, C_}), cache.encoder, ctx);
-  for (float& v : dx.values()) v *= embedding_scale();  // the PE is additive: its gradient passes unchanged
+  for (float& v : dx.values())
+    v *= embedding_scale();  // the PE is additive: its gradient passes unchanged
   embed.backward(dx.view(), cache.embed, ctx);
 }
 
-double evaluate_sequence_task(const SequenceTaskConfig& c, SequenceModel& model, Rng& rng, int64_t batch,
-                              const Context& ctx) {
+double evaluate_sequence_task(const SequenceTaskConfig& c, SequenceModel& model, Rng& rng,
+                              int64_t batch, const Context& ctx) {
   std::vector<int64_t> x, y;
   make_sequence_batch(c, rng, batch, x, y);
   const Tensor logits = model.forward(x, batch, c.seq_len, nullptr, ctx);
@@ -101,14 +113,17 @@ double evaluate_sequence_task(const SequenceTaskConfig& c, SequenceModel& model,
 }
 
 namespace {
-// A seed for (run seed, step, stream): batches depend on the step alone, so a resumed run draws the same.
+// A seed for (run seed, step, stream): batches depend on the step alone, so a resumed run draws the
+// same.
 uint64_t step_seed(uint64_t seed, int64_t step, uint64_t stream) {
-  return seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull + stream;
+  return seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull +
+         stream;
 }
 }  // namespace
 
-train::FitResult train_sequence_task(const SequenceTaskConfig& c, SequenceModel& model, train::Optimizer& optimizer,
-                                     const Context& ctx, train::FitOptions o) {
+train::FitResult train_sequence_task(const SequenceTaskConfig& c, SequenceModel& model,
+                                     train::Optimizer& optimizer, const Context& ctx,
+                                     train::FitOptions o) {
   check_config(c);
   o.steps = c.steps, o.lr = c.lr, o.min_lr = c.min_lr, o.warmup = c.warmup, o.clip = c.clip;
   o.eval_every = c.eval_every;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Toy sequence tasks that a small transformer learns in seconds (an example of train::fit; used by
 // `attn train copy|reverse|sort` and `make demo`): copy (y_t = x_t), reverse
-// (y_t = x_{T-1-t}: every output must attend to one far position, found through the positional encoding)
-// and sort (y = sorted x: every output must count over the whole sequence). Model: token embedding ·√C +
-// sinusoidal PE → TransformerEncoder (pre-norm, GELU) → Linear head; loss: cross-entropy per token.
+// (y_t = x_{T-1-t}: every output must attend to one far position, found through the positional
+// encoding) and sort (y = sorted x: every output must count over the whole sequence). Model: token
+// embedding ·√C + sinusoidal PE → TransformerEncoder (pre-norm, GELU) → Linear head; loss:
+// cross-entropy per token.
 #pragma once
 
 #include <cstdint>
@@ -30,13 +31,14 @@ struct SequenceTaskConfig {
   int64_t batch = 32, steps = 2000, warmup = 100;
   double lr = 3e-3, min_lr = 1e-4, weight_decay = 0.01, clip = 1.0;
   int64_t eval_every = 50, eval_batch = 256;
-  double target_accuracy = 0.99;  // stop once the held-out token accuracy reaches this (<= 0: never)
+  double target_accuracy =
+      0.99;  // stop once the held-out token accuracy reaches this (<= 0: never)
   uint64_t seed = 0;
 };
 
 // Inputs and targets for `batch` random sequences, row-major (batch, seq_len).
-void make_sequence_batch(const SequenceTaskConfig& config, Rng& rng, int64_t batch, std::vector<int64_t>& inputs,
-                         std::vector<int64_t>& targets);
+void make_sequence_batch(const SequenceTaskConfig& config, Rng& rng, int64_t batch,
+                         std::vector<int64_t>& inputs, std::vector<int64_t>& targets);
 
 // FitOptions with no progress bar, CSV or checkpoints.
 inline train::FitOptions quiet_fit() {
@@ -55,7 +57,8 @@ class SequenceModel : public nn::Module {
     int64_t B = 0, T = 0;
   };
   // tokens (B, T) row-major -> logits (B·T, vocab)
-  Tensor forward(const std::vector<int64_t>& tokens, int64_t B, int64_t T, Cache* cache, const Context& ctx);
+  Tensor forward(const std::vector<int64_t>& tokens, int64_t B, int64_t T, Cache* cache,
+                 const Context& ctx);
   void backward(ConstTensorView dlogits, const Cache& cache, const Context& ctx);
 
   nn::Embedding embed;
@@ -67,16 +70,16 @@ class SequenceModel : public nn::Module {
   int64_t C_;
 };
 
-// Trains with AdamW through train::fit: warm-up + cosine schedule, gradient clipping, held-out token
-// accuracy every eval_every steps (stopping at target_accuracy). fit_options supplies what fit does beyond
-// that (progress bar, CSV, checkpoints, resume); its schedule fields are taken from config. The batch of
-// step s is drawn from Rng(seed, s), so a fixed seed and thread count give the same run bit for bit, and a
-// resumed run continues the same curve.
+// Trains with AdamW through train::fit: warm-up + cosine schedule, gradient clipping, held-out
+// token accuracy every eval_every steps (stopping at target_accuracy). fit_options supplies what
+// fit does beyond that (progress bar, CSV, checkpoints, resume); its schedule fields are taken from
+// config. The batch of step s is drawn from Rng(seed, s), so a fixed seed and thread count give the
+// same run bit for bit, and a resumed run continues the same curve.
 train::FitResult train_sequence_task(const SequenceTaskConfig& config, SequenceModel& model,
                                      train::Optimizer& optimizer, const Context& ctx,
                                      train::FitOptions fit_options = quiet_fit());
 // Token accuracy of the model on `batch` fresh sequences drawn from rng.
-double evaluate_sequence_task(const SequenceTaskConfig& config, SequenceModel& model, Rng& rng, int64_t batch,
-                              const Context& ctx);
+double evaluate_sequence_task(const SequenceTaskConfig& config, SequenceModel& model, Rng& rng,
+                              int64_t batch, const Context& ctx);
 
 }  // namespace attn::examples

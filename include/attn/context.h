@@ -8,15 +8,15 @@
 
 namespace attn {
 
-// Small, fast, reproducible generator (xoshiro256**), seeded through splitmix64. Its sequences are the
-// same on every platform and standard library, unlike std::normal_distribution.
+// Small, fast, reproducible generator (xoshiro256**), seeded through splitmix64. Its sequences are
+// the same on every platform and standard library, unlike std::normal_distribution.
 class Rng {
  public:
   explicit Rng(uint64_t seed = 0);
   uint64_t next_u64();
-  double uniform();                   // [0, 1)
+  double uniform();  // [0, 1)
   double uniform(double lo, double hi);
-  double normal();                    // standard normal (Box-Muller)
+  double normal();                              // standard normal (Box-Muller)
   int64_t uniform_int(int64_t lo, int64_t hi);  // [lo, hi]
 
  private:
@@ -40,8 +40,8 @@ class Context {
   void set_num_threads(int n);  // n >= 1, or 0 for all hardware threads
   uint64_t seed() const { return seed_; }
 
-  // Per-worker scratch of at least `count` floats, 64-byte aligned. Valid until the same worker asks
-  // again; workers never share a buffer, so parallel workers may call this concurrently.
+  // Per-worker scratch of at least `count` floats, 64-byte aligned. Valid until the same worker
+  // asks again; workers never share a buffer, so parallel workers may call this concurrently.
   float* scratch(int worker, int64_t count) const;
 
  private:
@@ -51,14 +51,16 @@ class Context {
   std::unique_ptr<Scratch> scratch_;
 };
 
-// The threads a context uses by default: OMP_NUM_THREADS if set, else the processors this process may use.
+// The threads a context uses by default: OMP_NUM_THREADS if set, else the processors this process
+// may use.
 int hardware_threads();
 
-// The context of the calling thread, for calls that take none (ops::attention, the Python module): one
-// per thread, so concurrent callers never share scratch memory. Its thread count follows
+// The context of the calling thread, for calls that take none (ops::attention, the Python module):
+// one per thread, so concurrent callers never share scratch memory. Its thread count follows
 // set_default_num_threads (initially all hardware threads); do not change it directly.
 const Context& thread_context();
-// Threads that thread_context() uses in every thread from now on (n >= 1, or 0 for all hardware threads).
+// Threads that thread_context() uses in every thread from now on (n >= 1, or 0 for all hardware
+// threads).
 void set_default_num_threads(int n);
 int default_num_threads();
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Errors thrown by every public attn function. Messages name the function, the argument and the shapes:
+// Errors thrown by every public attn function. Messages name the function, the argument and the
+// shapes:
 //   "attention_forward: k has head size 48 but q has 64 (q (2, 4, 7, 64), k (2, 4, 9, 48))".
 #pragma once
 
@@ -10,7 +11,8 @@
 
 namespace attn {
 
-// Base of everything attn throws. Catch this in frontends; the Python bindings map it to exceptions.
+// Base of everything attn throws. Catch this in frontends; the Python bindings map it to
+// exceptions.
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -50,10 +52,11 @@ template <typename E, typename... Parts>
 
 // Internal invariants (never user input): checked in debug and sanitizer builds only.
 #if !defined(NDEBUG) || defined(ATTN_ENABLE_DCHECK)
-#define ATTN_DCHECK(cond)                                                                       \
-  do {                                                                                          \
-    if (!(cond)) throw ::attn::Error(::attn::detail::concat("internal check failed: ", #cond, \
-                                                            " at ", __FILE__, ":", __LINE__)); \
+#define ATTN_DCHECK(cond)                                                                  \
+  do {                                                                                     \
+    if (!(cond))                                                                           \
+      throw ::attn::Error(::attn::detail::concat("internal check failed: ", #cond, " at ", \
+                                                 __FILE__, ":", __LINE__));                \
   } while (0)
 #else
 #define ATTN_DCHECK(cond) \

@@ -21,8 +21,8 @@ namespace attn {
 
 inline constexpr int kMaxRank = 6;
 
-// Dimension sizes, outermost first (PyTorch order). Construction rejects negative sizes, ranks above
-// kMaxRank and element counts that overflow int64.
+// Dimension sizes, outermost first (PyTorch order). Construction rejects negative sizes, ranks
+// above kMaxRank and element counts that overflow int64.
 class Shape {
  public:
   Shape() = default;
@@ -70,7 +70,9 @@ class BasicView {
   // A mutable view converts to a const view.
   template <typename U, typename = std::enable_if_t<std::is_same_v<T, const U>>>
   BasicView(const BasicView<U>& other)  // NOLINT(google-explicit-constructor)
-      : data_(other.data()), shape_(other.shape()), strides_(other.strides()),
+      : data_(other.data()),
+        shape_(other.shape()),
+        strides_(other.strides()),
         defined_(other.defined()) {}
 
   bool defined() const { return defined_; }
@@ -156,8 +158,8 @@ class BasicTensor {
   BasicView<const T> view() const {
     return defined() ? BasicView<const T>(data(), shape_) : BasicView<const T>();
   }
-  operator BasicView<T>() { return view(); }                // NOLINT(google-explicit-constructor)
-  operator BasicView<const T>() const { return view(); }    // NOLINT(google-explicit-constructor)
+  operator BasicView<T>() { return view(); }              // NOLINT(google-explicit-constructor)
+  operator BasicView<const T>() const { return view(); }  // NOLINT(google-explicit-constructor)
   bool defined() const { return defined_; }
 
   template <typename... I>
@@ -181,7 +183,8 @@ class BasicTensor {
 using Tensor = BasicTensor<float>;
 using TensorD = BasicTensor<double>;
 
-// dst = src element by element (shapes must match; float <-> double converts). dst must not overlap src.
+// dst = src element by element (shapes must match; float <-> double converts). dst must not overlap
+// src.
 template <typename D, typename S>
 void copy(BasicView<const S> src, BasicView<D> dst);
 template <typename D, typename S>
@@ -219,7 +222,8 @@ void for_each_offset(const BasicView<T>& view, F&& fn) {
   for_each_offset(view.shape(), view.strides(), fn);
 }
 
-// Calls fn(offset_a, offset_b) for every element of two views of the same shape, in row-major order.
+// Calls fn(offset_a, offset_b) for every element of two views of the same shape, in row-major
+// order.
 template <typename A, typename B, typename F>
 void for_each_offset_pair(const BasicView<A>& a, const BasicView<B>& b, F&& fn) {
   ATTN_DCHECK(a.shape() == b.shape());

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The `attn._attn` extension: numpy arrays in and out, zero-copy for float32 of any non-negative strides.
-// The Python layer (python/attn/*.py) gives PyTorch's argument names and broadcasting; this file only
-// turns arrays into views, releases the GIL while kernels run, and maps attn::Error to Python exceptions.
+// The `attn._attn` extension: numpy arrays in and out, zero-copy for float32 of any non-negative
+// strides. The Python layer (python/attn/*.py) gives PyTorch's argument names and broadcasting;
+// this file only turns arrays into views, releases the GIL while kernels run, and maps attn::Error
+// to Python exceptions.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -23,7 +24,8 @@ namespace {
 
 template <typename T>
 BasicView<const T> const_view(const py::array& a, const char* name) {
-  if (a.ndim() > kMaxRank) fail<ShapeError>("attn", name, " has rank ", a.ndim(), "; at most ", kMaxRank, " is supported");
+  if (a.ndim() > kMaxRank)
+    fail<ShapeError>("attn", name, " has rank ", a.ndim(), "; at most ", kMaxRank, " is supported");
   std::vector<int64_t> dims(static_cast<size_t>(a.ndim()));
   Strides strides{};
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
@@ -33,10 +35,12 @@ BasicView<const T> const_view(const py::array& a, const char* name) {
       fail<ValueError>("attn", name, " has a negative or unaligned stride (", st, " bytes)");
     strides[static_cast<size_t>(i)] = st / static_cast<py::ssize_t>(sizeof(T));
   }
-  return BasicView<const T>(static_cast<const T*>(a.data()), Shape(std::span<const int64_t>(dims)), strides);
+  return BasicView<const T>(static_cast<const T*>(a.data()), Shape(std::span<const int64_t>(dims)),
+                            strides);
 }
 
-// zero: for outputs that kernels accumulate into (gradients); forward outputs are overwritten whole.
+// zero: for outputs that kernels accumulate into (gradients); forward outputs are overwritten
+// whole.
 template <typename T>
 py::array_t<T> new_array(const Shape& shape, bool zero) {
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
@@ -56,8 +60,9 @@ struct MaskArgs {
   std::optional<double> scale;
 };
 
-MaskArgs mask_args(bool causal, int64_t query_offset, int64_t window_left, int64_t window_right, int64_t dilation,
-                   int64_t chunk_size, int64_t num_left_chunks, std::optional<std::vector<int64_t>> key_lengths,
+MaskArgs mask_args(bool causal, int64_t query_offset, int64_t window_left, int64_t window_right,
+                   int64_t dilation, int64_t chunk_size, int64_t num_left_chunks,
+                   std::optional<std::vector<int64_t>> key_lengths,
                    std::optional<std::vector<float>> alibi_slopes, std::optional<double> scale) {
   MaskArgs m;
   m.mask.causal = causal;
@@ -77,18 +82,20 @@ bool is_float64(const py::array& a) { return a.dtype().is(py::dtype::of<double>(
 
 // q, k, v (and bias) are 4-D arrays of one dtype (the Python layer checks and broadcasts).
 template <typename T>
-py::tuple sdpa_impl(const py::array& q, const py::array& k, const py::array& v, const std::optional<py::array>& bias,
-                    const MaskArgs& m, bool want_probs) {
-  const auto qv = const_view<T>(q, "query"), kv = const_view<T>(k, "key"), vv = const_view<T>(v, "value");
+py::tuple sdpa_impl(const py::array& q, const py::array& k, const py::array& v,
+                    const std::optional<py::array>& bias, const MaskArgs& m, bool want_probs) {
+  const auto qv = const_view<T>(q, "query"), kv = const_view<T>(k, "key"),
+             vv = const_view<T>(v, "value");
   const BasicView<const T> bv = bias ? const_view<T>(*bias, "attn_mask") : BasicView<const T>();
   ops::AttentionOptions options;
   options.mask = m.mask;
   options.scale = m.scale;
   // Validate (and get the shapes) before allocating outputs: a throw here names the bad argument.
   if (qv.rank() != 4 || kv.rank() != 4 || vv.rank() != 4)
-    fail<ShapeError>("scaled_dot_product_attention", "query, key and value must be 4-D here, got ", qv.shape().str(),
-                     ", ", kv.shape().str(), ", ", vv.shape().str());
-  const int64_t B = qv.dim(0), NH = qv.dim(1), T_ = qv.dim(2), S = kv.dim(2), HS = qv.dim(3), HSV = vv.dim(3);
+    fail<ShapeError>("scaled_dot_product_attention", "query, key and value must be 4-D here, got ",
+                     qv.shape().str(), ", ", kv.shape().str(), ", ", vv.shape().str());
+  const int64_t B = qv.dim(0), NH = qv.dim(1), T_ = qv.dim(2), S = kv.dim(2), HS = qv.dim(3),
+                HSV = vv.dim(3);
   auto out = new_array<T>(Shape{B, NH, T_, HSV}, false);
   auto lse = new_array<T>(Shape{B, NH, T_}, false);
   py::object probs = py::none();
@@ -105,22 +112,27 @@ py::tuple sdpa_impl(const py::array& q, const py::array& k, const py::array& v, 
     if constexpr (std::is_same_v<T, float>)
       ops::attention_forward(qv, kv, vv, m.mask, bv, scale, ov, lv, pv, thread_context());
     else
-      ops::reference::attention_forward(qv, kv, vv, m.mask, bv, scale, ov, lv, pv, thread_context());
+      ops::reference::attention_forward(qv, kv, vv, m.mask, bv, scale, ov, lv, pv,
+                                        thread_context());
   }
   return py::make_tuple(out, lse, probs);
 }
 
 template <typename T>
-py::tuple sdpa_backward_impl(const py::array& q, const py::array& k, const py::array& v, const py::array& out,
-                             const py::array& lse, const py::array& dout, const std::optional<py::array>& bias,
-                             const MaskArgs& m, bool want_dbias) {
-  const auto qv = const_view<T>(q, "query"), kv = const_view<T>(k, "key"), vv = const_view<T>(v, "value");
-  const auto ov = const_view<T>(out, "out"), lv = const_view<T>(lse, "lse"), gv = const_view<T>(dout, "grad_out");
+py::tuple sdpa_backward_impl(const py::array& q, const py::array& k, const py::array& v,
+                             const py::array& out, const py::array& lse, const py::array& dout,
+                             const std::optional<py::array>& bias, const MaskArgs& m,
+                             bool want_dbias) {
+  const auto qv = const_view<T>(q, "query"), kv = const_view<T>(k, "key"),
+             vv = const_view<T>(v, "value");
+  const auto ov = const_view<T>(out, "out"), lv = const_view<T>(lse, "lse"),
+             gv = const_view<T>(dout, "grad_out");
   const BasicView<const T> bv = bias ? const_view<T>(*bias, "attn_mask") : BasicView<const T>();
   if (qv.rank() != 4 || kv.rank() != 4 || vv.rank() != 4)
-    fail<ShapeError>("attention_backward", "query, key and value must be 4-D here, got ", qv.shape().str(), ", ",
-                     kv.shape().str(), ", ", vv.shape().str());
-  auto dq = new_array<T>(qv.shape(), true), dk = new_array<T>(kv.shape(), true), dv = new_array<T>(vv.shape(), true);
+    fail<ShapeError>("attention_backward", "query, key and value must be 4-D here, got ",
+                     qv.shape().str(), ", ", kv.shape().str(), ", ", vv.shape().str());
+  auto dq = new_array<T>(qv.shape(), true), dk = new_array<T>(kv.shape(), true),
+       dv = new_array<T>(vv.shape(), true);
   py::object dbias = py::none();
   py::array_t<T> dbias_arr;
   const bool with_dbias = want_dbias && bv.defined();
@@ -130,14 +142,16 @@ py::tuple sdpa_backward_impl(const py::array& q, const py::array& k, const py::a
   }
   auto dqv = mut_view(dq), dkv = mut_view(dk), dvv = mut_view(dv);
   BasicView<T> dbv = with_dbias ? mut_view(dbias_arr) : BasicView<T>();
-  const double scale = m.scale ? *m.scale : (qv.dim(3) > 0 ? ops::default_attention_scale(qv.dim(3)) : 1.0);
+  const double scale =
+      m.scale ? *m.scale : (qv.dim(3) > 0 ? ops::default_attention_scale(qv.dim(3)) : 1.0);
   {
     py::gil_scoped_release release;
     if constexpr (std::is_same_v<T, float>)
-      ops::attention_backward(qv, kv, vv, ov, lv, gv, m.mask, bv, scale, dqv, dkv, dvv, dbv, thread_context());
+      ops::attention_backward(qv, kv, vv, ov, lv, gv, m.mask, bv, scale, dqv, dkv, dvv, dbv,
+                              thread_context());
     else
-      ops::reference::attention_backward(qv, kv, vv, ov, lv, gv, m.mask, bv, scale, dqv, dkv, dvv, dbv,
-                                         thread_context());
+      ops::reference::attention_backward(qv, kv, vv, ov, lv, gv, m.mask, bv, scale, dqv, dkv, dvv,
+                                         dbv, thread_context());
   }
   return py::make_tuple(dq, dk, dv, dbias);
 }
@@ -172,66 +186,81 @@ PYBIND11_MODULE(_attn, m) {
 
   m.def(
       "sdpa",
-      [](const py::array& q, const py::array& k, const py::array& v, std::optional<py::array> bias, bool causal,
-         int64_t query_offset, int64_t window_left, int64_t window_right, int64_t dilation, int64_t chunk_size,
-         int64_t num_left_chunks, std::optional<std::vector<int64_t>> key_lengths,
-         std::optional<std::vector<float>> alibi_slopes, std::optional<double> scale, bool want_probs) {
-        const MaskArgs ma = mask_args(causal, query_offset, window_left, window_right, dilation, chunk_size,
-                                      num_left_chunks, std::move(key_lengths), std::move(alibi_slopes), scale);
+      [](const py::array& q, const py::array& k, const py::array& v, std::optional<py::array> bias,
+         bool causal, int64_t query_offset, int64_t window_left, int64_t window_right,
+         int64_t dilation, int64_t chunk_size, int64_t num_left_chunks,
+         std::optional<std::vector<int64_t>> key_lengths,
+         std::optional<std::vector<float>> alibi_slopes, std::optional<double> scale,
+         bool want_probs) {
+        const MaskArgs ma =
+            mask_args(causal, query_offset, window_left, window_right, dilation, chunk_size,
+                      num_left_chunks, std::move(key_lengths), std::move(alibi_slopes), scale);
         return is_float64(q) ? sdpa_impl<double>(q, k, v, bias, ma, want_probs)
                              : sdpa_impl<float>(q, k, v, bias, ma, want_probs);
       },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("bias"), py::arg("causal"), py::arg("query_offset"),
-      py::arg("window_left"), py::arg("window_right"), py::arg("dilation"), py::arg("chunk_size"),
-      py::arg("num_left_chunks"), py::arg("key_lengths"), py::arg("alibi_slopes"), py::arg("scale"),
-      py::arg("want_probs"),
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("bias"), py::arg("causal"),
+      py::arg("query_offset"), py::arg("window_left"), py::arg("window_right"), py::arg("dilation"),
+      py::arg("chunk_size"), py::arg("num_left_chunks"), py::arg("key_lengths"),
+      py::arg("alibi_slopes"), py::arg("scale"), py::arg("want_probs"),
       "4-D float32 (fused kernel) or float64 (reference) attention -> (out, lse, probs or None)");
   m.def(
       "sdpa_backward",
-      [](const py::array& q, const py::array& k, const py::array& v, const py::array& out, const py::array& lse,
-         const py::array& dout, std::optional<py::array> bias, bool causal, int64_t query_offset, int64_t window_left,
-         int64_t window_right, int64_t dilation, int64_t chunk_size, int64_t num_left_chunks,
-         std::optional<std::vector<int64_t>> key_lengths, std::optional<std::vector<float>> alibi_slopes,
-         std::optional<double> scale, bool want_dbias) {
-        const MaskArgs ma = mask_args(causal, query_offset, window_left, window_right, dilation, chunk_size,
-                                      num_left_chunks, std::move(key_lengths), std::move(alibi_slopes), scale);
-        return is_float64(q) ? sdpa_backward_impl<double>(q, k, v, out, lse, dout, bias, ma, want_dbias)
-                             : sdpa_backward_impl<float>(q, k, v, out, lse, dout, bias, ma, want_dbias);
+      [](const py::array& q, const py::array& k, const py::array& v, const py::array& out,
+         const py::array& lse, const py::array& dout, std::optional<py::array> bias, bool causal,
+         int64_t query_offset, int64_t window_left, int64_t window_right, int64_t dilation,
+         int64_t chunk_size, int64_t num_left_chunks,
+         std::optional<std::vector<int64_t>> key_lengths,
+         std::optional<std::vector<float>> alibi_slopes, std::optional<double> scale,
+         bool want_dbias) {
+        const MaskArgs ma =
+            mask_args(causal, query_offset, window_left, window_right, dilation, chunk_size,
+                      num_left_chunks, std::move(key_lengths), std::move(alibi_slopes), scale);
+        return is_float64(q)
+                   ? sdpa_backward_impl<double>(q, k, v, out, lse, dout, bias, ma, want_dbias)
+                   : sdpa_backward_impl<float>(q, k, v, out, lse, dout, bias, ma, want_dbias);
       },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"), py::arg("bias"),
-      py::arg("causal"), py::arg("query_offset"), py::arg("window_left"), py::arg("window_right"),
-      py::arg("dilation"), py::arg("chunk_size"), py::arg("num_left_chunks"), py::arg("key_lengths"),
-      py::arg("alibi_slopes"), py::arg("scale"), py::arg("want_dbias"),
-      "Gradients of sdpa -> (dq, dk, dv, dbias or None)");
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
+      py::arg("bias"), py::arg("causal"), py::arg("query_offset"), py::arg("window_left"),
+      py::arg("window_right"), py::arg("dilation"), py::arg("chunk_size"),
+      py::arg("num_left_chunks"), py::arg("key_lengths"), py::arg("alibi_slopes"), py::arg("scale"),
+      py::arg("want_dbias"), "Gradients of sdpa -> (dq, dk, dv, dbias or None)");
   m.def(
       "positional_encoding",
       [](int64_t positions, int64_t dim, int64_t start, double base) {
-        if (positions < 0) fail<ValueError>("positional_encoding", "positions must be >= 0, got ", positions);
+        if (positions < 0)
+          fail<ValueError>("positional_encoding", "positions must be >= 0, got ", positions);
         if (dim < 1) fail<ValueError>("positional_encoding", "dim must be >= 1, got ", dim);
         auto table = new_array<float>(Shape{positions, dim}, false);
         ops::sinusoidal_encoding(mut_view(table), start, base);
         return table;
       },
       py::arg("positions"), py::arg("dim"), py::arg("start") = 0, py::arg("base") = 10000.0);
-  m.def("alibi_slopes", [](int64_t n) {
-    const auto s = ops::alibi_slopes(n);
-    py::array_t<float> a(static_cast<py::ssize_t>(s.size()));
-    std::copy(s.begin(), s.end(), a.mutable_data());
-    return a;
-  }, py::arg("num_heads"));
+  m.def(
+      "alibi_slopes",
+      [](int64_t n) {
+        const auto s = ops::alibi_slopes(n);
+        py::array_t<float> a(static_cast<py::ssize_t>(s.size()));
+        std::copy(s.begin(), s.end(), a.mutable_data());
+        return a;
+      },
+      py::arg("num_heads"));
   // For bench/python_vs_torch.py: the fused forward alone, run `calls` times in C++ on the thread's
-  // context; microseconds per call. Subtracted from a Python call's time, it leaves the binding overhead.
+  // context; microseconds per call. Subtracted from a Python call's time, it leaves the binding
+  // overhead.
   m.def(
       "_kernel_us",
       [](const py::array& q, const py::array& k, const py::array& v, int64_t calls) {
-        const auto qv = const_view<float>(q, "query"), kv = const_view<float>(k, "key"), vv = const_view<float>(v, "value");
-        Tensor out(Shape{qv.dim(0), qv.dim(1), qv.dim(2), vv.dim(3)}), lse(Shape{qv.dim(0), qv.dim(1), qv.dim(2)});
+        const auto qv = const_view<float>(q, "query"), kv = const_view<float>(k, "key"),
+                   vv = const_view<float>(v, "value");
+        Tensor out(Shape{qv.dim(0), qv.dim(1), qv.dim(2), vv.dim(3)}),
+            lse(Shape{qv.dim(0), qv.dim(1), qv.dim(2)});
         const double scale = ops::default_attention_scale(qv.dim(3));
         py::gil_scoped_release release;
         const auto start = std::chrono::steady_clock::now();
         for (int64_t i = 0; i < calls; ++i)
           ops::attention_forward(qv, kv, vv, {}, {}, scale, out, lse, {}, thread_context());
-        const std::chrono::duration<double, std::micro> elapsed = std::chrono::steady_clock::now() - start;
+        const std::chrono::duration<double, std::micro> elapsed =
+            std::chrono::steady_clock::now() - start;
         return elapsed.count() / static_cast<double>(std::max<int64_t>(calls, 1));
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("calls"));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The nn modules for Python: constructed from PyTorch's constructor arguments (python/attn/nn.py maps
-// them), state_dict()/load_state_dict() with PyTorch's names as numpy arrays, train/eval, and forward for
-// inference on float32 arrays. The GIL is released while a forward runs.
+// The nn modules for Python: constructed from PyTorch's constructor arguments (python/attn/nn.py
+// maps them), state_dict()/load_state_dict() with PyTorch's names as numpy arrays, train/eval, and
+// forward for inference on float32 arrays. The GIL is released while a forward runs.
 #include "module_bindings.h"
 
 #include <pybind11/numpy.h>
@@ -21,8 +21,10 @@ namespace attn::python {
 namespace {
 
 // A float32 array as a view (the Python layer passes C-contiguous float32 arrays to modules).
-ConstTensorView view_of(const py::array_t<float, py::array::c_style | py::array::forcecast>& a, const char* name) {
-  if (a.ndim() > kMaxRank) fail<ShapeError>("attn.nn", name, " has rank ", a.ndim(), "; at most ", kMaxRank);
+ConstTensorView view_of(const py::array_t<float, py::array::c_style | py::array::forcecast>& a,
+                        const char* name) {
+  if (a.ndim() > kMaxRank)
+    fail<ShapeError>("attn.nn", name, " has rank ", a.ndim(), "; at most ", kMaxRank);
   std::vector<int64_t> dims(a.shape(), a.shape() + a.ndim());
   return ConstTensorView(a.data(), Shape(std::span<const int64_t>(dims)));
 }
@@ -50,7 +52,8 @@ void bind_module_common(Cls& cls) {
         std::map<std::string, Tensor> tensors;
         for (const auto& [key, value] : state) {
           const auto name = py::cast<std::string>(key);
-          const FloatArray a = py::cast<FloatArray>(py::module_::import("numpy").attr("asarray")(value));
+          const FloatArray a =
+              py::cast<FloatArray>(py::module_::import("numpy").attr("asarray")(value));
           tensors.emplace(name, Tensor::copy_of(view_of(a, name.c_str())));
         }
         const nn::LoadReport r = m.load_state_dict(tensors, strict);
@@ -75,7 +78,8 @@ struct MaskKwargs {
   std::optional<std::vector<float>> alibi_slopes;
 };
 
-nn::AttentionOptions attention_options(const MaskKwargs& k, const std::optional<FloatArray>& attn_mask,
+nn::AttentionOptions attention_options(const MaskKwargs& k,
+                                       const std::optional<FloatArray>& attn_mask,
                                        const std::optional<FloatArray>& key_padding_mask) {
   nn::AttentionOptions o;
   o.mask.causal = k.causal;
@@ -96,21 +100,31 @@ MaskKwargs mask_kwargs(const py::kwargs& kw) {
   for (const auto& [key, value] : kw) {
     const auto name = py::cast<std::string>(key);
     if (value.is_none()) continue;
-    if (name == "causal") k.causal = py::cast<bool>(value);
-    else if (name == "window_left") k.window_left = py::cast<int64_t>(value);
-    else if (name == "window_right") k.window_right = py::cast<int64_t>(value);
-    else if (name == "dilation") k.dilation = py::cast<int64_t>(value);
-    else if (name == "chunk_size") k.chunk_size = py::cast<int64_t>(value);
-    else if (name == "num_left_chunks") k.num_left_chunks = py::cast<int64_t>(value);
-    else if (name == "key_lengths") k.key_lengths = py::cast<std::vector<int64_t>>(value);
-    else if (name == "alibi_slopes") k.alibi_slopes = py::cast<std::vector<float>>(value);
-    else fail<ValueError>("attn.nn", "unknown mask option '", name, "'");
+    if (name == "causal")
+      k.causal = py::cast<bool>(value);
+    else if (name == "window_left")
+      k.window_left = py::cast<int64_t>(value);
+    else if (name == "window_right")
+      k.window_right = py::cast<int64_t>(value);
+    else if (name == "dilation")
+      k.dilation = py::cast<int64_t>(value);
+    else if (name == "chunk_size")
+      k.chunk_size = py::cast<int64_t>(value);
+    else if (name == "num_left_chunks")
+      k.num_left_chunks = py::cast<int64_t>(value);
+    else if (name == "key_lengths")
+      k.key_lengths = py::cast<std::vector<int64_t>>(value);
+    else if (name == "alibi_slopes")
+      k.alibi_slopes = py::cast<std::vector<float>>(value);
+    else
+      fail<ValueError>("attn.nn", "unknown mask option '", name, "'");
   }
   return k;
 }
 
-nn::EncoderLayerConfig layer_config(int64_t d_model, int64_t nhead, int64_t dim_feedforward, double dropout,
-                                    const std::string& activation, double layer_norm_eps, bool norm_first, bool bias) {
+nn::EncoderLayerConfig layer_config(int64_t d_model, int64_t nhead, int64_t dim_feedforward,
+                                    double dropout, const std::string& activation,
+                                    double layer_norm_eps, bool norm_first, bool bias) {
   nn::EncoderLayerConfig c;
   c.d_model = d_model;
   c.nhead = nhead;
@@ -163,27 +177,32 @@ void bind_attention(py::module_& m) {
             return std::make_unique<nn::MultiheadAttention>(C, NH, bias, rng);
           }),
           py::arg("embed_dim"), py::arg("num_heads"), py::arg("bias"), py::arg("seed"));
-  // query (B, T, C), key/value (B, S, C); masks already converted to float (nonzero padding = padded).
+  // query (B, T, C), key/value (B, S, C); masks already converted to float (nonzero padding =
+  // padded).
   mha.def(
       "forward",
-      [](nn::MultiheadAttention& a, const FloatArray& query, const FloatArray& key, const FloatArray& value,
-         std::optional<FloatArray> key_padding_mask, std::optional<FloatArray> attn_mask, bool need_weights,
-         bool average_attn_weights, const py::kwargs& kw) {
+      [](nn::MultiheadAttention& a, const FloatArray& query, const FloatArray& key,
+         const FloatArray& value, std::optional<FloatArray> key_padding_mask,
+         std::optional<FloatArray> attn_mask, bool need_weights, bool average_attn_weights,
+         const py::kwargs& kw) {
         nn::AttentionOptions o = attention_options(mask_kwargs(kw), attn_mask, key_padding_mask);
         o.need_weights = need_weights;
         o.average_attn_weights = average_attn_weights;
         const bool self = query.ptr() == key.ptr() && key.ptr() == value.ptr();
         const ConstTensorView qv = view_of(query, "query");
-        const ConstTensorView kv = self ? qv : view_of(key, "key"), vv = self ? qv : view_of(value, "value");
+        const ConstTensorView kv = self ? qv : view_of(key, "key"),
+                              vv = self ? qv : view_of(value, "value");
         Tensor y, w;
         {
           py::gil_scoped_release release;
           y = a.forward(qv, kv, vv, o, nullptr, thread_context(), need_weights ? &w : nullptr);
         }
-        return py::make_tuple(to_numpy(std::move(y)), need_weights ? py::object(to_numpy(std::move(w))) : py::none());
+        return py::make_tuple(to_numpy(std::move(y)),
+                              need_weights ? py::object(to_numpy(std::move(w))) : py::none());
       },
       py::arg("query"), py::arg("key"), py::arg("value"), py::arg("key_padding_mask") = py::none(),
-      py::arg("attn_mask") = py::none(), py::arg("need_weights") = false, py::arg("average_attn_weights") = true);
+      py::arg("attn_mask") = py::none(), py::arg("need_weights") = false,
+      py::arg("average_attn_weights") = true);
   bind_module_common<nn::MultiheadAttention>(mha);
 }
 
@@ -191,8 +210,8 @@ template <typename M>
 void bind_encoder_forward(py::class_<M>& cls) {
   cls.def(
       "forward",
-      [](M& layer, const FloatArray& src, std::optional<FloatArray> mask, std::optional<FloatArray> key_padding_mask,
-         const py::kwargs& kw) {
+      [](M& layer, const FloatArray& src, std::optional<FloatArray> mask,
+         std::optional<FloatArray> key_padding_mask, const py::kwargs& kw) {
         const nn::AttentionOptions o = attention_options(mask_kwargs(kw), mask, key_padding_mask);
         const ConstTensorView xv = view_of(src, "src");
         Tensor y;
@@ -208,28 +227,33 @@ void bind_encoder_forward(py::class_<M>& cls) {
 void bind_encoders(py::module_& m) {
   py::class_<nn::TransformerEncoderLayer> layer(m, "TransformerEncoderLayer");
   layer.def(py::init([](int64_t d_model, int64_t nhead, int64_t dim_feedforward, double dropout,
-                        const std::string& activation, double eps, bool norm_first, bool bias, uint64_t seed) {
+                        const std::string& activation, double eps, bool norm_first, bool bias,
+                        uint64_t seed) {
               Rng rng(seed);
               return std::make_unique<nn::TransformerEncoderLayer>(
-                  layer_config(d_model, nhead, dim_feedforward, dropout, activation, eps, norm_first, bias), rng, seed);
+                  layer_config(d_model, nhead, dim_feedforward, dropout, activation, eps,
+                               norm_first, bias),
+                  rng, seed);
             }),
             py::arg("d_model"), py::arg("nhead"), py::arg("dim_feedforward"), py::arg("dropout"),
-            py::arg("activation"), py::arg("layer_norm_eps"), py::arg("norm_first"), py::arg("bias"), py::arg("seed"));
+            py::arg("activation"), py::arg("layer_norm_eps"), py::arg("norm_first"),
+            py::arg("bias"), py::arg("seed"));
   bind_encoder_forward(layer);
   bind_module_common<nn::TransformerEncoderLayer>(layer);
 
   py::class_<nn::TransformerEncoder> enc(m, "TransformerEncoder");
   enc.def(py::init([](int64_t d_model, int64_t nhead, int64_t dim_feedforward, double dropout,
-                      const std::string& activation, double eps, bool norm_first, bool bias, int64_t num_layers,
-                      bool final_norm, uint64_t seed) {
+                      const std::string& activation, double eps, bool norm_first, bool bias,
+                      int64_t num_layers, bool final_norm, uint64_t seed) {
             Rng rng(seed);
             return std::make_unique<nn::TransformerEncoder>(
-                layer_config(d_model, nhead, dim_feedforward, dropout, activation, eps, norm_first, bias), num_layers,
-                final_norm, rng, seed);
+                layer_config(d_model, nhead, dim_feedforward, dropout, activation, eps, norm_first,
+                             bias),
+                num_layers, final_norm, rng, seed);
           }),
-          py::arg("d_model"), py::arg("nhead"), py::arg("dim_feedforward"), py::arg("dropout"), py::arg("activation"),
-          py::arg("layer_norm_eps"), py::arg("norm_first"), py::arg("bias"), py::arg("num_layers"),
-          py::arg("final_norm"), py::arg("seed"));
+          py::arg("d_model"), py::arg("nhead"), py::arg("dim_feedforward"), py::arg("dropout"),
+          py::arg("activation"), py::arg("layer_norm_eps"), py::arg("norm_first"), py::arg("bias"),
+          py::arg("num_layers"), py::arg("final_norm"), py::arg("seed"));
   bind_encoder_forward(enc);
   bind_module_common<nn::TransformerEncoder>(enc);
 }

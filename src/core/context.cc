@@ -69,8 +69,9 @@ struct Context::Scratch {
 };
 
 int hardware_threads() {
-  // OMP_NUM_THREADS when set, else the processors available to this process. Not omp_get_max_threads():
-  // a library loaded into the same process (PyTorch does) may have lowered it with omp_set_num_threads.
+  // OMP_NUM_THREADS when set, else the processors available to this process. Not
+  // omp_get_max_threads(): a library loaded into the same process (PyTorch does) may have lowered
+  // it with omp_set_num_threads.
   if (const char* env = std::getenv("OMP_NUM_THREADS")) {
     const int n = std::atoi(env);
     if (n > 0) return n;
@@ -78,7 +79,8 @@ int hardware_threads() {
   return omp_get_num_procs();
 }
 
-Context::Context(const ContextOptions& options) : seed_(options.seed), scratch_(std::make_unique<Scratch>()) {
+Context::Context(const ContextOptions& options)
+    : seed_(options.seed), scratch_(std::make_unique<Scratch>()) {
   set_num_threads(options.num_threads);
 }
 
@@ -94,7 +96,8 @@ void Context::set_num_threads(int n) {
 
 float* Context::scratch(int worker, int64_t count) const {
   if (worker < 0 || worker >= num_threads_)
-    fail<ValueError>("Context::scratch", "worker ", worker, " is out of range for ", num_threads_, " threads");
+    fail<ValueError>("Context::scratch", "worker ", worker, " is out of range for ", num_threads_,
+                     " threads");
   auto& b = scratch_->buffers[static_cast<size_t>(worker)];
   if (b.count < count) {
     std::free(b.data);

@@ -13,7 +13,8 @@ namespace attn {
 // ---------------------------------------------------------------------------------------------------
 // Shape
 
-Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::span<const int64_t>(dims.begin(), dims.size())) {}
+Shape::Shape(std::initializer_list<int64_t> dims)
+    : Shape(std::span<const int64_t>(dims.begin(), dims.size())) {}
 
 Shape::Shape(std::span<const int64_t> dims) {
   if (dims.size() > static_cast<size_t>(kMaxRank))
@@ -91,15 +92,17 @@ BasicView<T> BasicView<T>::slice(int dim, int64_t start, int64_t stop, int64_t s
   const int64_t n = shape_[d];
   if (step < 1) fail<ShapeError>("TensorView::slice", "step must be >= 1, got ", step);
   if (start < 0 || stop < start || stop > n)
-    fail<ShapeError>("TensorView::slice", "range [", start, ", ", stop, ") is invalid for dimension ", d,
-                     " of shape ", shape_.str());
+    fail<ShapeError>("TensorView::slice", "range [", start, ", ", stop,
+                     ") is invalid for dimension ", d, " of shape ", shape_.str());
   std::array<int64_t, kMaxRank> dims{};
   std::copy(shape_.begin(), shape_.end(), dims.begin());
   dims[static_cast<size_t>(d)] = (stop - start + step - 1) / step;
   Strides st = strides_;
   st[static_cast<size_t>(d)] *= step;
-  T* p = dims[static_cast<size_t>(d)] == 0 ? data_ : data_ + start * strides_[static_cast<size_t>(d)];
-  return BasicView(p, Shape(std::span<const int64_t>(dims.data(), static_cast<size_t>(rank()))), st);
+  T* p =
+      dims[static_cast<size_t>(d)] == 0 ? data_ : data_ + start * strides_[static_cast<size_t>(d)];
+  return BasicView(p, Shape(std::span<const int64_t>(dims.data(), static_cast<size_t>(rank()))),
+                   st);
 }
 
 template <typename T>
@@ -127,13 +130,15 @@ BasicView<T> BasicView<T>::transpose(int dim0, int dim1) const {
   Strides st = strides_;
   std::swap(dims[a], dims[b]);
   std::swap(st[a], st[b]);
-  return BasicView(data_, Shape(std::span<const int64_t>(dims.data(), static_cast<size_t>(rank()))), st);
+  return BasicView(data_, Shape(std::span<const int64_t>(dims.data(), static_cast<size_t>(rank()))),
+                   st);
 }
 
 template <typename T>
 BasicView<T> BasicView<T>::permute(std::initializer_list<int> order) const {
   if (static_cast<int>(order.size()) != rank())
-    fail<ShapeError>("TensorView::permute", "order has ", order.size(), " entries for shape ", shape_.str());
+    fail<ShapeError>("TensorView::permute", "order has ", order.size(), " entries for shape ",
+                     shape_.str());
   std::array<bool, kMaxRank> seen{};
   std::vector<int64_t> dims;
   Strides st{};
@@ -152,7 +157,8 @@ BasicView<T> BasicView<T>::permute(std::initializer_list<int> order) const {
 template <typename T>
 BasicView<T> BasicView<T>::unsqueeze(int dim) const {
   if (rank() >= kMaxRank)
-    fail<ShapeError>("TensorView::unsqueeze", "shape ", shape_.str(), " already has the maximum rank");
+    fail<ShapeError>("TensorView::unsqueeze", "shape ", shape_.str(),
+                     " already has the maximum rank");
   const int d = normalize_dim(dim, 1);
   std::vector<int64_t> dims(shape_.begin(), shape_.end());
   dims.insert(dims.begin() + d, 1);
@@ -200,7 +206,8 @@ BasicTensor<T>::BasicTensor(const Shape& shape) : shape_(shape), defined_(true) 
     // aligned_alloc needs a size that is a multiple of the alignment.
     const size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, bytes);
-    if (p == nullptr) fail<Error>("Tensor", "out of memory allocating ", bytes, " bytes for ", shape.str());
+    if (p == nullptr)
+      fail<Error>("Tensor", "out of memory allocating ", bytes, " bytes for ", shape.str());
     std::memset(p, 0, bytes);
     data_.reset(static_cast<T*>(p));
   }
@@ -216,8 +223,8 @@ BasicTensor<T> BasicTensor<T>::full(const Shape& shape, T value) {
 template <typename T>
 BasicTensor<T> BasicTensor<T>::from_values(const Shape& shape, std::span<const T> values) {
   if (static_cast<int64_t>(values.size()) != shape.numel())
-    fail<ShapeError>("Tensor::from_values", values.size(), " values given for shape ", shape.str(), " (",
-                     shape.numel(), " elements)");
+    fail<ShapeError>("Tensor::from_values", values.size(), " values given for shape ", shape.str(),
+                     " (", shape.numel(), " elements)");
   BasicTensor t(shape);
   std::copy(values.begin(), values.end(), t.values().begin());
   return t;
@@ -245,10 +252,13 @@ template TensorD TensorD::copy_of<double>(BasicView<const double>);
 template <typename D, typename S>
 void copy(BasicView<const S> src, BasicView<D> dst) {
   if (!(src.shape() == dst.shape()))
-    fail<ShapeError>("copy", "src has shape ", src.shape().str(), " but dst has shape ", dst.shape().str());
-  if (may_overlap(src, dst) && static_cast<const void*>(src.data()) != static_cast<const void*>(dst.data()))
+    fail<ShapeError>("copy", "src has shape ", src.shape().str(), " but dst has shape ",
+                     dst.shape().str());
+  if (may_overlap(src, dst) &&
+      static_cast<const void*>(src.data()) != static_cast<const void*>(dst.data()))
     fail<ValueError>("copy", "src and dst overlap");
-  for_each_offset_pair(src, dst, [&](int64_t s, int64_t d) { dst.at_offset(d) = static_cast<D>(src.at_offset(s)); });
+  for_each_offset_pair(
+      src, dst, [&](int64_t s, int64_t d) { dst.at_offset(d) = static_cast<D>(src.at_offset(s)); });
 }
 
 template void copy<float, float>(BasicView<const float>, BasicView<float>);
@@ -273,7 +283,8 @@ template <typename T>
 bool byte_span(const BasicView<T>& v, uintptr_t& first, uintptr_t& last) {
   if (!v.defined() || v.numel() == 0) return false;
   int64_t extent = 0;
-  for (int i = 0; i < v.rank(); ++i) extent += (v.shape()[i] - 1) * v.strides()[static_cast<size_t>(i)];
+  for (int i = 0; i < v.rank(); ++i)
+    extent += (v.shape()[i] - 1) * v.strides()[static_cast<size_t>(i)];
   first = reinterpret_cast<uintptr_t>(v.data());
   last = first + static_cast<uintptr_t>(extent + 1) * sizeof(T) - 1;
   return true;
@@ -287,7 +298,8 @@ bool may_overlap(const BasicView<A>& a, const BasicView<B>& b) {
   return a0 <= b1 && b0 <= a1;
 }
 
-#define ATTN_INSTANTIATE_OVERLAP(A, B) template bool may_overlap<A, B>(const BasicView<A>&, const BasicView<B>&);
+#define ATTN_INSTANTIATE_OVERLAP(A, B) \
+  template bool may_overlap<A, B>(const BasicView<A>&, const BasicView<B>&);
 ATTN_INSTANTIATE_OVERLAP(float, float)
 ATTN_INSTANTIATE_OVERLAP(const float, float)
 ATTN_INSTANTIATE_OVERLAP(float, const float)
@@ -306,7 +318,8 @@ bool has_distinct_elements(const BasicView<T>& view) {
   // strides can reach, otherwise two indices map to the same element.
   std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size)
   for (int i = 0; i < view.rank(); ++i)
-    if (view.shape()[i] > 1) dims.emplace_back(view.strides()[static_cast<size_t>(i)], view.shape()[i]);
+    if (view.shape()[i] > 1)
+      dims.emplace_back(view.strides()[static_cast<size_t>(i)], view.shape()[i]);
   std::sort(dims.begin(), dims.end());
   int64_t reach = 1;  // elements spanned by the dimensions seen so far
   for (const auto& [stride, size] : dims) {

@@ -15,7 +15,8 @@ std::vector<std::byte> read_file_bytes(const char* fn, const std::string& path) 
   if (size < 0) fail<IoError>(fn, "cannot read '", path, "'");
   f.seekg(0, std::ios::beg);
   std::vector<std::byte> bytes(static_cast<size_t>(size));
-  if (!f.read(reinterpret_cast<char*>(bytes.data()), size)) fail<IoError>(fn, "cannot read '", path, "'");
+  if (!f.read(reinterpret_cast<char*>(bytes.data()), size))
+    fail<IoError>(fn, "cannot read '", path, "'");
   return bytes;
 }
 

@@ -22,9 +22,13 @@ Rgb lerp(const Rgb& a, const Rgb& b, double t) {
 
 // Piecewise-linear colormaps through a few anchor colours.
 Rgb color_at(double u, Colormap cm) {
-  static const std::array<Rgb, 3> kDiverging = {{{0.23, 0.30, 0.75}, {0.97, 0.97, 0.97}, {0.71, 0.02, 0.15}}};
-  static const std::array<Rgb, 5> kSequential = {
-      {{0.27, 0.00, 0.33}, {0.23, 0.32, 0.55}, {0.13, 0.57, 0.55}, {0.37, 0.79, 0.38}, {0.99, 0.91, 0.14}}};
+  static const std::array<Rgb, 3> kDiverging = {
+      {{0.23, 0.30, 0.75}, {0.97, 0.97, 0.97}, {0.71, 0.02, 0.15}}};
+  static const std::array<Rgb, 5> kSequential = {{{0.27, 0.00, 0.33},
+                                                  {0.23, 0.32, 0.55},
+                                                  {0.13, 0.57, 0.55},
+                                                  {0.37, 0.79, 0.38},
+                                                  {0.99, 0.91, 0.14}}};
   auto sample = [u](const auto& anchors) {
     const double x = u * static_cast<double>(anchors.size() - 1);
     const auto i = std::min(static_cast<size_t>(x), anchors.size() - 2);
@@ -64,13 +68,15 @@ RgbImage heatmap(ConstTensorView values, double vmin, double vmax, Colormap colo
 
 namespace {
 
-// 3×5 pixel glyphs for axis labels: digits, '.', '-', 'e', '+'. Each row is 3 bits, MSB on the left.
+// 3×5 pixel glyphs for axis labels: digits, '.', '-', 'e', '+'. Each row is 3 bits, MSB on the
+// left.
 const uint8_t* glyph(char c) {
-  static const uint8_t kDigits[10][5] = {{7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7},
-                                         {5, 5, 7, 1, 1}, {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1},
-                                         {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7}};
-  static const uint8_t kDot[5] = {0, 0, 0, 0, 2}, kMinus[5] = {0, 0, 7, 0, 0}, kE[5] = {7, 4, 7, 4, 7},
-                       kPlus[5] = {0, 2, 7, 2, 0}, kBlank[5] = {0, 0, 0, 0, 0};
+  static const uint8_t kDigits[10][5] = {
+      {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
+      {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7}};
+  static const uint8_t kDot[5] = {0, 0, 0, 0, 2}, kMinus[5] = {0, 0, 7, 0, 0},
+                       kE[5] = {7, 4, 7, 4, 7}, kPlus[5] = {0, 2, 7, 2, 0},
+                       kBlank[5] = {0, 0, 0, 0, 0};
   if (c >= '0' && c <= '9') return kDigits[c - '0'];
   if (c == '.') return kDot;
   if (c == '-') return kMinus;
@@ -95,7 +101,8 @@ struct Canvas {
       set(x, y + 1, rgb);  // 2 px wide
     }
   }
-  void text(int64_t x, int64_t y, const std::string& s, const uint8_t* rgb) const {  // 2× scaled glyphs
+  void text(int64_t x, int64_t y, const std::string& s,
+            const uint8_t* rgb) const {  // 2× scaled glyphs
     for (char c : s) {
       const uint8_t* g = glyph(c);
       for (int r = 0; r < 5; ++r)
@@ -116,9 +123,13 @@ std::string short_number(double v) {
 
 }  // namespace
 
-RgbImage line_plot(const std::vector<std::vector<double>>& series, bool log_y, int width, int height) {
-  if (width < 64 || height < 48) fail<ValueError>("line_plot", "image must be at least 64x48, got ", width, "x", height);
-  RgbImage img{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * static_cast<size_t>(height) * 3, 255)};
+RgbImage line_plot(const std::vector<std::vector<double>>& series, bool log_y, int width,
+                   int height) {
+  if (width < 64 || height < 48)
+    fail<ValueError>("line_plot", "image must be at least 64x48, got ", width, "x", height);
+  RgbImage img{
+      width, height,
+      std::vector<uint8_t>(static_cast<size_t>(width) * static_cast<size_t>(height) * 3, 255)};
   const Canvas c{img};
   auto value = [&](double v) { return log_y ? (v > 0 ? std::log10(v) : std::nan("")) : v; };
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
@@ -135,18 +146,23 @@ RgbImage line_plot(const std::vector<std::vector<double>>& series, bool log_y, i
   if (hi - lo < 1e-12) lo -= 0.5, hi += 0.5;
   const int64_t left = 60, right = width - 12, top = 12, bottom = height - 28;
   static const uint8_t kAxis[3] = {60, 60, 60}, kGrid[3] = {225, 225, 225};
-  static const uint8_t kColors[4][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}};
+  static const uint8_t kColors[4][3] = {
+      {31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}};
   for (int i = 1; i < 4; ++i) {
     const double y = static_cast<double>(top) + static_cast<double>(bottom - top) * i / 4.0;
     c.line(static_cast<double>(left), y, static_cast<double>(right), y, kGrid);
   }
-  c.line(static_cast<double>(left), static_cast<double>(top), static_cast<double>(left), static_cast<double>(bottom), kAxis);
-  c.line(static_cast<double>(left), static_cast<double>(bottom), static_cast<double>(right), static_cast<double>(bottom), kAxis);
+  c.line(static_cast<double>(left), static_cast<double>(top), static_cast<double>(left),
+         static_cast<double>(bottom), kAxis);
+  c.line(static_cast<double>(left), static_cast<double>(bottom), static_cast<double>(right),
+         static_cast<double>(bottom), kAxis);
   auto px = [&](size_t i) {
     return static_cast<double>(left) + static_cast<double>(right - left) * static_cast<double>(i) /
                                            static_cast<double>(std::max<size_t>(n, 2) - 1);
   };
-  auto py = [&](double v) { return static_cast<double>(bottom) - (v - lo) / (hi - lo) * static_cast<double>(bottom - top); };
+  auto py = [&](double v) {
+    return static_cast<double>(bottom) - (v - lo) / (hi - lo) * static_cast<double>(bottom - top);
+  };
   for (size_t k = 0; k < series.size(); ++k) {
     const auto& s = series[k];
     bool have_prev = false;
@@ -173,10 +189,11 @@ RgbImage line_plot(const std::vector<std::vector<double>>& series, bool log_y, i
 void write_png(const std::string& path, const RgbImage& image) {
   if (image.width < 1 || image.height < 1 ||
       image.pixels.size() != static_cast<size_t>(image.width * image.height * 3))
-    fail<ValueError>("write_png", "image of ", image.width, "x", image.height, " has ", image.pixels.size(),
-                     " bytes");
-  const int ok = stbi_write_png(path.c_str(), static_cast<int>(image.width), static_cast<int>(image.height), 3,
-                                image.pixels.data(), static_cast<int>(image.width * 3));
+    fail<ValueError>("write_png", "image of ", image.width, "x", image.height, " has ",
+                     image.pixels.size(), " bytes");
+  const int ok =
+      stbi_write_png(path.c_str(), static_cast<int>(image.width), static_cast<int>(image.height), 3,
+                     image.pixels.data(), static_cast<int>(image.width * 3));
   if (!ok) fail<IoError>("write_png", "cannot write '", path, "'");
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// .npy reader and writer. The header is a Python dict literal; we parse exactly the subset NumPy writes
-// ({'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }) and reject everything else with a reason.
-// Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+// .npy reader and writer. The header is a Python dict literal; we parse exactly the subset NumPy
+// writes
+// ({'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }) and reject everything else with a
+// reason. Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 #include "attn/io/npy.h"
 
 #include "io/internal/file_bytes.h"
@@ -15,7 +16,8 @@
 
 namespace attn::io {
 
-static_assert(std::endian::native == std::endian::little, "attn's .npy code assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "attn's .npy code assumes a little-endian host");
 
 namespace {
 
@@ -39,12 +41,15 @@ class HeaderParser {
     return i_ < s_.size() && s_[i_] == c;
   }
   void expect(char c) {
-    if (!peek(c)) bad(name_, std::string("malformed header: expected '") + c + "' at offset " + std::to_string(i_));
+    if (!peek(c))
+      bad(name_,
+          std::string("malformed header: expected '") + c + "' at offset " + std::to_string(i_));
     ++i_;
   }
   std::string string_literal() {
     skip_ws();
-    if (i_ >= s_.size() || (s_[i_] != '\'' && s_[i_] != '"')) bad(name_, "malformed header: expected a string");
+    if (i_ >= s_.size() || (s_[i_] != '\'' && s_[i_] != '"'))
+      bad(name_, "malformed header: expected a string");
     const char q = s_[i_++];
     const size_t start = i_;
     while (i_ < s_.size() && s_[i_] != q) ++i_;
@@ -63,7 +68,8 @@ class HeaderParser {
     int64_t v = 0;
     while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) {
       const int digit = s_[i_] - '0';
-      if (v > (std::numeric_limits<int64_t>::max() - digit) / 10) bad(name_, "shape dimension overflows int64");
+      if (v > (std::numeric_limits<int64_t>::max() - digit) / 10)
+        bad(name_, "shape dimension overflows int64");
       v = v * 10 + digit;
       ++i_;
     }
@@ -101,17 +107,23 @@ DType parse_descr(const std::string& descr, const std::string& name) {
       {"<f4", DType::kFloat32}, {"<f8", DType::kFloat64}, {"<i4", DType::kInt32},
       {"<i8", DType::kInt64},   {"|b1", DType::kBool},    {"<b1", DType::kBool}};
   if (auto it = kKnown.find(descr); it != kKnown.end()) return it->second;
-  if (!descr.empty() && descr[0] == '>') bad(name, "big-endian dtype '" + descr + "' is not supported");
+  if (!descr.empty() && descr[0] == '>')
+    bad(name, "big-endian dtype '" + descr + "' is not supported");
   bad(name, "unsupported dtype '" + descr + "' (supported: <f4, <f8, <i4, <i8, |b1)");
 }
 
 const char* descr_of(DType d) {
   switch (d) {
-    case DType::kFloat32: return "<f4";
-    case DType::kFloat64: return "<f8";
-    case DType::kInt32: return "<i4";
-    case DType::kInt64: return "<i8";
-    case DType::kBool: return "|b1";
+    case DType::kFloat32:
+      return "<f4";
+    case DType::kFloat64:
+      return "<f8";
+    case DType::kInt32:
+      return "<i4";
+    case DType::kInt64:
+      return "<i8";
+    case DType::kBool:
+      return "|b1";
   }
   return "?";
 }
@@ -123,11 +135,34 @@ void convert_all(const NpyArray& a, Out* out, Convert&& convert) {
   for (int64_t i = 0; i < n; ++i) {
     const std::byte* p = a.data.data() + static_cast<size_t>(i) * size;
     switch (a.dtype) {
-      case DType::kFloat32: { float v; std::memcpy(&v, p, 4); out[i] = convert(v); break; }
-      case DType::kFloat64: { double v; std::memcpy(&v, p, 8); out[i] = convert(v); break; }
-      case DType::kInt32: { int32_t v; std::memcpy(&v, p, 4); out[i] = convert(v); break; }
-      case DType::kInt64: { int64_t v; std::memcpy(&v, p, 8); out[i] = convert(v); break; }
-      case DType::kBool: { out[i] = convert(static_cast<int32_t>(*p != std::byte{0})); break; }
+      case DType::kFloat32: {
+        float v;
+        std::memcpy(&v, p, 4);
+        out[i] = convert(v);
+        break;
+      }
+      case DType::kFloat64: {
+        double v;
+        std::memcpy(&v, p, 8);
+        out[i] = convert(v);
+        break;
+      }
+      case DType::kInt32: {
+        int32_t v;
+        std::memcpy(&v, p, 4);
+        out[i] = convert(v);
+        break;
+      }
+      case DType::kInt64: {
+        int64_t v;
+        std::memcpy(&v, p, 8);
+        out[i] = convert(v);
+        break;
+      }
+      case DType::kBool: {
+        out[i] = convert(static_cast<int32_t>(*p != std::byte{0}));
+        break;
+      }
     }
   }
 }
@@ -136,27 +171,39 @@ void convert_all(const NpyArray& a, Out* out, Convert&& convert) {
 
 const char* dtype_name(DType d) {
   switch (d) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat64: return "float64";
-    case DType::kInt32: return "int32";
-    case DType::kInt64: return "int64";
-    case DType::kBool: return "bool";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kFloat64:
+      return "float64";
+    case DType::kInt32:
+      return "int32";
+    case DType::kInt64:
+      return "int64";
+    case DType::kBool:
+      return "bool";
   }
   return "?";
 }
 
 int64_t dtype_size(DType d) {
   switch (d) {
-    case DType::kFloat32: case DType::kInt32: return 4;
-    case DType::kFloat64: case DType::kInt64: return 8;
-    case DType::kBool: return 1;
+    case DType::kFloat32:
+    case DType::kInt32:
+      return 4;
+    case DType::kFloat64:
+    case DType::kInt64:
+      return 8;
+    case DType::kBool:
+      return 1;
   }
   return 0;
 }
 
 NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
-  if (bytes.size() < 10) bad(name, "file is too short to be .npy (" + std::to_string(bytes.size()) + " bytes)");
-  if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) bad(name, "not a .npy file (bad magic string)");
+  if (bytes.size() < 10)
+    bad(name, "file is too short to be .npy (" + std::to_string(bytes.size()) + " bytes)");
+  if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    bad(name, "not a .npy file (bad magic string)");
   const auto major = static_cast<unsigned>(bytes[6]);
   size_t header_len = 0, prefix = 0;
   if (major == 1) {
@@ -164,12 +211,14 @@ NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
     prefix = 10;
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) bad(name, "file is too short for a version 2 header");
-    for (int i = 3; i >= 0; --i) header_len = header_len << 8 | static_cast<size_t>(bytes[8 + static_cast<size_t>(i)]);
+    for (int i = 3; i >= 0; --i)
+      header_len = header_len << 8 | static_cast<size_t>(bytes[8 + static_cast<size_t>(i)]);
     prefix = 12;
   } else {
     bad(name, "unsupported .npy format version " + std::to_string(major));
   }
-  if (header_len > kMaxHeaderLen) bad(name, "header length " + std::to_string(header_len) + " is implausibly large");
+  if (header_len > kMaxHeaderLen)
+    bad(name, "header length " + std::to_string(header_len) + " is implausibly large");
   if (bytes.size() - prefix < header_len)
     bad(name, "header length " + std::to_string(header_len) + " runs past the end of the file");
   const std::string_view header(reinterpret_cast<const char*>(bytes.data() + prefix), header_len);
@@ -201,8 +250,10 @@ NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
   }
   p.expect('}');
   if (!p.at_end()) bad(name, "trailing characters after the header dict");
-  if (!dtype || !fortran || !dims) bad(name, "header lacks one of 'descr', 'fortran_order', 'shape'");
-  if (*fortran && dims->size() > 1) bad(name, "Fortran-order arrays are not supported; save with C order");
+  if (!dtype || !fortran || !dims)
+    bad(name, "header lacks one of 'descr', 'fortran_order', 'shape'");
+  if (*fortran && dims->size() > 1)
+    bad(name, "Fortran-order arrays are not supported; save with C order");
 
   NpyArray a;
   a.dtype = *dtype;
@@ -216,13 +267,14 @@ NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
   const size_t available = bytes.size() - prefix - header_len;
   if (n > static_cast<int64_t>(available) / item || static_cast<size_t>(n * item) != available)
     bad(name, "shape " + a.shape.str() + " of " + dtype_name(a.dtype) + " needs " +
-                  (n > INT64_MAX / item ? std::string("too many") : std::to_string(n * item)) + " data bytes but the file has " +
-                  std::to_string(available));
+                  (n > INT64_MAX / item ? std::string("too many") : std::to_string(n * item)) +
+                  " data bytes but the file has " + std::to_string(available));
   const auto* begin = bytes.data() + prefix + header_len;
   a.data.assign(begin, begin + available);
   if (a.dtype == DType::kBool)
     for (std::byte b : a.data)
-      if (b != std::byte{0} && b != std::byte{1}) bad(name, "bool array holds a byte other than 0 or 1");
+      if (b != std::byte{0} && b != std::byte{1})
+        bad(name, "bool array holds a byte other than 0 or 1");
   return a;
 }
 
@@ -232,14 +284,15 @@ NpyArray read_npy(const std::string& path) {
 
 std::vector<std::byte> serialize_npy(const NpyArray& a) {
   if (static_cast<int64_t>(a.data.size()) != a.shape.numel() * dtype_size(a.dtype))
-    fail<ValueError>("write_npy", "array of shape ", a.shape.str(), " and dtype ", dtype_name(a.dtype), " has ",
-                     a.data.size(), " data bytes");
+    fail<ValueError>("write_npy", "array of shape ", a.shape.str(), " and dtype ",
+                     dtype_name(a.dtype), " has ", a.data.size(), " data bytes");
   std::string dims;
   for (int i = 0; i < a.shape.rank(); ++i) dims += (i ? ", " : "") + std::to_string(a.shape[i]);
   if (a.shape.rank() == 1) dims += ",";  // Python's one-element tuple: (5,)
-  std::string header =
-      std::string("{'descr': '") + descr_of(a.dtype) + "', 'fortran_order': False, 'shape': (" + dims + "), }";
-  // Pad with spaces and end with '\n' so that the data starts on a 64-byte boundary (NumPy >= 1.x does).
+  std::string header = std::string("{'descr': '") + descr_of(a.dtype) +
+                       "', 'fortran_order': False, 'shape': (" + dims + "), }";
+  // Pad with spaces and end with '\n' so that the data starts on a 64-byte boundary (NumPy >= 1.x
+  // does).
   const size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
@@ -277,8 +330,12 @@ NpyArray to_array(BasicView<const T> t, DType dtype) {
 }
 }  // namespace
 
-void write_npy(const std::string& path, ConstTensorView t) { write_npy(path, to_array(t, DType::kFloat32)); }
-void write_npy(const std::string& path, ConstTensorViewD t) { write_npy(path, to_array(t, DType::kFloat64)); }
+void write_npy(const std::string& path, ConstTensorView t) {
+  write_npy(path, to_array(t, DType::kFloat32));
+}
+void write_npy(const std::string& path, ConstTensorViewD t) {
+  write_npy(path, to_array(t, DType::kFloat64));
+}
 
 Tensor NpyArray::to_float() const {
   Tensor t(shape);
@@ -294,7 +351,8 @@ TensorD NpyArray::to_double() const {
 
 std::vector<int64_t> NpyArray::to_int64(const std::string& what) const {
   if (dtype == DType::kFloat32 || dtype == DType::kFloat64)
-    fail<IoError>("NpyArray::to_int64", what, " has dtype ", dtype_name(dtype), "; an integer array is expected");
+    fail<IoError>("NpyArray::to_int64", what, " has dtype ", dtype_name(dtype),
+                  "; an integer array is expected");
   std::vector<int64_t> out(static_cast<size_t>(shape.numel()));
   convert_all(*this, out.data(), [](auto v) { return static_cast<int64_t>(v); });
   return out;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// safetensors reader and writer with the format's validation rules (see include/attn/io/safetensors.h).
+// safetensors reader and writer with the format's validation rules (see
+// include/attn/io/safetensors.h).
 #include "attn/io/safetensors.h"
 
 #include <algorithm>
@@ -12,7 +13,8 @@
 
 namespace attn::io {
 
-static_assert(std::endian::native == std::endian::little, "attn's safetensors code assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "attn's safetensors code assumes a little-endian host");
 
 namespace {
 
@@ -25,10 +27,26 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the format's own limit
 enum class StoredType { kF32, kF64, kF16, kBF16 };
 
 bool parse_dtype(const std::string& s, StoredType& t, int64_t& size) {
-  if (s == "F32") { t = StoredType::kF32; size = 4; return true; }
-  if (s == "F64") { t = StoredType::kF64; size = 8; return true; }
-  if (s == "F16") { t = StoredType::kF16; size = 2; return true; }
-  if (s == "BF16") { t = StoredType::kBF16; size = 2; return true; }
+  if (s == "F32") {
+    t = StoredType::kF32;
+    size = 4;
+    return true;
+  }
+  if (s == "F64") {
+    t = StoredType::kF64;
+    size = 8;
+    return true;
+  }
+  if (s == "F16") {
+    t = StoredType::kF16;
+    size = 2;
+    return true;
+  }
+  if (s == "BF16") {
+    t = StoredType::kBF16;
+    size = 2;
+    return true;
+  }
   return false;
 }
 
@@ -66,7 +84,8 @@ int64_t json_int(const nlohmann::json& j, const std::string& name, const char* w
   if (j.is_number_integer() && !j.is_number_unsigned() && j.get<int64_t>() < 0)
     bad(name, std::string(what) + " must be non-negative, got " + j.dump());
   const uint64_t u = j.get<uint64_t>();
-  if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) bad(name, std::string(what) + " is too large");
+  if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    bad(name, std::string(what) + " is too large");
   return static_cast<int64_t>(u);
 }
 
@@ -83,7 +102,8 @@ Entry parse_entry(const std::string& file, const std::string& key, const nlohman
   const auto& shape = e["shape"];
   if (!shape.is_array()) bad(where, "shape is not a list");
   if (shape.size() > static_cast<size_t>(kMaxRank))
-    bad(where, "shape has rank " + std::to_string(shape.size()) + " (attn supports up to " + std::to_string(kMaxRank) + ")");
+    bad(where, "shape has rank " + std::to_string(shape.size()) + " (attn supports up to " +
+                   std::to_string(kMaxRank) + ")");
   std::vector<int64_t> dims;
   for (const auto& d : shape) dims.push_back(json_int(d, where, "a shape entry"));
   try {
@@ -99,8 +119,9 @@ Entry parse_entry(const std::string& file, const std::string& key, const nlohman
   const uint64_t numel = static_cast<uint64_t>(out.shape.numel());
   if (numel > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(out.elem_size) ||
       out.end - out.begin != numel * static_cast<uint64_t>(out.elem_size))
-    bad(where, "holds " + std::to_string(out.end - out.begin) + " bytes but shape " + out.shape.str() + " of " +
-                   dtype + " needs " + std::to_string(numel) + " x " + std::to_string(out.elem_size));
+    bad(where, "holds " + std::to_string(out.end - out.begin) + " bytes but shape " +
+                   out.shape.str() + " of " + dtype + " needs " + std::to_string(numel) + " x " +
+                   std::to_string(out.elem_size));
   return out;
 }
 
@@ -111,7 +132,9 @@ Tensor convert(const Entry& e, const std::byte* data) {
   for (int64_t i = 0; i < n; ++i) {
     const std::byte* p = data + i * e.elem_size;
     switch (e.type) {
-      case StoredType::kF32: std::memcpy(&dst[i], p, 4); break;
+      case StoredType::kF32:
+        std::memcpy(&dst[i], p, 4);
+        break;
       case StoredType::kF64: {
         double d;
         std::memcpy(&d, p, 8);
@@ -138,10 +161,13 @@ Tensor convert(const Entry& e, const std::byte* data) {
 }  // namespace
 
 SafetensorsFile parse_safetensors(std::span<const std::byte> bytes, const std::string& name) {
-  if (bytes.size() < 8) bad(name, "file is " + std::to_string(bytes.size()) + " bytes, shorter than the 8-byte header length");
+  if (bytes.size() < 8)
+    bad(name, "file is " + std::to_string(bytes.size()) +
+                  " bytes, shorter than the 8-byte header length");
   uint64_t header_len = 0;
   std::memcpy(&header_len, bytes.data(), 8);
-  if (header_len > kMaxHeaderBytes) bad(name, "header length " + std::to_string(header_len) + " exceeds 100 MB");
+  if (header_len > kMaxHeaderBytes)
+    bad(name, "header length " + std::to_string(header_len) + " exceeds 100 MB");
   if (header_len > bytes.size() - 8)
     bad(name, "header length " + std::to_string(header_len) + " runs past the end of the file (" +
                   std::to_string(bytes.size()) + " bytes)");
@@ -176,12 +202,14 @@ SafetensorsFile parse_safetensors(std::span<const std::byte> bytes, const std::s
   uint64_t expected = 0;
   for (const auto& e : entries) {
     if (e.begin != expected)
-      bad(name, "tensor '" + e.name + "' starts at byte " + std::to_string(e.begin) + " but the previous tensor ends at " +
-                    std::to_string(expected) + (e.begin < expected ? " (overlap)" : " (gap)"));
+      bad(name, "tensor '" + e.name + "' starts at byte " + std::to_string(e.begin) +
+                    " but the previous tensor ends at " + std::to_string(expected) +
+                    (e.begin < expected ? " (overlap)" : " (gap)"));
     expected = e.end;
   }
   if (expected != buffer_len)
-    bad(name, "tensors cover " + std::to_string(expected) + " data bytes but the file has " + std::to_string(buffer_len));
+    bad(name, "tensors cover " + std::to_string(expected) + " data bytes but the file has " +
+                  std::to_string(buffer_len));
   for (const auto& e : entries) file.tensors.emplace(e.name, convert(e, buffer + e.begin));
   return file;
 }
@@ -198,7 +226,8 @@ std::vector<std::byte> serialize_safetensors(const std::vector<NamedTensorView>&
   uint64_t offset = 0;
   std::vector<uint64_t> begins;
   for (const auto& [tname, view] : tensors) {
-    if (tname.empty() || tname == "__metadata__") fail<ValueError>(fn, "invalid tensor name '", tname, "'");
+    if (tname.empty() || tname == "__metadata__")
+      fail<ValueError>(fn, "invalid tensor name '", tname, "'");
     if (header.contains(tname)) fail<ValueError>(fn, "tensor name '", tname, "' appears twice");
     if (!view.defined()) fail<ValueError>(fn, "tensor '", tname, "' is undefined");
     const uint64_t bytes = static_cast<uint64_t>(view.numel()) * 4;
@@ -209,10 +238,12 @@ std::vector<std::byte> serialize_safetensors(const std::vector<NamedTensorView>&
     offset += bytes;
   }
   std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // align the data to 8 bytes, as the Python writer does
+  text.append((8 - text.size() % 8) % 8,
+              ' ');  // align the data to 8 bytes, as the Python writer does
   std::vector<std::byte> out;
   out.reserve(8 + text.size() + offset);
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>((text.size() >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<std::byte>((text.size() >> (8 * i)) & 0xff));
   for (char c : text) out.push_back(static_cast<std::byte>(c));
   out.resize(8 + text.size() + offset);
   // The data in the order given (the header's keys are sorted, so its order is not the data's).

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// MultiheadAttention on the fused kernel, and the positional-encoding modules (include/attn/nn/attention.h).
+// MultiheadAttention on the fused kernel, and the positional-encoding modules
+// (include/attn/nn/attention.h).
 #include "attn/nn/attention.h"
 
 #include <algorithm>
@@ -22,13 +23,16 @@ BasicView<T> heads_view(BasicView<T> x, int64_t NH) {
 
 // Row r of in_proj (rows [r·C, (r+1)·C)) of a (3C, C) weight or a (3C) bias.
 TensorView third(TensorView w, int64_t r, int64_t C) { return w.slice(0, r * C, (r + 1) * C); }
-ConstTensorView third(ConstTensorView w, int64_t r, int64_t C) { return w.slice(0, r * C, (r + 1) * C); }
+ConstTensorView third(ConstTensorView w, int64_t r, int64_t C) {
+  return w.slice(0, r * C, (r + 1) * C);
+}
 
 bool same_view(ConstTensorView a, ConstTensorView b) {
   return a.data() == b.data() && a.shape() == b.shape() && a.strides() == b.strides();
 }
 
-// If every row of the (B, S) padding mask is "keys, then padding", the key lengths; otherwise empty.
+// If every row of the (B, S) padding mask is "keys, then padding", the key lengths; otherwise
+// empty.
 std::vector<int64_t> suffix_lengths(ConstTensorView pad) {
   std::vector<int64_t> lengths;
   for (int64_t b = 0; b < pad.dim(0); ++b) {
@@ -50,19 +54,23 @@ std::vector<int64_t> suffix_lengths(ConstTensorView pad) {
 MultiheadAttention::MultiheadAttention(int64_t C, int64_t NH, bool bias, Rng& rng, RopeConfig rope)
     : out_proj(C, C, bias, rng), C_(C), NH_(NH), rope_(rope) {
   if (NH < 1 || C < 1 || C % NH != 0)
-    fail<ValueError>("MultiheadAttention", "embed_dim ", C, " must be a positive multiple of num_heads ", NH);
+    fail<ValueError>("MultiheadAttention", "embed_dim ", C,
+                     " must be a positive multiple of num_heads ", NH);
   if (rope.enabled && (C / NH) % 2 != 0)
     fail<ValueError>("MultiheadAttention", "RoPE needs an even head size, got ", C / NH);
   in_proj_weight_ = &register_parameter("in_proj_weight", Shape{3 * C, C});
-  const double bound = std::sqrt(6.0 / static_cast<double>(C + 3 * C));  // xavier_uniform_ on (3C, C)
-  for (auto& v : in_proj_weight_->value.values()) v = static_cast<float>(rng.uniform(-bound, bound));
+  const double bound =
+      std::sqrt(6.0 / static_cast<double>(C + 3 * C));  // xavier_uniform_ on (3C, C)
+  for (auto& v : in_proj_weight_->value.values())
+    v = static_cast<float>(rng.uniform(-bound, bound));
   if (bias) in_proj_bias_ = &register_parameter("in_proj_bias", Shape{3 * C});
   if (Parameter* b = out_proj.bias()) fill(b->value.view(), 0.0f);
   register_module("out_proj", out_proj);
 }
 
-Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, ConstTensorView value,
-                                   const AttentionOptions& opts, Cache* cache, const Context& ctx, Tensor* weights) {
+Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key,
+                                   ConstTensorView value, const AttentionOptions& opts,
+                                   Cache* cache, const Context& ctx, Tensor* weights) {
   constexpr const char* fn = "MultiheadAttention::forward";
   for (auto [name, x] : {std::pair{"query", query}, {"key", key}, {"value", value}}) {
     if (!x.defined() || x.rank() != 3 || x.dim(2) != C_)
@@ -71,21 +79,26 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
   }
   const int64_t B = query.dim(0), T = query.dim(1), S = key.dim(1);
   if (key.dim(0) != B || !(value.shape() == key.shape()))
-    fail<ShapeError>(fn, "query ", query.shape().str(), ", key ", key.shape().str(), " and value ", value.shape().str(),
+    fail<ShapeError>(fn, "query ", query.shape().str(), ", key ", key.shape().str(), " and value ",
+                     value.shape().str(),
                      " must share B, and key and value must have the same shape");
-  if (opts.need_weights && !weights) fail<ValueError>(fn, "need_weights is set but no weights output was given");
+  if (opts.need_weights && !weights)
+    fail<ValueError>(fn, "need_weights is set but no weights output was given");
   const bool self = same_view(query, key) && same_view(key, value);
 
   // Input projections: three GEMMs against the row blocks of in_proj_weight.
   const ConstTensorView w = in_proj_weight_->value.view();
-  const ConstTensorView bvec = in_proj_bias_ ? ConstTensorView(in_proj_bias_->value.view()) : ConstTensorView();
+  const ConstTensorView bvec =
+      in_proj_bias_ ? ConstTensorView(in_proj_bias_->value.view()) : ConstTensorView();
   Tensor query_in = as_rows(query, fn);
-  Tensor key_in = self ? Tensor() : as_rows(key, fn), value_in = self ? Tensor() : as_rows(value, fn);
+  Tensor key_in = self ? Tensor() : as_rows(key, fn),
+         value_in = self ? Tensor() : as_rows(value, fn);
   const ConstTensorView key_rows = self ? query_in.view() : key_in.view();
   const ConstTensorView value_rows = self ? query_in.view() : value_in.view();
   Tensor q(Shape{B, T, C_}), k(Shape{B, S, C_}), v(Shape{B, S, C_});
   auto project = [&](ConstTensorView rows, int64_t r, Tensor& dst) {
-    ops::linear_forward(rows, third(w, r, C_), bvec.defined() ? third(bvec, r, C_) : ConstTensorView(),
+    ops::linear_forward(rows, third(w, r, C_),
+                        bvec.defined() ? third(bvec, r, C_) : ConstTensorView(),
                         dst.view().reshape(Shape{rows.dim(0), C_}), ctx);
   };
   project(query_in.view(), 0, q);
@@ -96,19 +109,21 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
     ops::rope_forward(heads_view(k.view(), NH_), opts.start_pos, ctx, rope_.base, rope_.layout);
   }
 
-  // The kernel mask: structure and ALiBi from opts.mask, padding as key lengths when it is a suffix,
-  // everything dense (attn_mask, other padding patterns) as one bias.
+  // The kernel mask: structure and ALiBi from opts.mask, padding as key lengths when it is a
+  // suffix, everything dense (attn_mask, other padding patterns) as one bias.
   ops::AttentionMask mask = opts.mask;
   Tensor dense_bias;
   ConstTensorView bias;  // what the kernel adds to the scores: dense_bias or attn_mask
   ConstTensorView pad = opts.key_padding_mask;
   if (pad.defined()) {
     if (pad.rank() != 2 || pad.dim(0) != B || pad.dim(1) != S)
-      fail<ShapeError>(fn, "key_padding_mask must be (B, S) = (", B, ", ", S, "), got ", pad.shape().str());
+      fail<ShapeError>(fn, "key_padding_mask must be (B, S) = (", B, ", ", S, "), got ",
+                       pad.shape().str());
     auto lengths = suffix_lengths(pad);
     if (!lengths.empty()) {
       if (!mask.key_lengths.empty())
-        for (size_t b = 0; b < lengths.size(); ++b) lengths[b] = std::min(lengths[b], mask.key_lengths[b]);
+        for (size_t b = 0; b < lengths.size(); ++b)
+          lengths[b] = std::min(lengths[b], mask.key_lengths[b]);
       mask.key_lengths = std::move(lengths);
       pad = ConstTensorView();
     }
@@ -118,13 +133,15 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
     if (am.rank() == 2) am = am.unsqueeze(0).unsqueeze(0);
     if (am.rank() != 4 || am.dim(2) != T || am.dim(3) != S || (am.dim(0) != 1 && am.dim(0) != B) ||
         (am.dim(1) != 1 && am.dim(1) != NH_))
-      fail<ShapeError>(fn, "attn_mask must be (T, S) or (B|1, NH|1, T, S) with B=", B, " NH=", NH_, " T=", T, " S=", S,
-                       ", got ", opts.attn_mask.shape().str());
+      fail<ShapeError>(fn, "attn_mask must be (T, S) or (B|1, NH|1, T, S) with B=", B, " NH=", NH_,
+                       " T=", T, " S=", S, ", got ", opts.attn_mask.shape().str());
   }
-  if (opts.attn_mask_grad && !am.defined()) fail<ValueError>(fn, "attn_mask_grad is set but there is no attn_mask");
+  if (opts.attn_mask_grad && !am.defined())
+    fail<ValueError>(fn, "attn_mask_grad is set but there is no attn_mask");
   if (pad.defined()) {
     if (opts.attn_mask_grad)
-      fail<ValueError>(fn, "attn_mask_grad needs a key_padding_mask that pads only at the end (or none)");
+      fail<ValueError>(
+          fn, "attn_mask_grad needs a key_padding_mask that pads only at the end (or none)");
     const int64_t nh = am.defined() ? am.dim(1) : 1;
     dense_bias = Tensor(Shape{B, nh, T, S});
     const float ninf = -std::numeric_limits<float>::infinity();
@@ -132,8 +149,8 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
       for (int64_t h = 0; h < nh; ++h)
         for (int64_t t = 0; t < T; ++t)
           for (int64_t s = 0; s < S; ++s)
-            dense_bias(b, h, t, s) =
-                (pad(b, s) != 0.0f ? ninf : 0.0f) + (am.defined() ? am(am.dim(0) == 1 ? 0 : b, h, t, s) : 0.0f);
+            dense_bias(b, h, t, s) = (pad(b, s) != 0.0f ? ninf : 0.0f) +
+                                     (am.defined() ? am(am.dim(0) == 1 ? 0 : b, h, t, s) : 0.0f);
     bias = dense_bias.view();
   } else if (am.defined()) {
     bias = am;
@@ -143,8 +160,9 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
   Tensor probs;
   if (opts.need_weights) probs = Tensor(Shape{B, NH_, T, S});
   const double scale = ops::default_attention_scale(C_ / NH_);
-  ops::attention_forward(heads_view(q.view(), NH_), heads_view(k.view(), NH_), heads_view(v.view(), NH_), mask, bias,
-                         scale, heads_view(attn.view(), NH_), lse.view(), probs.view(), ctx);
+  ops::attention_forward(heads_view(q.view(), NH_), heads_view(k.view(), NH_),
+                         heads_view(v.view(), NH_), mask, bias, scale, heads_view(attn.view(), NH_),
+                         lse.view(), probs.view(), ctx);
   if (opts.need_weights) {
     if (opts.average_attn_weights) {
       *weights = Tensor(Shape{B, T, S});
@@ -170,8 +188,8 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
     cache->lse = std::move(lse);
     cache->dense_bias = std::move(dense_bias);
     cache->mask = mask;
-    // Moving a Tensor keeps its buffer, so a bias viewing dense_bias stays valid; attn_mask is the caller's
-    // and must outlive the cache (documented on AttentionOptions::attn_mask).
+    // Moving a Tensor keeps its buffer, so a bias viewing dense_bias stays valid; attn_mask is the
+    // caller's and must outlive the cache (documented on AttentionOptions::attn_mask).
     cache->bias = bias;
     cache->start_pos = opts.start_pos;
     cache->attn_mask_grad = opts.attn_mask_grad;
@@ -180,12 +198,15 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key, C
   return out;
 }
 
-MultiheadAttention::Grads MultiheadAttention::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
+MultiheadAttention::Grads MultiheadAttention::backward(ConstTensorView dout, const Cache& cache,
+                                                       const Context& ctx) {
   constexpr const char* fn = "MultiheadAttention::backward";
-  if (!cache.q.defined()) fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
+  if (!cache.q.defined())
+    fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
   const int64_t B = cache.q.dim(0), T = cache.q.dim(1), S = cache.k.dim(1);
   if (!dout.defined() || !(dout.shape() == Shape{B, T, C_}))
-    fail<ShapeError>(fn, "dout must be ", Shape{B, T, C_}.str(), ", got ", dout.defined() ? dout.shape().str() : "nothing");
+    fail<ShapeError>(fn, "dout must be ", Shape{B, T, C_}.str(), ", got ",
+                     dout.defined() ? dout.shape().str() : "nothing");
   const Tensor dattn = out_proj.backward(dout, cache.out_proj, ctx);
   Tensor dq(cache.q.shape()), dk(cache.k.shape()), dv(cache.v.shape());
   Grads g;
@@ -196,10 +217,10 @@ MultiheadAttention::Grads MultiheadAttention::backward(ConstTensorView dout, con
   }
   // The kernel's out is the heads' output before out_proj (cache.attn).
   ops::attention_backward(heads_view(cache.q.view(), NH_), heads_view(cache.k.view(), NH_),
-                          heads_view(cache.v.view(), NH_), heads_view(cache.attn.view(), NH_), cache.lse.view(),
-                          heads_view(dattn.view(), NH_), cache.mask, cache.bias, ops::default_attention_scale(C_ / NH_),
-                          heads_view(dq.view(), NH_), heads_view(dk.view(), NH_), heads_view(dv.view(), NH_), dbias,
-                          ctx);
+                          heads_view(cache.v.view(), NH_), heads_view(cache.attn.view(), NH_),
+                          cache.lse.view(), heads_view(dattn.view(), NH_), cache.mask, cache.bias,
+                          ops::default_attention_scale(C_ / NH_), heads_view(dq.view(), NH_),
+                          heads_view(dk.view(), NH_), heads_view(dv.view(), NH_), dbias, ctx);
   if (rope_.enabled) {
     ops::rope_backward(heads_view(dq.view(), NH_), cache.start_pos, ctx, rope_.base, rope_.layout);
     ops::rope_backward(heads_view(dk.view(), NH_), cache.start_pos, ctx, rope_.base, rope_.layout);
@@ -213,18 +234,22 @@ MultiheadAttention::Grads MultiheadAttention::backward(ConstTensorView dout, con
     g.dvalue = Tensor(Shape{B, S, C_});
   }
   auto project_back = [&](const Tensor& in, int64_t r, const Tensor& d, Tensor& dx) {
-    ops::linear_backward(in.view(), third(w, r, C_), d.view().reshape(in.shape()), dx.view().reshape(in.shape()),
-                         third(dw, r, C_), db.defined() ? third(db, r, C_) : TensorView(), ctx);
+    ops::linear_backward(in.view(), third(w, r, C_), d.view().reshape(in.shape()),
+                         dx.view().reshape(in.shape()), third(dw, r, C_),
+                         db.defined() ? third(db, r, C_) : TensorView(), ctx);
   };
   project_back(cache.query_in, 0, dq, g.dquery);
   project_back(cache.self ? cache.query_in : cache.key_in, 1, dk, cache.self ? g.dquery : g.dkey);
-  project_back(cache.self ? cache.query_in : cache.value_in, 2, dv, cache.self ? g.dquery : g.dvalue);
+  project_back(cache.self ? cache.query_in : cache.value_in, 2, dv,
+               cache.self ? g.dquery : g.dvalue);
   return g;
 }
 
-// ------------------------------------------------------------------------------ positional encodings
+// ------------------------------------------------------------------------------ positional
+// encodings
 
-Tensor SinusoidalPositionalEncoding::forward(ConstTensorView x, int64_t start_pos, const Context& ctx) {
+Tensor SinusoidalPositionalEncoding::forward(ConstTensorView x, int64_t start_pos,
+                                             const Context& ctx) {
   if (!x.defined() || x.rank() != 3 || x.dim(2) != C_)
     fail<ShapeError>("SinusoidalPositionalEncoding::forward", "x must be (B, T, ", C_, "), got ",
                      x.defined() ? x.shape().str() : "nothing");
@@ -233,8 +258,10 @@ Tensor SinusoidalPositionalEncoding::forward(ConstTensorView x, int64_t start_po
   return y;
 }
 
-LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t max_len, int64_t C, Rng& rng) : max_len_(max_len), C_(C) {
-  if (max_len < 1 || C < 1) fail<ValueError>("LearnedPositionalEncoding", "sizes must be >= 1, got ", max_len, ", ", C);
+LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t max_len, int64_t C, Rng& rng)
+    : max_len_(max_len), C_(C) {
+  if (max_len < 1 || C < 1)
+    fail<ValueError>("LearnedPositionalEncoding", "sizes must be >= 1, got ", max_len, ", ", C);
   weight_ = &register_parameter("weight", Shape{max_len, C});
   for (auto& v : weight_->value.values()) v = static_cast<float>(rng.normal());
 }
@@ -242,9 +269,11 @@ LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t max_len, int64_t C,
 Tensor LearnedPositionalEncoding::forward(ConstTensorView x, int64_t start_pos, const Context&) {
   constexpr const char* fn = "LearnedPositionalEncoding::forward";
   if (!x.defined() || x.rank() != 3 || x.dim(2) != C_)
-    fail<ShapeError>(fn, "x must be (B, T, ", C_, "), got ", x.defined() ? x.shape().str() : "nothing");
+    fail<ShapeError>(fn, "x must be (B, T, ", C_, "), got ",
+                     x.defined() ? x.shape().str() : "nothing");
   if (start_pos < 0 || start_pos + x.dim(1) > max_len_)
-    fail<ValueError>(fn, "positions [", start_pos, ", ", start_pos + x.dim(1), ") exceed max_len ", max_len_);
+    fail<ValueError>(fn, "positions [", start_pos, ", ", start_pos + x.dim(1), ") exceed max_len ",
+                     max_len_);
   Tensor y = Tensor::copy_of(x);
   for (int64_t b = 0; b < x.dim(0); ++b)
     for (int64_t t = 0; t < x.dim(1); ++t)
@@ -252,9 +281,11 @@ Tensor LearnedPositionalEncoding::forward(ConstTensorView x, int64_t start_pos, 
   return y;
 }
 
-Tensor LearnedPositionalEncoding::backward(ConstTensorView dout, int64_t start_pos, const Context&) {
+Tensor LearnedPositionalEncoding::backward(ConstTensorView dout, int64_t start_pos,
+                                           const Context&) {
   constexpr const char* fn = "LearnedPositionalEncoding::backward";
-  if (!dout.defined() || dout.rank() != 3 || dout.dim(2) != C_ || start_pos < 0 || start_pos + dout.dim(1) > max_len_)
+  if (!dout.defined() || dout.rank() != 3 || dout.dim(2) != C_ || start_pos < 0 ||
+      start_pos + dout.dim(1) > max_len_)
     fail<ShapeError>(fn, "dout must be (B, T, ", C_, ") with start_pos + T <= ", max_len_);
   for (int64_t b = 0; b < dout.dim(0); ++b)
     for (int64_t t = 0; t < dout.dim(1); ++t)
@@ -262,32 +293,40 @@ Tensor LearnedPositionalEncoding::backward(ConstTensorView dout, int64_t start_p
   return Tensor::copy_of(dout);
 }
 
-RelativePositionBias::RelativePositionBias(int64_t NH, Rng& rng, bool bidirectional, int64_t num_buckets,
-                                           int64_t max_distance)
-    : relative_attention_bias(num_buckets, NH, rng), NH_(NH), num_buckets_(num_buckets), max_distance_(max_distance),
+RelativePositionBias::RelativePositionBias(int64_t NH, Rng& rng, bool bidirectional,
+                                           int64_t num_buckets, int64_t max_distance)
+    : relative_attention_bias(num_buckets, NH, rng),
+      NH_(NH),
+      num_buckets_(num_buckets),
+      max_distance_(max_distance),
       bidirectional_(bidirectional) {
-  (void)ops::t5_relative_position_bucket(0, bidirectional, num_buckets, max_distance);  // validates the sizes
+  (void)ops::t5_relative_position_bucket(0, bidirectional, num_buckets,
+                                         max_distance);  // validates the sizes
   register_module("relative_attention_bias", relative_attention_bias);
 }
 
-std::vector<int64_t> RelativePositionBias::buckets(int64_t T, int64_t S, int64_t query_offset) const {
+std::vector<int64_t> RelativePositionBias::buckets(int64_t T, int64_t S,
+                                                   int64_t query_offset) const {
   // The bucket depends only on s - t: T + S - 1 distinct values (each a log), not T·S.
   std::vector<int64_t> by_distance(static_cast<size_t>(std::max<int64_t>(T + S - 1, 0)));
   for (size_t i = 0; i < by_distance.size(); ++i)
-    by_distance[i] = ops::t5_relative_position_bucket(static_cast<int64_t>(i) - (T - 1) - query_offset, bidirectional_,
-                                                      num_buckets_, max_distance_);
+    by_distance[i] =
+        ops::t5_relative_position_bucket(static_cast<int64_t>(i) - (T - 1) - query_offset,
+                                         bidirectional_, num_buckets_, max_distance_);
   return by_distance;
 }
 
 Tensor RelativePositionBias::forward(int64_t T, int64_t S, int64_t query_offset) const {
-  if (T < 0 || S < 0) fail<ValueError>("RelativePositionBias::forward", "T and S must be >= 0, got ", T, ", ", S);
+  if (T < 0 || S < 0)
+    fail<ValueError>("RelativePositionBias::forward", "T and S must be >= 0, got ", T, ", ", S);
   Tensor bias(Shape{1, NH_, T, S});
   const auto* table = relative_attention_bias.weight().value.data();
   const std::vector<int64_t> bucket = buckets(T, S, query_offset);
   for (int64_t h = 0; h < NH_; ++h)
     for (int64_t t = 0; t < T; ++t) {
       float* row = bias.data() + (h * T + t) * S;
-      for (int64_t s = 0; s < S; ++s) row[s] = table[bucket[static_cast<size_t>(s - t + T - 1)] * NH_ + h];
+      for (int64_t s = 0; s < S; ++s)
+        row[s] = table[bucket[static_cast<size_t>(s - t + T - 1)] * NH_ + h];
     }
   return bias;
 }

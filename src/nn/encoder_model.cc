@@ -9,7 +9,8 @@ namespace attn::nn {
 
 namespace {
 
-constexpr const char* kPositionalNames[] = {"none", "sinusoidal", "learned", "rope", "alibi", "relative"};
+constexpr const char* kPositionalNames[] = {"none", "sinusoidal", "learned",
+                                            "rope", "alibi",      "relative"};
 
 [[noreturn]] void bad_config(const std::string& source, const std::string& why) {
   fail<ValueError>("encoder config", source, ": ", why);
@@ -20,13 +21,17 @@ T get(const nlohmann::json& j, const char* key, T fallback, const std::string& s
   if (!j.contains(key)) return fallback;
   const auto& v = j[key];
   if constexpr (std::is_same_v<T, bool>) {
-    if (!v.is_boolean()) bad_config(source, std::string("\"") + key + "\" must be true or false, got " + v.dump());
+    if (!v.is_boolean())
+      bad_config(source, std::string("\"") + key + "\" must be true or false, got " + v.dump());
   } else if constexpr (std::is_integral_v<T>) {
-    if (!v.is_number_integer()) bad_config(source, std::string("\"") + key + "\" must be an integer, got " + v.dump());
+    if (!v.is_number_integer())
+      bad_config(source, std::string("\"") + key + "\" must be an integer, got " + v.dump());
   } else if constexpr (std::is_floating_point_v<T>) {
-    if (!v.is_number()) bad_config(source, std::string("\"") + key + "\" must be a number, got " + v.dump());
+    if (!v.is_number())
+      bad_config(source, std::string("\"") + key + "\" must be a number, got " + v.dump());
   } else {
-    if (!v.is_string()) bad_config(source, std::string("\"") + key + "\" must be a string, got " + v.dump());
+    if (!v.is_string())
+      bad_config(source, std::string("\"") + key + "\" must be a string, got " + v.dump());
   }
   return v.get<T>();
 }
@@ -41,13 +46,15 @@ EncoderModelConfig parse_encoder_config(const std::string& text, const std::stri
     bad_config(source, std::string("not valid JSON: ") + e.what());
   }
   if (!j.is_object()) bad_config(source, "must be a JSON object");
-  static const std::set<std::string> known = {"d_model", "nhead", "dim_feedforward", "num_layers", "norm_first",
-                                              "activation", "layer_norm_eps", "final_norm", "batch_first", "bias",
-                                              "positional", "max_len", "dropout", "rope_base"};
+  static const std::set<std::string> known = {
+      "d_model",    "nhead",          "dim_feedforward", "num_layers",  "norm_first",
+      "activation", "layer_norm_eps", "final_norm",      "batch_first", "bias",
+      "positional", "max_len",        "dropout",         "rope_base"};
   for (const auto& [key, value] : j.items())
     if (!known.count(key)) bad_config(source, "unknown key \"" + key + "\"");
   for (const char* required : {"d_model", "nhead", "num_layers"})
-    if (!j.contains(required)) bad_config(source, std::string("missing required key \"") + required + "\"");
+    if (!j.contains(required))
+      bad_config(source, std::string("missing required key \"") + required + "\"");
   EncoderModelConfig c;
   auto& l = c.layer;
   l.d_model = get<int64_t>(j, "d_model", 0, source);
@@ -73,12 +80,16 @@ EncoderModelConfig parse_encoder_config(const std::string& text, const std::stri
       found = true;
     }
   if (!found)
-    bad_config(source, "\"positional\" must be one of none, sinusoidal, learned, rope, alibi, relative; got \"" + pos + "\"");
+    bad_config(
+        source,
+        "\"positional\" must be one of none, sinusoidal, learned, rope, alibi, relative; got \"" +
+            pos + "\"");
   l.rope.enabled = c.positional == PositionalKind::kRope;
   l.rope.base = get<double>(j, "rope_base", 10000.0, source);
   if (l.d_model < 1 || l.nhead < 1 || l.d_model % l.nhead != 0)
-    bad_config(source, "d_model (" + std::to_string(l.d_model) + ") must be a positive multiple of nhead (" +
-                           std::to_string(l.nhead) + ")");
+    bad_config(source, "d_model (" + std::to_string(l.d_model) +
+                           ") must be a positive multiple of nhead (" + std::to_string(l.nhead) +
+                           ")");
   if (c.num_layers < 1) bad_config(source, "num_layers must be >= 1");
   if (l.dim_feedforward < 1) bad_config(source, "dim_feedforward must be >= 1");
   if (!(l.layer_norm_eps >= 0.0)) bad_config(source, "layer_norm_eps must be >= 0");
@@ -93,25 +104,34 @@ EncoderModelConfig parse_encoder_config(const std::string& text, const std::stri
 
 std::string encoder_config_to_json(const EncoderModelConfig& c) {
   const auto& l = c.layer;
-  nlohmann::json j = {{"d_model", l.d_model}, {"nhead", l.nhead}, {"dim_feedforward", l.dim_feedforward},
-                      {"num_layers", c.num_layers}, {"norm_first", l.norm_first},
-                      {"activation", activation_name(l.activation)}, {"layer_norm_eps", l.layer_norm_eps},
-                      {"final_norm", c.final_norm}, {"batch_first", c.batch_first}, {"bias", l.bias},
-                      {"dropout", l.dropout}, {"positional", kPositionalNames[static_cast<int>(c.positional)]}};
+  nlohmann::json j = {{"d_model", l.d_model},
+                      {"nhead", l.nhead},
+                      {"dim_feedforward", l.dim_feedforward},
+                      {"num_layers", c.num_layers},
+                      {"norm_first", l.norm_first},
+                      {"activation", activation_name(l.activation)},
+                      {"layer_norm_eps", l.layer_norm_eps},
+                      {"final_norm", c.final_norm},
+                      {"batch_first", c.batch_first},
+                      {"bias", l.bias},
+                      {"dropout", l.dropout},
+                      {"positional", kPositionalNames[static_cast<int>(c.positional)]}};
   if (c.positional == PositionalKind::kLearned) j["max_len"] = c.max_len;
   if (c.positional == PositionalKind::kRope) j["rope_base"] = l.rope.base;
   return j.dump(2);
 }
 
 EncoderModel::EncoderModel(const EncoderModelConfig& config, Rng& rng, uint64_t dropout_seed)
-    : encoder(config.layer, config.num_layers, config.final_norm, rng, dropout_seed), config_(config) {
+    : encoder(config.layer, config.num_layers, config.final_norm, rng, dropout_seed),
+      config_(config) {
   register_module("", encoder);
   switch (config.positional) {
     case PositionalKind::kSinusoidal:
       sinusoidal_ = std::make_unique<SinusoidalPositionalEncoding>(config.layer.d_model);
       break;
     case PositionalKind::kLearned:
-      learned_ = std::make_unique<LearnedPositionalEncoding>(config.max_len, config.layer.d_model, rng);
+      learned_ =
+          std::make_unique<LearnedPositionalEncoding>(config.max_len, config.layer.d_model, rng);
       register_module("pos_embedding", *learned_);
       break;
     case PositionalKind::kRelative:
@@ -123,20 +143,24 @@ EncoderModel::EncoderModel(const EncoderModelConfig& config, Rng& rng, uint64_t 
   }
 }
 
-Tensor EncoderModel::forward(ConstTensorView x, const AttentionOptions& opts, Cache* cache, const Context& ctx) {
+Tensor EncoderModel::forward(ConstTensorView x, const AttentionOptions& opts, Cache* cache,
+                             const Context& ctx) {
   constexpr const char* fn = "EncoderModel::forward";
   if (!x.defined() || x.rank() != 3 || x.dim(2) != config_.layer.d_model)
-    fail<ShapeError>(fn, "input must be ", config_.batch_first ? "(B, T, C)" : "(T, B, C)", " with C = ",
-                     config_.layer.d_model, ", got ", x.defined() ? x.shape().str() : "nothing");
+    fail<ShapeError>(fn, "input must be ", config_.batch_first ? "(B, T, C)" : "(T, B, C)",
+                     " with C = ", config_.layer.d_model, ", got ",
+                     x.defined() ? x.shape().str() : "nothing");
   const ConstTensorView xb = config_.batch_first ? x : x.transpose(0, 1);
   Tensor h = Tensor::copy_of(xb);
   if (sinusoidal_) h = sinusoidal_->forward(h.view(), opts.start_pos, ctx);
   if (learned_) h = learned_->forward(h.view(), opts.start_pos, ctx);
   AttentionOptions o = opts;
-  if (config_.positional == PositionalKind::kAlibi) o.mask.alibi_slopes = ops::alibi_slopes(config_.layer.nhead);
+  if (config_.positional == PositionalKind::kAlibi)
+    o.mask.alibi_slopes = ops::alibi_slopes(config_.layer.nhead);
   Tensor bias;
   if (relative_) {
-    if (o.attn_mask.defined()) fail<ValueError>(fn, "positional \"relative\" cannot be combined with an attn_mask");
+    if (o.attn_mask.defined())
+      fail<ValueError>(fn, "positional \"relative\" cannot be combined with an attn_mask");
     bias = relative_->forward(h.dim(1), h.dim(1), 0);
     o.attn_mask = bias.view();
     o.attn_mask_grad = cache != nullptr;

@@ -36,16 +36,20 @@ void init_uniform(Parameter& p, double bound, Rng& rng) {
 void check_last_dim(const char* fn, ConstTensorView x, int64_t C, const char* what) {
   if (!x.defined()) fail<ShapeError>(fn, "x is required but was not given");
   if (x.rank() < 1 || x.dim(-1) != C)
-    fail<ShapeError>(fn, "x has shape ", x.shape().str(), " but its last dimension must be ", what, " = ", C);
+    fail<ShapeError>(fn, "x has shape ", x.shape().str(), " but its last dimension must be ", what,
+                     " = ", C);
 }
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------- Linear
+// ----------------------------------------------------------------------------------------------
+// Linear
 
-Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng) : in_(in_features), out_(out_features) {
+Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng)
+    : in_(in_features), out_(out_features) {
   if (in_features < 1 || out_features < 1)
-    fail<ValueError>("Linear", "in_features and out_features must be >= 1, got ", in_features, ", ", out_features);
+    fail<ValueError>("Linear", "in_features and out_features must be >= 1, got ", in_features, ", ",
+                     out_features);
   weight_ = &register_parameter("weight", Shape{out_, in_});
   const double bound = 1.0 / std::sqrt(static_cast<double>(in_));
   init_uniform(*weight_, bound, rng);
@@ -59,7 +63,8 @@ Tensor Linear::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   check_last_dim("Linear::forward", x, in_, "in_features");
   Tensor rows = as_rows(x, "Linear::forward");
   Tensor y(with_last_dim(x.shape(), out_));
-  ops::linear_forward(rows.view(), weight_->value.view(), bias_ ? ConstTensorView(bias_->value.view()) : ConstTensorView(),
+  ops::linear_forward(rows.view(), weight_->value.view(),
+                      bias_ ? ConstTensorView(bias_->value.view()) : ConstTensorView(),
                       y.view().reshape(Shape{rows.dim(0), out_}), ctx);
   if (cache) cache->x = std::move(rows);
   return y;
@@ -67,22 +72,26 @@ Tensor Linear::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
 
 Tensor Linear::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
   constexpr const char* fn = "Linear::backward";
-  if (!cache.x.defined()) fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
+  if (!cache.x.defined())
+    fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
   check_last_dim(fn, dout, out_, "out_features");
   const Tensor g = as_rows(dout, fn);
   if (g.dim(0) != cache.x.dim(0))
     fail<ShapeError>(fn, "dout has ", g.dim(0), " rows but the forward had ", cache.x.dim(0));
   Tensor dx(with_last_dim(dout.shape(), in_));
-  ops::linear_backward(cache.x.view(), weight_->value.view(), g.view(), dx.view().reshape(cache.x.shape()),
-                       weight_->grad.view(), bias_ ? TensorView(bias_->grad.view()) : TensorView(), ctx);
+  ops::linear_backward(cache.x.view(), weight_->value.view(), g.view(),
+                       dx.view().reshape(cache.x.shape()), weight_->grad.view(),
+                       bias_ ? TensorView(bias_->grad.view()) : TensorView(), ctx);
   return dx;
 }
 
-// ------------------------------------------------------------------------------------------- LayerNorm
+// -------------------------------------------------------------------------------------------
+// LayerNorm
 
 LayerNorm::LayerNorm(int64_t C, double eps, bool elementwise_affine) : C_(C), eps_(eps) {
   if (C < 1) fail<ValueError>("LayerNorm", "C must be >= 1, got ", C);
-  if (!std::isfinite(eps) || eps < 0) fail<ValueError>("LayerNorm", "eps must be finite and >= 0, got ", eps);
+  if (!std::isfinite(eps) || eps < 0)
+    fail<ValueError>("LayerNorm", "eps must be finite and >= 0, got ", eps);
   if (elementwise_affine) {
     weight_ = &register_parameter("weight", Shape{C});
     fill(weight_->value.view(), 1.0f);
@@ -90,16 +99,16 @@ LayerNorm::LayerNorm(int64_t C, double eps, bool elementwise_affine) : C_(C), ep
   }
 }
 
-// Layer norm is O(rows·C) and memory-bound next to the GEMMs around it, so the layer uses the reference
-// op (double accumulation) directly.
+// Layer norm is O(rows·C) and memory-bound next to the GEMMs around it, so the layer uses the
+// reference op (double accumulation) directly.
 Tensor LayerNorm::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   check_last_dim("LayerNorm::forward", x, C_, "normalized_shape");
   Tensor y(x.shape());
   const Shape lead = with_last_dim(x.shape(), 1);
   Tensor mean(lead), rstd(lead);
   ops::layer_norm_forward(x, weight_ ? ConstTensorView(weight_->value.view()) : ConstTensorView(),
-                                     bias_ ? ConstTensorView(bias_->value.view()) : ConstTensorView(), eps_, y.view(),
-                                     mean.view().select(-1, 0), rstd.view().select(-1, 0), ctx);
+                          bias_ ? ConstTensorView(bias_->value.view()) : ConstTensorView(), eps_,
+                          y.view(), mean.view().select(-1, 0), rstd.view().select(-1, 0), ctx);
   if (cache) {
     cache->x = Tensor::copy_of(x);
     cache->mean = std::move(mean);
@@ -110,16 +119,19 @@ Tensor LayerNorm::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
 
 Tensor LayerNorm::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
   constexpr const char* fn = "LayerNorm::backward";
-  if (!cache.x.defined()) fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
+  if (!cache.x.defined())
+    fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
   Tensor dx(cache.x.shape());
-  ops::layer_norm_backward(cache.x.view(), weight_ ? ConstTensorView(weight_->value.view()) : ConstTensorView(),
-                                      cache.mean.view().select(-1, 0), cache.rstd.view().select(-1, 0), dout, dx.view(),
-                                      weight_ ? TensorView(weight_->grad.view()) : TensorView(),
-                                      bias_ ? TensorView(bias_->grad.view()) : TensorView(), ctx);
+  ops::layer_norm_backward(cache.x.view(),
+                           weight_ ? ConstTensorView(weight_->value.view()) : ConstTensorView(),
+                           cache.mean.view().select(-1, 0), cache.rstd.view().select(-1, 0), dout,
+                           dx.view(), weight_ ? TensorView(weight_->grad.view()) : TensorView(),
+                           bias_ ? TensorView(bias_->grad.view()) : TensorView(), ctx);
   return dx;
 }
 
-// --------------------------------------------------------------------------------------------- Dropout
+// ---------------------------------------------------------------------------------------------
+// Dropout
 
 Dropout::Dropout(double p, uint64_t seed) : p_(p), rng_(seed) {
   if (!(p >= 0.0 && p < 1.0)) fail<ValueError>("Dropout", "p must be in [0, 1), got ", p);
@@ -146,23 +158,27 @@ Tensor Dropout::backward(ConstTensorView dout, const Cache& cache, const Context
   Tensor dx = Tensor::copy_of(dout);
   if (!cache.mask.defined()) return dx;
   if (!(cache.mask.shape() == dx.shape()))
-    fail<ShapeError>("Dropout::backward", "dout has shape ", dx.shape().str(), " but the forward had ",
-                     cache.mask.shape().str());
+    fail<ShapeError>("Dropout::backward", "dout has shape ", dx.shape().str(),
+                     " but the forward had ", cache.mask.shape().str());
   auto d = dx.values();
   const auto m = cache.mask.values();
   for (size_t i = 0; i < d.size(); ++i) d[i] *= m[i];
   return dx;
 }
 
-// ------------------------------------------------------------------------------------------ Activation
+// ------------------------------------------------------------------------------------------
+// Activation
 
 ActivationKind parse_activation(const std::string& name) {
   if (name == "relu") return ActivationKind::kReLU;
   if (name == "gelu") return ActivationKind::kGELU;
-  fail<ValueError>("parse_activation", "activation must be \"relu\" or \"gelu\", got \"", name, "\"");
+  fail<ValueError>("parse_activation", "activation must be \"relu\" or \"gelu\", got \"", name,
+                   "\"");
 }
 
-const char* activation_name(ActivationKind kind) { return kind == ActivationKind::kReLU ? "relu" : "gelu"; }
+const char* activation_name(ActivationKind kind) {
+  return kind == ActivationKind::kReLU ? "relu" : "gelu";
+}
 
 Tensor Activation::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   if (!x.defined()) fail<ShapeError>("Activation::forward", "x is required but was not given");
@@ -177,7 +193,8 @@ Tensor Activation::forward(ConstTensorView x, Cache* cache, const Context& ctx) 
 }
 
 Tensor Activation::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
-  if (!cache.x.defined()) fail<ValueError>("Activation::backward", "the cache is empty: run forward with a cache first");
+  if (!cache.x.defined())
+    fail<ValueError>("Activation::backward", "the cache is empty: run forward with a cache first");
   Tensor dx(cache.x.shape());
   if (kind_ == ActivationKind::kReLU) {
     ops::relu_backward(cache.x.view(), dout, dx.view(), ctx);
@@ -187,10 +204,15 @@ Tensor Activation::backward(ConstTensorView dout, const Cache& cache, const Cont
   return dx;
 }
 
-// ----------------------------------------------------------------------------------------- FeedForward
+// -----------------------------------------------------------------------------------------
+// FeedForward
 
-FeedForward::FeedForward(int64_t C, int64_t FF, ActivationKind kind, double p, Rng& rng, uint64_t dropout_seed)
-    : linear1(C, FF, true, rng), linear2(FF, C, true, rng), activation(kind), dropout(p, dropout_seed) {
+FeedForward::FeedForward(int64_t C, int64_t FF, ActivationKind kind, double p, Rng& rng,
+                         uint64_t dropout_seed)
+    : linear1(C, FF, true, rng),
+      linear2(FF, C, true, rng),
+      activation(kind),
+      dropout(p, dropout_seed) {
   register_module("linear1", linear1);
   register_module("linear2", linear2);
   register_module("", activation);
@@ -211,22 +233,26 @@ Tensor FeedForward::backward(ConstTensorView dout, const Cache& cache, const Con
   return linear1.backward(g.view(), cache.linear1, ctx);
 }
 
-// ------------------------------------------------------------------------------------------- Embedding
+// -------------------------------------------------------------------------------------------
+// Embedding
 
 Embedding::Embedding(int64_t num_embeddings, int64_t C, Rng& rng) : V_(num_embeddings), C_(C) {
-  if (num_embeddings < 1 || C < 1) fail<ValueError>("Embedding", "sizes must be >= 1, got ", num_embeddings, ", ", C);
+  if (num_embeddings < 1 || C < 1)
+    fail<ValueError>("Embedding", "sizes must be >= 1, got ", num_embeddings, ", ", C);
   weight_ = &register_parameter("weight", Shape{V_, C_});
   for (auto& v : weight_->value.values()) v = static_cast<float>(rng.normal());
 }
 
-Tensor Embedding::forward(std::span<const int64_t> tokens, int64_t B, int64_t T, Cache* cache, const Context&) {
+Tensor Embedding::forward(std::span<const int64_t> tokens, int64_t B, int64_t T, Cache* cache,
+                          const Context&) {
   constexpr const char* fn = "Embedding::forward";
   if (B < 0 || T < 0 || static_cast<int64_t>(tokens.size()) != B * T)
     fail<ShapeError>(fn, "got ", tokens.size(), " tokens for (B, T) = (", B, ", ", T, ")");
   Tensor y(Shape{B, T, C_});
   for (size_t i = 0; i < tokens.size(); ++i) {
     const int64_t id = tokens[i];
-    if (id < 0 || id >= V_) fail<ValueError>(fn, "token ", i, " is ", id, ", outside [0, ", V_, ")");
+    if (id < 0 || id >= V_)
+      fail<ValueError>(fn, "token ", i, " is ", id, ", outside [0, ", V_, ")");
     std::copy_n(weight_->value.data() + id * C_, C_, y.data() + static_cast<int64_t>(i) * C_);
   }
   if (cache) cache->tokens.assign(tokens.begin(), tokens.end());
@@ -237,7 +263,8 @@ void Embedding::backward(ConstTensorView dout, const Cache& cache, const Context
   constexpr const char* fn = "Embedding::backward";
   const auto n = static_cast<int64_t>(cache.tokens.size());
   if (!dout.defined() || dout.numel() != n * C_ || dout.dim(-1) != C_)
-    fail<ShapeError>(fn, "dout must hold ", n, " rows of ", C_, ", got ", dout.defined() ? dout.shape().str() : "nothing");
+    fail<ShapeError>(fn, "dout must hold ", n, " rows of ", C_, ", got ",
+                     dout.defined() ? dout.shape().str() : "nothing");
   const Tensor g = as_rows(dout, fn);
   for (int64_t i = 0; i < n; ++i) {
     float* dst = weight_->grad.data() + cache.tokens[static_cast<size_t>(i)] * C_;

@@ -25,7 +25,8 @@ std::vector<std::pair<std::string, Parameter*>> Module::named_parameters() {
   std::vector<std::pair<std::string, Parameter*>> out;
   for (const auto& [name, p] : params_) out.emplace_back(name, p.get());
   for (const auto& [name, child] : children_)
-    for (auto& [child_name, p] : child->named_parameters()) out.emplace_back(join(name, child_name), p);
+    for (auto& [child_name, p] : child->named_parameters())
+      out.emplace_back(join(name, child_name), p);
   return out;
 }
 
@@ -41,7 +42,8 @@ Parameter& Module::parameter(const std::string& name) {
     if (n == name) return *p;
     names.push_back(n);
   }
-  fail<ValueError>("Module::parameter", "no parameter named '", name, "' (have: ", list(names), ")");
+  fail<ValueError>("Module::parameter", "no parameter named '", name, "' (have: ", list(names),
+                   ")");
 }
 
 int64_t Module::num_parameters() const {
@@ -75,15 +77,16 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
       continue;
     }
     if (!(it->second.shape() == p->value.shape()))
-      fail<ShapeError>("load_state_dict", "'", name, "' has shape ", it->second.shape().str(), " in the state but ",
-                       p->value.shape().str(), " in the model");
+      fail<ShapeError>("load_state_dict", "'", name, "' has shape ", it->second.shape().str(),
+                       " in the state but ", p->value.shape().str(), " in the model");
     used.insert(name);
   }
   for (const auto& [name, t] : state)
     if (!used.count(name)) report.unexpected_keys.push_back(name);
   if (strict && (!report.missing_keys.empty() || !report.unexpected_keys.empty()))
-    fail<ValueError>("load_state_dict", "strict load failed: missing keys [", list(report.missing_keys),
-                     "], unexpected keys [", list(report.unexpected_keys), "]");
+    fail<ValueError>("load_state_dict", "strict load failed: missing keys [",
+                     list(report.missing_keys), "], unexpected keys [",
+                     list(report.unexpected_keys), "]");
   // Copy only after every check passed, so a failed load leaves the module unchanged.
   for (auto& [name, p] : named_parameters()) {
     const auto it = state.find(name);
@@ -94,7 +97,8 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
 
 Parameter& Module::register_parameter(const std::string& name, const Shape& shape) {
   for (const auto& [n, p] : params_)
-    if (n == name) fail<ValueError>("Module::register_parameter", "parameter '", name, "' registered twice");
+    if (n == name)
+      fail<ValueError>("Module::register_parameter", "parameter '", name, "' registered twice");
   auto p = std::make_unique<Parameter>();
   p->value = Tensor(shape);
   p->grad = Tensor(shape);
@@ -102,6 +106,8 @@ Parameter& Module::register_parameter(const std::string& name, const Shape& shap
   return *params_.back().second;
 }
 
-void Module::register_module(const std::string& name, Module& child) { children_.emplace_back(name, &child); }
+void Module::register_module(const std::string& name, Module& child) {
+  children_.emplace_back(name, &child);
+}
 
 }  // namespace attn::nn

@@ -15,7 +15,8 @@ void add_into(Tensor& a, const Tensor& b) {
   for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
 }
 
-// a + b as a new tensor; a may be any view (the layer's input), b is a contiguous result of the same shape.
+// a + b as a new tensor; a may be any view (the layer's input), b is a contiguous result of the
+// same shape.
 Tensor sum(ConstTensorView a, const Tensor& b) {
   Tensor s = Tensor::copy_of(a);
   add_into(s, b);
@@ -35,15 +36,18 @@ EncoderLayerConfig checked(const EncoderLayerConfig& c) {
   constexpr const char* fn = "TransformerEncoderLayer";
   if (c.d_model < 1 || c.nhead < 1 || c.d_model % c.nhead != 0)
     fail<ValueError>(fn, "d_model ", c.d_model, " must be a positive multiple of nhead ", c.nhead);
-  if (c.dim_feedforward < 1) fail<ValueError>(fn, "dim_feedforward must be >= 1, got ", c.dim_feedforward);
+  if (c.dim_feedforward < 1)
+    fail<ValueError>(fn, "dim_feedforward must be >= 1, got ", c.dim_feedforward);
   return c;
 }
 
 }  // namespace
 
-TransformerEncoderLayer::TransformerEncoderLayer(const EncoderLayerConfig& config, Rng& rng, uint64_t seed)
+TransformerEncoderLayer::TransformerEncoderLayer(const EncoderLayerConfig& config, Rng& rng,
+                                                 uint64_t seed)
     : self_attn(checked(config).d_model, config.nhead, config.bias, rng, config.rope),
-      ff(config.d_model, config.dim_feedforward, config.activation, config.dropout, rng, seed * 3 + 1),
+      ff(config.d_model, config.dim_feedforward, config.activation, config.dropout, rng,
+         seed * 3 + 1),
       norm1(config.d_model, config.layer_norm_eps),
       norm2(config.d_model, config.layer_norm_eps),
       dropout1(config.dropout, seed * 3 + 2),
@@ -57,10 +61,11 @@ TransformerEncoderLayer::TransformerEncoderLayer(const EncoderLayerConfig& confi
   register_module("", dropout2);
 }
 
-Tensor TransformerEncoderLayer::forward(ConstTensorView x, const AttentionOptions& opts, Cache* c, const Context& ctx) {
+Tensor TransformerEncoderLayer::forward(ConstTensorView x, const AttentionOptions& opts, Cache* c,
+                                        const Context& ctx) {
   if (!x.defined() || x.rank() != 3 || x.dim(2) != config_.d_model)
-    fail<ShapeError>("TransformerEncoderLayer::forward", "x must be (B, T, ", config_.d_model, "), got ",
-                     x.defined() ? x.shape().str() : "nothing");
+    fail<ShapeError>("TransformerEncoderLayer::forward", "x must be (B, T, ", config_.d_model,
+                     "), got ", x.defined() ? x.shape().str() : "nothing");
   auto attend = [&](ConstTensorView in) {
     Tensor a = self_attn.forward(in, in, in, opts, c ? &c->self_attn : nullptr, ctx);
     return dropout1.forward(a.view(), c ? &c->dropout1 : nullptr, ctx);
@@ -77,7 +82,8 @@ Tensor TransformerEncoderLayer::forward(ConstTensorView x, const AttentionOption
   return norm2.forward(sum(h, mlp(h.view())).view(), c ? &c->norm2 : nullptr, ctx);
 }
 
-Tensor TransformerEncoderLayer::backward(ConstTensorView dout, const Cache& c, const Context& ctx, Tensor* dattn_mask) {
+Tensor TransformerEncoderLayer::backward(ConstTensorView dout, const Cache& c, const Context& ctx,
+                                         Tensor* dattn_mask) {
   // Each residual branch y = x + f(x) passes dy straight to x and through f's backward.
   auto attend_back = [&](ConstTensorView d) {
     const Tensor g = dropout1.backward(d, c.dropout1, ctx);
@@ -85,7 +91,9 @@ Tensor TransformerEncoderLayer::backward(ConstTensorView dout, const Cache& c, c
     accumulate_mask_grad(dattn_mask, grads.dattn_mask);
     return std::move(grads.dquery);
   };
-  auto mlp_back = [&](ConstTensorView d) { return ff.backward(dropout2.backward(d, c.dropout2, ctx).view(), c.ff, ctx); };
+  auto mlp_back = [&](ConstTensorView d) {
+    return ff.backward(dropout2.backward(d, c.dropout2, ctx).view(), c.ff, ctx);
+  };
   if (config_.norm_first) {
     const Tensor dh = sum(dout, norm2.backward(mlp_back(dout).view(), c.norm2, ctx));
     return sum(dh, norm1.backward(attend_back(dh.view()).view(), c.norm1, ctx));
@@ -96,11 +104,13 @@ Tensor TransformerEncoderLayer::backward(ConstTensorView dout, const Cache& c, c
   return sum(ds1, attend_back(ds1.view()));
 }
 
-TransformerEncoder::TransformerEncoder(const EncoderLayerConfig& config, int64_t num_layers, bool final_norm, Rng& rng,
-                                       uint64_t seed) {
-  if (num_layers < 1) fail<ValueError>("TransformerEncoder", "num_layers must be >= 1, got ", num_layers);
+TransformerEncoder::TransformerEncoder(const EncoderLayerConfig& config, int64_t num_layers,
+                                       bool final_norm, Rng& rng, uint64_t seed) {
+  if (num_layers < 1)
+    fail<ValueError>("TransformerEncoder", "num_layers must be >= 1, got ", num_layers);
   for (int64_t i = 0; i < num_layers; ++i) {
-    layers_.push_back(std::make_unique<TransformerEncoderLayer>(config, rng, seed + static_cast<uint64_t>(i) * 101));
+    layers_.push_back(std::make_unique<TransformerEncoderLayer>(
+        config, rng, seed + static_cast<uint64_t>(i) * 101));
     register_module("layers." + std::to_string(i), *layers_.back());
   }
   if (final_norm) {
@@ -109,20 +119,25 @@ TransformerEncoder::TransformerEncoder(const EncoderLayerConfig& config, int64_t
   }
 }
 
-Tensor TransformerEncoder::forward(ConstTensorView x, const AttentionOptions& opts, Cache* cache, const Context& ctx) {
+Tensor TransformerEncoder::forward(ConstTensorView x, const AttentionOptions& opts, Cache* cache,
+                                   const Context& ctx) {
   if (cache) cache->layers.resize(layers_.size());
   Tensor h;  // layer 0 reads x in place; each layer returns a new tensor
   for (size_t i = 0; i < layers_.size(); ++i)
-    h = layers_[i]->forward(i == 0 ? x : ConstTensorView(h.view()), opts, cache ? &cache->layers[i] : nullptr, ctx);
+    h = layers_[i]->forward(i == 0 ? x : ConstTensorView(h.view()), opts,
+                            cache ? &cache->layers[i] : nullptr, ctx);
   if (norm_) h = norm_->forward(h.view(), cache ? &cache->norm : nullptr, ctx);
   return h;
 }
 
-Tensor TransformerEncoder::backward(ConstTensorView dout, const Cache& cache, const Context& ctx, Tensor* dattn_mask) {
+Tensor TransformerEncoder::backward(ConstTensorView dout, const Cache& cache, const Context& ctx,
+                                    Tensor* dattn_mask) {
   if (cache.layers.size() != layers_.size())
-    fail<ValueError>("TransformerEncoder::backward", "the cache is empty: run forward with a cache first");
+    fail<ValueError>("TransformerEncoder::backward",
+                     "the cache is empty: run forward with a cache first");
   Tensor g = norm_ ? norm_->backward(dout, cache.norm, ctx) : Tensor::copy_of(dout);
-  for (size_t i = layers_.size(); i-- > 0;) g = layers_[i]->backward(g.view(), cache.layers[i], ctx, dattn_mask);
+  for (size_t i = layers_.size(); i-- > 0;)
+    g = layers_[i]->backward(g.view(), cache.layers[i], ctx, dattn_mask);
   return g;
 }
 

@@ -20,7 +20,8 @@ void unary(const char* fn, ConstTensorView x, TensorView out, F&& f) {
 }
 
 template <typename F>
-void unary_backward(const char* fn, ConstTensorView x, ConstTensorView dout, TensorView dx, F&& df) {
+void unary_backward(const char* fn, ConstTensorView x, ConstTensorView dout, TensorView dx,
+                    F&& df) {
   internal::check_defined(fn, "x", x);
   internal::check_shape(fn, "dout", dout, x.shape(), "same as x");
   internal::check_shape(fn, "dx", dx, x.shape(), "same as x");
@@ -30,7 +31,9 @@ void unary_backward(const char* fn, ConstTensorView x, ConstTensorView dout, Ten
   g.reserve(static_cast<size_t>(dout.numel()));
   for_each_offset(dout, [&](int64_t o) { g.push_back(o); });
   size_t i = 0;
-  for_each_offset_pair(x, dx, [&](int64_t ox, int64_t od) { dx.data()[od] += dout.data()[g[i++]] * df(x.data()[ox]); });
+  for_each_offset_pair(x, dx, [&](int64_t ox, int64_t od) {
+    dx.data()[od] += dout.data()[g[i++]] * df(x.data()[ox]);
+  });
 }
 
 constexpr float kInvSqrt2 = 0.70710678118654752f;
@@ -43,7 +46,8 @@ void relu_forward(ConstTensorView x, TensorView out, const Context&) {
 }
 
 void gelu_forward(ConstTensorView x, TensorView out, const Context&) {
-  unary("gelu_forward", x, out, [](float v) { return 0.5f * v * (1.0f + std::erf(v * kInvSqrt2)); });
+  unary("gelu_forward", x, out,
+        [](float v) { return 0.5f * v * (1.0f + std::erf(v * kInvSqrt2)); });
 }
 
 void relu_backward(ConstTensorView x, ConstTensorView dout, TensorView dx, const Context&) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Reference activations: ReLU and GELU (erf form) and their derivatives evaluated in double, element by
-// element, over views of any strides. The same argument checks as activation.cc.
+// Reference activations: ReLU and GELU (erf form) and their derivatives evaluated in double,
+// element by element, over views of any strides. The same argument checks as activation.cc.
 #include <cmath>
 #include <numbers>
 
@@ -22,7 +22,8 @@ void unary(const char* fn, BasicView<const T> x, BasicView<T> out, F&& f) {
 }
 
 template <typename T, typename F>
-void unary_backward(const char* fn, BasicView<const T> x, BasicView<const T> dout, BasicView<T> dx, F&& df) {
+void unary_backward(const char* fn, BasicView<const T> x, BasicView<const T> dout, BasicView<T> dx,
+                    F&& df) {
   internal::check_defined(fn, "x", x);
   internal::check_shape(fn, "dout", dout, x.shape(), "same as x");
   internal::check_shape(fn, "dx", dx, x.shape(), "same as x");
@@ -38,7 +39,8 @@ void unary_backward(const char* fn, BasicView<const T> x, BasicView<const T> dou
       ox += i * x.stride(d), og += i * dout.stride(d), od += i * dx.stride(d);
     }
     const double v = static_cast<double>(x.data()[ox]);
-    dx.data()[od] = static_cast<T>(static_cast<double>(dx.data()[od]) + static_cast<double>(dout.data()[og]) * df(v));
+    dx.data()[od] = static_cast<T>(static_cast<double>(dx.data()[od]) +
+                                   static_cast<double>(dout.data()[og]) * df(v));
   }
 }
 
@@ -47,15 +49,24 @@ double relu_grad(double v) { return v > 0.0 ? 1.0 : 0.0; }  // 0 at 0, as PyTorc
 double gelu(double v) { return 0.5 * v * (1.0 + std::erf(v / std::numbers::sqrt2)); }
 // GELU'(x) = Φ(x) + x·φ(x)
 double gelu_grad(double v) {
-  return 0.5 * (1.0 + std::erf(v / std::numbers::sqrt2)) + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * std::numbers::pi);
+  return 0.5 * (1.0 + std::erf(v / std::numbers::sqrt2)) +
+         v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * std::numbers::pi);
 }
 
 }  // namespace
 
-void relu_forward(ConstTensorView x, TensorView out, const Context&) { unary<float>("relu_forward", x, out, relu); }
-void relu_forward(ConstTensorViewD x, TensorViewD out, const Context&) { unary<double>("relu_forward", x, out, relu); }
-void gelu_forward(ConstTensorView x, TensorView out, const Context&) { unary<float>("gelu_forward", x, out, gelu); }
-void gelu_forward(ConstTensorViewD x, TensorViewD out, const Context&) { unary<double>("gelu_forward", x, out, gelu); }
+void relu_forward(ConstTensorView x, TensorView out, const Context&) {
+  unary<float>("relu_forward", x, out, relu);
+}
+void relu_forward(ConstTensorViewD x, TensorViewD out, const Context&) {
+  unary<double>("relu_forward", x, out, relu);
+}
+void gelu_forward(ConstTensorView x, TensorView out, const Context&) {
+  unary<float>("gelu_forward", x, out, gelu);
+}
+void gelu_forward(ConstTensorViewD x, TensorViewD out, const Context&) {
+  unary<double>("gelu_forward", x, out, gelu);
+}
 void relu_backward(ConstTensorView x, ConstTensorView dout, TensorView dx, const Context&) {
   unary_backward<float>("relu_backward", x, dout, dx, relu_grad);
 }

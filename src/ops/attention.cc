@@ -3,20 +3,21 @@
 // softmax, lse kept for the backward; the T×S matrix is never materialised), tested against
 // attention_reference.cc.
 //
-// Layout trick: scores are computed transposed, St[key][query], with queries along the vector lanes.
-// Then the softmax statistics (max, sum, rescale) of a query block are plain vector operations with no
-// horizontal reductions, Q is packed once per query block (Qᵀ), and K, V, dO rows are read in place
-// (any row stride; unit stride along the head dimension).
+// Layout trick: scores are computed transposed, St[key][query], with queries along the vector
+// lanes. Then the softmax statistics (max, sum, rescale) of a query block are plain vector
+// operations with no horizontal reductions, Q is packed once per query block (Qᵀ), and K, V, dO
+// rows are read in place (any row stride; unit stride along the head dimension).
 //
-// Masks as intervals: every structural mask kind (causal, window, chunk, key length) leaves each query
-// one contiguous interval [lo, hi] of keys; dilation splits queries and keys into residue classes
-// p ≡ s (mod dilation) inside which the interval rule holds for compressed indices. So a query block
-// visits only key blocks that intersect its intervals (windows cost O(T·w)), blocks fully inside every
-// interval skip the element mask, and interval sampling gathers only the keys it uses.
+// Masks as intervals: every structural mask kind (causal, window, chunk, key length) leaves each
+// query one contiguous interval [lo, hi] of keys; dilation splits queries and keys into residue
+// classes p ≡ s (mod dilation) inside which the interval rule holds for compressed indices. So a
+// query block visits only key blocks that intersect its intervals (windows cost O(T·w)), blocks
+// fully inside every interval skip the element mask, and interval sampling gathers only the keys it
+// uses.
 //
-// Determinism: every task (forward: head × batch × class × query block; backward pass 1: batch × kv head ×
-// class × key block for dK, dV; pass 2: query blocks for dQ and dbias) owns its outputs, with a fixed
-// order inside; no atomics, so results are bitwise identical for any thread count.
+// Determinism: every task (forward: head × batch × class × query block; backward pass 1: batch × kv
+// head × class × key block for dK, dV; pass 2: query blocks for dQ and dbias) owns its outputs,
+// with a fixed order inside; no atomics, so results are bitwise identical for any thread count.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -35,30 +36,34 @@ namespace {
 namespace k = internal::kernels;
 using internal::AttentionDims;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-// The tiles hold base-2 logits: log2(e) is folded into the query scale, the bias and the ALiBi slopes, so
-// the kernels exponentiate with exp2 (see attention_kernels.h). lse leaves and enters in natural units.
+// The tiles hold base-2 logits: log2(e) is folded into the query scale, the bias and the ALiBi
+// slopes, so the kernels exponentiate with exp2 (see attention_kernels.h). lse leaves and enters in
+// natural units.
 constexpr double kLog2e = 1.4426950408889634;
 constexpr double kLn2 = 0.6931471805599453;
 
 using internal::floor_div;
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 // How many of first, first + step, first + 2·step, ... are below n.
-int64_t class_count(int64_t first, int64_t n, int64_t step) { return first < n ? (n - 1 - first) / step + 1 : 0; }
+int64_t class_count(int64_t first, int64_t n, int64_t step) {
+  return first < n ? (n - 1 - first) / step + 1 : 0;
+}
 
 // One block of queries of one residue class: its queries t = t0 + step·i and their key intervals in
 // compressed key indices j (key s = s0 + step·j).
 struct QueryBlock {
-  int64_t b, rho, t0, nq;   // batch, class, first query, valid queries
-  int64_t s0, nkeys;        // first key of the class, keys in the class
-  int64_t jmin, jmax;       // union of the intervals (jmin > jmax: no visible key)
+  int64_t b, rho, t0, nq;       // batch, class, first query, valid queries
+  int64_t s0, nkeys;            // first key of the class, keys in the class
+  int64_t jmin, jmax;           // union of the intervals (jmin > jmax: no visible key)
   std::vector<int32_t> lo, hi;  // width entries; padding repeats query 0's interval
   std::vector<float> pos;       // query positions (for ALiBi)
-  // Per group of kColumnGroup query columns, the union of its valid queries' intervals (lo > hi: none),
-  // so that a key tile is multiplied only against the column groups that see some of it.
+  // Per group of kColumnGroup query columns, the union of its valid queries' intervals (lo > hi:
+  // none), so that a key tile is multiplied only against the column groups that see some of it.
   std::vector<int64_t> group_lo, group_hi;
 };
 
-// Column granularity of band-following tiles: the widest x86 vector (and a multiple of every other).
+// Column granularity of band-following tiles: the widest x86 vector (and a multiple of every
+// other).
 constexpr int64_t kColumnGroup = 16;
 
 // Query columns [c0, c1) of a block (multiples of kColumnGroup) that a tile touches.
@@ -69,19 +74,21 @@ struct ColumnRange {
 
 struct Plan {
   AttentionDims d;
-  int64_t step;      // dilation
-  int64_t bq, bk;    // query and key block sizes
+  int64_t step;    // dilation
+  int64_t bq, bk;  // query and key block sizes
   std::vector<QueryBlock> blocks;
 };
 
-// Block sizes (multiples of kColumnGroup). Full attention: 128 × 128, measured best on AVX-512 (64 × 128,
-// 128 × 64 and others were 3-10% slower; see docs/kernels.md). Under a window narrower than a key tile,
-// 64-query blocks, so that a block's band (64 + window keys) fits one key tile, which forward_block then
-// works through band-following: about window + 16 keys per query instead of window + bq.
+// Block sizes (multiples of kColumnGroup). Full attention: 128 × 128, measured best on AVX-512 (64
+// × 128, 128 × 64 and others were 3-10% slower; see docs/kernels.md). Under a window narrower than
+// a key tile, 64-query blocks, so that a block's band (64 + window keys) fits one key tile, which
+// forward_block then works through band-following: about window + 16 keys per query instead of
+// window + bq.
 Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
   Plan plan{d, std::max<int64_t>(m.dilation, 1), 128, 128, {}};
   if (m.window_left >= 0 || m.window_right >= 0) {
-    const int64_t width = (m.window_left < 0 ? d.S : m.window_left) + (m.window_right < 0 ? d.S : m.window_right) + 1;
+    const int64_t width =
+        (m.window_left < 0 ? d.S : m.window_left) + (m.window_right < 0 ? d.S : m.window_right) + 1;
     if (width / plan.step + 1 < plan.bk) plan.bq = 64;
   }
   for (int64_t b = 0; b < d.B; ++b)
@@ -90,8 +97,19 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
       const int64_t count_q = class_count(t_first, d.T, plan.step);
       const int64_t nkeys = class_count(rho, d.S, plan.step);
       for (int64_t q0 = 0; q0 < count_q; q0 += plan.bq) {
-        QueryBlock qb{b, rho, t_first + q0 * plan.step, std::min(plan.bq, count_q - q0), rho, nkeys,
-                      std::numeric_limits<int64_t>::max(), -1, {}, {}, {}, {}, {}};
+        QueryBlock qb{b,
+                      rho,
+                      t_first + q0 * plan.step,
+                      std::min(plan.bq, count_q - q0),
+                      rho,
+                      nkeys,
+                      std::numeric_limits<int64_t>::max(),
+                      -1,
+                      {},
+                      {},
+                      {},
+                      {},
+                      {}};
         const size_t groups = static_cast<size_t>(plan.bq / kColumnGroup);
         qb.group_lo.assign(groups, std::numeric_limits<int64_t>::max());
         qb.group_hi.assign(groups, -1);
@@ -123,9 +141,9 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
   return plan;
 }
 
-// The column groups of a query block that see any key of the tile [j0, j0 + nk): the first to the last
-// (empty: c0 = c1). Intervals move monotonically with the query for every mask kind, so the groups in
-// between see the tile too; were one not to, it would only be computed and masked.
+// The column groups of a query block that see any key of the tile [j0, j0 + nk): the first to the
+// last (empty: c0 = c1). Intervals move monotonically with the query for every mask kind, so the
+// groups in between see the tile too; were one not to, it would only be computed and masked.
 ColumnRange visible_columns(const QueryBlock& qb, int64_t j0, int64_t nk) {
   int64_t first = -1, last = -1;
   for (size_t g = 0; g < qb.group_lo.size(); ++g)
@@ -133,14 +151,16 @@ ColumnRange visible_columns(const QueryBlock& qb, int64_t j0, int64_t nk) {
       if (first < 0) first = static_cast<int64_t>(g);
       last = static_cast<int64_t>(g);
     }
-  return first < 0 ? ColumnRange{0, 0} : ColumnRange{first * kColumnGroup, (last + 1) * kColumnGroup};
+  return first < 0 ? ColumnRange{0, 0}
+                   : ColumnRange{first * kColumnGroup, (last + 1) * kColumnGroup};
 }
 ColumnRange all_columns(const Plan& plan) { return {0, plan.bq}; }
 
 // A key tile [j0, j0 + nk): fully visible to every valid query of the columns (no element mask)?
 bool block_fully_visible(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr) {
   for (int64_t i = cr.c0; i < std::min(cr.c1, qb.nq); ++i)
-    if (qb.lo[static_cast<size_t>(i)] > j0 || qb.hi[static_cast<size_t>(i)] < j0 + nk - 1) return false;
+    if (qb.lo[static_cast<size_t>(i)] > j0 || qb.hi[static_cast<size_t>(i)] < j0 + nk - 1)
+      return false;
   return true;
 }
 
@@ -150,20 +170,30 @@ struct HeadViews {
   const float* k;
   const float* v;
   int64_t q_rs, k_rs, v_rs;
-  float slope;     // ALiBi slope times log2(e), 0 if none
+  float slope;        // ALiBi slope times log2(e), 0 if none
   const float* bias;  // bias row t, key s at bias + t·bias_ts + s·bias_ss (null if none)
   int64_t bias_ts, bias_ss;
 };
 
-HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v, const AttentionMask& m,
-                     ConstTensorView bias, const AttentionDims& d, int64_t b, int64_t h) {
+HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+                     const AttentionMask& m, ConstTensorView bias, const AttentionDims& d,
+                     int64_t b, int64_t h) {
   const int64_t hk = h / d.group();
-  const double slope = m.alibi_slopes.empty() ? 0.0 : static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]);
-  HeadViews hv{q.data() + b * q.stride(0) + h * q.stride(1), kk.data() + b * kk.stride(0) + hk * kk.stride(1),
-               v.data() + b * v.stride(0) + hk * v.stride(1), q.stride(2), kk.stride(2), v.stride(2),
-               static_cast<float>(kLog2e * slope), nullptr, 0, 0};
+  const double slope =
+      m.alibi_slopes.empty() ? 0.0 : static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]);
+  HeadViews hv{q.data() + b * q.stride(0) + h * q.stride(1),
+               kk.data() + b * kk.stride(0) + hk * kk.stride(1),
+               v.data() + b * v.stride(0) + hk * v.stride(1),
+               q.stride(2),
+               kk.stride(2),
+               v.stride(2),
+               static_cast<float>(kLog2e * slope),
+               nullptr,
+               0,
+               0};
   if (bias.defined()) {
-    hv.bias = bias.data() + (bias.dim(0) == 1 ? 0 : b) * bias.stride(0) + (bias.dim(1) == 1 ? 0 : h) * bias.stride(1);
+    hv.bias = bias.data() + (bias.dim(0) == 1 ? 0 : b) * bias.stride(0) +
+              (bias.dim(1) == 1 ? 0 : h) * bias.stride(1);
     hv.bias_ts = bias.stride(2);
     hv.bias_ss = bias.stride(3);
   }
@@ -171,22 +201,26 @@ HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v, c
 }
 
 // Qᵀ of a query block, scaled: packed[c][i] = scale · q[t_i][c] (zero for padding).
-void pack_transposed(const float* rows, int64_t row_stride, const QueryBlock& qb, int64_t step, int64_t width,
-                     int64_t cols, float scale, float* packed) {
-  k::pack_transposed(rows + qb.t0 * row_stride, step * row_stride, qb.nq, width, cols, scale, packed);
+void pack_transposed(const float* rows, int64_t row_stride, const QueryBlock& qb, int64_t step,
+                     int64_t width, int64_t cols, float scale, float* packed) {
+  k::pack_transposed(rows + qb.t0 * row_stride, step * row_stride, qb.nq, width, cols, scale,
+                     packed);
 }
 
-// Adds the dense bias to the columns of a transposed score tile (slow path: O(T·S) memory reads are inherent).
-void add_bias(const HeadViews& hv, const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk, int64_t width,
-              ColumnRange cr, float* St) {
+// Adds the dense bias to the columns of a transposed score tile (slow path: O(T·S) memory reads are
+// inherent).
+void add_bias(const HeadViews& hv, const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk,
+              int64_t width, ColumnRange cr, float* St) {
   for (int64_t r = 0; r < nk; ++r) {
     const int64_t s = qb.s0 + step * (j0 + r);
     for (int64_t i = cr.c0; i < std::min(cr.c1, qb.nq); ++i)
-      St[r * width + i] += static_cast<float>(kLog2e) * hv.bias[(qb.t0 + step * i) * hv.bias_ts + s * hv.bias_ss];
+      St[r * width + i] +=
+          static_cast<float>(kLog2e) * hv.bias[(qb.t0 + step * i) * hv.bias_ts + s * hv.bias_ss];
   }
 }
 
-// The columns cr of a tile with rows `stride` apart; pointers into the tile then start at column cr.c0.
+// The columns cr of a tile with rows `stride` apart; pointers into the tile then start at column
+// cr.c0.
 k::TileColumns columns(const QueryBlock& qb, int64_t stride, ColumnRange cr) {
   const size_t c0 = static_cast<size_t>(cr.c0);
   return {cr.width(), stride, qb.lo.data() + c0, qb.hi.data() + c0, qb.pos.data() + c0};
@@ -195,26 +229,29 @@ k::TileRows tile_rows(const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk
   return {nk, j0, static_cast<double>(qb.s0 + step * j0), static_cast<double>(step)};
 }
 
-// Base-2 scores St[r][i] = log2(e) · (scale · q_i · k_{j0+r} (+ bias)) of one tile, before ALiBi and masking,
-// for the columns i in cr (St rows are bq apart). With col_max (only without a bias), also each of those
-// queries' maximum over the tile in col_max[i].
-void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, const float* qt, int64_t j0, int64_t nk,
-                ColumnRange cr, float* St, float* col_max = nullptr, k::LinePrefetcher* prefetch = nullptr) {
+// Base-2 scores St[r][i] = log2(e) · (scale · q_i · k_{j0+r} (+ bias)) of one tile, before ALiBi
+// and masking, for the columns i in cr (St rows are bq apart). With col_max (only without a bias),
+// also each of those queries' maximum over the tile in col_max[i].
+void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, const float* qt,
+                int64_t j0, int64_t nk, ColumnRange cr, float* St, float* col_max = nullptr,
+                k::LinePrefetcher* prefetch = nullptr) {
   const int64_t step = plan.step, bq = plan.bq;
   const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
   if (col_max) {
     std::fill(col_max + cr.c0, col_max + cr.c1, kNegInf);
-    k::gemm_bcast_col_max(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0, bq,
-                          col_max + cr.c0, prefetch);
+    k::gemm_bcast_col_max(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq,
+                          St + cr.c0, bq, col_max + cr.c0, prefetch);
   } else {
-    k::gemm_bcast(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0, bq, false, prefetch);
+    k::gemm_bcast(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0,
+                  bq, false, prefetch);
   }
   if (hv.bias) add_bias(hv, qb, step, j0, nk, bq, cr, St);
 }
 
 // Splits one per-worker scratch buffer into consecutive arrays of the given sizes.
 template <size_t N>
-std::array<float*, N> carve_scratch(const Context& ctx, int worker, const std::array<int64_t, N>& sizes) {
+std::array<float*, N> carve_scratch(const Context& ctx, int worker,
+                                    const std::array<int64_t, N>& sizes) {
   int64_t total = 0;
   for (int64_t n : sizes) total += n;
   float* base = ctx.scratch(worker, total);
@@ -230,8 +267,9 @@ struct Scratch {
   float *qt, *St, *acc, *m, *l, *alpha, *tile_max;
 };
 Scratch forward_scratch(const Context& ctx, int worker, const Plan& p) {
-  const auto a = carve_scratch<7>(ctx, worker, {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1), p.bq,
-                                                p.bq, p.bq, p.bq});
+  const auto a = carve_scratch<7>(
+      ctx, worker,
+      {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1), p.bq, p.bq, p.bq, p.bq});
   return {a[0], a[1], a[2], a[3], a[4], a[5], a[6]};
 }
 
@@ -240,8 +278,9 @@ std::pair<int64_t, int64_t> group_rows(const QueryBlock& qb, size_t g, int64_t j
   return {std::max(qb.group_lo[g], j0), std::min(qb.group_hi[g], j0 + nk - 1)};
 }
 
-// Does every column group of cr see every key of the tile? Then the tile is one block of work; otherwise
-// (the edge of a window band, the diagonal of a causal mask) it is worked through group by group.
+// Does every column group of cr see every key of the tile? Then the tile is one block of work;
+// otherwise (the edge of a window band, the diagonal of a causal mask) it is worked through group
+// by group.
 bool tile_is_whole(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr) {
   for (int64_t c = cr.c0; c < cr.c1; c += kColumnGroup) {
     const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), j0, nk);
@@ -250,50 +289,56 @@ bool tile_is_whole(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr)
   return true;
 }
 
-// One online-softmax step and its P·V product for the columns cr and the keys [a, a + n) of a tile whose
-// scores are in St (rows from key j0, bq apart): acc[i][c] = alpha_i · acc[i][c] + Σ_r P[r][i] · v[r][c].
-void softmax_and_values(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, const Scratch& sc, int64_t j0,
-                        int64_t a, int64_t n, ColumnRange cr, bool masked, const float* tile_max,
-                        k::LinePrefetcher* prefetch) {
+// One online-softmax step and its P·V product for the columns cr and the keys [a, a + n) of a tile
+// whose scores are in St (rows from key j0, bq apart): acc[i][c] = alpha_i · acc[i][c] + Σ_r
+// P[r][i] · v[r][c].
+void softmax_and_values(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
+                        const Scratch& sc, int64_t j0, int64_t a, int64_t n, ColumnRange cr,
+                        bool masked, const float* tile_max, k::LinePrefetcher* prefetch) {
   const int64_t step = plan.step, bq = plan.bq, c0 = cr.c0, hsv = plan.d.HSV;
   float* P = sc.St + (a - j0) * bq + c0;
   k::online_softmax_tile(P, tile_rows(qb, step, a, n), columns(qb, bq, cr), masked, hv.slope,
                          tile_max ? tile_max + c0 : nullptr, sc.m + c0, sc.l + c0, sc.alpha + c0);
   for (int64_t i = c0; i < std::min(cr.c1, qb.nq); ++i)
     if (sc.alpha[i] != 1.0f) k::scale_row(sc.acc + i * hsv, hsv, sc.alpha[i]);
-  k::gemm_bcast(cr.width(), hsv, n, P, 1, bq, hv.v + (qb.s0 + step * a) * hv.v_rs, step * hv.v_rs, sc.acc + c0 * hsv,
-                hsv, true, prefetch);
+  k::gemm_bcast(cr.width(), hsv, n, P, 1, bq, hv.v + (qb.s0 + step * a) * hv.v_rs, step * hv.v_rs,
+                sc.acc + c0 * hsv, hsv, true, prefetch);
 }
 
-// Forward tasks (and those of the probabilities pass) are (head, query block) pairs, head-major: a worker's
-// consecutive tasks are consecutive blocks of one head, so the keys and values they share stay in cache
-// (and windows stream through them in order).
+// Forward tasks (and those of the probabilities pass) are (head, query block) pairs, head-major: a
+// worker's consecutive tasks are consecutive blocks of one head, so the keys and values they share
+// stay in cache (and windows stream through them in order).
 struct ForwardTask {
   const QueryBlock& qb;
   int64_t h;
 };
-int64_t forward_task_count(const Plan& plan) { return static_cast<int64_t>(plan.blocks.size()) * plan.d.NH; }
+int64_t forward_task_count(const Plan& plan) {
+  return static_cast<int64_t>(plan.blocks.size()) * plan.d.NH;
+}
 ForwardTask forward_task(const Plan& plan, int64_t task) {
   const int64_t n_blocks = static_cast<int64_t>(plan.blocks.size());
   return {plan.blocks[static_cast<size_t>(task % n_blocks)], task / n_blocks};
 }
 
-// Output size from which forward writes out with non-temporal stores: well beyond the L2 caches (2 × 2 MiB
-// here), so the rows would be evicted before anyone reads them, while reading each line for ownership
-// before overwriting it would cost as much memory traffic as writing it. Measured on a window ±32 at
-// N = 16384 (32 MiB out): 10% faster; at N = 4096 (8 MiB) it made no difference.
+// Output size from which forward writes out with non-temporal stores: well beyond the L2 caches (2
+// × 2 MiB here), so the rows would be evicted before anyone reads them, while reading each line for
+// ownership before overwriting it would cost as much memory traffic as writing it. Measured on a
+// window ±32 at N = 16384 (32 MiB out): 10% faster; at N = 4096 (8 MiB) it made no difference.
 constexpr int64_t kStreamingOutputBytes = int64_t{16} << 20;
 
-// The work of a forward task in multiply-adds (score and P·V products over the keys each column group sees).
+// The work of a forward task in multiply-adds (score and P·V products over the keys each column
+// group sees).
 double forward_block_fmas(const Plan& plan, const QueryBlock& qb) {
   double keys = 0.0;
   for (size_t g = 0; g < qb.group_lo.size(); ++g)
-    if (qb.group_lo[g] <= qb.group_hi[g]) keys += static_cast<double>(qb.group_hi[g] - qb.group_lo[g] + 1);
+    if (qb.group_lo[g] <= qb.group_hi[g])
+      keys += static_cast<double>(qb.group_hi[g] - qb.group_lo[g] + 1);
   return keys * static_cast<double>(kColumnGroup * (plan.d.HS + plan.d.HSV));
 }
 
-// Adds to `prefetch` the rows a forward task on block qb will read first from memory: its queries, and the
-// keys and values from key index `from` on (the earlier ones the previous task already brought in).
+// Adds to `prefetch` the rows a forward task on block qb will read first from memory: its queries,
+// and the keys and values from key index `from` on (the earlier ones the previous task already
+// brought in).
 void prefetch_rows_of(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t from,
                       k::LinePrefetcher& prefetch) {
   if (qb.jmin > qb.jmax) return;
@@ -303,9 +348,9 @@ void prefetch_rows_of(const Plan& plan, const QueryBlock& qb, const HeadViews& h
   prefetch.add(hv.v + (qb.s0 + step * j) * hv.v_rs, n, plan.d.HSV, step * hv.v_rs);
 }
 
-void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale, const Scratch& sc,
-                   float* out, int64_t out_rs, float* lse, int64_t lse_s, bool stream_out,
-                   k::LinePrefetcher* prefetch) {
+void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
+                   const Scratch& sc, float* out, int64_t out_rs, float* lse, int64_t lse_s,
+                   bool stream_out, k::LinePrefetcher* prefetch) {
   const AttentionDims& d = plan.d;
   const int64_t step = plan.step, bq = plan.bq;
   std::fill(sc.acc, sc.acc + bq * d.HSV, 0.0f);
@@ -319,26 +364,28 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
       if (cr.width() == 0) continue;
       if (tile_is_whole(qb, j0, nk, cr)) {
         const bool masked = !block_fully_visible(qb, j0, nk, cr);
-        // Scores the softmax takes as they are: their maxima come out of the score product's registers.
+        // Scores the softmax takes as they are: their maxima come out of the score product's
+        // registers.
         float* tile_max = !masked && hv.slope == 0.0f && !hv.bias ? sc.tile_max : nullptr;
         score_tile(hv, qb, plan, sc.qt, j0, nk, cr, sc.St, tile_max, prefetch);
         softmax_and_values(plan, qb, hv, sc, j0, j0, nk, cr, masked, tile_max, prefetch);
         continue;
       }
-      // Band-following: scores in chunks of kColumnGroup keys, each against the column groups that see
-      // it; then softmax and P·V per column group over just the keys it sees.
+      // Band-following: scores in chunks of kColumnGroup keys, each against the column groups that
+      // see it; then softmax and P·V per column group over just the keys it sees.
       for (int64_t r0 = 0; r0 < nk; r0 += kColumnGroup) {
         const int64_t rn = std::min(kColumnGroup, nk - r0);
         const ColumnRange chunk_cols = visible_columns(qb, j0 + r0, rn);
         if (chunk_cols.width() > 0)
-          score_tile(hv, qb, plan, sc.qt, j0 + r0, rn, chunk_cols, sc.St + r0 * bq, nullptr, prefetch);
+          score_tile(hv, qb, plan, sc.qt, j0 + r0, rn, chunk_cols, sc.St + r0 * bq, nullptr,
+                     prefetch);
       }
       for (int64_t c = cr.c0; c < cr.c1; c += kColumnGroup) {
         const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), j0, nk);
         if (a > b) continue;
         const ColumnRange group{c, c + kColumnGroup};
-        softmax_and_values(plan, qb, hv, sc, j0, a, b - a + 1, group, !block_fully_visible(qb, a, b - a + 1, group),
-                           nullptr, prefetch);
+        softmax_and_values(plan, qb, hv, sc, j0, a, b - a + 1, group,
+                           !block_fully_visible(qb, a, b - a + 1, group), nullptr, prefetch);
       }
     }
   }
@@ -349,7 +396,8 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
     const double lse_log2 = static_cast<double>(sc.m[i]) + std::log2(static_cast<double>(l));
     lse[t * lse_s] = l > 0.0f ? static_cast<float>(kLn2 * lse_log2) : kNegInf;
   }
-  k::store_scaled_rows(sc.acc, qb.nq, d.HSV, sc.alpha, out + qb.t0 * out_rs, step * out_rs, stream_out);
+  k::store_scaled_rows(sc.acc, qb.nq, d.HSV, sc.alpha, out + qb.t0 * out_rs, step * out_rs,
+                       stream_out);
 }
 
 // Inputs the kernels read as rows need unit stride along their last dimension; others are copied.
@@ -376,36 +424,38 @@ struct OutputSlot {
 };
 
 void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk, ConstTensorView v,
-                        const AttentionMask& mask, ConstTensorView bias, double scale, ConstTensorView lse,
-                        TensorView probs,
-                        const Context& ctx) {
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        ConstTensorView lse, TensorView probs, const Context& ctx) {
   fill(probs, 0.0f);
   internal::parallel_for(ctx, forward_task_count(plan), [&](int64_t task, int worker) {
     const auto [qb, h] = forward_task(plan, task);
     if (qb.jmin > qb.jmax) return;
     const HeadViews hv = head_views(q, kk, v, mask, bias, plan.d, qb.b, h);
     const Scratch sc = forward_scratch(ctx, worker, plan);
-    pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale * kLog2e), sc.qt);
+    pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS,
+                    static_cast<float>(scale * kLog2e), sc.qt);
     for (int64_t i = 0; i < plan.bq; ++i)
       sc.m[i] = i < qb.nq ? static_cast<float>(kLog2e) * lse(qb.b, h, qb.t0 + plan.step * i) : 0.0f;
     for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
       const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
       score_tile(hv, qb, plan, sc.qt, j0, nk, all_columns(plan), sc.St);
-      k::probs_tile(sc.St, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq, all_columns(plan)), true, hv.slope,
-                    sc.m);
+      k::probs_tile(sc.St, tile_rows(qb, plan.step, j0, nk),
+                    columns(qb, plan.bq, all_columns(plan)), true, hv.slope, sc.m);
       for (int64_t r = 0; r < nk; ++r)
         for (int64_t i = 0; i < qb.nq; ++i)
-          probs(qb.b, h, qb.t0 + plan.step * i, qb.s0 + plan.step * (j0 + r)) = sc.St[r * plan.bq + i];
+          probs(qb.b, h, qb.t0 + plan.step * i, qb.s0 + plan.step * (j0 + r)) =
+              sc.St[r * plan.bq + i];
     }
   });
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Backward (FlashAttention-2). The forward was S = scale·QKᵀ + M, P = exp(S − lse), O = P V. So, tile by
-// tile, with D_t = dO_t · O_t (one dot product per query, computed first):
+// Backward (FlashAttention-2). The forward was S = scale·QKᵀ + M, P = exp(S − lse), O = P V. So,
+// tile by tile, with D_t = dO_t · O_t (one dot product per query, computed first):
 //   P = exp(S − lse) (recomputed), dP = dO Vᵀ, dS = P ⊙ (dP − D),
-//   dV += Pᵀ dO,  dK += scale · dSᵀ Q   (pass 1, parallel over key blocks: each task owns its dK, dV rows)
-//   dQ += scale · dS K,  dBias += dS     (pass 2, parallel over query blocks: each task owns its dQ rows)
+//   dV += Pᵀ dO,  dK += scale · dSᵀ Q   (pass 1, parallel over key blocks: each task owns its dK,
+//   dV rows) dQ += scale · dS K,  dBias += dS     (pass 2, parallel over query blocks: each task
+//   owns its dQ rows)
 // Two passes recompute S and dP twice (7 tile products instead of 5) but need no atomics and no
 // per-thread copies of dQ, which keeps the result independent of the thread count.
 
@@ -415,7 +465,8 @@ struct BackwardScratch {
 BackwardScratch backward_scratch(const Context& ctx, int worker, const Plan& p) {
   const int64_t hs = std::max<int64_t>(p.d.HS, p.d.HSV), rows = std::max(p.bq, p.bk);
   const auto a = carve_scratch<8>(
-      ctx, worker, {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq, rows * hs, rows * hs, p.bq, p.bq});
+      ctx, worker,
+      {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq, rows * hs, rows * hs, p.bq, p.bq});
   return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]};
 }
 
@@ -424,10 +475,13 @@ struct GradInputs {
   int64_t dout_rs;
 };
 
-// Packs what a query block needs once per (block, head): scaled Qᵀ, dOᵀ, lse and D (padding: zeros).
-void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, const GradInputs& g,
-                         ConstTensorView lse, const Tensor& D, int64_t h, double scale, const BackwardScratch& sc) {
-  pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS, static_cast<float>(scale * kLog2e), sc.qt);
+// Packs what a query block needs once per (block, head): scaled Qᵀ, dOᵀ, lse and D (padding:
+// zeros).
+void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
+                         const GradInputs& g, ConstTensorView lse, const Tensor& D, int64_t h,
+                         double scale, const BackwardScratch& sc) {
+  pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS,
+                  static_cast<float>(scale * kLog2e), sc.qt);
   pack_transposed(g.dout, g.dout_rs, qb, plan.step, plan.bq, plan.d.HSV, 1.0f, sc.dot);
   for (int64_t i = 0; i < plan.bq; ++i) {
     const int64_t t = qb.t0 + plan.step * i;
@@ -437,25 +491,25 @@ void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews
 }
 
 // P (sc.P) and dS (sc.dS) of one tile, both transposed [key][query].
-void gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0, int64_t nk,
-                   const BackwardScratch& sc) {
+void gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0,
+                   int64_t nk, const BackwardScratch& sc) {
   score_tile(hv, qb, plan, sc.qt, j0, nk, all_columns(plan), sc.P);
   k::probs_tile(sc.P, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq, all_columns(plan)),
-                !block_fully_visible(qb, j0, nk, all_columns(plan)),
-                hv.slope, sc.lse);
-  k::gemm_bcast(nk, plan.bq, plan.d.HSV, hv.v + (qb.s0 + plan.step * j0) * hv.v_rs, plan.step * hv.v_rs, 1, sc.dot,
-                plan.bq, sc.dS, plan.bq, false);
+                !block_fully_visible(qb, j0, nk, all_columns(plan)), hv.slope, sc.lse);
+  k::gemm_bcast(nk, plan.bq, plan.d.HSV, hv.v + (qb.s0 + plan.step * j0) * hv.v_rs,
+                plan.step * hv.v_rs, 1, sc.dot, plan.bq, sc.dS, plan.bq, false);
   k::softmax_grad_tile(sc.P, sc.dS, nk, plan.bq, sc.D);
 }
 
 }  // namespace
 
-void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v, ConstTensorView out,
-                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask,
-                        ConstTensorView bias, double scale, TensorView dq, TensorView dk, TensorView dv,
-                        TensorView dbias, const Context& ctx) {
-  const AttentionDims d = internal::check_attention_backward_args("attention_backward", q, kk, v, out, lse, dout,
-                                                                  mask, bias, scale, dq, dk, dv, dbias);
+void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context& ctx) {
+  const AttentionDims d = internal::check_attention_backward_args(
+      "attention_backward", q, kk, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias);
   Tensor qh, kh, vh, gh;
   q = unit_inner(q, qh);
   kk = unit_inner(kk, kh);
@@ -494,54 +548,64 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
     for (int64_t hk = 0; hk < d.NH_kv; ++hk)
       for (int64_t rho = 0; rho < step; ++rho) {
         const int64_t nkeys = class_count(rho, d.S, step);
-        for (int64_t j0 = 0; j0 < nkeys; j0 += plan.bk) key_tasks.push_back({b, hk, rho, j0, std::min(plan.bk, nkeys - j0)});
+        for (int64_t j0 = 0; j0 < nkeys; j0 += plan.bk)
+          key_tasks.push_back({b, hk, rho, j0, std::min(plan.bk, nkeys - j0)});
       }
   const TensorView dkv = dk_slot.view, dvv = dv_slot.view;
-  internal::parallel_for(ctx, static_cast<int64_t>(key_tasks.size()), [&](int64_t task, int worker) {
-    const KeyTask& kt = key_tasks[static_cast<size_t>(task)];
-    const BackwardScratch sc = backward_scratch(ctx, worker, plan);
-    std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
-    std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
-    for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
-      const HeadViews hv = head_views(q, kk, v, mask, bias, d, kt.b, h);
-      const GradInputs g = grad_inputs(kt.b, h);
-      for (size_t bi : by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
-        const QueryBlock& qb = plan.blocks[bi];
-        if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
-        prepare_query_block(plan, qb, hv, g, lse, D, h, scale, sc);
-        gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
-        // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
-        k::gemm_bcast(kt.nk, d.HSV, qb.nq, sc.P, plan.bq, 1, g.dout + qb.t0 * g.dout_rs, step * g.dout_rs, sc.acc_b,
-                      d.HSV, true);
-        k::gemm_bcast(kt.nk, d.HS, qb.nq, sc.dS, plan.bq, 1, hv.q + qb.t0 * hv.q_rs, step * hv.q_rs, sc.acc_a, d.HS,
-                      true);
-      }
-    }
-    for (int64_t r = 0; r < kt.nk; ++r) {
-      const int64_t s = kt.rho + step * (kt.j0 + r);
-      for (int64_t c = 0; c < d.HS; ++c) dkv(kt.b, kt.hk, s, c) += static_cast<float>(scale) * sc.acc_a[r * d.HS + c];
-      for (int64_t c = 0; c < d.HSV; ++c) dvv(kt.b, kt.hk, s, c) += sc.acc_b[r * d.HSV + c];
-    }
-  });
+  internal::parallel_for(
+      ctx, static_cast<int64_t>(key_tasks.size()), [&](int64_t task, int worker) {
+        const KeyTask& kt = key_tasks[static_cast<size_t>(task)];
+        const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+        std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
+        std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
+        for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
+          const HeadViews hv = head_views(q, kk, v, mask, bias, d, kt.b, h);
+          const GradInputs g = grad_inputs(kt.b, h);
+          for (size_t bi : by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
+            const QueryBlock& qb = plan.blocks[bi];
+            if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
+            prepare_query_block(plan, qb, hv, g, lse, D, h, scale, sc);
+            gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
+            // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
+            k::gemm_bcast(kt.nk, d.HSV, qb.nq, sc.P, plan.bq, 1, g.dout + qb.t0 * g.dout_rs,
+                          step * g.dout_rs, sc.acc_b, d.HSV, true);
+            k::gemm_bcast(kt.nk, d.HS, qb.nq, sc.dS, plan.bq, 1, hv.q + qb.t0 * hv.q_rs,
+                          step * hv.q_rs, sc.acc_a, d.HS, true);
+          }
+        }
+        for (int64_t r = 0; r < kt.nk; ++r) {
+          const int64_t s = kt.rho + step * (kt.j0 + r);
+          for (int64_t c = 0; c < d.HS; ++c)
+            dkv(kt.b, kt.hk, s, c) += static_cast<float>(scale) * sc.acc_a[r * d.HS + c];
+          for (int64_t c = 0; c < d.HSV; ++c) dvv(kt.b, kt.hk, s, c) += sc.acc_b[r * d.HSV + c];
+        }
+      });
 
-  // Pass 2: dQ (and dBias). A task is a list of (query block, head) pairs that must run in one fixed
-  // order: usually one pair; with a bias broadcast over batch or heads, all pairs that add into the same
-  // dBias rows.
+  // Pass 2: dQ (and dBias). A task is a list of (query block, head) pairs that must run in one
+  // fixed order: usually one pair; with a bias broadcast over batch or heads, all pairs that add
+  // into the same dBias rows.
   std::vector<std::vector<std::pair<size_t, int64_t>>> query_tasks;
   if (dbias.defined() && (dbias.dim(0) == 1 || dbias.dim(1) == 1)) {
     std::vector<std::vector<std::pair<size_t, int64_t>>> groups;
     std::vector<int64_t> group_of;  // by (bias_b, bias_h, class, block index within class)
     const int64_t n_bb = dbias.dim(0), n_hh = dbias.dim(1);
-    const size_t per_class = by_class.empty() ? 0 : std::max_element(by_class.begin(), by_class.end(),
-        [](const auto& x, const auto& y) { return x.size() < y.size(); })->size();
+    const size_t per_class =
+        by_class.empty()
+            ? 0
+            : std::max_element(by_class.begin(), by_class.end(), [](const auto& x, const auto& y) {
+                return x.size() < y.size();
+              })->size();
     group_of.assign(static_cast<size_t>(n_bb * n_hh * step) * per_class, -1);
     for (int64_t b = 0; b < d.B; ++b)
       for (int64_t h = 0; h < d.NH; ++h)
         for (int64_t rho = 0; rho < step; ++rho) {
           const auto& list = by_class[static_cast<size_t>(b * step + rho)];
           for (size_t n = 0; n < list.size(); ++n) {
-            const size_t key = static_cast<size_t>(((n_bb == 1 ? 0 : b) * n_hh + (n_hh == 1 ? 0 : h)) * step + rho) *
-                                   per_class + n;
+            const size_t key =
+                static_cast<size_t>(((n_bb == 1 ? 0 : b) * n_hh + (n_hh == 1 ? 0 : h)) * step +
+                                    rho) *
+                    per_class +
+                n;
             if (group_of[key] < 0) {
               group_of[key] = static_cast<int64_t>(query_tasks.size());
               query_tasks.emplace_back();
@@ -554,54 +618,59 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
       for (int64_t h = 0; h < d.NH; ++h) query_tasks.push_back({{bi, h}});
   }
   const TensorView dqv = dq_slot.view;
-  internal::parallel_for(ctx, static_cast<int64_t>(query_tasks.size()), [&](int64_t task, int worker) {
-    const BackwardScratch sc = backward_scratch(ctx, worker, plan);
-    for (const auto& [bi, h] : query_tasks[static_cast<size_t>(task)]) {
-      const QueryBlock& qb = plan.blocks[bi];
-      if (qb.jmin > qb.jmax) continue;
-      const HeadViews hv = head_views(q, kk, v, mask, bias, d, qb.b, h);
-      prepare_query_block(plan, qb, hv, grad_inputs(qb.b, h), lse, D, h, scale, sc);
-      std::fill(sc.acc_a, sc.acc_a + plan.bq * d.HS, 0.0f);
-      for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
-        const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-        gradient_tile(plan, qb, hv, j0, nk, sc);
-        // dQ[i][c] += Σ_r dS[r][i] k[r][c]
-        k::gemm_bcast(plan.bq, d.HS, nk, sc.dS, 1, plan.bq, hv.k + (qb.s0 + step * j0) * hv.k_rs, step * hv.k_rs,
-                      sc.acc_a, d.HS, true);
-        if (dbias.defined()) {
-          const int64_t bb = dbias.dim(0) == 1 ? 0 : qb.b, hh = dbias.dim(1) == 1 ? 0 : h;
-          for (int64_t r = 0; r < nk; ++r)
-            for (int64_t i = 0; i < qb.nq; ++i)
-              dbias(bb, hh, qb.t0 + step * i, qb.s0 + step * (j0 + r)) += sc.dS[r * plan.bq + i];
+  internal::parallel_for(
+      ctx, static_cast<int64_t>(query_tasks.size()), [&](int64_t task, int worker) {
+        const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+        for (const auto& [bi, h] : query_tasks[static_cast<size_t>(task)]) {
+          const QueryBlock& qb = plan.blocks[bi];
+          if (qb.jmin > qb.jmax) continue;
+          const HeadViews hv = head_views(q, kk, v, mask, bias, d, qb.b, h);
+          prepare_query_block(plan, qb, hv, grad_inputs(qb.b, h), lse, D, h, scale, sc);
+          std::fill(sc.acc_a, sc.acc_a + plan.bq * d.HS, 0.0f);
+          for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
+            const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
+            gradient_tile(plan, qb, hv, j0, nk, sc);
+            // dQ[i][c] += Σ_r dS[r][i] k[r][c]
+            k::gemm_bcast(plan.bq, d.HS, nk, sc.dS, 1, plan.bq,
+                          hv.k + (qb.s0 + step * j0) * hv.k_rs, step * hv.k_rs, sc.acc_a, d.HS,
+                          true);
+            if (dbias.defined()) {
+              const int64_t bb = dbias.dim(0) == 1 ? 0 : qb.b, hh = dbias.dim(1) == 1 ? 0 : h;
+              for (int64_t r = 0; r < nk; ++r)
+                for (int64_t i = 0; i < qb.nq; ++i)
+                  dbias(bb, hh, qb.t0 + step * i, qb.s0 + step * (j0 + r)) +=
+                      sc.dS[r * plan.bq + i];
+            }
+          }
+          for (int64_t i = 0; i < qb.nq; ++i)
+            for (int64_t c = 0; c < d.HS; ++c)
+              dqv(qb.b, h, qb.t0 + step * i, c) +=
+                  static_cast<float>(scale) * sc.acc_a[i * d.HS + c];
         }
-      }
-      for (int64_t i = 0; i < qb.nq; ++i)
-        for (int64_t c = 0; c < d.HS; ++c)
-          dqv(qb.b, h, qb.t0 + step * i, c) += static_cast<float>(scale) * sc.acc_a[i * d.HS + c];
-    }
-  });
+      });
   dq_slot.flush();
   dk_slot.flush();
   dv_slot.flush();
 }
 
-void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v, const AttentionMask& mask,
-                       ConstTensorView bias, double scale, TensorView out, TensorView lse, TensorView probs,
-                       const Context& ctx) {
-  const AttentionDims d =
-      internal::check_attention_forward_args("attention_forward", q, kk, v, mask, bias, scale, out, lse, probs);
+void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context& ctx) {
+  const AttentionDims d = internal::check_attention_forward_args(
+      "attention_forward", q, kk, v, mask, bias, scale, out, lse, probs);
   Tensor qh, kh, vh;
   q = unit_inner(q, qh);
   kk = unit_inner(kk, kh);
   v = unit_inner(v, vh);
   OutputSlot out_slot(out, false);
   const Plan plan = make_plan(d, mask);
-  // No fill: the query blocks of the residue classes cover every query row, and forward_block writes every
-  // out and lse element of its rows (the tests start outputs at NaN to hold this).
+  // No fill: the query blocks of the residue classes cover every query row, and forward_block
+  // writes every out and lse element of its rows (the tests start outputs at NaN to hold this).
   const int64_t n_tasks = forward_task_count(plan);
   TensorView o = out_slot.view;
   // An output this large will not be in cache when anything reads it: write it around the cache.
-  const bool stream_out = d.B * d.NH * d.T * d.HSV * static_cast<int64_t>(sizeof(float)) >= kStreamingOutputBytes;
+  const bool stream_out =
+      d.B * d.NH * d.T * d.HSV * static_cast<int64_t>(sizeof(float)) >= kStreamingOutputBytes;
   internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
     const auto [qb, h] = forward_task(plan, task);
     const HeadViews hv = head_views(q, kk, v, mask, bias, d, qb.b, h);
@@ -609,12 +678,14 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
     if (task + 1 < n_tasks) {  // usually this worker's next task (static partition)
       const auto [next, next_h] = forward_task(plan, task + 1);
       prefetch_rows_of(plan, next, head_views(q, kk, v, mask, bias, d, next.b, next_h),
-                       next_h == h && next.b == qb.b && next.rho == qb.rho ? qb.jmax + 1 : 0, prefetch);
+                       next_h == h && next.b == qb.b && next.rho == qb.rho ? qb.jmax + 1 : 0,
+                       prefetch);
       prefetch.pace(forward_block_fmas(plan, qb));
     }
     forward_block(plan, qb, hv, scale, forward_scratch(ctx, worker, plan),
                   o.data() + qb.b * o.stride(0) + h * o.stride(1), o.stride(2),
-                  lse.data() + qb.b * lse.stride(0) + h * lse.stride(1), lse.stride(2), stream_out, &prefetch);
+                  lse.data() + qb.b * lse.stride(0) + h * lse.stride(1), lse.stride(2), stream_out,
+                  &prefetch);
   });
   out_slot.flush();
   if (probs.defined()) probabilities_pass(plan, q, kk, v, mask, bias, scale, lse, probs, ctx);
@@ -622,17 +693,20 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
 
 const char* simd_target() { return internal::kernels::simd_target_name(); }
 
-AttentionResult attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, const AttentionOptions& options,
-                          ConstTensorView bias, const Context& ctx) {
+AttentionResult attention(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                          const AttentionOptions& options, ConstTensorView bias,
+                          const Context& ctx) {
   return internal::attention_with_results<float>("attention", q, k, v, options, bias, ctx,
                                                  [](auto&&... a) { ops::attention_forward(a...); });
 }
 
-AttentionGrads attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorView v, ConstTensorView out,
-                              ConstTensorView lse, ConstTensorView dout, const AttentionOptions& options,
-                              ConstTensorView bias, const Context& ctx) {
-  return internal::attention_grad_results<float>("attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
-                                                 [](auto&&... a) { ops::attention_backward(a...); });
+AttentionGrads attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                              ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                              const AttentionOptions& options, ConstTensorView bias,
+                              const Context& ctx) {
+  return internal::attention_grad_results<float>(
+      "attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
+      [](auto&&... a) { ops::attention_backward(a...); });
 }
 
 }  // namespace attn::ops

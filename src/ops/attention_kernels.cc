@@ -26,27 +26,31 @@ using DI = hn::RebindToSigned<DF>;
 constexpr int kRows = 6;
 constexpr int kVecsWide = HWY_LANES(float) >= 16 ? 4 : 2;
 
-// What a tile does besides computing and storing its accumulators: start from C (accumulate), fold each
-// column's maximum into col_max (the online softmax's running max, taken while the scores are still in
-// registers so that the softmax need not read the tile once more), and pay a prefetcher for its work.
+// What a tile does besides computing and storing its accumulators: start from C (accumulate), fold
+// each column's maximum into col_max (the online softmax's running max, taken while the scores are
+// still in registers so that the softmax need not read the tile once more), and pay a prefetcher
+// for its work.
 struct Epilogue {
   bool accumulate;
-  float* col_max;             // null: no column max
-  LinePrefetcher* prefetch;   // null: none
+  float* col_max;            // null: no column max
+  LinePrefetcher* prefetch;  // null: none
 };
 
-// The micro-kernels credit the prefetcher every kCreditEvery steps along K, so that its lines go out a
-// few at a time (a whole tile's worth at once, ~30 lines, filled the core's miss buffers and stalled).
+// The micro-kernels credit the prefetcher every kCreditEvery steps along K, so that its lines go
+// out a few at a time (a whole tile's worth at once, ~30 lines, filled the core's miss buffers and
+// stalled).
 constexpr int64_t kCreditEvery = 8;
 
 template <int R, int V>
-HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64_t a_ks, const float* HWY_RESTRICT B,
-                     int64_t b_rs, float* HWY_RESTRICT C, int64_t c_rs, const Epilogue& e) {
+HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64_t a_ks,
+                     const float* HWY_RESTRICT B, int64_t b_rs, float* HWY_RESTRICT C, int64_t c_rs,
+                     const Epilogue& e) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<DF> acc[R][V];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = e.accumulate ? hn::LoadU(d, C + r * c_rs + v * NL) : hn::Zero(d);
+    for (int v = 0; v < V; ++v)
+      acc[r][v] = e.accumulate ? hn::LoadU(d, C + r * c_rs + v * NL) : hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
     hn::Vec<DF> b[V];
     for (int v = 0; v < V; ++v) b[v] = hn::LoadU(d, B + k * b_rs + v * NL);
@@ -54,7 +58,8 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
       const auto a = hn::Set(d, A[r * a_rs + k * a_ks]);
       for (int v = 0; v < V; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
     }
-    if (e.prefetch && k % kCreditEvery == kCreditEvery - 1) e.prefetch->credit(R * V * NL * kCreditEvery);
+    if (e.prefetch && k % kCreditEvery == kCreditEvery - 1)
+      e.prefetch->credit(R * V * NL * kCreditEvery);
   }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) hn::StoreU(acc[r][v], d, C + r * c_rs + v * NL);
@@ -70,18 +75,20 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
 
 // The last, partial vector of columns: masked loads and stores.
 template <int R>
-HWY_INLINE void tile_tail(int64_t K, int64_t n, const float* HWY_RESTRICT A, int64_t a_rs, int64_t a_ks,
-                          const float* HWY_RESTRICT B, int64_t b_rs, float* HWY_RESTRICT C, int64_t c_rs,
-                          const Epilogue& e) {
+HWY_INLINE void tile_tail(int64_t K, int64_t n, const float* HWY_RESTRICT A, int64_t a_rs,
+                          int64_t a_ks, const float* HWY_RESTRICT B, int64_t b_rs,
+                          float* HWY_RESTRICT C, int64_t c_rs, const Epilogue& e) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   const auto m = hn::FirstN(d, static_cast<size_t>(n));
   hn::Vec<DF> acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = e.accumulate ? hn::MaskedLoad(m, d, C + r * c_rs) : hn::Zero(d);
+  for (int r = 0; r < R; ++r)
+    acc[r] = e.accumulate ? hn::MaskedLoad(m, d, C + r * c_rs) : hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
     const auto b = hn::MaskedLoad(m, d, B + k * b_rs);
     for (int r = 0; r < R; ++r) acc[r] = hn::MulAdd(hn::Set(d, A[r * a_rs + k * a_ks]), b, acc[r]);
-    if (e.prefetch && k % kCreditEvery == kCreditEvery - 1) e.prefetch->credit(R * NL * kCreditEvery);
+    if (e.prefetch && k % kCreditEvery == kCreditEvery - 1)
+      e.prefetch->credit(R * NL * kCreditEvery);
   }
   for (int r = 0; r < R; ++r) hn::BlendedStore(acc[r], m, d, C + r * c_rs);
   if (e.col_max) {
@@ -93,88 +100,127 @@ HWY_INLINE void tile_tail(int64_t K, int64_t n, const float* HWY_RESTRICT A, int
 }
 
 template <int V>
-HWY_INLINE void rows_dispatch(int rows, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                              int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
+HWY_INLINE void rows_dispatch(int rows, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                              const float* B, int64_t b_rs, float* C, int64_t c_rs,
+                              const Epilogue& e) {
   switch (rows) {
-    case 6: tile<6, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    case 5: tile<5, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    case 4: tile<4, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    case 3: tile<3, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    case 2: tile<2, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    default: tile<1, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 6:
+      tile<6, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    case 5:
+      tile<5, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    case 4:
+      tile<4, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    case 3:
+      tile<3, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    case 2:
+      tile<2, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    default:
+      tile<1, V>(K, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
   }
 }
 
-HWY_INLINE void tail_dispatch(int rows, int64_t K, int64_t n, const float* A, int64_t a_rs, int64_t a_ks,
-                              const float* B, int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
+HWY_INLINE void tail_dispatch(int rows, int64_t K, int64_t n, const float* A, int64_t a_rs,
+                              int64_t a_ks, const float* B, int64_t b_rs, float* C, int64_t c_rs,
+                              const Epilogue& e) {
   switch (rows) {
-    case 6: tile_tail<6>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    case 5: tile_tail<5>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    case 4: tile_tail<4>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    case 3: tile_tail<3>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    case 2: tile_tail<2>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
-    default: tile_tail<1>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e); break;
+    case 6:
+      tile_tail<6>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    case 5:
+      tile_tail<5>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    case 4:
+      tile_tail<4>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    case 3:
+      tile_tail<3>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    case 2:
+      tile_tail<2>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
+    default:
+      tile_tail<1>(K, n, A, a_rs, a_ks, B, b_rs, C, c_rs, e);
+      break;
   }
 }
 
-// All rows of one column strip V vectors wide: tiles of R rows (R·V accumulators, sized to the register
-// file: narrow strips get more rows so that enough independent FMA chains hide the FMA latency), then the
-// remaining rows in tiles of at most kRows.
+// All rows of one column strip V vectors wide: tiles of R rows (R·V accumulators, sized to the
+// register file: narrow strips get more rows so that enough independent FMA chains hide the FMA
+// latency), then the remaining rows in tiles of at most kRows.
 template <int V, int R>
-HWY_INLINE void column_strip(int64_t M, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                             int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
+HWY_INLINE void column_strip(int64_t M, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                             const float* B, int64_t b_rs, float* C, int64_t c_rs,
+                             const Epilogue& e) {
   int64_t r0 = 0;
-  for (; r0 + R <= M; r0 += R) tile<R, V>(K, A + r0 * a_rs, a_rs, a_ks, B, b_rs, C + r0 * c_rs, c_rs, e);
+  for (; r0 + R <= M; r0 += R)
+    tile<R, V>(K, A + r0 * a_rs, a_rs, a_ks, B, b_rs, C + r0 * c_rs, c_rs, e);
   for (; r0 < M; r0 += kRows)
-    rows_dispatch<V>(static_cast<int>(std::min<int64_t>(kRows, M - r0)), K, A + r0 * a_rs, a_rs, a_ks, B, b_rs,
-                     C + r0 * c_rs, c_rs, e);
+    rows_dispatch<V>(static_cast<int>(std::min<int64_t>(kRows, M - r0)), K, A + r0 * a_rs, a_rs,
+                     a_ks, B, b_rs, C + r0 * c_rs, c_rs, e);
 }
 
-// Rows per tile for a strip of V vectors: about 24 accumulators on 32-register targets, 12 on 16-register ones.
+// Rows per tile for a strip of V vectors: about 24 accumulators on 32-register targets, 12 on
+// 16-register ones.
 constexpr int rows_for(int v) { return (HWY_LANES(float) >= 16 ? 24 : 12) / v; }
 // The full-width tile is the kRows × kVecsWide one that the remainder dispatch also tops out at.
 static_assert(rows_for(kVecsWide) == kRows);
 
-void GemmBcastEpilogue(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                       int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
+void GemmBcastEpilogue(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                       const float* B, int64_t b_rs, float* C, int64_t c_rs, const Epilogue& e) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
-  auto at = [&](int64_t col) { return Epilogue{e.accumulate, e.col_max ? e.col_max + col : nullptr, e.prefetch}; };
+  auto at = [&](int64_t col) {
+    return Epilogue{e.accumulate, e.col_max ? e.col_max + col : nullptr, e.prefetch};
+  };
   int64_t c0 = 0;
   for (; c0 + kVecsWide * NL <= N; c0 += kVecsWide * NL)
-    column_strip<kVecsWide, rows_for(kVecsWide)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+    column_strip<kVecsWide, rows_for(kVecsWide)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs,
+                                                 at(c0));
   // Fewer whole vectors left (e.g. the edge of a window band): one strip as wide as they are.
   const int64_t vecs_left = (N - c0) / NL;
   if constexpr (kVecsWide == 4) {
-    if (vecs_left == 3) column_strip<3, rows_for(3)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
-    if (vecs_left == 2) column_strip<2, rows_for(2)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+    if (vecs_left == 3)
+      column_strip<3, rows_for(3)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+    if (vecs_left == 2)
+      column_strip<2, rows_for(2)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
   }
-  if (vecs_left == 1) column_strip<1, rows_for(1)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+  if (vecs_left == 1)
+    column_strip<1, rows_for(1)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
   c0 += vecs_left * NL;
   if (c0 < N)
     for (int64_t r0 = 0; r0 < M; r0 += kRows)
-      tail_dispatch(static_cast<int>(std::min<int64_t>(kRows, M - r0)), K, N - c0, A + r0 * a_rs, a_rs, a_ks, B + c0,
-                    b_rs, C + r0 * c_rs + c0, c_rs, at(c0));
+      tail_dispatch(static_cast<int>(std::min<int64_t>(kRows, M - r0)), K, N - c0, A + r0 * a_rs,
+                    a_rs, a_ks, B + c0, b_rs, C + r0 * c_rs + c0, c_rs, at(c0));
 }
 
-void GemmBcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-               int64_t b_rs, float* C, int64_t c_rs, bool accumulate, LinePrefetcher* prefetch) {
-  GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, Epilogue{accumulate, nullptr, prefetch});
+void GemmBcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+               const float* B, int64_t b_rs, float* C, int64_t c_rs, bool accumulate,
+               LinePrefetcher* prefetch) {
+  GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs,
+                    Epilogue{accumulate, nullptr, prefetch});
 }
 
-void GemmBcastColMax(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                     int64_t b_rs, float* C, int64_t c_rs, float* col_max, LinePrefetcher* prefetch) {
+void GemmBcastColMax(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                     const float* B, int64_t b_rs, float* C, int64_t c_rs, float* col_max,
+                     LinePrefetcher* prefetch) {
   GemmBcastEpilogue(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, Epilogue{false, col_max, prefetch});
 }
 
-// 2^x for x < 128, x = n + f with n = round(x), f ∈ [-1/2, 1/2]: 2^f by a degree-5 polynomial fitted for
-// relative error on that interval (≤ 2e-7 after float rounding, under 2 ulp), times 2^n built in the
-// exponent bits. Inputs at or below -127 (including -inf) give exactly 0 (2^-127 and below flush to zero,
-// far under any probability that matters next to the row maximum 2^0).
-// Rounding uses the shifter trick: adding 1.5·2^23 + 127 leaves round(x) + 127 in the low mantissa bits,
-// so n needs no round or float->int conversion instructions (which share one port with the FMAs on
-// AVX-512 cores), and shifting those bits left by 23 gives 2^n directly. About 10 vector ops per exp2
-// against ~20 for hn::Exp; the softmax is the only non-FMA work per score, so this is where it shows.
+// 2^x for x < 128, x = n + f with n = round(x), f ∈ [-1/2, 1/2]: 2^f by a degree-5 polynomial
+// fitted for relative error on that interval (≤ 2e-7 after float rounding, under 2 ulp), times 2^n
+// built in the exponent bits. Inputs at or below -127 (including -inf) give exactly 0 (2^-127 and
+// below flush to zero, far under any probability that matters next to the row maximum 2^0).
+// Rounding uses the shifter trick: adding 1.5·2^23 + 127 leaves round(x) + 127 in the low mantissa
+// bits, so n needs no round or float->int conversion instructions (which share one port with the
+// FMAs on AVX-512 cores), and shifting those bits left by 23 gives 2^n directly. About 10 vector
+// ops per exp2 against ~20 for hn::Exp; the softmax is the only non-FMA work per score, so this is
+// where it shows.
 HWY_INLINE hn::Vec<DF> fast_exp2(hn::Vec<DF> x) {
   const DF d;
   const DI di;
@@ -199,42 +245,48 @@ HWY_INLINE hn::Vec<DF> adjusted_scores(const float* St, int64_t r, int64_t i, co
   const DI di;
   auto s = hn::LoadU(d, St + r * cols.stride + i);
   if (alibi_slope != 0.0f) {
-    const auto key_pos = hn::Set(d, static_cast<float>(rows.key_pos0 + rows.key_step * static_cast<double>(r)));
+    const auto key_pos =
+        hn::Set(d, static_cast<float>(rows.key_pos0 + rows.key_step * static_cast<double>(r)));
     const auto dist = hn::Abs(hn::Sub(hn::LoadU(d, cols.position + i), key_pos));
     s = hn::MulAdd(hn::Set(d, -alibi_slope), dist, s);
   }
   if (masked) {
     const auto j = hn::Set(di, static_cast<int32_t>(rows.j0 + r));
     // Highway 1.0 has no integer <=: a key is hidden iff j < lo or hi < j.
-    const auto hidden = hn::Or(hn::Lt(j, hn::LoadU(di, cols.lo + i)), hn::Lt(hn::LoadU(di, cols.hi + i), j));
-    s = hn::IfThenElse(hn::RebindMask(d, hidden), hn::Set(d, -std::numeric_limits<float>::infinity()), s);
+    const auto hidden =
+        hn::Or(hn::Lt(j, hn::LoadU(di, cols.lo + i)), hn::Lt(hn::LoadU(di, cols.hi + i), j));
+    s = hn::IfThenElse(hn::RebindMask(d, hidden),
+                       hn::Set(d, -std::numeric_limits<float>::infinity()), s);
   }
   return s;
 }
 
-// Rows [first, last] of the tile that every query of columns [i, i + lanes) sees: there the element mask is
-// a no-op and is skipped (under a window, all but the rows at the band's two edges).
-HWY_INLINE std::pair<int64_t, int64_t> rows_seen_by_all(const TileRows& rows, const TileColumns& cols, int64_t i) {
+// Rows [first, last] of the tile that every query of columns [i, i + lanes) sees: there the element
+// mask is a no-op and is skipped (under a window, all but the rows at the band's two edges).
+HWY_INLINE std::pair<int64_t, int64_t> rows_seen_by_all(const TileRows& rows,
+                                                        const TileColumns& cols, int64_t i) {
   const DI di;
   const int64_t lo = hn::GetLane(hn::MaxOfLanes(di, hn::LoadU(di, cols.lo + i)));
   const int64_t hi = hn::GetLane(hn::MinOfLanes(di, hn::LoadU(di, cols.hi + i)));
   return {lo - rows.j0, hi - rows.j0};
 }
 
-void OnlineSoftmaxTile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-                       const float* tile_max, float* m, float* l, float* alpha) {
+void OnlineSoftmaxTile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
+                       float alibi_slope, const float* tile_max, float* m, float* l, float* alpha) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   const auto neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
   for (int64_t i = 0; i < cols.width; i += NL) {
-    // Pass 1: adjusted scores and the new running max. Max and sum run in 4 independent chains over rows
-    // r mod 4 (combined in a fixed order): one chain would be bound by the 4-cycle add/max latency.
+    // Pass 1: adjusted scores and the new running max. Max and sum run in 4 independent chains over
+    // rows r mod 4 (combined in a fixed order): one chain would be bound by the 4-cycle add/max
+    // latency.
     const auto m_old = hn::LoadU(d, m + i);
     hn::Vec<DF> mx[4] = {m_old, neg_inf, neg_inf, neg_inf};
     if (tile_max) {
       mx[0] = hn::Max(m_old, hn::LoadU(d, tile_max + i));
     } else if (masked || alibi_slope != 0.0f) {
-      const auto [all_first, all_last] = masked ? rows_seen_by_all(rows, cols, i) : std::pair<int64_t, int64_t>{0, -1};
+      const auto [all_first, all_last] =
+          masked ? rows_seen_by_all(rows, cols, i) : std::pair<int64_t, int64_t>{0, -1};
       for (int64_t r = 0; r < rows.rows; ++r) {
         const bool mask_row = masked && (r < all_first || r > all_last);
         const auto s = adjusted_scores(St, r, i, rows, cols, mask_row, alibi_slope);
@@ -279,16 +331,18 @@ void OnlineSoftmaxTile(float* St, const TileRows& rows, const TileColumns& cols,
   }
 }
 
-void ProbsTile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-               const float* lse) {
+void ProbsTile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
+               float alibi_slope, const float* lse) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   const auto neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
   const auto pos_inf = hn::Set(d, std::numeric_limits<float>::infinity());
   for (int64_t i = 0; i < cols.width; i += NL) {
     const auto raw = hn::LoadU(d, lse + i);
-    const auto lse_use = hn::IfThenElse(hn::Eq(raw, neg_inf), pos_inf, raw);  // empty rows: exp(s - inf) = 0
-    const auto [all_first, all_last] = masked ? rows_seen_by_all(rows, cols, i) : std::pair<int64_t, int64_t>{0, -1};
+    const auto lse_use =
+        hn::IfThenElse(hn::Eq(raw, neg_inf), pos_inf, raw);  // empty rows: exp(s - inf) = 0
+    const auto [all_first, all_last] =
+        masked ? rows_seen_by_all(rows, cols, i) : std::pair<int64_t, int64_t>{0, -1};
     for (int64_t r = 0; r < rows.rows; ++r) {
       const bool mask_row = masked && (r < all_first || r > all_last);
       const auto s = adjusted_scores(St, r, i, rows, cols, mask_row, alibi_slope);
@@ -320,12 +374,13 @@ void Exp2Row(const float* x, float* y, int64_t n) {
   }
 }
 
-void PackTransposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width, int64_t cols, float scale,
-                    float* packed) {
+void PackTransposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                    int64_t cols, float scale, float* packed) {
   int64_t c = 0;
 #if HWY_TARGET != HWY_SCALAR
-  // 4 × 4 blocks through 128-bit registers (every SIMD target has them): 4 row loads, 8 interleaves, 4
-  // column stores per 16 floats. 16-lane gathers measured no faster here, and are not on every target.
+  // 4 × 4 blocks through 128-bit registers (every SIMD target has them): 4 row loads, 8
+  // interleaves, 4 column stores per 16 floats. 16-lane gathers measured no faster here, and are
+  // not on every target.
   const hn::FixedTag<float, 4> d4;
   const hn::Repartition<double, decltype(d4)> dd;
   const auto sv = hn::Set(d4, scale);
@@ -338,8 +393,8 @@ void PackTransposed(const float* rows, int64_t row_stride, int64_t n_valid, int6
   auto hi64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
     return hn::BitCast(d4, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
-  // Rows outer, so that each row is read front to back once (the rows are usually fresh from memory and
-  // the prefetcher follows sequential reads).
+  // Rows outer, so that each row is read front to back once (the rows are usually fresh from memory
+  // and the prefetcher follows sequential reads).
   const int64_t cols4 = cols / 4 * 4;
   for (int64_t i = 0; i < width; i += 4) {
     for (int64_t cc = 0; cc < cols4; cc += 4) {
@@ -358,7 +413,8 @@ void PackTransposed(const float* rows, int64_t row_stride, int64_t n_valid, int6
   c = cols4;
 #endif
   for (; c < cols; ++c)
-    for (int64_t i = 0; i < width; ++i) packed[c * width + i] = i < n_valid ? scale * rows[i * row_stride + c] : 0.0f;
+    for (int64_t i = 0; i < width; ++i)
+      packed[c * width + i] = i < n_valid ? scale * rows[i * row_stride + c] : 0.0f;
 }
 
 void ScaleRow(float* x, int64_t n, float a) {
@@ -370,8 +426,8 @@ void ScaleRow(float* x, int64_t n, float a) {
   for (; i < n; ++i) x[i] *= a;
 }
 
-void StoreScaledRows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out, int64_t out_rs,
-                     bool streaming) {
+void StoreScaledRows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out,
+                     int64_t out_rs, bool streaming) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   const uintptr_t vector_bytes = static_cast<uintptr_t>(NL) * sizeof(float);
@@ -388,8 +444,8 @@ void StoreScaledRows(const float* x, int64_t rows, int64_t cols, const float* sc
     for (; c + NL <= cols; c += NL) hn::StoreU(hn::Mul(hn::LoadU(d, src + c), s), d, dst + c);
     for (; c < cols; ++c) dst[c] = src[c] * scale[i];
   }
-  // Non-temporal stores are weakly ordered: fence them before the task ends (the parallel loop's barrier
-  // then publishes them to other threads).
+  // Non-temporal stores are weakly ordered: fence them before the task ends (the parallel loop's
+  // barrier then publishes them to other threads).
   if (streamed) hwy::FlushStream();
 }
 
@@ -413,20 +469,25 @@ HWY_EXPORT(ScaleRow);
 HWY_EXPORT(StoreScaledRows);
 HWY_EXPORT(TargetName);
 
-void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                int64_t b_rs, float* C, int64_t c_rs, bool accumulate, LinePrefetcher* prefetch) {
+void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                const float* B, int64_t b_rs, float* C, int64_t c_rs, bool accumulate,
+                LinePrefetcher* prefetch) {
   HWY_DYNAMIC_DISPATCH(GemmBcast)(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, accumulate, prefetch);
 }
-void gemm_bcast_col_max(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                        int64_t b_rs, float* C, int64_t c_rs, float* col_max, LinePrefetcher* prefetch) {
-  HWY_DYNAMIC_DISPATCH(GemmBcastColMax)(M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, col_max, prefetch);
+void gemm_bcast_col_max(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                        const float* B, int64_t b_rs, float* C, int64_t c_rs, float* col_max,
+                        LinePrefetcher* prefetch) {
+  HWY_DYNAMIC_DISPATCH(GemmBcastColMax)
+  (M, N, K, A, a_rs, a_ks, B, b_rs, C, c_rs, col_max, prefetch);
 }
-void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-                         const float* tile_max, float* m, float* l, float* alpha) {
-  HWY_DYNAMIC_DISPATCH(OnlineSoftmaxTile)(St, rows, cols, masked, alibi_slope, tile_max, m, l, alpha);
+void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
+                         float alibi_slope, const float* tile_max, float* m, float* l,
+                         float* alpha) {
+  HWY_DYNAMIC_DISPATCH(OnlineSoftmaxTile)
+  (St, rows, cols, masked, alibi_slope, tile_max, m, l, alpha);
 }
-void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-                const float* lse) {
+void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
+                float alibi_slope, const float* lse) {
   HWY_DYNAMIC_DISPATCH(ProbsTile)(St, rows, cols, masked, alibi_slope, lse);
 }
 void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, const float* D) {
@@ -434,12 +495,12 @@ void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, c
 }
 void exp2_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Exp2Row)(x, y, n); }
 void scale_row(float* x, int64_t n, float a) { HWY_DYNAMIC_DISPATCH(ScaleRow)(x, n, a); }
-void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out, int64_t out_rs,
-                       bool streaming) {
+void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out,
+                       int64_t out_rs, bool streaming) {
   HWY_DYNAMIC_DISPATCH(StoreScaledRows)(x, rows, cols, scale, out, out_rs, streaming);
 }
-void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width, int64_t cols, float scale,
-                     float* packed) {
+void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                     int64_t cols, float scale, float* packed) {
   HWY_DYNAMIC_DISPATCH(PackTransposed)(rows, row_stride, n_valid, width, cols, scale, packed);
 }
 const char* simd_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Mask validation, ALiBi slopes and the default scale: shared by the reference and the fast kernels.
+// Mask validation, ALiBi slopes and the default scale: shared by the reference and the fast
+// kernels.
 #include <algorithm>
 #include <cmath>
 
@@ -36,7 +37,8 @@ std::vector<float> alibi_slopes(int64_t num_heads) {
 }
 
 double default_attention_scale(int64_t head_size) {
-  if (head_size < 1) fail<ValueError>("default_attention_scale", "head size must be >= 1, got ", head_size);
+  if (head_size < 1)
+    fail<ValueError>("default_attention_scale", "head size must be >= 1, got ", head_size);
   return 1.0 / std::sqrt(static_cast<double>(head_size));
 }
 
@@ -74,13 +76,15 @@ AttentionMask::Interval AttentionMask::key_interval(int64_t b, int64_t t, int64_
 
 namespace attn::internal {
 
-void check_attention_mask(const char* fn, const ops::AttentionMask& m, int64_t B, int64_t NH, int64_t S) {
+void check_attention_mask(const char* fn, const ops::AttentionMask& m, int64_t B, int64_t NH,
+                          int64_t S) {
   if (m.window_left < -1)
     fail<ValueError>(fn, "mask.window_left must be >= 0 or -1 (unbounded), got ", m.window_left);
   if (m.window_right < -1)
     fail<ValueError>(fn, "mask.window_right must be >= 0 or -1 (unbounded), got ", m.window_right);
   if (m.dilation < 1) fail<ValueError>(fn, "mask.dilation must be >= 1, got ", m.dilation);
-  if (m.chunk_size < 0) fail<ValueError>(fn, "mask.chunk_size must be >= 0 (0 = off), got ", m.chunk_size);
+  if (m.chunk_size < 0)
+    fail<ValueError>(fn, "mask.chunk_size must be >= 0 (0 = off), got ", m.chunk_size);
   if (m.num_left_chunks < -1)
     fail<ValueError>(fn, "mask.num_left_chunks must be >= 0 or -1 (all), got ", m.num_left_chunks);
   // Positions are computed as t + query_offset in int64; keep them far from overflow.
@@ -89,25 +93,30 @@ void check_attention_mask(const char* fn, const ops::AttentionMask& m, int64_t B
     fail<ValueError>(fn, "mask.query_offset ", m.query_offset, " is out of range");
   if (!m.key_lengths.empty()) {
     if (static_cast<int64_t>(m.key_lengths.size()) != B)
-      fail<ShapeError>(fn, "mask.key_lengths has ", m.key_lengths.size(), " entries but the batch size is ", B);
+      fail<ShapeError>(fn, "mask.key_lengths has ", m.key_lengths.size(),
+                       " entries but the batch size is ", B);
     for (size_t b = 0; b < m.key_lengths.size(); ++b)
       if (m.key_lengths[b] < 0 || m.key_lengths[b] > S)
-        fail<ValueError>(fn, "mask.key_lengths[", b, "] = ", m.key_lengths[b], " is outside [0, S = ", S, "]");
+        fail<ValueError>(fn, "mask.key_lengths[", b, "] = ", m.key_lengths[b],
+                         " is outside [0, S = ", S, "]");
   }
   if (!m.alibi_slopes.empty()) {
     if (static_cast<int64_t>(m.alibi_slopes.size()) != NH)
-      fail<ShapeError>(fn, "mask.alibi_slopes has ", m.alibi_slopes.size(), " entries but there are ", NH,
-                       " heads");
+      fail<ShapeError>(fn, "mask.alibi_slopes has ", m.alibi_slopes.size(),
+                       " entries but there are ", NH, " heads");
     for (size_t h = 0; h < m.alibi_slopes.size(); ++h)
       if (!std::isfinite(m.alibi_slopes[h]))
         fail<ValueError>(fn, "mask.alibi_slopes[", h, "] is not finite");
   }
 }
 
-void check_attention_bias(const char* fn, const Shape& bs, int64_t B, int64_t NH, int64_t T_, int64_t S) {
-  if (bs.rank() != 4 || (bs[0] != B && bs[0] != 1) || (bs[1] != NH && bs[1] != 1) || bs[2] != T_ || bs[3] != S)
-    fail<ShapeError>(fn, "bias has shape ", bs.str(), " but (", B, " or 1, ", NH, " or 1, ", T_, ", ", S,
-                     ") is expected for (B, NH, T, S) = (", B, ", ", NH, ", ", T_, ", ", S, ")");
+void check_attention_bias(const char* fn, const Shape& bs, int64_t B, int64_t NH, int64_t T_,
+                          int64_t S) {
+  if (bs.rank() != 4 || (bs[0] != B && bs[0] != 1) || (bs[1] != NH && bs[1] != 1) || bs[2] != T_ ||
+      bs[3] != S)
+    fail<ShapeError>(fn, "bias has shape ", bs.str(), " but (", B, " or 1, ", NH, " or 1, ", T_,
+                     ", ", S, ") is expected for (B, NH, T, S) = (", B, ", ", NH, ", ", T_, ", ", S,
+                     ")");
 }
 
 }  // namespace attn::internal

@@ -16,8 +16,8 @@ namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 template <typename T>
-TensorD materialize(const AttentionMask& m, const BasicView<const T>& bias, int64_t B, int64_t NH, int64_t T_,
-                    int64_t S) {
+TensorD materialize(const AttentionMask& m, const BasicView<const T>& bias, int64_t B, int64_t NH,
+                    int64_t T_, int64_t S) {
   TensorD dense(Shape{B, NH, T_, S});
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < NH; ++h)
@@ -30,18 +30,20 @@ TensorD materialize(const AttentionMask& m, const BasicView<const T>& bias, int6
               value -= static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]) *
                        static_cast<double>(std::abs(t + m.query_offset - s));
             if (bias.defined())
-              value += static_cast<double>(bias(bias.dim(0) == 1 ? 0 : b, bias.dim(1) == 1 ? 0 : h, t, s));
+              value += static_cast<double>(
+                  bias(bias.dim(0) == 1 ? 0 : b, bias.dim(1) == 1 ? 0 : h, t, s));
           }
           dense(b, h, t, s) = value;
         }
   return dense;
 }
 
-// Probabilities of one (b, h) pair: P[t][s] = softmax_s(scale · q_t·k_s + mask[t][s]), 0 where masked.
-// Rows with no visible key (maximum -inf) stay all zero and get lse = -inf.
+// Probabilities of one (b, h) pair: P[t][s] = softmax_s(scale · q_t·k_s + mask[t][s]), 0 where
+// masked. Rows with no visible key (maximum -inf) stay all zero and get lse = -inf.
 template <typename T>
-void probabilities(const BasicView<const T>& q, const BasicView<const T>& k, const TensorD& dense, int64_t b,
-                   int64_t h, int64_t hk, double scale, std::vector<double>& P, std::vector<double>& lse) {
+void probabilities(const BasicView<const T>& q, const BasicView<const T>& k, const TensorD& dense,
+                   int64_t b, int64_t h, int64_t hk, double scale, std::vector<double>& P,
+                   std::vector<double>& lse) {
   const int64_t T_ = q.dim(2), S = k.dim(2), HS = q.dim(3);
   std::vector<double> score(static_cast<size_t>(S));
   for (int64_t t = 0; t < T_; ++t) {
@@ -74,10 +76,10 @@ void probabilities(const BasicView<const T>& q, const BasicView<const T>& k, con
 
 template <typename T>
 void forward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T> v,
-                  const AttentionMask& mask, BasicView<const T> bias, double scale, BasicView<T> out,
-                  BasicView<T> lse, BasicView<T> probs) {
-  const auto d = internal::check_attention_forward_args("attention_forward", q, k, v, mask, bias, scale, out,
-                                                        lse, probs);
+                  const AttentionMask& mask, BasicView<const T> bias, double scale,
+                  BasicView<T> out, BasicView<T> lse, BasicView<T> probs) {
+  const auto d = internal::check_attention_forward_args("attention_forward", q, k, v, mask, bias,
+                                                        scale, out, lse, probs);
   const TensorD dense = materialize(mask, bias, d.B, d.NH, d.T, d.S);
   std::vector<double> P(static_cast<size_t>(d.T * d.S)), row_lse(static_cast<size_t>(d.T));
   for (int64_t b = 0; b < d.B; ++b)
@@ -93,7 +95,8 @@ void forward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T>
           out(b, h, t, j) = static_cast<T>(acc);
         }
         if (probs.defined())
-          for (int64_t s = 0; s < d.S; ++s) probs(b, h, t, s) = static_cast<T>(P[static_cast<size_t>(t * d.S + s)]);
+          for (int64_t s = 0; s < d.S; ++s)
+            probs(b, h, t, s) = static_cast<T>(P[static_cast<size_t>(t * d.S + s)]);
       }
     }
 }
@@ -105,14 +108,15 @@ void forward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T>
 //   dP = dO Vᵀ
 //   dX = P ⊙ (dP − D),  D_t = Σ_s P_ts dP_ts = dO_t · O_t   (softmax Jacobian, row by row)
 //   dQ = scale · dX K,  dK = scale · dXᵀ Q,  dBias = dX (summed over broadcast dimensions).
-// Masked entries have P = 0, hence dX = 0: no gradient flows through them; fully masked rows give 0.
+// Masked entries have P = 0, hence dX = 0: no gradient flows through them; fully masked rows give
+// 0.
 template <typename T>
-void backward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T> v, BasicView<const T> out,
-                   BasicView<const T> lse, BasicView<const T> dout, const AttentionMask& mask,
-                   BasicView<const T> bias, double scale, BasicView<T> dq, BasicView<T> dk, BasicView<T> dv,
-                   BasicView<T> dbias) {
-  const auto d = internal::check_attention_backward_args("attention_backward", q, k, v, out, lse, dout, mask,
-                                                         bias, scale, dq, dk, dv, dbias);
+void backward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T> v,
+                   BasicView<const T> out, BasicView<const T> lse, BasicView<const T> dout,
+                   const AttentionMask& mask, BasicView<const T> bias, double scale,
+                   BasicView<T> dq, BasicView<T> dk, BasicView<T> dv, BasicView<T> dbias) {
+  const auto d = internal::check_attention_backward_args(
+      "attention_backward", q, k, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias);
   const TensorD dense = materialize(mask, bias, d.B, d.NH, d.T, d.S);
   std::vector<double> P(static_cast<size_t>(d.T * d.S)), row_lse(static_cast<size_t>(d.T));
   std::vector<double> dX(static_cast<size_t>(d.T * d.S));
@@ -158,84 +162,96 @@ void backward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T
       if (dbias.defined()) {
         const int64_t bb = dbias.dim(0) == 1 ? 0 : b, hh = dbias.dim(1) == 1 ? 0 : h;
         for (int64_t t = 0; t < d.T; ++t)
-          for (int64_t s = 0; s < d.S; ++s) dbias(bb, hh, t, s) += static_cast<T>(dX[static_cast<size_t>(t * d.S + s)]);
+          for (int64_t s = 0; s < d.S; ++s)
+            dbias(bb, hh, t, s) += static_cast<T>(dX[static_cast<size_t>(t * d.S + s)]);
       }
     }
 }
 
 }  // namespace
 
-void attention_forward(ConstTensorView q, ConstTensorView k, ConstTensorView v, const AttentionMask& mask,
-                       ConstTensorView bias, double scale, TensorView out, TensorView lse, TensorView probs,
-                       const Context&) {
+void attention_forward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context&) {
   forward_impl<float>(q, k, v, mask, bias, scale, out, lse, probs);
 }
-void attention_forward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v, const AttentionMask& mask,
-                       ConstTensorViewD bias, double scale, TensorViewD out, TensorViewD lse, TensorViewD probs,
-                       const Context&) {
+void attention_forward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v,
+                       const AttentionMask& mask, ConstTensorViewD bias, double scale,
+                       TensorViewD out, TensorViewD lse, TensorViewD probs, const Context&) {
   forward_impl<double>(q, k, v, mask, bias, scale, out, lse, probs);
 }
 
-void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v, ConstTensorView out,
-                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask,
-                        ConstTensorView bias, double scale, TensorView dq, TensorView dk, TensorView dv,
-                        TensorView dbias, const Context&) {
+void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context&) {
   backward_impl<float>(q, k, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias);
 }
-void attention_backward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v, ConstTensorViewD out,
-                        ConstTensorViewD lse, ConstTensorViewD dout, const AttentionMask& mask,
-                        ConstTensorViewD bias, double scale, TensorViewD dq, TensorViewD dk, TensorViewD dv,
-                        TensorViewD dbias, const Context&) {
+void attention_backward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v,
+                        ConstTensorViewD out, ConstTensorViewD lse, ConstTensorViewD dout,
+                        const AttentionMask& mask, ConstTensorViewD bias, double scale,
+                        TensorViewD dq, TensorViewD dk, TensorViewD dv, TensorViewD dbias,
+                        const Context&) {
   backward_impl<double>(q, k, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias);
 }
 
 BasicAttentionResult<float> attention(ConstTensorView q, ConstTensorView k, ConstTensorView v,
-                                      const AttentionOptions& options, ConstTensorView bias, const Context& ctx) {
-  return internal::attention_with_results<float>("attention", q, k, v, options, bias, ctx,
-                                                 [](auto&&... a) { reference::attention_forward(a...); });
+                                      const AttentionOptions& options, ConstTensorView bias,
+                                      const Context& ctx) {
+  return internal::attention_with_results<float>(
+      "attention", q, k, v, options, bias, ctx,
+      [](auto&&... a) { reference::attention_forward(a...); });
 }
 BasicAttentionResult<double> attention(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v,
-                                       const AttentionOptions& options, ConstTensorViewD bias, const Context& ctx) {
-  return internal::attention_with_results<double>("attention", q, k, v, options, bias, ctx,
-                                                  [](auto&&... a) { reference::attention_forward(a...); });
+                                       const AttentionOptions& options, ConstTensorViewD bias,
+                                       const Context& ctx) {
+  return internal::attention_with_results<double>(
+      "attention", q, k, v, options, bias, ctx,
+      [](auto&&... a) { reference::attention_forward(a...); });
 }
 BasicAttentionGrads<float> attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorView v,
-                                          ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
-                                          const AttentionOptions& options, ConstTensorView bias,
-                                          const Context& ctx) {
-  return internal::attention_grad_results<float>("attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
-                                                 [](auto&&... a) { reference::attention_backward(a...); });
+                                          ConstTensorView out, ConstTensorView lse,
+                                          ConstTensorView dout, const AttentionOptions& options,
+                                          ConstTensorView bias, const Context& ctx) {
+  return internal::attention_grad_results<float>(
+      "attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
+      [](auto&&... a) { reference::attention_backward(a...); });
 }
-BasicAttentionGrads<double> attention_grad(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v,
-                                           ConstTensorViewD out, ConstTensorViewD lse, ConstTensorViewD dout,
+BasicAttentionGrads<double> attention_grad(ConstTensorViewD q, ConstTensorViewD k,
+                                           ConstTensorViewD v, ConstTensorViewD out,
+                                           ConstTensorViewD lse, ConstTensorViewD dout,
                                            const AttentionOptions& options, ConstTensorViewD bias,
                                            const Context& ctx) {
-  return internal::attention_grad_results<double>("attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
-                                                  [](auto&&... a) { reference::attention_backward(a...); });
+  return internal::attention_grad_results<double>(
+      "attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
+      [](auto&&... a) { reference::attention_backward(a...); });
 }
 
 namespace {
 template <typename T>
-TensorD materialize_checked(const AttentionMask& mask, const BasicView<const T>& bias, int64_t B, int64_t NH,
-                            int64_t T_, int64_t S) {
+TensorD materialize_checked(const AttentionMask& mask, const BasicView<const T>& bias, int64_t B,
+                            int64_t NH, int64_t T_, int64_t S) {
   if (B < 0 || NH < 1 || T_ < 0 || S < 0)
-    fail<ShapeError>("materialize_attention_mask", "invalid sizes (B, NH, T, S) = (", B, ", ", NH, ", ", T_, ", ",
-                     S, ")");
+    fail<ShapeError>("materialize_attention_mask", "invalid sizes (B, NH, T, S) = (", B, ", ", NH,
+                     ", ", T_, ", ", S, ")");
   internal::check_attention_mask("materialize_attention_mask", mask, B, NH, S);
-  if (bias.defined()) internal::check_attention_bias("materialize_attention_mask", bias.shape(), B, NH, T_, S);
+  if (bias.defined())
+    internal::check_attention_bias("materialize_attention_mask", bias.shape(), B, NH, T_, S);
   return materialize(mask, bias, B, NH, T_, S);
 }
 }  // namespace
 
-TensorD materialize_attention_mask(const AttentionMask& mask, int64_t B, int64_t NH, int64_t T_, int64_t S) {
+TensorD materialize_attention_mask(const AttentionMask& mask, int64_t B, int64_t NH, int64_t T_,
+                                   int64_t S) {
   return materialize_checked(mask, ConstTensorViewD(), B, NH, T_, S);
 }
-TensorD materialize_attention_mask(const AttentionMask& mask, ConstTensorView bias, int64_t B, int64_t NH,
-                                   int64_t T_, int64_t S) {
+TensorD materialize_attention_mask(const AttentionMask& mask, ConstTensorView bias, int64_t B,
+                                   int64_t NH, int64_t T_, int64_t S) {
   return materialize_checked(mask, bias, B, NH, T_, S);
 }
-TensorD materialize_attention_mask(const AttentionMask& mask, ConstTensorViewD bias, int64_t B, int64_t NH,
-                                   int64_t T_, int64_t S) {
+TensorD materialize_attention_mask(const AttentionMask& mask, ConstTensorViewD bias, int64_t B,
+                                   int64_t NH, int64_t T_, int64_t S) {
   return materialize_checked(mask, bias, B, NH, T_, S);
 }
 

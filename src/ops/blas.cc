@@ -21,7 +21,8 @@ int64_t leading_dim(const ConstTensorView& v) {
   return v.dim(0) <= 1 ? std::max<int64_t>(v.dim(1), 1) : v.stride(0);
 }
 int blas_int(int64_t x) {
-  if (x > INT_MAX) fail<ShapeError>("sgemm", "dimension ", x, " exceeds what OpenBLAS's 32-bit int can index");
+  if (x > INT_MAX)
+    fail<ShapeError>("sgemm", "dimension ", x, " exceeds what OpenBLAS's 32-bit int can index");
   return static_cast<int>(x);
 }
 }  // namespace
@@ -55,17 +56,18 @@ void BlasOutput::flush() {
   if (copy_.defined()) copy(ConstTensorView(copy_.view()), view_);
 }
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const BlasMatrix& a,
-           const BlasMatrix& b, float beta, BlasOutput& c) {
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const BlasMatrix& a, const BlasMatrix& b, float beta, BlasOutput& c) {
   if (M == 0 || N == 0) return;
   if (K == 0) {  // BLAS may skip the beta scaling when K is 0; do it explicitly.
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) c.data()[i * c.ld() + j] = beta == 0.0f ? 0.0f : beta * c.data()[i * c.ld() + j];
+      for (int64_t j = 0; j < N; ++j)
+        c.data()[i * c.ld() + j] = beta == 0.0f ? 0.0f : beta * c.data()[i * c.ld() + j];
     return;
   }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              blas_int(M), blas_int(N), blas_int(K), alpha, a.data, blas_int(a.ld), b.data, blas_int(b.ld), beta,
-              c.data(), blas_int(c.ld()));
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, blas_int(M), blas_int(N), blas_int(K), alpha,
+              a.data, blas_int(a.ld), b.data, blas_int(b.ld), beta, c.data(), blas_int(c.ld()));
 }
 
 }  // namespace attn::internal

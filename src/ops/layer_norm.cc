@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Layer norm over the last dimension, the fast path beside layer_norm_reference.cc: float storage,
-// double accumulation of each row's mean and variance (a handful of adds per element), rows in parallel.
+// double accumulation of each row's mean and variance (a handful of adds per element), rows in
+// parallel.
 //
-// Work split: rows go in fixed chunks of about kChunkElements elements, so a small tensor is one task
-// (no fork/join for it) and the chunking never depends on the thread count. The backward's dweight and
-// dbias are summed per chunk, then the chunks are added in order: bitwise the same for any thread count.
+// Work split: rows go in fixed chunks of about kChunkElements elements, so a small tensor is one
+// task (no fork/join for it) and the chunking never depends on the thread count. The backward's
+// dweight and dbias are summed per chunk, then the chunks are added in order: bitwise the same for
+// any thread count.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -23,7 +25,8 @@ constexpr int64_t kChunkElements = 16384;
 struct RowChunks {
   int64_t rows, per_chunk, count;
   RowChunks(int64_t rows_, int64_t C)
-      : rows(rows_), per_chunk(std::max<int64_t>(1, kChunkElements / std::max<int64_t>(C, 1))),
+      : rows(rows_),
+        per_chunk(std::max<int64_t>(1, kChunkElements / std::max<int64_t>(C, 1))),
         count((rows_ + per_chunk - 1) / per_chunk) {}
   int64_t begin(int64_t chunk) const { return chunk * per_chunk; }
   int64_t end(int64_t chunk) const { return std::min(rows, (chunk + 1) * per_chunk); }
@@ -38,8 +41,8 @@ std::vector<int64_t> offsets_of(const BasicView<T>& v) {
 
 }  // namespace
 
-void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, double eps, TensorView out,
-                        TensorView mean, TensorView rstd, const Context& ctx) {
+void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, double eps,
+                        TensorView out, TensorView mean, TensorView rstd, const Context& ctx) {
   internal::check_layer_norm_forward_args(x, weight, bias, eps, out, mean, rstd);
   const int64_t C = x.dim(-1), xs = x.stride(-1), os = out.stride(-1);
   const auto xr = internal::row_offsets(x), orow = internal::row_offsets(out);
@@ -56,7 +59,8 @@ void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorVi
         const double d = static_cast<double>(xp[c * xs]) - m;
         sq += d * d;
       }
-      const float mf = static_cast<float>(m), s = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(C) + eps));
+      const float mf = static_cast<float>(m),
+                  s = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(C) + eps));
       float* op = out.data() + orow[static_cast<size_t>(r)];
       for (int64_t c = 0; c < C; ++c) {
         float y = (xp[c * xs] - mf) * s;
@@ -72,8 +76,9 @@ void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorVi
 
 // Forward: xhat = (x − μ)·σ⁻¹, y = xhat ⊙ w + b. With g = dy ⊙ w (or dy without weight):
 //   dx = σ⁻¹ · (g − mean(g) − xhat · mean(g ⊙ xhat)),   dw = Σ_rows dy ⊙ xhat,   db = Σ_rows dy.
-void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorView mean, ConstTensorView rstd,
-                         ConstTensorView dout, TensorView dx, TensorView dweight, TensorView dbias, const Context& ctx) {
+void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorView mean,
+                         ConstTensorView rstd, ConstTensorView dout, TensorView dx,
+                         TensorView dweight, TensorView dbias, const Context& ctx) {
   internal::check_layer_norm_backward_args(x, weight, mean, rstd, dout, dx, dweight, dbias);
   const int64_t C = x.dim(-1), xs = x.stride(-1), gs = dout.stride(-1);
   const auto xr = internal::row_offsets(x), gr = internal::row_offsets(dout);

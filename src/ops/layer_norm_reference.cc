@@ -13,8 +13,8 @@ namespace attn::ops::reference {
 namespace {
 
 template <typename T>
-void forward_impl(BasicView<const T> x, BasicView<const T> weight, BasicView<const T> bias, double eps,
-                  BasicView<T> out, BasicView<T> mean, BasicView<T> rstd) {
+void forward_impl(BasicView<const T> x, BasicView<const T> weight, BasicView<const T> bias,
+                  double eps, BasicView<T> out, BasicView<T> mean, BasicView<T> rstd) {
   internal::check_layer_norm_forward_args(x, weight, bias, eps, out, mean, rstd);
   const int64_t C = x.dim(-1);
   const auto xr = internal::row_offsets(x), orow = internal::row_offsets(out);
@@ -45,8 +45,8 @@ void forward_impl(BasicView<const T> x, BasicView<const T> weight, BasicView<con
 //   dx = σ⁻¹ · (g − mean(g) − xhat · mean(g ⊙ xhat)),   dw = Σ_rows dy ⊙ xhat,   db = Σ_rows dy.
 template <typename T>
 void backward_impl(BasicView<const T> x, BasicView<const T> weight, BasicView<const T> mean,
-                   BasicView<const T> rstd, BasicView<const T> dout, BasicView<T> dx, BasicView<T> dweight,
-                   BasicView<T> dbias) {
+                   BasicView<const T> rstd, BasicView<const T> dout, BasicView<T> dx,
+                   BasicView<T> dweight, BasicView<T> dbias) {
   internal::check_layer_norm_backward_args(x, weight, mean, rstd, dout, dx, dweight, dbias);
   const int64_t C = x.dim(-1);
   const auto xr = internal::row_offsets(x), gr = internal::row_offsets(dout);
@@ -73,7 +73,8 @@ void backward_impl(BasicView<const T> x, BasicView<const T> weight, BasicView<co
     if (dx.defined())
       for (int64_t c = 0; c < C; ++c) {
         const auto uc = static_cast<size_t>(c);
-        dx.data()[dxr[r] + c * dx.stride(-1)] += static_cast<T>(s * (g[uc] - g_mean - xhat[uc] * gx_mean));
+        dx.data()[dxr[r] + c * dx.stride(-1)] +=
+            static_cast<T>(s * (g[uc] - g_mean - xhat[uc] * gx_mean));
       }
   }
 }
@@ -84,18 +85,19 @@ void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorVi
                         TensorView out, TensorView mean, TensorView rstd, const Context&) {
   forward_impl<float>(x, weight, bias, eps, out, mean, rstd);
 }
-void layer_norm_forward(ConstTensorViewD x, ConstTensorViewD weight, ConstTensorViewD bias, double eps,
-                        TensorViewD out, TensorViewD mean, TensorViewD rstd, const Context&) {
+void layer_norm_forward(ConstTensorViewD x, ConstTensorViewD weight, ConstTensorViewD bias,
+                        double eps, TensorViewD out, TensorViewD mean, TensorViewD rstd,
+                        const Context&) {
   forward_impl<double>(x, weight, bias, eps, out, mean, rstd);
 }
-void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorView mean, ConstTensorView rstd,
-                         ConstTensorView dout, TensorView dx, TensorView dweight, TensorView dbias,
-                         const Context&) {
+void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorView mean,
+                         ConstTensorView rstd, ConstTensorView dout, TensorView dx,
+                         TensorView dweight, TensorView dbias, const Context&) {
   backward_impl<float>(x, weight, mean, rstd, dout, dx, dweight, dbias);
 }
 void layer_norm_backward(ConstTensorViewD x, ConstTensorViewD weight, ConstTensorViewD mean,
-                         ConstTensorViewD rstd, ConstTensorViewD dout, TensorViewD dx, TensorViewD dweight,
-                         TensorViewD dbias, const Context&) {
+                         ConstTensorViewD rstd, ConstTensorViewD dout, TensorViewD dx,
+                         TensorViewD dweight, TensorViewD dbias, const Context&) {
   backward_impl<double>(x, weight, mean, rstd, dout, dx, dweight, dbias);
 }
 

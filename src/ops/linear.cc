@@ -20,8 +20,8 @@ void linear_forward(ConstTensorView x, ConstTensorView w, ConstTensorView bias, 
   om.flush();
 }
 
-void linear_backward(ConstTensorView x, ConstTensorView w, ConstTensorView dout, TensorView dx, TensorView dw,
-                     TensorView dbias, const Context& ctx) {
+void linear_backward(ConstTensorView x, ConstTensorView w, ConstTensorView dout, TensorView dx,
+                     TensorView dw, TensorView dbias, const Context& ctx) {
   const auto d = internal::check_linear_backward_args("linear_backward", x, w, dout, dx, dw, dbias);
   internal::set_blas_threads(ctx.num_threads());
   internal::BlasInput gm(dout);

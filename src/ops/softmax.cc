@@ -20,7 +20,8 @@ template <typename F>
 void for_rows(const Context& ctx, int64_t rows, int64_t D, F&& fn) {
   const int64_t per = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(D, 1));
   internal::parallel_for(ctx, (rows + per - 1) / per, [&](int64_t chunk, int) {
-    for (int64_t r = chunk * per; r < std::min(rows, (chunk + 1) * per); ++r) fn(static_cast<size_t>(r));
+    for (int64_t r = chunk * per; r < std::min(rows, (chunk + 1) * per); ++r)
+      fn(static_cast<size_t>(r));
   });
 }
 }  // namespace
@@ -50,16 +51,19 @@ void softmax_forward(ConstTensorView x, TensorView out, const Context& ctx) {
 }
 
 // y = softmax(x) has Jacobian diag(y) − y yᵀ, so dx = y ⊙ (dy − ⟨dy, y⟩).
-void softmax_backward(ConstTensorView out, ConstTensorView dout, TensorView dx, const Context& ctx) {
+void softmax_backward(ConstTensorView out, ConstTensorView dout, TensorView dx,
+                      const Context& ctx) {
   internal::check_softmax_backward_args(out, dout, dx);
   const int64_t D = out.dim(-1), ys = out.stride(-1), gs = dout.stride(-1), xs = dx.stride(-1);
-  const auto yr = internal::row_offsets(out), gr = internal::row_offsets(dout), xr = internal::row_offsets(dx);
+  const auto yr = internal::row_offsets(out), gr = internal::row_offsets(dout),
+             xr = internal::row_offsets(dx);
   for_rows(ctx, static_cast<int64_t>(yr.size()), D, [&](size_t r) {
     const float* y = out.data() + yr[r];
     const float* g = dout.data() + gr[r];
     float* d = dx.data() + xr[r];
     double dot = 0.0;
-    for (int64_t i = 0; i < D; ++i) dot += static_cast<double>(y[i * ys]) * static_cast<double>(g[i * gs]);
+    for (int64_t i = 0; i < D; ++i)
+      dot += static_cast<double>(y[i * ys]) * static_cast<double>(g[i * gs]);
     const float df = static_cast<float>(dot);
     for (int64_t i = 0; i < D; ++i) d[i * xs] += y[i * ys] * (g[i * gs] - df);
   });

@@ -28,7 +28,8 @@ void forward_impl(BasicView<const T> x, BasicView<T> out) {
     }
     double sum = 0.0;
     for (int64_t d = 0; d < D; ++d) sum += std::exp(static_cast<double>(xp[d * xs]) - row_max);
-    for (int64_t d = 0; d < D; ++d) op[d * os] = static_cast<T>(std::exp(static_cast<double>(xp[d * xs]) - row_max) / sum);
+    for (int64_t d = 0; d < D; ++d)
+      op[d * os] = static_cast<T>(std::exp(static_cast<double>(xp[d * xs]) - row_max) / sum);
   }
 }
 
@@ -37,7 +38,8 @@ template <typename T>
 void backward_impl(BasicView<const T> out, BasicView<const T> dout, BasicView<T> dx) {
   internal::check_softmax_backward_args(out, dout, dx);
   const int64_t D = out.dim(-1);
-  const auto yr = internal::row_offsets(out), gr = internal::row_offsets(dout), xr = internal::row_offsets(dx);
+  const auto yr = internal::row_offsets(out), gr = internal::row_offsets(dout),
+             xr = internal::row_offsets(dx);
   for (size_t r = 0; r < yr.size(); ++r) {
     double dot = 0.0;
     for (int64_t d = 0; d < D; ++d)
@@ -53,8 +55,12 @@ void backward_impl(BasicView<const T> out, BasicView<const T> dout, BasicView<T>
 
 }  // namespace
 
-void softmax_forward(ConstTensorView x, TensorView out, const Context&) { forward_impl<float>(x, out); }
-void softmax_forward(ConstTensorViewD x, TensorViewD out, const Context&) { forward_impl<double>(x, out); }
+void softmax_forward(ConstTensorView x, TensorView out, const Context&) {
+  forward_impl<float>(x, out);
+}
+void softmax_forward(ConstTensorViewD x, TensorViewD out, const Context&) {
+  forward_impl<double>(x, out);
+}
 void softmax_backward(ConstTensorView out, ConstTensorView dout, TensorView dx, const Context&) {
   backward_impl<float>(out, dout, dx);
 }

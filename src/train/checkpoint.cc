@@ -5,8 +5,8 @@
 
 namespace attn::train {
 
-void save_checkpoint(const std::string& path, const nn::Module& model, const Optimizer* optimizer, int64_t step,
-                     const std::map<std::string, std::string>& metadata) {
+void save_checkpoint(const std::string& path, const nn::Module& model, const Optimizer* optimizer,
+                     int64_t step, const std::map<std::string, std::string>& metadata) {
   std::vector<io::NamedTensorView> tensors;
   for (const auto& [name, view] : model.state_dict()) tensors.emplace_back("model." + name, view);
   if (optimizer)
@@ -25,7 +25,8 @@ int64_t load_checkpoint(const std::string& path, nn::Module& model, Optimizer* o
     } else if (name.rfind("optim.", 0) == 0) {
       optim.emplace(name.substr(6), std::move(t));
     } else {
-      fail<IoError>("load_checkpoint", path, ": unexpected tensor '", name, "' (expected model.* or optim.*)");
+      fail<IoError>("load_checkpoint", path, ": unexpected tensor '", name,
+                    "' (expected model.* or optim.*)");
     }
   }
   model.load_state_dict(params, true);
@@ -34,7 +35,8 @@ int64_t load_checkpoint(const std::string& path, nn::Module& model, Optimizer* o
     try {
       step = std::stoll(it->second);
     } catch (const std::exception&) {
-      fail<IoError>("load_checkpoint", path, ": metadata step '", it->second, "' is not an integer");
+      fail<IoError>("load_checkpoint", path, ": metadata step '", it->second,
+                    "' is not an integer");
     }
   }
   if (optimizer) optimizer->load_state(optim, step);

@@ -21,20 +21,25 @@ void check_options(const FitOptions& o) {
   if (o.warmup < 0 || o.warmup > o.steps)
     fail<ValueError>(fn, "warmup must be in [0, steps = ", o.steps, "], got ", o.warmup);
   if (!(o.lr > 0) || !std::isfinite(o.lr)) fail<ValueError>(fn, "lr must be > 0, got ", o.lr);
-  if (!(o.min_lr >= 0) || o.min_lr > o.lr) fail<ValueError>(fn, "min_lr must be in [0, lr], got ", o.min_lr);
+  if (!(o.min_lr >= 0) || o.min_lr > o.lr)
+    fail<ValueError>(fn, "min_lr must be in [0, lr], got ", o.min_lr);
   if (!(o.clip >= 0)) fail<ValueError>(fn, "clip must be >= 0 (0 = off), got ", o.clip);
   if (o.eval_every < 0 || o.checkpoint_every < 0)
     fail<ValueError>(fn, "eval_every and checkpoint_every must be >= 0");
-  if (!(o.target_metric >= 0)) fail<ValueError>(fn, "target_metric must be >= 0 (0 = never stop early)");
+  if (!(o.target_metric >= 0))
+    fail<ValueError>(fn, "target_metric must be >= 0 (0 = never stop early)");
   if (o.resume && o.checkpoint_path.empty()) fail<ValueError>(fn, "resume needs a checkpoint_path");
 }
 
-bool due(int64_t step, int64_t every, int64_t last) { return step == last || (every > 0 && step % every == 0); }
+bool due(int64_t step, int64_t every, int64_t last) {
+  return step == last || (every > 0 && step % every == 0);
+}
 
 }  // namespace
 
 FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
-              const std::function<StepResult(int64_t)>& train_step, const std::function<double(int64_t)>& evaluate,
+              const std::function<StepResult(int64_t)>& train_step,
+              const std::function<double(int64_t)>& evaluate,
               const std::function<void(const StepInfo&)>& on_step) {
   check_options(o);
   if (!train_step) fail<ValueError>("train::fit", "train_step is required");
@@ -42,22 +47,26 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
   if (o.resume && std::filesystem::exists(o.checkpoint_path)) {
     r.first_step = load_checkpoint(o.checkpoint_path, model, &optimizer);
     if (r.first_step < 0 || r.first_step > o.steps)
-      fail<ValueError>("train::fit", o.checkpoint_path, " is at step ", r.first_step, ", outside [0, steps = ",
-                       o.steps, "]");
+      fail<ValueError>("train::fit", o.checkpoint_path, " is at step ", r.first_step,
+                       ", outside [0, steps = ", o.steps, "]");
   }
   r.steps = r.first_step;
   std::optional<CsvLog> csv;
   if (!o.csv_path.empty())
-    csv.emplace(o.csv_path, std::vector<std::string>{"step", "lr", "loss", "grad_norm", "train_accuracy", "eval"},
-                /*append=*/r.first_step > 0);
+    csv.emplace(
+        o.csv_path,
+        std::vector<std::string>{"step", "lr", "loss", "grad_norm", "train_accuracy", "eval"},
+        /*append=*/r.first_step > 0);
   ProgressBar bar(*o.progress_out, o.steps, o.progress);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t step = r.first_step; step < o.steps; ++step) {
     model.zero_grad();
     const StepResult s = train_step(step);
     if (!std::isfinite(s.loss))
-      fail<ValueError>("train::fit", "the loss is ", s.loss, " at step ", step + 1, " (lower lr or enable clipping)");
-    const double norm = clip_grad_norm(model, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
+      fail<ValueError>("train::fit", "the loss is ", s.loss, " at step ", step + 1,
+                       " (lower lr or enable clipping)");
+    const double norm =
+        clip_grad_norm(model, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
     const double lr = warmup_cosine_lr(step, o.warmup, o.steps, o.lr, o.min_lr);
     optimizer.step(lr);
     r.steps = step + 1;
@@ -69,7 +78,8 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
       r.eval_metrics.push_back(eval);
       r.last_eval = eval;
     }
-    const double train_acc = s.count > 0 ? static_cast<double>(s.correct) / static_cast<double>(s.count) : std::nan("");
+    const double train_acc =
+        s.count > 0 ? static_cast<double>(s.correct) / static_cast<double>(s.count) : std::nan("");
     if (csv) csv->row({static_cast<double>(r.steps), lr, s.loss, norm, train_acc, eval});
     if (on_step) on_step({r.steps, lr, s.loss, norm, eval});
     bar.update(r.steps, s.loss, std::isnan(r.last_eval) ? -1.0 : r.last_eval);

@@ -14,7 +14,8 @@ std::vector<Tensor> zeros_like_params(nn::Module& m) {
   return out;
 }
 
-std::vector<std::pair<std::string, ConstTensorView>> named_state(nn::Module& m, const std::string& kind,
+std::vector<std::pair<std::string, ConstTensorView>> named_state(nn::Module& m,
+                                                                 const std::string& kind,
                                                                  const std::vector<Tensor>& t) {
   std::vector<std::pair<std::string, ConstTensorView>> out;
   size_t i = 0;
@@ -27,24 +28,30 @@ void load_named(nn::Module& m, const std::string& kind, const std::map<std::stri
   size_t i = 0;
   for (auto& [name, p] : m.named_parameters()) {
     const auto it = state.find(kind + "." + name);
-    if (it == state.end()) fail<ValueError>("Optimizer::load_state", "missing '", kind, ".", name, "'");
+    if (it == state.end())
+      fail<ValueError>("Optimizer::load_state", "missing '", kind, ".", name, "'");
     if (!(it->second.shape() == t[i].shape()))
-      fail<ShapeError>("Optimizer::load_state", "'", kind, ".", name, "' has shape ", it->second.shape().str(),
-                       " but the parameter has ", t[i].shape().str());
+      fail<ShapeError>("Optimizer::load_state", "'", kind, ".", name, "' has shape ",
+                       it->second.shape().str(), " but the parameter has ", t[i].shape().str());
     copy(it->second.view(), t[i].view());
     ++i;
   }
 }
 
 void check_lr(const char* fn, double lr) {
-  if (!std::isfinite(lr) || lr < 0) fail<ValueError>(fn, "learning rate must be finite and >= 0, got ", lr);
+  if (!std::isfinite(lr) || lr < 0)
+    fail<ValueError>(fn, "learning rate must be finite and >= 0, got ", lr);
 }
 
 }  // namespace
 
 Sgd::Sgd(nn::Module& module, double momentum, double weight_decay)
-    : Optimizer(module), momentum_(momentum), weight_decay_(weight_decay), buf_(zeros_like_params(module)) {
-  if (momentum < 0 || weight_decay < 0) fail<ValueError>("Sgd", "momentum and weight_decay must be >= 0");
+    : Optimizer(module),
+      momentum_(momentum),
+      weight_decay_(weight_decay),
+      buf_(zeros_like_params(module)) {
+  if (momentum < 0 || weight_decay < 0)
+    fail<ValueError>("Sgd", "momentum and weight_decay must be >= 0");
 }
 
 void Sgd::step(double lr) {
@@ -67,18 +74,25 @@ void Sgd::step(double lr) {
   ++steps_;
 }
 
-std::vector<std::pair<std::string, ConstTensorView>> Sgd::state() const { return named_state(module_, "momentum", buf_); }
+std::vector<std::pair<std::string, ConstTensorView>> Sgd::state() const {
+  return named_state(module_, "momentum", buf_);
+}
 void Sgd::load_state(const std::map<std::string, Tensor>& state, int64_t steps) {
   load_named(module_, "momentum", state, buf_);
   steps_ = steps;
 }
 
 AdamW::AdamW(nn::Module& module, double beta1, double beta2, double eps, double weight_decay)
-    : Optimizer(module), beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay),
-      m_(zeros_like_params(module)), v_(zeros_like_params(module)) {
+    : Optimizer(module),
+      beta1_(beta1),
+      beta2_(beta2),
+      eps_(eps),
+      weight_decay_(weight_decay),
+      m_(zeros_like_params(module)),
+      v_(zeros_like_params(module)) {
   if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1) || !(eps > 0) || weight_decay < 0)
-    fail<ValueError>("AdamW", "need 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0; got ", beta1, ", ", beta2, ", ",
-                     eps, ", ", weight_decay);
+    fail<ValueError>("AdamW", "need 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0; got ", beta1,
+                     ", ", beta2, ", ", eps, ", ", weight_decay);
 }
 
 void AdamW::step(double lr) {
@@ -131,13 +145,17 @@ double clip_grad_norm(nn::Module& module, double max_norm) {
   return norm;
 }
 
-double warmup_cosine_lr(int64_t step, int64_t warmup_steps, int64_t total_steps, double base_lr, double min_lr) {
+double warmup_cosine_lr(int64_t step, int64_t warmup_steps, int64_t total_steps, double base_lr,
+                        double min_lr) {
   if (warmup_steps < 0 || total_steps < 1 || warmup_steps > total_steps)
-    fail<ValueError>("warmup_cosine_lr", "need 0 <= warmup_steps <= total_steps, total_steps >= 1; got ", warmup_steps,
+    fail<ValueError>("warmup_cosine_lr",
+                     "need 0 <= warmup_steps <= total_steps, total_steps >= 1; got ", warmup_steps,
                      ", ", total_steps);
-  if (step < warmup_steps) return base_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  if (step < warmup_steps)
+    return base_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
   if (step >= total_steps) return min_lr;
-  const double t = static_cast<double>(step - warmup_steps) / static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps));
+  const double t = static_cast<double>(step - warmup_steps) /
+                   static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps));
   return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + std::cos(std::numbers::pi * t));
 }
 

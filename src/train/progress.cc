@@ -8,9 +8,14 @@
 
 namespace attn::train {
 
-ProgressBar::ProgressBar(std::ostream& out, int64_t total_steps, bool enabled, double min_interval_s)
-    : out_(out), total_(total_steps), enabled_(enabled), min_interval_(min_interval_s),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+ProgressBar::ProgressBar(std::ostream& out, int64_t total_steps, bool enabled,
+                         double min_interval_s)
+    : out_(out),
+      total_(total_steps),
+      enabled_(enabled),
+      min_interval_(min_interval_s),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 void ProgressBar::update(int64_t step, double loss, double accuracy) {
   step_ = step;
@@ -30,14 +35,17 @@ void ProgressBar::finish() {
 
 void ProgressBar::draw(int64_t step) {
   if (!enabled_) return;
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(step) / elapsed : 0.0;
   const double frac = total_ > 0 ? static_cast<double>(step) / static_cast<double>(total_) : 1.0;
   const int width = 24, filled = static_cast<int>(frac * width);
   char buf[256];
-  std::snprintf(buf, sizeof buf, "\r[%s%s] %6lld/%lld %3.0f%% %8.1f step/s  loss %.4f", std::string(static_cast<size_t>(filled), '#').c_str(),
-                std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(step),
-                static_cast<long long>(total_), 100.0 * frac, rate, loss_);
+  std::snprintf(buf, sizeof buf, "\r[%s%s] %6lld/%lld %3.0f%% %8.1f step/s  loss %.4f",
+                std::string(static_cast<size_t>(filled), '#').c_str(),
+                std::string(static_cast<size_t>(width - filled), '.').c_str(),
+                static_cast<long long>(step), static_cast<long long>(total_), 100.0 * frac, rate,
+                loss_);
   out_ << buf;
   if (accuracy_ >= 0) {
     std::snprintf(buf, sizeof buf, "  acc %.3f", accuracy_);
@@ -62,7 +70,8 @@ CsvLog::CsvLog(const std::string& path, std::vector<std::string> columns, bool a
 }
 
 void CsvLog::row(const std::vector<double>& values) {
-  if (values.size() != columns_) fail<ValueError>("CsvLog::row", "expected ", columns_, " values, got ", values.size());
+  if (values.size() != columns_)
+    fail<ValueError>("CsvLog::row", "expected ", columns_, " values, got ", values.size());
   char buf[64];
   for (size_t i = 0; i < values.size(); ++i) {
     std::snprintf(buf, sizeof buf, "%.9g", values[i]);

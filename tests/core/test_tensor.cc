@@ -13,7 +13,8 @@ TEST(Shape, ValidatesAndPrints) {
   EXPECT_EQ(Shape().numel(), 1);  // rank 0 holds one element, as in NumPy
   EXPECT_EQ(Shape({3, 0}).numel(), 0);
   ATTN_EXPECT_THROW_MSG(Shape({2, -1}), ShapeError, "dimension 1 is negative");
-  ATTN_EXPECT_THROW_MSG(Shape({1, 2, 3, 4, 5, 6, 7}), ShapeError, "rank 7 exceeds the maximum rank 6");
+  ATTN_EXPECT_THROW_MSG(Shape({1, 2, 3, 4, 5, 6, 7}), ShapeError,
+                        "rank 7 exceeds the maximum rank 6");
   ATTN_EXPECT_THROW_MSG(Shape({int64_t{1} << 40, int64_t{1} << 40}), ShapeError, "overflows int64");
 }
 
@@ -31,7 +32,8 @@ TEST(Tensor, IsZeroedContiguousAndAligned) {
   const float values[] = {1, 2, 3, 4, 5, 6};
   const Tensor t = Tensor::from_values(Shape{2, 3}, values);
   EXPECT_EQ(t(1, 2), 6.0f);
-  ATTN_EXPECT_THROW_MSG(Tensor::from_values(Shape{4, 2}, values), ShapeError, "6 values given for shape (4, 2)");
+  ATTN_EXPECT_THROW_MSG(Tensor::from_values(Shape{4, 2}, values), ShapeError,
+                        "6 values given for shape (4, 2)");
 }
 
 TEST(TensorView, SliceSelectTransposePermute) {
@@ -57,12 +59,14 @@ TEST(TensorView, SliceSelectTransposePermute) {
   EXPECT_EQ(u(2, 0, 3, 4), v(2, 3, 4));
   EXPECT_EQ(v.unsqueeze(-1).shape(), Shape({3, 4, 5, 1}));
   EXPECT_EQ(v.reshape(Shape{12, 5})(7, 1), v(1, 3, 1));
-  ATTN_EXPECT_THROW_MSG(v.slice(1, 2, 5), ShapeError, "range [2, 5) is invalid for dimension 1", "(3, 4, 5)");
+  ATTN_EXPECT_THROW_MSG(v.slice(1, 2, 5), ShapeError, "range [2, 5) is invalid for dimension 1",
+                        "(3, 4, 5)");
   ATTN_EXPECT_THROW_MSG(v.slice(0, 0, 1, 0), ShapeError, "step must be >= 1");
   ATTN_EXPECT_THROW_MSG(v.select(0, 3), ShapeError, "index 3 is out of range");
   ATTN_EXPECT_THROW_MSG(v.transpose(0, 3), ShapeError, "dimension 3 is out of range");
   ATTN_EXPECT_THROW_MSG(v.permute({0, 0, 1}), ShapeError, "appears twice");
-  ATTN_EXPECT_THROW_MSG(v.reshape(Shape{7, 2}), ShapeError, "cannot reshape (3, 4, 5) (60 elements)");
+  ATTN_EXPECT_THROW_MSG(v.reshape(Shape{7, 2}), ShapeError,
+                        "cannot reshape (3, 4, 5) (60 elements)");
   ATTN_EXPECT_THROW_MSG(tr.reshape(Shape{60}), ShapeError, "not contiguous");
   ATTN_EXPECT_THROW_MSG(TensorView(nullptr, Shape{2}), ShapeError, "null data");
   ATTN_EXPECT_THROW_MSG(TensorView(t.data(), Shape{2}, Strides{-1}), ShapeError, "negative stride");
@@ -81,7 +85,8 @@ TEST(TensorView, CopyConvertsAndHonoursStrides) {
   Tensor wrong(Shape{3, 5});
   ATTN_EXPECT_THROW_MSG(copy(a.view(), wrong.view()), ShapeError, "src has shape (3, 5, 2)");
   Tensor t(Shape{10});
-  ATTN_EXPECT_THROW_MSG(copy(t.view().slice(0, 0, 5), t.view().slice(0, 3, 8)), ValueError, "overlap");
+  ATTN_EXPECT_THROW_MSG(copy(t.view().slice(0, 0, 5), t.view().slice(0, 3, 8)), ValueError,
+                        "overlap");
 }
 
 TEST(TensorView, OverlapAndDistinctness) {

@@ -66,12 +66,16 @@ TEST(SequenceTask, SameSeedSameRunBitForBitAndCheckpointRoundTrip) {
       EXPECT_EQ(loaded_opt.steps(), 20);
       for (auto& [name, p] : model.named_parameters()) {
         const auto& q = loaded.parameter(name);
-        EXPECT_EQ(std::memcmp(p->value.data(), q.value.data(), static_cast<size_t>(p->value.numel()) * 4), 0) << name;
+        EXPECT_EQ(
+            std::memcmp(p->value.data(), q.value.data(), static_cast<size_t>(p->value.numel()) * 4),
+            0)
+            << name;
       }
     }
   }
   ASSERT_EQ(losses[0].size(), 20u);
-  for (size_t i = 0; i < losses[0].size(); ++i) EXPECT_EQ(losses[0][i], losses[1][i]) << "step " << i;
+  for (size_t i = 0; i < losses[0].size(); ++i)
+    EXPECT_EQ(losses[0][i], losses[1][i]) << "step " << i;
 }
 
 }  // namespace

@@ -29,7 +29,8 @@ TEST(Npy, ReadsWhatNumPyWrote) {
   EXPECT_EQ(f8(2), 1e300);
   EXPECT_TRUE(std::signbit(f8(3)));
 
-  EXPECT_EQ(io::read_npy(golden_path("npy/i4_2x2.npy")).to_int64(), (std::vector<int64_t>{1, -2, 3, 2147483647}));
+  EXPECT_EQ(io::read_npy(golden_path("npy/i4_2x2.npy")).to_int64(),
+            (std::vector<int64_t>{1, -2, 3, 2147483647}));
   EXPECT_EQ(io::read_npy(golden_path("npy/i8_3.npy")).to_int64(),
             (std::vector<int64_t>{0, -9007199254740993, 42}));
   const auto b = io::read_npy(golden_path("npy/bool_2x2.npy"));
@@ -43,12 +44,16 @@ TEST(Npy, ReadsWhatNumPyWrote) {
 }
 
 TEST(Npy, RejectsWhatItDoesNotSupportWithTheReason) {
-  ATTN_EXPECT_THROW_MSG(io::read_npy(golden_path("npy/f4_fortran_2x3.npy")), IoError, "Fortran-order");
-  ATTN_EXPECT_THROW_MSG(io::read_npy(golden_path("npy/f4_bigendian_3.npy")), IoError, "big-endian dtype '>f4'");
-  ATTN_EXPECT_THROW_MSG(io::read_npy(golden_path("npy/u2_3.npy")), IoError, "unsupported dtype '<u2'");
-  ATTN_EXPECT_THROW_MSG(io::read_npy("/nonexistent/x.npy"), IoError, "cannot open '/nonexistent/x.npy'");
-  ATTN_EXPECT_THROW_MSG(io::read_npy(golden_path("npy/f4_2x3.npy")).to_int64("key lengths"), IoError,
-                        "key lengths has dtype float32");
+  ATTN_EXPECT_THROW_MSG(io::read_npy(golden_path("npy/f4_fortran_2x3.npy")), IoError,
+                        "Fortran-order");
+  ATTN_EXPECT_THROW_MSG(io::read_npy(golden_path("npy/f4_bigendian_3.npy")), IoError,
+                        "big-endian dtype '>f4'");
+  ATTN_EXPECT_THROW_MSG(io::read_npy(golden_path("npy/u2_3.npy")), IoError,
+                        "unsupported dtype '<u2'");
+  ATTN_EXPECT_THROW_MSG(io::read_npy("/nonexistent/x.npy"), IoError,
+                        "cannot open '/nonexistent/x.npy'");
+  ATTN_EXPECT_THROW_MSG(io::read_npy(golden_path("npy/f4_2x3.npy")).to_int64("key lengths"),
+                        IoError, "key lengths has dtype float32");
 }
 
 TEST(Npy, RoundTripsEveryDtypeAndStridedTensors) {
@@ -93,26 +98,37 @@ TEST(Npy, RejectsMalformedFiles) {
   const std::vector<Bad> cases = {
       {bytes_of(""), "too short"},
       {bytes_of("GIF89a0123456789"), "bad magic"},
-      {bytes_of(std::string("\x93NUMPY\x09\x00\x10\x00", 10) + std::string(16, ' ')), "format version 9"},
+      {bytes_of(std::string("\x93NUMPY\x09\x00\x10\x00", 10) + std::string(16, ' ')),
+       "format version 9"},
       {bytes_of(magic + std::string("\xff\x00", 2) + "{}"), "runs past the end"},
       {v1(ok_header, std::string(7, '\0')), "needs 8 data bytes but the file has 7"},
       {v1(ok_header, std::string(9, '\0')), "needs 8 data bytes but the file has 9"},
       {v1("{'descr': '<f4', 'shape': (2,), }", eight_bytes), "lacks one of"},
-      {v1("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,), }", eight_bytes), "True or False"},
-      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", eight_bytes), "non-negative integer"},
-      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }"), "overflows int64"},
-      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483648, 2147483648), }"), "needs too many"},
-      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"), "overflows int64"},
+      {v1("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,), }", eight_bytes),
+       "True or False"},
+      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", eight_bytes),
+       "non-negative integer"},
+      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }"),
+       "overflows int64"},
+      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483648, 2147483648), }"),
+       "needs too many"},
+      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"),
+       "overflows int64"},
       {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1), }"), "maximum rank"},
-      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1}", eight_bytes), "unexpected header key"},
-      {v1("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", eight_bytes), "duplicate"},
-      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2,) } trailing", eight_bytes), "trailing characters"},
+      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1}", eight_bytes),
+       "unexpected header key"},
+      {v1("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", eight_bytes),
+       "duplicate"},
+      {v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2,) } trailing", eight_bytes),
+       "trailing characters"},
       {v1("{'descr: '<f4'}"), "malformed header"},
-      {v1("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", std::string("\x01\x07", 2)), "other than 0 or 1"},
+      {v1("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", std::string("\x01\x07", 2)),
+       "other than 0 or 1"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.fragment);
-    ATTN_EXPECT_THROW_MSG(io::parse_npy(c.bytes, "bad.npy"), IoError, "read_npy", "bad.npy", c.fragment);
+    ATTN_EXPECT_THROW_MSG(io::parse_npy(c.bytes, "bad.npy"), IoError, "read_npy", "bad.npy",
+                          c.fragment);
   }
 }
 

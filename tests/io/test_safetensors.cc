@@ -15,7 +15,8 @@ using attn::testing::golden_path;
 
 std::vector<std::byte> file_with_header(const std::string& header, size_t data_bytes) {
   std::vector<std::byte> out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>((header.size() >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<std::byte>((header.size() >> (8 * i)) & 0xff));
   for (char c : header) out.push_back(static_cast<std::byte>(c));
   out.resize(out.size() + data_bytes);
   return out;
@@ -36,8 +37,8 @@ TEST(Safetensors, RoundTripKeepsNamesShapesValuesAndMetadata) {
   const Tensor a = attn::testing::random_tensor<float>(Shape{3, 4}, rng);
   const Tensor b = attn::testing::random_tensor<float>(Shape{5}, rng);
   const Tensor empty(Shape{0, 2});
-  const auto bytes = serialize_safetensors({{"layers.0.w", a.view().transpose(0, 1)}, {"b", b}, {"e", empty}},
-                                           {{"format", "pt"}});
+  const auto bytes = serialize_safetensors(
+      {{"layers.0.w", a.view().transpose(0, 1)}, {"b", b}, {"e", empty}}, {{"format", "pt"}});
   const auto f = parse_safetensors(bytes);
   ASSERT_EQ(f.tensors.size(), 3u);
   EXPECT_EQ(f.metadata.at("format"), "pt");
@@ -56,9 +57,11 @@ TEST(Safetensors, RoundTripKeepsNamesShapesValuesAndMetadata) {
 TEST(Safetensors, ConvertsF16Bf16AndF64WrittenByPython) {
   const auto f = read_safetensors(golden_path("nn/dtypes.safetensors"));
   auto bits_equal = [](const Tensor& x, const Tensor& y) {
-    return x.shape() == y.shape() && std::memcmp(x.data(), y.data(), static_cast<size_t>(x.numel()) * 4) == 0;
+    return x.shape() == y.shape() &&
+           std::memcmp(x.data(), y.data(), static_cast<size_t>(x.numel()) * 4) == 0;
   };
-  EXPECT_TRUE(bits_equal(f.tensors.at("f16"), f.tensors.at("f16_as_f32")));   // incl. inf, -0, a subnormal
+  EXPECT_TRUE(
+      bits_equal(f.tensors.at("f16"), f.tensors.at("f16_as_f32")));  // incl. inf, -0, a subnormal
   EXPECT_TRUE(bits_equal(f.tensors.at("bf16"), f.tensors.at("bf16_as_f32")));
   EXPECT_EQ(f.tensors.at("f64").shape(), (Shape{3, 5}));
   EXPECT_EQ(f.tensors.at("scalar").shape().rank(), 0);
@@ -72,32 +75,47 @@ TEST(Safetensors, RejectsMalformedFilesWithTheReason) {
   short_header[0] = std::byte{100};  // claims 100 header bytes, has 2
   expect_rejected(short_header, "runs past the end");
   auto huge = file_with_header("{}", 0);
-  for (int i = 0; i < 8; ++i) huge[static_cast<size_t>(i)] = static_cast<std::byte>((200'000'000ull >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    huge[static_cast<size_t>(i)] = static_cast<std::byte>((200'000'000ull >> (8 * i)) & 0xff);
   expect_rejected(huge, "exceeds 100 MB");
   expect_rejected(file_with_header("{\"a\": ", 0), "not valid JSON");
   expect_rejected(file_with_header("[1, 2]", 0), "not a JSON object");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}})", 8),
-                  "dtype I64 is not supported");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4),
-                  "non-negative");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})", 4),
-                  "holds 4 bytes but shape (2,) of F32 needs 2 x 4");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}})", 4),
-                  "begin > end");
+  expect_rejected(
+      file_with_header(R"({"a": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}})", 8),
+      "dtype I64 is not supported");
+  expect_rejected(
+      file_with_header(R"({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4),
+      "non-negative");
+  expect_rejected(
+      file_with_header(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})", 4),
+      "holds 4 bytes but shape (2,) of F32 needs 2 x 4");
+  expect_rejected(
+      file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}})", 4),
+      "begin > end");
   expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
                                        "b": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}})",
                                    6),
                   "(overlap)");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", 8), "(gap)");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 12),
-                  "cover 4 data bytes but the file has 12");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 2),
-                  "cover 4 data bytes but the file has 2");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [1]}})", 0), "missing \"data_offsets\"");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [1,1,1,1,1,1,1], "data_offsets": [0, 4]}})", 4),
-                  "rank 7");
-  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 4]}})", 4),
-                  "bad shape");
+  expect_rejected(
+      file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", 8),
+      "(gap)");
+  expect_rejected(
+      file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 12),
+      "cover 4 data bytes but the file has 12");
+  expect_rejected(
+      file_with_header(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 2),
+      "cover 4 data bytes but the file has 2");
+  expect_rejected(file_with_header(R"({"a": {"dtype": "F32", "shape": [1]}})", 0),
+                  "missing \"data_offsets\"");
+  expect_rejected(
+      file_with_header(
+          R"({"a": {"dtype": "F32", "shape": [1,1,1,1,1,1,1], "data_offsets": [0, 4]}})", 4),
+      "rank 7");
+  expect_rejected(
+      file_with_header(
+          R"({"a": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 4]}})",
+          4),
+      "bad shape");
   expect_rejected(file_with_header(R"({"__metadata__": {"k": 1}})", 0), "is not a string");
 }
 
@@ -106,7 +124,8 @@ TEST(Safetensors, WriterRejectsBadNamesAndReaderNamesMissingFiles) {
   EXPECT_THROW((void)serialize_safetensors({{"", t}}), ValueError);
   EXPECT_THROW((void)serialize_safetensors({{"__metadata__", t}}), ValueError);
   EXPECT_THROW((void)serialize_safetensors({{"a", t}, {"a", t}}), ValueError);
-  ATTN_EXPECT_THROW_MSG(read_safetensors("/nonexistent/w.safetensors"), IoError, "cannot open '/nonexistent/w.safetensors'");
+  ATTN_EXPECT_THROW_MSG(read_safetensors("/nonexistent/w.safetensors"), IoError,
+                        "cannot open '/nonexistent/w.safetensors'");
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Every module's forward output and input/parameter gradients against PyTorch (tests/golden/nn, made by
-// scripts/gen_nn_golden.py). The expectations are float64 PyTorch results from the same float32 values,
-// so the only error is attn's float32 arithmetic: for these sizes (reductions of <= 64 terms, a few layers)
-// that stays below ~1e-6 relative to each tensor's scale; we allow 1e-5 of max|expected| (the bar).
+// Every module's forward output and input/parameter gradients against PyTorch (tests/golden/nn,
+// made by scripts/gen_nn_golden.py). The expectations are float64 PyTorch results from the same
+// float32 values, so the only error is attn's float32 arithmetic: for these sizes (reductions of <=
+// 64 terms, a few layers) that stays below ~1e-6 relative to each tensor's scale; we allow 1e-5 of
+// max|expected| (the bar).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -22,7 +23,8 @@ struct Case {
   io::SafetensorsFile file;
   nlohmann::json config;
 
-  explicit Case(const std::string& name) : file(io::read_safetensors(golden_path("nn/" + name + ".safetensors"))) {
+  explicit Case(const std::string& name)
+      : file(io::read_safetensors(golden_path("nn/" + name + ".safetensors"))) {
     config = nlohmann::json::parse(file.metadata.at("config"));
   }
   const Tensor& at(const std::string& name) const {
@@ -39,7 +41,8 @@ struct Case {
 };
 
 ::testing::AssertionResult close_to(ConstTensorView actual, const Tensor& expected) {
-  return all_close<float, float>(actual, expected.view(), 1e-5 * std::max(1.0, max_abs<float>(expected.view())));
+  return all_close<float, float>(actual, expected.view(),
+                                 1e-5 * std::max(1.0, max_abs<float>(expected.view())));
 }
 
 void expect_param_grads(Module& m, const Case& c) {
@@ -101,7 +104,8 @@ TEST(ModulesGolden, MultiheadSelfAttentionWithPaddingAndAveragedWeights) {
   const ConstTensorView x = c.at("in.x");
   const Tensor y = m.forward(x, x, x, opts, &cache, ctx(), &weights);
   EXPECT_TRUE(cache.self);
-  EXPECT_EQ(cache.mask.key_lengths, (std::vector<int64_t>{5, 3}));  // suffix padding became key lengths
+  EXPECT_EQ(cache.mask.key_lengths,
+            (std::vector<int64_t>{5, 3}));  // suffix padding became key lengths
   EXPECT_TRUE(close_to(y.view(), c.at("out.y")));
   EXPECT_TRUE(close_to(weights.view(), c.at("out.weights")));
   const auto g = m.backward(c.at("in.dout"), cache, ctx());
@@ -121,7 +125,8 @@ TEST(ModulesGolden, MultiheadCrossAttentionWithDenseMasksAndPerHeadWeights) {
   opts.average_attn_weights = false;
   MultiheadAttention::Cache cache;
   Tensor weights;
-  const Tensor y = m.forward(c.at("in.query"), c.at("in.key"), c.at("in.value"), opts, &cache, ctx(), &weights);
+  const Tensor y =
+      m.forward(c.at("in.query"), c.at("in.key"), c.at("in.value"), opts, &cache, ctx(), &weights);
   EXPECT_FALSE(cache.self);
   EXPECT_TRUE(cache.dense_bias.defined());  // the padding pattern is not a suffix
   EXPECT_TRUE(close_to(y.view(), c.at("out.y")));
@@ -196,14 +201,16 @@ TEST(ModulesGolden, T5BucketsMatchHuggingFace) {
     bool bidirectional;
     int64_t buckets, max_distance;
   };
-  for (const auto& v : {Variant{"bidirectional_32_128", true, 32, 128}, Variant{"causal_32_128", false, 32, 128},
-                        Variant{"bidirectional_16_64", true, 16, 64}}) {
+  for (const auto& v :
+       {Variant{"bidirectional_32_128", true, 32, 128}, Variant{"causal_32_128", false, 32, 128},
+        Variant{"bidirectional_16_64", true, 16, 64}}) {
     const Tensor& expected = f.tensors.at(v.name);
     int mismatches = 0;
     for (int64_t i = 0; i < rel.numel(); ++i) {
       const auto r = static_cast<int64_t>(rel.data()[i]);
-      mismatches += ops::t5_relative_position_bucket(r, v.bidirectional, v.buckets, v.max_distance) !=
-                    static_cast<int64_t>(expected.data()[i]);
+      mismatches +=
+          ops::t5_relative_position_bucket(r, v.bidirectional, v.buckets, v.max_distance) !=
+          static_cast<int64_t>(expected.data()[i]);
     }
     EXPECT_EQ(mismatches, 0) << v.name;
   }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Positional modules PyTorch has no module for (RoPE, T5 bias, learned table, ALiBi in the encoder): their
-// defining properties, and gradients against central differences. Modules run in float32, so differences
-// use a large step (h = 1e-2 on O(1) values): truncation O(h²) ≈ 1e-4 and rounding ≈ 1e-7·|loss|/h stay
-// well below the 2e-3 relative tolerance while a wrong gradient (a sign, a missing term) is far outside it.
+// Positional modules PyTorch has no module for (RoPE, T5 bias, learned table, ALiBi in the
+// encoder): their defining properties, and gradients against central differences. Modules run in
+// float32, so differences use a large step (h = 1e-2 on O(1) values): truncation O(h²) ≈ 1e-4 and
+// rounding ≈ 1e-7·|loss|/h stay well below the 2e-3 relative tolerance while a wrong gradient (a
+// sign, a missing term) is far outside it.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,12 +25,14 @@ Context& ctx() {
 
 double weighted_sum(const Tensor& y, const Tensor& w) {
   double s = 0.0;
-  for (int64_t i = 0; i < y.numel(); ++i) s += static_cast<double>(y.data()[i]) * static_cast<double>(w.data()[i]);
+  for (int64_t i = 0; i < y.numel(); ++i)
+    s += static_cast<double>(y.data()[i]) * static_cast<double>(w.data()[i]);
   return s;
 }
 
 // Checks analytic[i] against (loss(x_i + h) - loss(x_i - h)) / 2h for a few indices of `x`.
-void expect_matches_differences(float* x, const float* analytic, int64_t n, const std::function<double()>& loss) {
+void expect_matches_differences(float* x, const float* analytic, int64_t n,
+                                const std::function<double()>& loss) {
   for (int64_t i = 0; i < n; i += std::max<int64_t>(1, n / 7)) {
     const float saved = x[i];
     const float h = 1e-2f;
@@ -39,7 +42,8 @@ void expect_matches_differences(float* x, const float* analytic, int64_t n, cons
     const double down = loss();
     x[i] = saved;
     const double numeric = (up - down) / (2.0 * static_cast<double>(h));
-    EXPECT_NEAR(static_cast<double>(analytic[i]), numeric, 2e-3 * std::max(1.0, std::abs(numeric))) << "index " << i;
+    EXPECT_NEAR(static_cast<double>(analytic[i]), numeric, 2e-3 * std::max(1.0, std::abs(numeric)))
+        << "index " << i;
   }
 }
 
@@ -52,7 +56,8 @@ TEST(Rope, InverseRotationRestoresAndScoresDependOnlyOnDistance) {
     ops::rope_backward(x.view(), 3, ctx(), 10000.0, layout);
     EXPECT_TRUE((attn::testing::all_close<float, float>(x.view(), original.view(), 1e-5)));
     // q at position m and k at n, then both shifted by 4: the dot product is unchanged.
-    Tensor q = random_tensor<float>(Shape{1, 1, 1, 8}, rng), k = random_tensor<float>(Shape{1, 1, 1, 8}, rng);
+    Tensor q = random_tensor<float>(Shape{1, 1, 1, 8}, rng),
+           k = random_tensor<float>(Shape{1, 1, 1, 8}, rng);
     auto score = [&](int64_t m, int64_t n) {
       Tensor a = Tensor::copy_of(q.view()), b = Tensor::copy_of(k.view());
       ops::rope_forward(a.view(), m, ctx(), 10000.0, layout);
@@ -63,7 +68,8 @@ TEST(Rope, InverseRotationRestoresAndScoresDependOnlyOnDistance) {
     EXPECT_GT(std::abs(score(2, 7) - score(2, 3)), 1e-3);  // but it does depend on the distance
   }
   Tensor odd(Shape{1, 1, 2, 3});
-  ATTN_EXPECT_THROW_MSG(ops::rope_forward(odd.view(), 0, ctx()), ValueError, "head size must be even");
+  ATTN_EXPECT_THROW_MSG(ops::rope_forward(odd.view(), 0, ctx()), ValueError,
+                        "head size must be even");
 }
 
 TEST(MultiheadAttention, RopeGradientsMatchDifferences) {
@@ -81,11 +87,13 @@ TEST(MultiheadAttention, RopeGradientsMatchDifferences) {
   const auto g = m.backward(w, cache, ctx());
   expect_matches_differences(x.data(), g.dquery.data(), x.numel(), loss);
   Parameter& in_proj = m.parameter("in_proj_weight");
-  expect_matches_differences(in_proj.value.data(), in_proj.grad.data(), in_proj.value.numel(), loss);
+  expect_matches_differences(in_proj.value.data(), in_proj.grad.data(), in_proj.value.numel(),
+                             loss);
 }
 
 TEST(RelativePositionBias, LooksUpEachDistanceBucketAndSendsGradientsBack) {
-  // T != S and a query offset, so that a bucket indexed by the wrong distance (or from the wrong end) shows.
+  // T != S and a query offset, so that a bucket indexed by the wrong distance (or from the wrong
+  // end) shows.
   Rng rng(6);
   RelativePositionBias m(3, rng, false, 8, 16);
   const int64_t T = 4, S = 7, offset = 2;
@@ -99,12 +107,14 @@ TEST(RelativePositionBias, LooksUpEachDistanceBucketAndSendsGradientsBack) {
       for (int64_t s = 0; s < S; ++s) {
         const int64_t bucket = ops::t5_relative_position_bucket(s - (t + offset), false, 8, 16);
         EXPECT_EQ(bias(0, h, t, s), table(bucket, h)) << "h=" << h << " t=" << t << " s=" << s;
-        expected_grad[static_cast<size_t>(bucket * 3 + h)] += static_cast<double>(dbias(0, h, t, s));
+        expected_grad[static_cast<size_t>(bucket * 3 + h)] +=
+            static_cast<double>(dbias(0, h, t, s));
       }
   m.zero_grad();
   m.backward(dbias.view(), offset);
   const float* grad = m.relative_attention_bias.weight().grad.data();
-  for (size_t i = 0; i < expected_grad.size(); ++i) EXPECT_EQ(static_cast<double>(grad[i]), expected_grad[i]) << i;
+  for (size_t i = 0; i < expected_grad.size(); ++i)
+    EXPECT_EQ(static_cast<double>(grad[i]), expected_grad[i]) << i;
 }
 
 EncoderModelConfig model_config(PositionalKind kind) {
@@ -132,7 +142,8 @@ TEST(EncoderModel, RelativeBiasAndLearnedTableGradientsMatchDifferences) {
     (void)m.forward(x, opts, &cache, ctx());
     m.zero_grad();
     (void)m.backward(w, cache, ctx());
-    const char* name = kind == PositionalKind::kRelative ? "relative_attention_bias.weight" : "pos_embedding.weight";
+    const char* name = kind == PositionalKind::kRelative ? "relative_attention_bias.weight"
+                                                         : "pos_embedding.weight";
     SCOPED_TRACE(name);
     Parameter& p = m.parameter(name);
     expect_matches_differences(p.value.data(), p.grad.data(), p.value.numel(), loss);
@@ -159,17 +170,21 @@ TEST(EncoderModel, AlibiAndSinusoidalChangeTheOutputAndConfigsRoundTrip) {
 TEST(Module, RegistryErrorsAndNonStrictLoads) {
   Rng rng(0);
   Linear m(3, 2, true, rng);
-  ATTN_EXPECT_THROW_MSG(m.parameter("weights"), ValueError, "no parameter named 'weights'", "weight, bias");
+  ATTN_EXPECT_THROW_MSG(m.parameter("weights"), ValueError, "no parameter named 'weights'",
+                        "weight, bias");
   std::map<std::string, Tensor> state;
   state.emplace("weight", Tensor(Shape{2, 3}));
   state.emplace("extra", Tensor(Shape{1}));
-  ATTN_EXPECT_THROW_MSG(m.load_state_dict(state), ValueError, "missing keys [bias]", "unexpected keys [extra]");
+  ATTN_EXPECT_THROW_MSG(m.load_state_dict(state), ValueError, "missing keys [bias]",
+                        "unexpected keys [extra]");
   const auto report = m.load_state_dict(state, false);
   EXPECT_EQ(report.missing_keys, std::vector<std::string>{"bias"});
   EXPECT_EQ(report.unexpected_keys, std::vector<std::string>{"extra"});
   EXPECT_EQ(m.num_parameters(), 8);
-  ATTN_EXPECT_THROW_MSG(MultiheadAttention(10, 3, true, rng), ValueError, "must be a positive multiple of num_heads");
-  ATTN_EXPECT_THROW_MSG(m.forward(Tensor(Shape{4, 5}), nullptr, ctx()), ShapeError, "(4, 5)", "in_features = 3");
+  ATTN_EXPECT_THROW_MSG(MultiheadAttention(10, 3, true, rng), ValueError,
+                        "must be a positive multiple of num_heads");
+  ATTN_EXPECT_THROW_MSG(m.forward(Tensor(Shape{4, 5}), nullptr, ctx()), ShapeError, "(4, 5)",
+                        "in_features = 3");
 }
 
 TEST(Dropout, SeededTrainingMaskAndIdentityInEval) {

@@ -9,8 +9,9 @@ namespace {
 std::vector<OpCase> activation_cases(bool small) {
   std::vector<OpCase> cases;
   uint64_t seed = 30;
-  const std::vector<Shape> shapes = small ? std::vector<Shape>{{7}, {2, 3}}
-                                          : std::vector<Shape>{{1}, {15}, {16}, {17}, {3, 33}, {2, 5, 7}, {129, 65}};
+  const std::vector<Shape> shapes =
+      small ? std::vector<Shape>{{7}, {2, 3}}
+            : std::vector<Shape>{{1}, {15}, {16}, {17}, {3, 33}, {2, 5, 7}, {129, 65}};
   for (const Shape& shape : shapes) {
     Rng rng(seed++);
     cases.push_back({shape.str(), tensors(random_tensor<double>(shape, rng, 3.0))});
@@ -25,7 +26,8 @@ TEST(Activation, FastMatchesReference) {
   }
 }
 TEST(Activation, ReferenceBackwardMatchesFiniteDifferences) {
-  for (bool gelu : {false, true}) check_gradients(activation_spec(gelu), activation_cases(true), 1e-8, 1e-7);
+  for (bool gelu : {false, true})
+    check_gradients(activation_spec(gelu), activation_cases(true), 1e-8, 1e-7);
 }
 TEST(Activation, SameResultForOneAndThreeThreads) {
   for (bool gelu : {false, true}) check_threads(activation_spec(gelu), activation_cases(false));
@@ -39,10 +41,14 @@ TEST(Activation, InPlaceAndBadArguments) {
   ops::gelu_forward(x, x, ctx);  // out may be the input itself
   EXPECT_TRUE(all_close(x, y, 0.0));
   Tensor bad(Shape{5, 4});
-  ATTN_EXPECT_THROW_MSG(ops::relu_forward(x, bad, ctx), ShapeError, "relu_forward", "out has shape (5, 4)");
-  ATTN_EXPECT_THROW_MSG(ops::reference::relu_forward(x, bad, ctx), ShapeError, "relu_forward", "out has shape (5, 4)");
-  ATTN_EXPECT_THROW_MSG(ops::gelu_backward(x, bad, y, ctx), ShapeError, "gelu_backward", "dout has shape (5, 4)");
-  ATTN_EXPECT_THROW_MSG(ops::reference::gelu_backward(x, bad, y, ctx), ShapeError, "gelu_backward", "dout");
+  ATTN_EXPECT_THROW_MSG(ops::relu_forward(x, bad, ctx), ShapeError, "relu_forward",
+                        "out has shape (5, 4)");
+  ATTN_EXPECT_THROW_MSG(ops::reference::relu_forward(x, bad, ctx), ShapeError, "relu_forward",
+                        "out has shape (5, 4)");
+  ATTN_EXPECT_THROW_MSG(ops::gelu_backward(x, bad, y, ctx), ShapeError, "gelu_backward",
+                        "dout has shape (5, 4)");
+  ATTN_EXPECT_THROW_MSG(ops::reference::gelu_backward(x, bad, y, ctx), ShapeError, "gelu_backward",
+                        "dout");
   ATTN_EXPECT_THROW_MSG(ops::relu_backward(x, y, x, ctx), ValueError, "relu_backward", "overlaps");
 }
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// The fused attention kernel through the op harness (testing/op_case.h): against the reference on size
-// sweeps around vector and block edges, every mask kind and combination, GQA, strided views, huge
-// logits; the reference against finite differences; bitwise determinism across thread counts. Plus the
-// kernel-specific cases: fully masked rows, streamed outputs, accumulation, the returning forms.
+// The fused attention kernel through the op harness (testing/op_case.h): against the reference on
+// size sweeps around vector and block edges, every mask kind and combination, GQA, strided views,
+// huge logits; the reference against finite differences; bitwise determinism across thread counts.
+// Plus the kernel-specific cases: fully masked rows, streamed outputs, accumulation, the returning
+// forms.
 #include <cmath>
 #include <cstring>
 
@@ -28,12 +29,17 @@ Inputs make_inputs(const Case& c, uint64_t seed, double magnitude = 1.0) {
   Rng rng(seed);
   Inputs in{random_tensor<float>(Shape{c.B, c.NH, c.T, c.HS}, rng, magnitude),
             random_tensor<float>(Shape{c.B, c.NH_kv, c.S, c.HS}, rng, magnitude),
-            random_tensor<float>(Shape{c.B, c.NH_kv, c.S, c.HSV}, rng), Tensor(),
-            random_tensor<float>(Shape{c.B, c.NH, c.T, c.HSV}, rng), c.mask, ops::default_attention_scale(c.HS)};
+            random_tensor<float>(Shape{c.B, c.NH_kv, c.S, c.HSV}, rng),
+            Tensor(),
+            random_tensor<float>(Shape{c.B, c.NH, c.T, c.HSV}, rng),
+            c.mask,
+            ops::default_attention_scale(c.HS)};
   if (c.alibi) in.mask.alibi_slopes = ops::alibi_slopes(c.NH);
   if (c.bias) {
-    in.bias = random_tensor<float>(c.bias_broadcast ? Shape{1, c.NH, c.T, c.S} : Shape{c.B, 1, c.T, c.S}, rng);
-    for (int64_t i = 0; i < in.bias.numel(); i += 5) in.bias.data()[i] = -std::numeric_limits<float>::infinity();
+    in.bias = random_tensor<float>(
+        c.bias_broadcast ? Shape{1, c.NH, c.T, c.S} : Shape{c.B, 1, c.T, c.S}, rng);
+    for (int64_t i = 0; i < in.bias.numel(); i += 5)
+      in.bias.data()[i] = -std::numeric_limits<float>::infinity();
   }
   return in;
 }
@@ -42,40 +48,48 @@ struct Result {
   Tensor out, lse, probs, dq, dk, dv, dbias;
 };
 
-Result run(const Inputs& in, bool reference, int threads = 2, bool with_probs = false, bool backward = true) {
+Result run(const Inputs& in, bool reference, int threads = 2, bool with_probs = false,
+           bool backward = true) {
   Context ctx(ContextOptions{.num_threads = threads});
   const Shape& qs = in.q.shape();
-  Result r{Tensor(Shape{qs[0], qs[1], qs[2], in.v.dim(3)}), Tensor(Shape{qs[0], qs[1], qs[2]}),
-           with_probs ? Tensor(Shape{qs[0], qs[1], qs[2], in.k.dim(2)}) : Tensor(), Tensor(in.q.shape()),
-           Tensor(in.k.shape()), Tensor(in.v.shape()), in.bias.defined() ? Tensor(in.bias.shape()) : Tensor()};
+  Result r{Tensor(Shape{qs[0], qs[1], qs[2], in.v.dim(3)}),
+           Tensor(Shape{qs[0], qs[1], qs[2]}),
+           with_probs ? Tensor(Shape{qs[0], qs[1], qs[2], in.k.dim(2)}) : Tensor(),
+           Tensor(in.q.shape()),
+           Tensor(in.k.shape()),
+           Tensor(in.v.shape()),
+           in.bias.defined() ? Tensor(in.bias.shape()) : Tensor()};
   if (reference) {
-    ops::reference::attention_forward(in.q, in.k, in.v, in.mask, in.bias, in.scale, r.out, r.lse, r.probs.view(), ctx);
+    ops::reference::attention_forward(in.q, in.k, in.v, in.mask, in.bias, in.scale, r.out, r.lse,
+                                      r.probs.view(), ctx);
   } else {
     // Outputs are overwritten: start them at NaN so that any element the kernel skips shows up.
     const float nan = std::numeric_limits<float>::quiet_NaN();
     fill(r.out.view(), nan);
     fill(r.lse.view(), nan);
     if (with_probs) fill(r.probs.view(), nan);
-    ops::attention_forward(in.q, in.k, in.v, in.mask, in.bias, in.scale, r.out, r.lse, r.probs.view(), ctx);
+    ops::attention_forward(in.q, in.k, in.v, in.mask, in.bias, in.scale, r.out, r.lse,
+                           r.probs.view(), ctx);
   }
   if (backward) {
     if (reference) {
-      ops::reference::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.bias, in.scale, r.dq, r.dk, r.dv,
-                                         r.dbias.view(), ctx);
+      ops::reference::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.bias,
+                                         in.scale, r.dq, r.dk, r.dv, r.dbias.view(), ctx);
     } else {
-      ops::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.bias, in.scale, r.dq, r.dk, r.dv,
-                              r.dbias.view(), ctx);
+      ops::attention_backward(in.q, in.k, in.v, r.out, r.lse, in.dout, in.mask, in.bias, in.scale,
+                              r.dq, r.dk, r.dv, r.dbias.view(), ctx);
     }
   }
   return r;
 }
 
-// Tolerances from the float32 error model. A score carries error δs ≈ HS·eps·scale·|q||k| (dot product)
-// plus eps·|s|; softmax turns δs into a relative change of the weights, so outputs move by ≤ 2·δs·max|v|,
-// and the P·V sum over S keys adds ≤ sqrt(S)·eps·max|v| (random-walk rounding). Gradients chain two more
-// products of the same kind, so they get the same form scaled by their magnitudes. dS = P ⊙ (dP − D)
-// cancels when one key dominates (exactly 0 for S = 1), so gradient errors scale with the terms
-// |dP| ~ |dO||V|, not with the result: they are compared against that magnitude too.
+// Tolerances from the float32 error model. A score carries error δs ≈ HS·eps·scale·|q||k| (dot
+// product) plus eps·|s|; softmax turns δs into a relative change of the weights, so outputs move by
+// ≤ 2·δs·max|v|, and the P·V sum over S keys adds ≤ sqrt(S)·eps·max|v| (random-walk rounding).
+// Gradients chain two more products of the same kind, so they get the same form scaled by their
+// magnitudes. dS = P ⊙ (dP − D) cancels when one key dominates (exactly 0 for S = 1), so gradient
+// errors scale with the terms |dP| ~ |dO||V|, not with the result: they are compared against that
+// magnitude too.
 struct Tolerance {
   double out, lse, grad_rel, terms;
 };
@@ -85,13 +99,14 @@ Tolerance tolerance(const OpCase& c, double scale) {
   const double qk = scale * max_abs(q.view()) * max_abs(k.view());
   const double score_err = kEpsF32 * (hs * qk + qk * std::sqrt(hs) + 8.0);
   const double vm = max_abs(v.view());
-  const double terms = kMaxGrad * (vm + 1.0) * (scale * std::max(max_abs(q.view()), max_abs(k.view())) + 1.0);
+  const double terms =
+      kMaxGrad * (vm + 1.0) * (scale * std::max(max_abs(q.view()), max_abs(k.view())) + 1.0);
   return {4.0 * (2.0 * score_err + std::sqrt(s) * kEpsF32) * vm + 1e-7, 4.0 * score_err + 1e-6,
           8.0 * (2.0 * score_err + std::sqrt(s + hs) * kEpsF32), terms};
 }
 
-// Attention registered with the op harness for one mask and scale: in = {q, k, v, bias or undefined};
-// out = {out, lse[, probs]}; gradients {dq, dk, dv, dbias}.
+// Attention registered with the op harness for one mask and scale: in = {q, k, v, bias or
+// undefined}; out = {out, lse[, probs]}; gradients {dq, dk, dv, dbias}.
 OpSpec attention_spec(const ops::AttentionMask& mask, double scale, bool with_probs) {
   OpSpec spec;
   spec.name = "attention";
@@ -103,7 +118,8 @@ OpSpec attention_spec(const ops::AttentionMask& mask, double scale, bool with_pr
   };
   spec.forward = [=](const OpSpec::Views& in, const Context& ctx) {
     std::vector<Tensor> out;
-    for (const Shape& shape : out_shapes(in)) out.push_back(Tensor::full(shape, std::nanf("")));  // all overwritten
+    for (const Shape& shape : out_shapes(in))
+      out.push_back(Tensor::full(shape, std::nanf("")));  // all overwritten
     ops::attention_forward(in[0], in[1], in[2], mask, in[3], scale, out[0], out[1],
                            with_probs ? out[2].view() : TensorView(), ctx);
     return out;
@@ -115,16 +131,18 @@ OpSpec attention_spec(const ops::AttentionMask& mask, double scale, bool with_pr
                                       with_probs ? out[2].view() : TensorViewD(), ctx);
     return out;
   };
-  spec.backward = [=](const OpSpec::Views& in, const OpSpec::Views& out, const OpSpec::Views& g, const Context& ctx) {
+  spec.backward = [=](const OpSpec::Views& in, const OpSpec::Views& out, const OpSpec::Views& g,
+                      const Context& ctx) {
     auto d = zeros_like<float>({in[0], in[1], in[2], in[3]});
-    ops::attention_backward(in[0], in[1], in[2], out[0], out[1], g[0], mask, in[3], scale, d[0], d[1], d[2], d[3], ctx);
+    ops::attention_backward(in[0], in[1], in[2], out[0], out[1], g[0], mask, in[3], scale, d[0],
+                            d[1], d[2], d[3], ctx);
     return d;
   };
-  spec.reference_backward = [=](const OpSpec::ViewsD& in, const OpSpec::ViewsD& out, const OpSpec::ViewsD& g,
-                                const Context& ctx) {
+  spec.reference_backward = [=](const OpSpec::ViewsD& in, const OpSpec::ViewsD& out,
+                                const OpSpec::ViewsD& g, const Context& ctx) {
     auto d = zeros_like<double>({in[0], in[1], in[2], in[3]});
-    ops::reference::attention_backward(in[0], in[1], in[2], out[0], out[1], g[0], mask, in[3], scale, d[0], d[1],
-                                       d[2], d[3], ctx);
+    ops::reference::attention_backward(in[0], in[1], in[2], out[0], out[1], g[0], mask, in[3],
+                                       scale, d[0], d[1], d[2], d[3], ctx);
     return d;
   };
   spec.differentiable_outputs = {true, false, false};
@@ -162,9 +180,9 @@ std::vector<OpCase> one(OpCase c) {
 }
 
 std::string describe(const Case& c) {
-  return c.name + " B=" + std::to_string(c.B) + " NH=" + std::to_string(c.NH) + "/" + std::to_string(c.NH_kv) +
-         " T=" + std::to_string(c.T) + " S=" + std::to_string(c.S) + " HS=" + std::to_string(c.HS) +
-         " HSV=" + std::to_string(c.HSV);
+  return c.name + " B=" + std::to_string(c.B) + " NH=" + std::to_string(c.NH) + "/" +
+         std::to_string(c.NH_kv) + " T=" + std::to_string(c.T) + " S=" + std::to_string(c.S) +
+         " HS=" + std::to_string(c.HS) + " HSV=" + std::to_string(c.HSV);
 }
 
 TEST(Attention, ForwardSweepOfSizes) {
@@ -177,7 +195,8 @@ TEST(Attention, ForwardSweepOfSizes) {
       const int64_t HS = head_sizes[static_cast<size_t>(seed) % head_sizes.size()];
       if (T * S * HS > 4'000'000) continue;  // keep the reference affordable
       Case c{1, 2, 1, T, S, HS, HS, {}, false, false, false, "full"};
-      if (seed % 3 == 1) c.mask.causal = true, c.mask.query_offset = S - T, c.name = "causal_bottom_right";
+      if (seed % 3 == 1)
+        c.mask.causal = true, c.mask.query_offset = S - T, c.name = "causal_bottom_right";
       check_forward(spec_of(c), one(op_case(c, seed++)));
     }
 }
@@ -205,9 +224,12 @@ std::vector<Case> mask_cases() {
   add("window_0_0", [](Case& c) { c.mask.window_left = 0, c.mask.window_right = 0; });
   add("window_left_only", [](Case& c) { c.mask.window_left = 20; });
   add("dilation_3", [](Case& c) { c.mask.dilation = 3; });
-  add("dilation_window", [](Case& c) { c.mask.dilation = 2, c.mask.window_left = 13, c.mask.window_right = 9; });
+  add("dilation_window",
+      [](Case& c) { c.mask.dilation = 2, c.mask.window_left = 13, c.mask.window_right = 9; });
   add("chunk_16_all", [](Case& c) { c.mask.chunk_size = 16; });
-  add("chunk_lengths", [](Case& c) { c.mask.chunk_size = 10, c.mask.num_left_chunks = 1, c.mask.key_lengths = {90, 33}; });
+  add("chunk_lengths", [](Case& c) {
+    c.mask.chunk_size = 10, c.mask.num_left_chunks = 1, c.mask.key_lengths = {90, 33};
+  });
   add("key_lengths_empty", [](Case& c) { c.mask.key_lengths = {0, 41}; });
   add("alibi", [](Case& c) { c.alibi = true; });
   add("bias_per_batch", [](Case& c) { c.bias = true; });
@@ -217,10 +239,12 @@ std::vector<Case> mask_cases() {
   });
   add("everything", [](Case& c) {
     c.mask.causal = true, c.mask.window_left = 30, c.mask.window_right = 5, c.mask.dilation = 2;
-    c.mask.chunk_size = 12, c.mask.num_left_chunks = 2, c.mask.key_lengths = {85, 60}, c.alibi = true;
+    c.mask.chunk_size = 12, c.mask.num_left_chunks = 2, c.mask.key_lengths = {85, 60},
+    c.alibi = true;
     c.bias = true, c.mask.query_offset = 20;
   });
-  add("negative_offset_empty_rows", [](Case& c) { c.mask.causal = true, c.mask.query_offset = -10; });
+  add("negative_offset_empty_rows",
+      [](Case& c) { c.mask.causal = true, c.mask.query_offset = -10; });
   return cases;
 }
 
@@ -277,14 +301,18 @@ TEST(Attention, StridedAndNonUnitInnerStrideViews) {
   c.mask.window_left = 9, c.mask.window_right = 9;
   const Inputs in = make_inputs(c, 9);
   const Result want = run(in, false);
-  const auto qs = strided_copy(in.q), ks = strided_copy(in.k), vs = strided_copy(in.v), gs = strided_copy(in.dout);
-  Tensor out(want.out.shape()), lse(want.lse.shape()), dq(in.q.shape()), dk(in.k.shape()), dv(in.v.shape());
-  auto outs = strided_copy(out), dqs = strided_copy(dq), dks = strided_copy(dk), dvs = strided_copy(dv);
+  const auto qs = strided_copy(in.q), ks = strided_copy(in.k), vs = strided_copy(in.v),
+             gs = strided_copy(in.dout);
+  Tensor out(want.out.shape()), lse(want.lse.shape()), dq(in.q.shape()), dk(in.k.shape()),
+      dv(in.v.shape());
+  auto outs = strided_copy(out), dqs = strided_copy(dq), dks = strided_copy(dk),
+       dvs = strided_copy(dv);
   EXPECT_NE(qs.view.stride(-1), 1);  // strided_copy reverses dimensions: the inner stride is large
   Context ctx(ContextOptions{.num_threads = 2});
-  ops::attention_forward(qs.view, ks.view, vs.view, in.mask, in.bias, in.scale, outs.view, lse, {}, ctx);
-  ops::attention_backward(qs.view, ks.view, vs.view, outs.view, lse, gs.view, in.mask, in.bias, in.scale, dqs.view, dks.view,
-                          dvs.view, {}, ctx);
+  ops::attention_forward(qs.view, ks.view, vs.view, in.mask, in.bias, in.scale, outs.view, lse, {},
+                         ctx);
+  ops::attention_backward(qs.view, ks.view, vs.view, outs.view, lse, gs.view, in.mask, in.bias,
+                          in.scale, dqs.view, dks.view, dvs.view, {}, ctx);
   // Same arithmetic on the same values: identical results.
   EXPECT_TRUE((all_close<float, float>(outs.view, want.out.view(), 0.0)));
   EXPECT_TRUE((all_close<float, float>(dqs.view, want.dq.view(), 0.0)));
@@ -293,21 +321,25 @@ TEST(Attention, StridedAndNonUnitInnerStrideViews) {
 }
 
 TEST(Attention, OutputsLargeEnoughToStreamMatchTheSameRowsComputedSmall) {
-  // 2 heads × 32768 rows × 64 floats = 16 MiB of output: the kernel writes it with non-temporal stores.
-  // Under a window ±8, query rows far from the end see the same keys whatever the length, so the first
-  // rows must equal, bit for bit, those of a 512-long copy (whose output is written the ordinary way).
+  // 2 heads × 32768 rows × 64 floats = 16 MiB of output: the kernel writes it with non-temporal
+  // stores. Under a window ±8, query rows far from the end see the same keys whatever the length,
+  // so the first rows must equal, bit for bit, those of a 512-long copy (whose output is written
+  // the ordinary way).
   Case c{1, 2, 2, 32768, 32768, 64, 64, {}, false, false, false, "streamed"};
   c.mask.window_left = 8, c.mask.window_right = 8;
   const Inputs big = make_inputs(c, 12);
   auto first_rows = [](const Tensor& t) { return Tensor::copy_of(t.view().slice(2, 0, 512)); };
-  const Inputs small{first_rows(big.q), first_rows(big.k), first_rows(big.v), Tensor(), Tensor(), big.mask, big.scale};
-  const Result r_big = run(big, false, 2, false, false), r_small = run(small, false, 2, false, false);
+  const Inputs small{first_rows(big.q), first_rows(big.k), first_rows(big.v), Tensor(),
+                     Tensor(),          big.mask,          big.scale};
+  const Result r_big = run(big, false, 2, false, false),
+               r_small = run(small, false, 2, false, false);
   const int64_t rows = 512 - 64 - 8;  // clear of the last query block and its window
-  EXPECT_TRUE((all_close<float, float>(r_big.out.view().slice(2, 0, rows), r_small.out.view().slice(2, 0, rows), 0.0)));
-  EXPECT_TRUE((all_close<float, float>(r_big.lse.view().slice(2, 0, rows), r_small.lse.view().slice(2, 0, rows), 0.0)));
+  EXPECT_TRUE((all_close<float, float>(r_big.out.view().slice(2, 0, rows),
+                                       r_small.out.view().slice(2, 0, rows), 0.0)));
+  EXPECT_TRUE((all_close<float, float>(r_big.lse.view().slice(2, 0, rows),
+                                       r_small.lse.view().slice(2, 0, rows), 0.0)));
   for (float x : r_big.out.values()) ASSERT_FALSE(std::isnan(x));  // every streamed row was written
 }
-
 
 TEST(Attention, BitwiseIdenticalForOneAndThreeThreads) {
   for (const Case& c : mask_cases()) check_threads(spec_of(c, true), one(op_case(c, 300)));
@@ -318,8 +350,10 @@ TEST(Attention, GradientsAccumulate) {
   const Inputs in = make_inputs(c, 11);
   const Result once = run(in, false);
   Context ctx;
-  Tensor dq = Tensor::copy_of(once.dq.view()), dk = Tensor::copy_of(once.dk.view()), dv = Tensor::copy_of(once.dv.view());
-  ops::attention_backward(in.q, in.k, in.v, once.out, once.lse, in.dout, in.mask, in.bias, in.scale, dq, dk, dv, {}, ctx);
+  Tensor dq = Tensor::copy_of(once.dq.view()), dk = Tensor::copy_of(once.dk.view()),
+         dv = Tensor::copy_of(once.dv.view());
+  ops::attention_backward(in.q, in.k, in.v, once.out, once.lse, in.dout, in.mask, in.bias, in.scale,
+                          dq, dk, dv, {}, ctx);
   for (int64_t i = 0; i < dq.numel(); ++i) EXPECT_FLOAT_EQ(dq.data()[i], 2 * once.dq.data()[i]);
   for (int64_t i = 0; i < dv.numel(); ++i) EXPECT_FLOAT_EQ(dv.data()[i], 2 * once.dv.data()[i]);
 }
@@ -337,12 +371,14 @@ TEST(Attention, ReturningFormsEqualTheOutParameterForms) {
   EXPECT_TRUE(bitwise_equal(r.out, want.out));
   EXPECT_TRUE(bitwise_equal(r.lse, want.lse));
   EXPECT_TRUE(bitwise_equal(r.probs, want.probs));
-  const ops::AttentionGrads g = ops::attention_grad(in.q, in.k, in.v, r.out, r.lse, in.dout, options, in.bias, ctx);
+  const ops::AttentionGrads g =
+      ops::attention_grad(in.q, in.k, in.v, r.out, r.lse, in.dout, options, in.bias, ctx);
   EXPECT_TRUE(bitwise_equal(g.dq, want.dq));
   EXPECT_TRUE(bitwise_equal(g.dk, want.dk));
   EXPECT_TRUE(bitwise_equal(g.dv, want.dv));
   EXPECT_TRUE(bitwise_equal(g.dbias, want.dbias));
-  // No probabilities unless asked; an explicit scale is used as given; the thread's own context works too.
+  // No probabilities unless asked; an explicit scale is used as given; the thread's own context
+  // works too.
   ops::AttentionOptions half;
   half.mask = in.mask, half.scale = 0.5;
   const ops::AttentionResult plain = ops::attention(in.q, in.k, in.v, half, in.bias);
@@ -353,19 +389,21 @@ TEST(Attention, ReturningFormsEqualTheOutParameterForms) {
   half.scale = std::nan("");
   ATTN_EXPECT_THROW_MSG(ops::attention(in.q, in.k, in.v, half, in.bias), ValueError, "attention",
                         "scale must be finite");
-  ATTN_EXPECT_THROW_MSG(ops::attention_grad(in.q, in.k, in.v, r.out, r.lse, in.q, options, in.bias), ShapeError,
-                        "dout has shape");
+  ATTN_EXPECT_THROW_MSG(ops::attention_grad(in.q, in.k, in.v, r.out, r.lse, in.q, options, in.bias),
+                        ShapeError, "dout has shape");
 }
 
 TEST(Attention, RejectsBadInputLikeTheReference) {
   Context ctx;
-  Tensor q(Shape{1, 3, 4, 8}), k(Shape{1, 2, 4, 8}), v(Shape{1, 2, 4, 8}), out(Shape{1, 3, 4, 8}), lse(Shape{1, 3, 4});
-  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k, v, {}, {}, 1.0, out, lse, {}, ctx), ShapeError, "attention_forward",
-                        "not a multiple of k's 2 heads");
+  Tensor q(Shape{1, 3, 4, 8}), k(Shape{1, 2, 4, 8}), v(Shape{1, 2, 4, 8}), out(Shape{1, 3, 4, 8}),
+      lse(Shape{1, 3, 4});
+  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k, v, {}, {}, 1.0, out, lse, {}, ctx), ShapeError,
+                        "attention_forward", "not a multiple of k's 2 heads");
   ops::AttentionMask m;
   m.window_left = -2;
   Tensor k3(Shape{1, 3, 4, 8}), v3(Shape{1, 3, 4, 8});
-  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k3, v3, m, {}, 1.0, out, lse, {}, ctx), ValueError, "window_left");
+  ATTN_EXPECT_THROW_MSG(ops::attention_forward(q, k3, v3, m, {}, 1.0, out, lse, {}, ctx),
+                        ValueError, "window_left");
 }
 
 }  // namespace

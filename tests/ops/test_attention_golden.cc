@@ -18,7 +18,8 @@ nlohmann::json read_json(const std::string& path) {
 
 std::vector<std::string> attention_cases() {
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(golden_path("attention"))) names.push_back(e.path().filename());
+  for (const auto& e : std::filesystem::directory_iterator(golden_path("attention")))
+    names.push_back(e.path().filename());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -34,7 +35,8 @@ ops::AttentionMask mask_from_meta(const nlohmann::json& meta) {
   mask.chunk_size = m.value("chunk_size", 0);
   mask.num_left_chunks = m.value("num_left_chunks", -1);
   if (m.contains("key_lengths")) mask.key_lengths = m["key_lengths"].get<std::vector<int64_t>>();
-  if (m.value("alibi", false)) mask.alibi_slopes = ops::alibi_slopes(meta["shape"]["NH"].get<int64_t>());
+  if (m.value("alibi", false))
+    mask.alibi_slopes = ops::alibi_slopes(meta["shape"]["NH"].get<int64_t>());
   return mask;
 }
 
@@ -45,7 +47,9 @@ TEST(AttentionGolden, ReferenceMatchesPyTorchForwardAndBackward) {
     SCOPED_TRACE(name);
     const std::string dir = "attention/" + name + "/";
     const auto meta = read_json(golden_path(dir + "meta.json"));
-    auto load = [&](const std::string& key) { return io::read_npy(golden_path(dir + key + ".npy")); };
+    auto load = [&](const std::string& key) {
+      return io::read_npy(golden_path(dir + key + ".npy"));
+    };
     const Tensor q = load("q").to_float(), k = load("k").to_float(), v = load("v").to_float();
     const Tensor dout = load("dout").to_float();
     ops::AttentionMask mask = mask_from_meta(meta);
@@ -67,8 +71,8 @@ TEST(AttentionGolden, ReferenceMatchesPyTorchForwardAndBackward) {
     const auto grads = ops::reference::attention_grad(q, k, v, out, lse, dout, options, bias, ctx);
     const Tensor &dq = grads.dq, &dk = grads.dk, &dv = grads.dv, &dbias = grads.dbias;
     EXPECT_EQ(dbias.defined(), bias.defined());
-    // The bar: 1e-6. Both sides compute in double from identical float32 inputs; ours is then
-    // rounded to float32 (relative 6e-8).
+    // The bar: 1e-6. Both sides compute in double from identical float32 inputs; ours is
+    // then rounded to float32 (relative 6e-8).
     EXPECT_TRUE(all_close(out, load("out").to_double(), 1e-6, 1e-6));
     EXPECT_TRUE(all_close(lse, load("lse").to_double(), 1e-6, 1e-6));
     EXPECT_TRUE(all_close(dq, load("dq").to_double(), 1e-6, 1e-6));
@@ -81,7 +85,9 @@ TEST(AttentionGolden, ReferenceMatchesPyTorchForwardAndBackward) {
 }
 
 TEST(LayerNormGolden, ReferenceMatchesPyTorch) {
-  auto load = [](const std::string& key) { return io::read_npy(golden_path("layer_norm/" + key + ".npy")); };
+  auto load = [](const std::string& key) {
+    return io::read_npy(golden_path("layer_norm/" + key + ".npy"));
+  };
   const auto meta = read_json(golden_path("layer_norm/meta.json"));
   const Tensor x = load("x").to_float(), w = load("weight").to_float(), b = load("bias").to_float();
   const Tensor dout = load("dout").to_float();
@@ -91,7 +97,8 @@ TEST(LayerNormGolden, ReferenceMatchesPyTorch) {
   Tensor dx(x.shape()), dw(w.shape()), db(b.shape());
   ops::reference::layer_norm_backward(x, w, mean, rstd, dout, dx, dw, db, ctx);
   EXPECT_TRUE(all_close(out, load("out").to_double(), 1e-6, 1e-6));
-  EXPECT_TRUE(all_close(dx, load("dx").to_double(), 1e-5, 1e-6));  // mean and rstd are stored as float32
+  EXPECT_TRUE(
+      all_close(dx, load("dx").to_double(), 1e-5, 1e-6));  // mean and rstd are stored as float32
   EXPECT_TRUE(all_close(dw, load("dweight").to_double(), 1e-6, 1e-6));
   EXPECT_TRUE(all_close(db, load("dbias").to_double(), 1e-6, 1e-6));
 }

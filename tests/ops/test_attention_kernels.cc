@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The SIMD building blocks of the fused attention on their own: the exp2 every probability goes through
-// and the broadcast micro-kernel every tile product uses. The attention sweeps test them only through
-// tolerances sized for whole outputs, which an exp2 a few ulp off would still pass.
+// The SIMD building blocks of the fused attention on their own: the exp2 every probability goes
+// through and the broadcast micro-kernel every tile product uses. The attention sweeps test them
+// only through tolerances sized for whole outputs, which an exp2 a few ulp off would still pass.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,8 +18,8 @@ namespace {
 namespace k = internal::kernels;
 
 TEST(AttentionKernels, Exp2WithinTwoUlpOverTheUsedRange) {
-  // Softmax arguments are s - max ≤ 0 (slightly above 0 only by rounding); sample [-126, 4] densely,
-  // plus the edges of every unit interval where the polynomial argument is ±1/2.
+  // Softmax arguments are s - max ≤ 0 (slightly above 0 only by rounding); sample [-126, 4]
+  // densely, plus the edges of every unit interval where the polynomial argument is ±1/2.
   std::vector<float> x;
   for (int i = 0; i <= 130000; ++i) x.push_back(-126.0f + 0.001f * static_cast<float>(i));
   for (int n = -126; n <= 4; ++n)
@@ -31,14 +31,15 @@ TEST(AttentionKernels, Exp2WithinTwoUlpOverTheUsedRange) {
     const double exact = std::exp2(static_cast<double>(x[i]));
     worst = std::max(worst, std::abs(static_cast<double>(y[i]) - exact) / exact);
   }
-  // The degree-5 fit has relative error 7.7e-8 in exact arithmetic; float rounding of the Horner steps adds
-  // about 1 ulp (2^-24 = 6e-8 relative). 2 ulp of float at the top of a binade: 2.4e-7.
+  // The degree-5 fit has relative error 7.7e-8 in exact arithmetic; float rounding of the Horner
+  // steps adds about 1 ulp (2^-24 = 6e-8 relative). 2 ulp of float at the top of a binade: 2.4e-7.
   EXPECT_LT(worst, 2.4e-7);
 }
 
 TEST(AttentionKernels, Exp2UnderflowsToExactZero) {
   const float inf = std::numeric_limits<float>::infinity();
-  const std::vector<float> x = {-inf, -1e30f, -1000.0f, -127.0f, -127.4f, -128.0f, -126.0f, 0.0f, 3.0f};
+  const std::vector<float> x = {-inf,    -1e30f,  -1000.0f, -127.0f, -127.4f,
+                                -128.0f, -126.0f, 0.0f,     3.0f};
   std::vector<float> y(x.size());
   k::exp2_row(x.data(), y.data(), static_cast<int64_t>(x.size()));
   for (size_t i = 0; i < 6; ++i) EXPECT_EQ(y[i], 0.0f) << "x = " << x[i];
@@ -54,30 +55,35 @@ TEST(AttentionKernels, GemmBcastMatchesPlainLoopsOnOddShapes) {
       for (int64_t K : {1, 3, 64}) {
         for (bool a_rows_contiguous : {true, false}) {
           for (bool accumulate : {false, true}) {
-            const int64_t a_rs = a_rows_contiguous ? K + 1 : 1, a_ks = a_rows_contiguous ? 1 : M + 2;
+            const int64_t a_rs = a_rows_contiguous ? K + 1 : 1,
+                          a_ks = a_rows_contiguous ? 1 : M + 2;
             const int64_t b_rs = N + 3, c_rs = N + 1;
-            std::vector<float> A(static_cast<size_t>((M + 2) * (K + 1) + 8)), B(static_cast<size_t>(K * b_rs)),
-                C(static_cast<size_t>(M * c_rs));
+            std::vector<float> A(static_cast<size_t>((M + 2) * (K + 1) + 8)),
+                B(static_cast<size_t>(K * b_rs)), C(static_cast<size_t>(M * c_rs));
             for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>((i * 7) % 11) - 5.0f;
             for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>((i * 5) % 13) - 6.0f;
             for (size_t i = 0; i < C.size(); ++i) C[i] = static_cast<float>(i % 3);
             std::vector<float> expected = C;
             for (int64_t r = 0; r < M; ++r)
               for (int64_t c = 0; c < N; ++c) {
-                double acc = accumulate ? static_cast<double>(expected[static_cast<size_t>(r * c_rs + c)]) : 0.0;
+                double acc = accumulate
+                                 ? static_cast<double>(expected[static_cast<size_t>(r * c_rs + c)])
+                                 : 0.0;
                 for (int64_t kk = 0; kk < K; ++kk)
                   acc += static_cast<double>(A[static_cast<size_t>(r * a_rs + kk * a_ks)]) *
                          static_cast<double>(B[static_cast<size_t>(kk * b_rs + c)]);
                 expected[static_cast<size_t>(r * c_rs + c)] = static_cast<float>(acc);
               }
-            k::gemm_bcast(M, N, K, A.data(), a_rs, a_ks, B.data(), b_rs, C.data(), c_rs, accumulate);
-            // Small integers: every product and partial sum is exact in float, so the match is exact;
-            // columns c ≥ N of each C row (padding) must be untouched.
+            k::gemm_bcast(M, N, K, A.data(), a_rs, a_ks, B.data(), b_rs, C.data(), c_rs,
+                          accumulate);
+            // Small integers: every product and partial sum is exact in float, so the match is
+            // exact; columns c ≥ N of each C row (padding) must be untouched.
             for (int64_t r = 0; r < M; ++r)
               for (int64_t c = 0; c < c_rs; ++c) {
                 const size_t i = static_cast<size_t>(r * c_rs + c);
                 const float want = c < N ? expected[i] : static_cast<float>(i % 3);
-                ASSERT_EQ(C[i], want) << "M=" << M << " N=" << N << " K=" << K << " r=" << r << " c=" << c;
+                ASSERT_EQ(C[i], want)
+                    << "M=" << M << " N=" << N << " K=" << K << " r=" << r << " c=" << c;
               }
           }
         }
@@ -91,7 +97,8 @@ TEST(AttentionKernels, GemmColumnMaxFoldsEveryRowOfEveryColumn) {
   for (int64_t M : {1, 7, 13, 128}) {
     for (int64_t N : {16, 17, 48, 64, 80, 128}) {
       const int64_t K = 5;
-      std::vector<float> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(K * N)), C(static_cast<size_t>(M * N));
+      std::vector<float> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(K * N)),
+          C(static_cast<size_t>(M * N));
       for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>((i * 7) % 11) - 5.0f;
       for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>((i * 5) % 13) - 6.0f;
       std::vector<float> col_max(static_cast<size_t>(N), 3.0f);  // folds into what is there
@@ -115,16 +122,18 @@ TEST(AttentionKernels, PackTransposedScalesTransposesAndZeroPads) {
       k::pack_transposed(rows.data(), row_stride, n_valid, width, cols, 0.5f, packed.data());
       for (int64_t c = 0; c < cols; ++c)
         for (int64_t i = 0; i < width; ++i) {
-          const float want = i < n_valid ? 0.5f * rows[static_cast<size_t>(i * row_stride + c)] : 0.0f;
-          ASSERT_EQ(packed[static_cast<size_t>(c * width + i)], want) << "cols=" << cols << " n_valid=" << n_valid;
+          const float want =
+              i < n_valid ? 0.5f * rows[static_cast<size_t>(i * row_stride + c)] : 0.0f;
+          ASSERT_EQ(packed[static_cast<size_t>(c * width + i)], want)
+              << "cols=" << cols << " n_valid=" << n_valid;
         }
     }
   }
 }
 
 TEST(AttentionKernels, StoreScaledRowsWritesEveryRowWithOrWithoutStreaming) {
-  // Streaming takes only rows that start on a vector boundary and are whole vectors; the offsets make some
-  // rows aligned and others not, so both store paths and the scalar tail run in one call.
+  // Streaming takes only rows that start on a vector boundary and are whole vectors; the offsets
+  // make some rows aligned and others not, so both store paths and the scalar tail run in one call.
   for (bool streaming : {false, true}) {
     for (int64_t cols : {1, 7, 16, 64, 67}) {
       for (int64_t offset : {0, 1, 16}) {
@@ -134,13 +143,17 @@ TEST(AttentionKernels, StoreScaledRowsWritesEveryRowWithOrWithoutStreaming) {
         for (size_t i = 0; i < scale.size(); ++i) scale[i] = 0.25f * static_cast<float>(i);
         // 64-byte aligned storage, so that offset 0 and 16 floats start rows on a vector boundary.
         std::vector<float> storage(static_cast<size_t>(rows * out_rs + offset + 32), -7.0f);
-        const size_t align = (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64 / sizeof(float);
+        const size_t align =
+            (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64 / sizeof(float);
         float* out = storage.data() + align + offset;
         k::store_scaled_rows(x.data(), rows, cols, scale.data(), out, out_rs, streaming);
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t c = 0; c < out_rs; ++c) {
-            const float want = c < cols ? x[static_cast<size_t>(r * cols + c)] * scale[static_cast<size_t>(r)] : -7.0f;
-            ASSERT_EQ(out[r * out_rs + c], want) << "streaming=" << streaming << " cols=" << cols << " r=" << r;
+            const float want =
+                c < cols ? x[static_cast<size_t>(r * cols + c)] * scale[static_cast<size_t>(r)]
+                         : -7.0f;
+            ASSERT_EQ(out[r * out_rs + c], want)
+                << "streaming=" << streaming << " cols=" << cols << " r=" << r;
           }
       }
     }
@@ -148,8 +161,9 @@ TEST(AttentionKernels, StoreScaledRowsWritesEveryRowWithOrWithoutStreaming) {
 }
 
 TEST(AttentionKernels, LinePrefetcherIssuesEachLineOnceAtItsPace) {
-  // Three ranges of 3, 1 and 2 rows of 20 floats (two 64-byte lines each): 12 lines. Paced over 1200
-  // multiply-adds, a line costs 100; the cursor must finish exactly when the task's credit runs out.
+  // Three ranges of 3, 1 and 2 rows of 20 floats (two 64-byte lines each): 12 lines. Paced over
+  // 1200 multiply-adds, a line costs 100; the cursor must finish exactly when the task's credit
+  // runs out.
   std::vector<float> data(256);
   k::LinePrefetcher p;
   p.add(data.data(), 3, 20, 24);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Layer norm: the reference's definition, then the fast path through the op harness (sizes around
-// vector widths, with and without the affine parameters, strided views, threads, finite differences).
+// vector widths, with and without the affine parameters, strided views, threads, finite
+// differences).
 #include <cmath>
 
 #include "ops/op_specs.h"
@@ -14,7 +15,8 @@ struct LnOut {
 
 LnOut ln(ConstTensorViewD x, ConstTensorViewD w, ConstTensorViewD b, double eps = 1e-5) {
   Context ctx;
-  LnOut r{TensorD(x.shape()), TensorD(Shape{x.dim(0), x.dim(1)}), TensorD(Shape{x.dim(0), x.dim(1)})};
+  LnOut r{TensorD(x.shape()), TensorD(Shape{x.dim(0), x.dim(1)}),
+          TensorD(Shape{x.dim(0), x.dim(1)})};
   ops::reference::layer_norm_forward(x, w, b, eps, r.out.view(), r.mean.view(), r.rstd.view(), ctx);
   return r;
 }
@@ -36,9 +38,10 @@ TEST(LayerNormReference, NormalisesEachRow) {
 std::vector<OpCase> layer_norm_cases(bool small) {
   std::vector<OpCase> cases;
   uint64_t seed = 10;
-  const std::vector<Shape> shapes = small ? std::vector<Shape>{{2, 3, 5}, {1, 1}, {4, 2}}
-                                          : std::vector<Shape>{{1, 1}, {3, 7}, {2, 5, 15}, {17, 16}, {9, 33}, {4, 64},
-                                                               {70, 65}, {3, 257}, {1, 1024}, {600, 40}};
+  const std::vector<Shape> shapes =
+      small ? std::vector<Shape>{{2, 3, 5}, {1, 1}, {4, 2}}
+            : std::vector<Shape>{{1, 1},  {3, 7},   {2, 5, 15}, {17, 16},  {9, 33},
+                                 {4, 64}, {70, 65}, {3, 257},   {1, 1024}, {600, 40}};
   for (const Shape& shape : shapes)
     for (int affine = 0; affine < 3; ++affine) {  // none, weight only, weight and bias
       Rng rng(seed++);
@@ -59,25 +62,28 @@ TEST(LayerNorm, FastMatchesReference) {
 TEST(LayerNorm, ReferenceBackwardMatchesFiniteDifferences) {
   check_gradients(layer_norm_spec(), layer_norm_cases(true), 1e-8, 1e-7);
 }
-TEST(LayerNorm, SameResultForOneAndThreeThreads) { check_threads(layer_norm_spec(), layer_norm_cases(false)); }
+TEST(LayerNorm, SameResultForOneAndThreeThreads) {
+  check_threads(layer_norm_spec(), layer_norm_cases(false));
+}
 
 TEST(LayerNorm, FastAndReferenceRejectBadArgumentsAlike) {
   Context ctx;
   Tensor x(Shape{2, 4}), w(Shape{3}), out(Shape{2, 4}), mean(Shape{2}), rstd(Shape{2});
-  ATTN_EXPECT_THROW_MSG(ops::reference::layer_norm_forward(x, w, {}, 1e-5, out, mean, rstd, ctx), ShapeError,
-                        "layer_norm_forward", "weight has shape (3,)");
-  ATTN_EXPECT_THROW_MSG(ops::reference::layer_norm_forward(x, {}, {}, -1.0, out, mean, rstd, ctx), ValueError,
-                        "eps must be finite and >= 0");
+  ATTN_EXPECT_THROW_MSG(ops::reference::layer_norm_forward(x, w, {}, 1e-5, out, mean, rstd, ctx),
+                        ShapeError, "layer_norm_forward", "weight has shape (3,)");
+  ATTN_EXPECT_THROW_MSG(ops::reference::layer_norm_forward(x, {}, {}, -1.0, out, mean, rstd, ctx),
+                        ValueError, "eps must be finite and >= 0");
   Tensor mean_bad(Shape{4});
-  ATTN_EXPECT_THROW_MSG(ops::reference::layer_norm_forward(x, {}, {}, 1e-5, out, mean_bad, rstd, ctx), ShapeError,
-                        "mean has shape (4,)");
+  ATTN_EXPECT_THROW_MSG(
+      ops::reference::layer_norm_forward(x, {}, {}, 1e-5, out, mean_bad, rstd, ctx), ShapeError,
+      "mean has shape (4,)");
   ATTN_EXPECT_THROW_MSG(ops::layer_norm_forward(x, w, {}, 1e-5, out, mean, rstd, ctx), ShapeError,
                         "layer_norm_forward", "weight has shape (3,)");
-  ATTN_EXPECT_THROW_MSG(ops::layer_norm_forward(x, {}, {}, 1e-5, out, mean_bad, rstd, ctx), ShapeError,
-                        "mean has shape (4,)");
+  ATTN_EXPECT_THROW_MSG(ops::layer_norm_forward(x, {}, {}, 1e-5, out, mean_bad, rstd, ctx),
+                        ShapeError, "mean has shape (4,)");
   Tensor dx(Shape{2, 5});
-  ATTN_EXPECT_THROW_MSG(ops::layer_norm_backward(x, {}, mean, rstd, out, dx, {}, {}, ctx), ShapeError,
-                        "layer_norm_backward", "dx has shape (2, 5)");
+  ATTN_EXPECT_THROW_MSG(ops::layer_norm_backward(x, {}, mean, rstd, out, dx, {}, {}, ctx),
+                        ShapeError, "layer_norm_backward", "dx has shape (2, 5)");
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Sinusoidal positional encoding: closed form, and the lecture's property that PE(pos + k) is a fixed
-// linear map of PE(pos). Also shows that the common "(2i+1)/d for the cosine" variant loses it
-// (docs/positional_encoding.md explains why).
+// Sinusoidal positional encoding: closed form, and the lecture's property that PE(pos + k) is a
+// fixed linear map of PE(pos). Also shows that the common "(2i+1)/d for the cosine" variant loses
+// it (docs/positional_encoding.md explains why).
 #include <cmath>
 #include <functional>
 
@@ -15,12 +15,14 @@ using PeFn = std::function<double(int64_t pos, int64_t c, int64_t C)>;
 // Closed form, written with pow (the library uses exp/log).
 double closed_form(int64_t pos, int64_t c, int64_t C) {
   const double pair = static_cast<double>(c / 2);
-  const double angle = static_cast<double>(pos) / std::pow(10000.0, 2.0 * pair / static_cast<double>(C));
+  const double angle =
+      static_cast<double>(pos) / std::pow(10000.0, 2.0 * pair / static_cast<double>(C));
   return c % 2 == 0 ? std::sin(angle) : std::cos(angle);
 }
 // The variant: the cosine of column 2i+1 uses exponent (2i+1)/d instead of 2i/d.
 double odd_exponent_variant(int64_t pos, int64_t c, int64_t C) {
-  const double angle = static_cast<double>(pos) / std::pow(10000.0, static_cast<double>(c) / static_cast<double>(C));
+  const double angle =
+      static_cast<double>(pos) / std::pow(10000.0, static_cast<double>(c) / static_cast<double>(C));
   return c % 2 == 0 ? std::sin(angle) : std::cos(angle);
 }
 
@@ -29,7 +31,8 @@ TEST(SinusoidalEncoding, MatchesTheClosedForm) {
     TensorD table(Shape{300, C});
     ops::sinusoidal_encoding(table.view());
     for (int64_t pos = 0; pos < 300; ++pos)
-      for (int64_t c = 0; c < C; ++c) ASSERT_NEAR(table(pos, c), closed_form(pos, c, C), 1e-12) << pos << "," << c;
+      for (int64_t c = 0; c < C; ++c)
+        ASSERT_NEAR(table(pos, c), closed_form(pos, c, C), 1e-12) << pos << "," << c;
   }
   // The lecture's printout starts 0.8415 (sin 1), 0.5403 (cos 1), 0.8219, 0.5697 for d = 512.
   TensorD row(Shape{1, 512});
@@ -57,13 +60,15 @@ TEST(SinusoidalEncoding, StartPositionFloatTableAndAddAgree) {
   ops::add_sinusoidal_encoding(x, out, 30, ctx);
   for (int64_t b = 0; b < 2; ++b)
     for (int64_t t = 0; t < 20; ++t)
-      for (int64_t c = 0; c < 10; ++c) EXPECT_FLOAT_EQ(out(b, t, c), x(b, t, c) + static_cast<float>(tail(t, c)));
+      for (int64_t c = 0; c < 10; ++c)
+        EXPECT_FLOAT_EQ(out(b, t, c), x(b, t, c) + static_cast<float>(tail(t, c)));
   Tensor inplace = Tensor::copy_of(x.view());
   ops::add_sinusoidal_encoding(inplace, inplace, 30, ctx);
   EXPECT_TRUE(all_close(inplace, out, 0.0));
-  ATTN_EXPECT_THROW_MSG(ops::add_sinusoidal_encoding(Tensor(Shape{20, 10}), out, 0, ctx), ShapeError,
-                        "add_sinusoidal_encoding", "rank 3");
-  ATTN_EXPECT_THROW_MSG(ops::sinusoidal_encoding(f.view(), 0, 1.0), ValueError, "base must be finite and > 1");
+  ATTN_EXPECT_THROW_MSG(ops::add_sinusoidal_encoding(Tensor(Shape{20, 10}), out, 0, ctx),
+                        ShapeError, "add_sinusoidal_encoding", "rank 3");
+  ATTN_EXPECT_THROW_MSG(ops::sinusoidal_encoding(f.view(), 0, 1.0), ValueError,
+                        "base must be finite and > 1");
   ATTN_EXPECT_THROW_MSG(ops::sinusoidal_encoding(f.view(), -1), ValueError, "start_pos");
 }
 
@@ -107,8 +112,9 @@ TEST(SinusoidalEncoding, ShiftByKIsAFixedBlockRotation) {
   ATTN_EXPECT_THROW_MSG(ops::sinusoidal_shift_matrix(1, 7), ValueError, "C must be even");
 }
 
-// Best block-diagonal linear map (any 2×2 per pair, rotation or not) from PE(pos) to PE(pos+k), fitted
-// by least squares over many positions; returns the largest residual. Zero iff such a map exists.
+// Best block-diagonal linear map (any 2×2 per pair, rotation or not) from PE(pos) to PE(pos+k),
+// fitted by least squares over many positions; returns the largest residual. Zero iff such a map
+// exists.
 double best_block_map_residual(const PeFn& pe, int64_t k, int64_t C) {
   double worst = 0.0;
   for (int64_t i = 0; i < C / 2; ++i) {
@@ -128,7 +134,8 @@ double best_block_map_residual(const PeFn& pe, int64_t k, int64_t C) {
       for (int b = 0; b < 2; ++b) A[a][b] = yx[a][0] * inv[0][b] + yx[a][1] * inv[1][b];
     for (int64_t pos = 0; pos < 2000; pos += 7)
       for (int a = 0; a < 2; ++a)
-        worst = std::max(worst, std::abs(x_of(pos + k, a) - A[a][0] * x_of(pos, 0) - A[a][1] * x_of(pos, 1)));
+        worst = std::max(
+            worst, std::abs(x_of(pos + k, a) - A[a][0] * x_of(pos, 0) - A[a][1] * x_of(pos, 1)));
   }
   return worst;
 }

@@ -39,9 +39,10 @@ TEST(SoftmaxReference, HandlesHugeLogitsMaskedEntriesAndEmptyRows) {
 std::vector<OpCase> softmax_cases(bool small) {
   std::vector<OpCase> cases;
   uint64_t seed = 20;
-  const std::vector<Shape> shapes = small ? std::vector<Shape>{{3, 5}, {2, 2, 3}}
-                                          : std::vector<Shape>{{1, 1}, {3, 5}, {2, 7, 15}, {16, 16}, {5, 17}, {3, 64},
-                                                               {2, 129}, {40, 1000}, {700, 33}};
+  const std::vector<Shape> shapes =
+      small ? std::vector<Shape>{{3, 5}, {2, 2, 3}}
+            : std::vector<Shape>{{1, 1},  {3, 5},   {2, 7, 15}, {16, 16}, {5, 17},
+                                 {3, 64}, {2, 129}, {40, 1000}, {700, 33}};
   for (const Shape& shape : shapes) {
     Rng rng(seed++);
     TensorD x = random_tensor<double>(shape, rng, 4.0);
@@ -61,7 +62,9 @@ TEST(Softmax, FastMatchesReference) {
 TEST(Softmax, ReferenceBackwardMatchesFiniteDifferences) {
   check_gradients(softmax_spec(), softmax_cases(true), 1e-9, 1e-7);
 }
-TEST(Softmax, SameResultForOneAndThreeThreads) { check_threads(softmax_spec(), softmax_cases(false)); }
+TEST(Softmax, SameResultForOneAndThreeThreads) {
+  check_threads(softmax_spec(), softmax_cases(false));
+}
 
 TEST(Softmax, FastAndReferenceRejectBadShapesAlike) {
   Context ctx;
@@ -69,10 +72,13 @@ TEST(Softmax, FastAndReferenceRejectBadShapesAlike) {
   ATTN_EXPECT_THROW_MSG(ops::reference::softmax_forward(x, y, ctx), ShapeError, "softmax_forward",
                         "out has shape (3, 2)");
   ATTN_EXPECT_THROW_MSG(ops::reference::softmax_forward(x, x, ctx), ValueError, "overlaps");
-  ATTN_EXPECT_THROW_MSG(ops::reference::softmax_backward(x, y, x, ctx), ShapeError, "softmax_backward", "dout");
-  ATTN_EXPECT_THROW_MSG(ops::softmax_forward(x, y, ctx), ShapeError, "softmax_forward", "out has shape (3, 2)");
+  ATTN_EXPECT_THROW_MSG(ops::reference::softmax_backward(x, y, x, ctx), ShapeError,
+                        "softmax_backward", "dout");
+  ATTN_EXPECT_THROW_MSG(ops::softmax_forward(x, y, ctx), ShapeError, "softmax_forward",
+                        "out has shape (3, 2)");
   ATTN_EXPECT_THROW_MSG(ops::softmax_forward(x, x, ctx), ValueError, "overlaps");
-  ATTN_EXPECT_THROW_MSG(ops::softmax_backward(x, y, x, ctx), ShapeError, "softmax_backward", "dout");
+  ATTN_EXPECT_THROW_MSG(ops::softmax_backward(x, y, x, ctx), ShapeError, "softmax_backward",
+                        "dout");
 }
 
 }  // namespace

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
-// The op harness (in the spirit of ggml's test-backend-ops, at a fraction of its size): an op registers
-// once, as an OpSpec (its fast float path, its double reference, their backwards and its tolerances),
-// and every check runs over a list of OpCases (inputs plus a printable description):
+// The op harness (in the spirit of ggml's test-backend-ops, at a fraction of its size): an op
+// registers once, as an OpSpec (its fast float path, its double reference, their backwards and its
+// tolerances), and every check runs over a list of OpCases (inputs plus a printable description):
 //   check_forward    fast vs reference, on contiguous inputs and on strided, misaligned copies
 //   check_backward   fast backward vs reference backward
 //   check_gradients  reference backward vs central finite differences in double
 //   check_threads    fast forward and backward on 1 and 3 threads: bitwise identical
 // Inputs are made in double and rounded to float values, so both paths see the same numbers and the
-// difference is the fast path's arithmetic alone. Error messages are checked with ATTN_EXPECT_THROW_MSG
-// next to each registration.
+// difference is the fast path's arithmetic alone. Error messages are checked with
+// ATTN_EXPECT_THROW_MSG next to each registration.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -23,15 +23,17 @@
 namespace attn::testing {
 
 struct OpCase {
-  std::string vars;             // what the case is, printed on failure: "rows=7 C=33 affine strided"
+  std::string vars;  // what the case is, printed on failure: "rows=7 C=33 affine strided"
   std::vector<TensorD> inputs;  // an undefined tensor is an optional argument left out
 };
 
-// Zero tensors shaped like the given views (undefined where a view is): gradient buffers for backward.
+// Zero tensors shaped like the given views (undefined where a view is): gradient buffers for
+// backward.
 template <typename T>
 std::vector<BasicTensor<T>> zeros_like(std::initializer_list<BasicView<const T>> views) {
   std::vector<BasicTensor<T>> v;
-  for (const auto& view : views) v.push_back(view.defined() ? BasicTensor<T>(view.shape()) : BasicTensor<T>());
+  for (const auto& view : views)
+    v.push_back(view.defined() ? BasicTensor<T>(view.shape()) : BasicTensor<T>());
   return v;
 }
 
@@ -50,15 +52,20 @@ struct OpSpec {
   // Outputs of the fast path and of the reference for the inputs (views may be strided).
   std::function<std::vector<Tensor>(const Views& in, const Context& ctx)> forward;
   std::function<std::vector<TensorD>(const ViewsD& in, const Context& ctx)> reference;
-  // Gradients of every input (undefined: that input has none) from the forward's outputs and the output
-  // gradients; dout[i] is undefined for outputs that are not differentiable (lse, mean, rstd).
-  std::function<std::vector<Tensor>(const Views& in, const Views& out, const Views& dout, const Context&)> backward;
-  std::function<std::vector<TensorD>(const ViewsD& in, const ViewsD& out, const ViewsD& dout, const Context&)>
+  // Gradients of every input (undefined: that input has none) from the forward's outputs and the
+  // output gradients; dout[i] is undefined for outputs that are not differentiable (lse, mean,
+  // rstd).
+  std::function<std::vector<Tensor>(const Views& in, const Views& out, const Views& dout,
+                                    const Context&)>
+      backward;
+  std::function<std::vector<TensorD>(const ViewsD& in, const ViewsD& out, const ViewsD& dout,
+                                     const Context&)>
       reference_backward;
-  std::vector<bool> differentiable_outputs;  // which outputs the loss Σ⟨out_i, G_i⟩ of gradient checks uses
-  // Absolute tolerance of fast output i (or of the gradient of input i) against the reference's value
-  // `expected`, derived from the case's inputs and that value's magnitude (each registration states its
-  // error model).
+  std::vector<bool>
+      differentiable_outputs;  // which outputs the loss Σ⟨out_i, G_i⟩ of gradient checks uses
+  // Absolute tolerance of fast output i (or of the gradient of input i) against the reference's
+  // value `expected`, derived from the case's inputs and that value's magnitude (each registration
+  // states its error model).
   std::function<double(const OpCase&, size_t output, const TensorD& expected)> forward_tolerance;
   std::function<double(const OpCase&, size_t input, const TensorD& expected)> backward_tolerance;
 };
@@ -111,11 +118,13 @@ inline OpSpec::Views views_f(const std::vector<Tensor>& ts) {
 }
 
 // Random output gradients for the differentiable outputs (undefined for the others).
-inline std::vector<TensorD> output_grads(const OpSpec& spec, const std::vector<TensorD>& outs, uint64_t seed) {
+inline std::vector<TensorD> output_grads(const OpSpec& spec, const std::vector<TensorD>& outs,
+                                         uint64_t seed) {
   Rng rng(seed);
   std::vector<TensorD> g;
   for (size_t i = 0; i < outs.size(); ++i)
-    g.push_back(spec.differentiable_outputs.at(i) ? random_tensor<double>(outs[i].shape(), rng) : TensorD());
+    g.push_back(spec.differentiable_outputs.at(i) ? random_tensor<double>(outs[i].shape(), rng)
+                                                  : TensorD());
   for (TensorD& t : g)
     for (double& x : t.values()) x = static_cast<double>(static_cast<float>(x));
   return g;
@@ -126,7 +135,8 @@ inline std::vector<TensorD> output_grads(const OpSpec& spec, const std::vector<T
 // Same definedness, same size, same bits.
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.defined() == b.defined() && a.numel() == b.numel() &&
-         (a.numel() == 0 || std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0);
+         (a.numel() == 0 ||
+          std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0);
 }
 
 inline void check_forward(const OpSpec& spec, const std::vector<OpCase>& cases) {
@@ -142,7 +152,8 @@ inline void check_forward(const OpSpec& spec, const std::vector<OpCase>& cases) 
       const auto got = spec.forward(f.views(strided), ctx);
       ASSERT_EQ(got.size(), want.size());
       for (size_t i = 0; i < got.size(); ++i)
-        EXPECT_TRUE(all_close(got[i], want[i], spec.forward_tolerance(c, i, want[i]), 4 * kEpsF32)) << "output " << i;
+        EXPECT_TRUE(all_close(got[i], want[i], spec.forward_tolerance(c, i, want[i]), 4 * kEpsF32))
+            << "output " << i;
     }
   }
 }
@@ -168,7 +179,8 @@ inline void check_backward(const OpSpec& spec, const std::vector<OpCase>& cases)
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(got[i].defined(), want[i].defined()) << "gradient of input " << i;
         if (got[i].defined()) {
-          EXPECT_TRUE(all_close(got[i], want[i], spec.backward_tolerance(c, i, want[i]), 4 * kEpsF32))
+          EXPECT_TRUE(
+              all_close(got[i], want[i], spec.backward_tolerance(c, i, want[i]), 4 * kEpsF32))
               << "gradient of input " << i;
         }
       }
@@ -177,8 +189,8 @@ inline void check_backward(const OpSpec& spec, const std::vector<OpCase>& cases)
 }
 
 // The reference's gradients against central differences of loss = Σ_i ⟨out_i, G_i⟩, all in double.
-inline void check_gradients(const OpSpec& spec, const std::vector<OpCase>& cases, double atol = 1e-8,
-                            double rtol = 1e-6) {
+inline void check_gradients(const OpSpec& spec, const std::vector<OpCase>& cases,
+                            double atol = 1e-8, double rtol = 1e-6) {
   using namespace op_case_detail;
   Context ctx;
   uint64_t seed = 1000;
@@ -197,7 +209,8 @@ inline void check_gradients(const OpSpec& spec, const std::vector<OpCase>& cases
     };
     for (size_t i = 0; i < grads.size(); ++i)
       if (grads[i].defined()) {
-        EXPECT_TRUE(all_close(grads[i], numeric_gradient(loss, c.inputs[i].view()), atol, rtol)) << "input " << i;
+        EXPECT_TRUE(all_close(grads[i], numeric_gradient(loss, c.inputs[i].view()), atol, rtol))
+            << "input " << i;
       }
   }
 }
@@ -227,7 +240,8 @@ inline void check_threads(const OpSpec& spec, const std::vector<OpCase>& cases) 
         continue;
       }
       ASSERT_EQ(results.size(), first.size());
-      for (size_t i = 0; i < results.size(); ++i) EXPECT_TRUE(bitwise_equal(results[i], first[i])) << "result " << i;
+      for (size_t i = 0; i < results.size(); ++i)
+        EXPECT_TRUE(bitwise_equal(results[i], first[i])) << "result " << i;
     }
     ++seed;
   }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Shared test harness: random tensors, strided copies, closeness checks that report the worst element,
-// and central finite differences in double.
+// Shared test harness: random tensors, strided copies, closeness checks that report the worst
+// element, and central finite differences in double.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -53,18 +53,19 @@ Strided<T> strided_copy(const BasicTensor<T>& src) {
   return strided_copy(src.view());
 }
 
-// |actual - expected| <= atol + rtol·|expected| everywhere (inf must match inf exactly). On failure,
-// names the worst element and the number of failures.
+// |actual - expected| <= atol + rtol·|expected| everywhere (inf must match inf exactly). On
+// failure, names the worst element and the number of failures.
 template <typename A, typename E>
-::testing::AssertionResult all_close(BasicView<const A> actual, BasicView<const E> expected, double atol,
-                                     double rtol = 0.0) {
+::testing::AssertionResult all_close(BasicView<const A> actual, BasicView<const E> expected,
+                                     double atol, double rtol = 0.0) {
   if (!(actual.shape() == expected.shape()))
-    return ::testing::AssertionFailure() << "shape " << actual.shape().str() << " vs expected "
-                                         << expected.shape().str();
+    return ::testing::AssertionFailure()
+           << "shape " << actual.shape().str() << " vs expected " << expected.shape().str();
   double worst = -1.0, worst_a = 0.0, worst_e = 0.0, max_abs = 0.0;
   int64_t worst_index = -1, failures = 0, index = 0;
   for_each_offset_pair(actual, expected, [&](int64_t oa, int64_t oe) {
-    const double a = static_cast<double>(actual.at_offset(oa)), e = static_cast<double>(expected.at_offset(oe));
+    const double a = static_cast<double>(actual.at_offset(oa)),
+                 e = static_cast<double>(expected.at_offset(oe));
     double excess;
     if (std::isinf(e) || std::isinf(a) || std::isnan(a) || std::isnan(e)) {
       excess = (a == e) ? -1.0 : kInfinity;
@@ -82,10 +83,10 @@ template <typename A, typename E>
     ++index;
   });
   if (failures == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << failures << " of " << index << " elements differ; worst at flat index "
-                                       << worst_index << ": actual " << worst_a << " expected " << worst_e
-                                       << " (atol " << atol << ", rtol " << rtol << ", max abs error " << max_abs
-                                       << ")";
+  return ::testing::AssertionFailure()
+         << failures << " of " << index << " elements differ; worst at flat index " << worst_index
+         << ": actual " << worst_a << " expected " << worst_e << " (atol " << atol << ", rtol "
+         << rtol << ", max abs error " << max_abs << ")";
 }
 template <typename A, typename E>
 ::testing::AssertionResult all_close(const BasicTensor<A>& a, const BasicTensor<E>& e, double atol,
@@ -97,14 +98,16 @@ template <typename A, typename E>
 template <typename T>
 double max_abs(BasicView<const T> v) {
   double m = 0.0;
-  for_each_offset(v, [&](int64_t o) { m = std::max(m, std::abs(static_cast<double>(v.at_offset(o)))); });
+  for_each_offset(
+      v, [&](int64_t o) { m = std::max(m, std::abs(static_cast<double>(v.at_offset(o)))); });
   return m;
 }
 
-// Central differences of a scalar loss with respect to every element of x (double, in place, restored).
-// Truncation error is O(eps²·f'''), rounding error O(δ/eps) with δ ≈ 1e-16·|loss|: eps = 1e-6 balances
-// them near 1e-10 for the O(1) functions tested here.
-inline TensorD numeric_gradient(const std::function<double()>& loss, TensorViewD x, double eps = 1e-6) {
+// Central differences of a scalar loss with respect to every element of x (double, in place,
+// restored). Truncation error is O(eps²·f'''), rounding error O(δ/eps) with δ ≈ 1e-16·|loss|: eps =
+// 1e-6 balances them near 1e-10 for the O(1) functions tested here.
+inline TensorD numeric_gradient(const std::function<double()>& loss, TensorViewD x,
+                                double eps = 1e-6) {
   TensorD grad(x.shape());
   int64_t i = 0;
   for_each_offset(x, [&](int64_t o) {
@@ -130,19 +133,21 @@ double dot(BasicView<const T> a, BasicView<const U> b) {
 }
 
 // Expects `statement` to throw E whose message contains every fragment.
-#define ATTN_EXPECT_THROW_MSG(statement, E, ...)                                                   \
-  do {                                                                                              \
-    try {                                                                                           \
-      statement;                                                                                    \
-      ADD_FAILURE() << "expected " #E " from: " #statement;                                         \
-    } catch (const E& e_) {                                                                         \
-      for (const char* fragment_ : {__VA_ARGS__})                                                   \
-        EXPECT_NE(std::string(e_.what()).find(fragment_), std::string::npos)                        \
-            << "message \"" << e_.what() << "\" lacks \"" << fragment_ << "\"";                    \
-    }                                                                                               \
+#define ATTN_EXPECT_THROW_MSG(statement, E, ...)                                \
+  do {                                                                          \
+    try {                                                                       \
+      statement;                                                                \
+      ADD_FAILURE() << "expected " #E " from: " #statement;                     \
+    } catch (const E& e_) {                                                     \
+      for (const char* fragment_ : {__VA_ARGS__})                               \
+        EXPECT_NE(std::string(e_.what()).find(fragment_), std::string::npos)    \
+            << "message \"" << e_.what() << "\" lacks \"" << fragment_ << "\""; \
+    }                                                                           \
   } while (0)
 
 // Path of a file under tests/golden (ATTN_GOLDEN_DIR is set by CMake).
-inline std::string golden_path(const std::string& relative) { return std::string(ATTN_GOLDEN_DIR) + "/" + relative; }
+inline std::string golden_path(const std::string& relative) {
+  return std::string(ATTN_GOLDEN_DIR) + "/" + relative;
+}
 
 }  // namespace attn::testing

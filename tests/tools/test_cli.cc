@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// The attn CLI run as a user runs it: output format, PyTorch fixtures through `attn attend`, errors.
+// The attn CLI run as a user runs it: output format, PyTorch fixtures through `attn attend`,
+// errors.
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
 
 #include "testing/testing.h"
 
@@ -68,16 +69,21 @@ TEST(CliAttend, MatchesPyTorchFixturesForwardAndBackward) {
     SCOPED_TRACE(dir);
     std::ifstream f(dir + "meta.json");
     const auto meta = nlohmann::json::parse(f);
-    std::string args = "attend --q " + dir + "q.npy --k " + dir + "k.npy --v " + dir + "v.npy --out " + tmp +
-                       "/out.npy --lse " + tmp + "/lse.npy --probs " + tmp + "/probs.npy --grad-out " + dir +
-                       "dout.npy --dq " + tmp + "/dq.npy --dk " + tmp + "/dk.npy --dv " + tmp + "/dv.npy";
+    std::string args = "attend --q " + dir + "q.npy --k " + dir + "k.npy --v " + dir +
+                       "v.npy --out " + tmp + "/out.npy --lse " + tmp + "/lse.npy --probs " + tmp +
+                       "/probs.npy --grad-out " + dir + "dout.npy --dq " + tmp + "/dq.npy --dk " +
+                       tmp + "/dk.npy --dv " + tmp + "/dv.npy";
     for (const auto& a : meta["cli_args"]) args += " " + a.get<std::string>();
-    if (meta["has_bias"].get<bool>()) args += " --bias " + dir + "bias.npy --dbias " + tmp + "/dbias.npy";
+    if (meta["has_bias"].get<bool>())
+      args += " --bias " + dir + "bias.npy --dbias " + tmp + "/dbias.npy";
     const auto r = run_cli(args);
     ASSERT_EQ(r.code, 0) << args << "\n" << r.output;
-    auto got = [&](const std::string& k) { return io::read_npy(tmp + "/" + k + ".npy").to_double(); };
+    auto got = [&](const std::string& k) {
+      return io::read_npy(tmp + "/" + k + ".npy").to_double();
+    };
     auto want = [&](const std::string& k) { return io::read_npy(dir + k + ".npy").to_double(); };
-    for (const char* k : {"out", "lse", "dq", "dk", "dv"}) EXPECT_TRUE(all_close(got(k), want(k), 1e-6, 1e-6)) << k;
+    for (const char* k : {"out", "lse", "dq", "dk", "dv"})
+      EXPECT_TRUE(all_close(got(k), want(k), 1e-6, 1e-6)) << k;
     if (meta["has_bias"].get<bool>()) {
       EXPECT_TRUE(all_close(got("dbias"), want("dbias"), 1e-6, 1e-6));
     }
@@ -96,13 +102,14 @@ TEST(CliAttend, MatchesPyTorchFixturesForwardAndBackward) {
 TEST(CliAttend, Float64InputRunsInFloat64) {
   const std::string tmp = ::testing::TempDir();
   Rng rng(1);
-  const TensorD q = random_tensor<double>(Shape{1, 2, 3, 4}, rng), k = random_tensor<double>(Shape{1, 1, 5, 4}, rng);
+  const TensorD q = random_tensor<double>(Shape{1, 2, 3, 4}, rng),
+                k = random_tensor<double>(Shape{1, 1, 5, 4}, rng);
   const TensorD v = random_tensor<double>(Shape{1, 1, 5, 2}, rng);
   io::write_npy(tmp + "/q64.npy", q.view());
   io::write_npy(tmp + "/k64.npy", k.view());
   io::write_npy(tmp + "/v64.npy", v.view());
-  const auto r = run_cli("attend --q " + tmp + "/q64.npy --k " + tmp + "/k64.npy --v " + tmp + "/v64.npy --out " +
-                         tmp + "/o64.npy --causal --reference");
+  const auto r = run_cli("attend --q " + tmp + "/q64.npy --k " + tmp + "/k64.npy --v " + tmp +
+                         "/v64.npy --out " + tmp + "/o64.npy --causal --reference");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("float64"), std::string::npos);
   const auto out = io::read_npy(tmp + "/o64.npy");
@@ -111,14 +118,15 @@ TEST(CliAttend, Float64InputRunsInFloat64) {
   ops::AttentionMask m;
   m.causal = true;
   TensorD expected(Shape{1, 2, 3, 2}), lse(Shape{1, 2, 3});
-  ops::reference::attention_forward(q.view(), k.view(), v.view(), m, {}, 0.5, expected.view(), lse.view(), {}, ctx);
+  ops::reference::attention_forward(q.view(), k.view(), v.view(), m, {}, 0.5, expected.view(),
+                                    lse.view(), {}, ctx);
   EXPECT_TRUE(all_close(out.to_double(), expected, 0.0));
 }
 
 TEST(CliAttend, RejectsBadInputWithAClearMessage) {
   const std::string g = golden_path("attention/basic/");
-  const std::string base = "attend --q " + g + "q.npy --k " + g + "k.npy --v " + g + "v.npy --out " +
-                           ::testing::TempDir() + "/x.npy ";
+  const std::string base = "attend --q " + g + "q.npy --k " + g + "k.npy --v " + g +
+                           "v.npy --out " + ::testing::TempDir() + "/x.npy ";
   struct Case {
     std::string args, fragment;
   };
@@ -140,23 +148,29 @@ TEST(CliAttend, RejectsBadInputWithAClearMessage) {
     EXPECT_EQ(r.code, 1) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.fragment), std::string::npos) << c.args << "\n" << r.output;
   }
-  const auto r = run_cli("attend --q " + g + "q.npy --k " + g + "lse.npy --v " + g + "v.npy --out /tmp/x.npy");
+  const auto r =
+      run_cli("attend --q " + g + "q.npy --k " + g + "lse.npy --v " + g + "v.npy --out /tmp/x.npy");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("(B, NH_kv, S, HS)"), std::string::npos) << r.output;
-  const auto missing = run_cli("attend --q /nonexistent.npy --k " + g + "k.npy --v " + g + "v.npy --out /tmp/x.npy");
+  const auto missing =
+      run_cli("attend --q /nonexistent.npy --k " + g + "k.npy --v " + g + "v.npy --out /tmp/x.npy");
   EXPECT_EQ(missing.code, 1);
-  EXPECT_NE(missing.output.find("cannot open '/nonexistent.npy'"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("cannot open '/nonexistent.npy'"), std::string::npos)
+      << missing.output;
 }
 
 TEST(CliEncode, MatchesAnExportedPyTorchEncoderWithPadding) {
-  // tests/golden/encode: a 2-layer torch.nn.TransformerEncoder (GELU, final norm, batch_first=False) exported
-  // by scripts/export_torch_encoder.py, with PyTorch's float64 output for 2 sequences of lengths 20 and 13.
+  // tests/golden/encode: a 2-layer torch.nn.TransformerEncoder (GELU, final norm,
+  // batch_first=False) exported by scripts/export_torch_encoder.py, with PyTorch's float64 output
+  // for 2 sequences of lengths 20 and 13.
   const std::string g = golden_path("encode/");
   const std::string out = ::testing::TempDir() + "/encoded.npy";
-  const auto r = run_cli("encode --config " + g + "config.json --weights " + g + "weights.safetensors --input " + g +
-                         "input.npy --out " + out + " --key-lengths 20,13");
+  const auto r = run_cli("encode --config " + g + "config.json --weights " + g +
+                         "weights.safetensors --input " + g + "input.npy --out " + out +
+                         " --key-lengths 20,13");
   ASSERT_EQ(r.code, 0) << r.output;
-  const TensorD y = io::read_npy(out).to_double(), expected = io::read_npy(g + "expected.npy").to_double();
+  const TensorD y = io::read_npy(out).to_double(),
+                expected = io::read_npy(g + "expected.npy").to_double();
   EXPECT_TRUE((all_close<double, double>(y.view(), expected.view(), 1e-5)));
 }
 
@@ -167,33 +181,47 @@ TEST(CliEncode, RejectsBadConfigsWeightsAndInputs) {
     std::ofstream(tmp + "/" + name) << text;
     return tmp + "/" + name;
   };
-  const std::string ok_tail = " --weights " + g + "weights.safetensors --input " + g + "input.npy --out " + tmp + "/y.npy";
+  const std::string ok_tail =
+      " --weights " + g + "weights.safetensors --input " + g + "input.npy --out " + tmp + "/y.npy";
   struct Case {
     std::string args, fragment;
   };
   for (const auto& c : std::vector<Case>{
-           {"--config " + write("c1.json", "{\"d_model\": 32}") + ok_tail, "missing required key \"nhead\""},
-           {"--config " + write("c2.json", "{\"d_model\": 32, \"nhead\": 5, \"num_layers\": 2}") + ok_tail,
+           {"--config " + write("c1.json", "{\"d_model\": 32}") + ok_tail,
+            "missing required key \"nhead\""},
+           {"--config " + write("c2.json", "{\"d_model\": 32, \"nhead\": 5, \"num_layers\": 2}") +
+                ok_tail,
             "must be a positive multiple of nhead"},
-           {"--config " + write("c3.json", "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 2, \"heads\": 4}") + ok_tail,
+           {"--config " +
+                write("c3.json",
+                      "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 2, \"heads\": 4}") +
+                ok_tail,
             "unknown key \"heads\""},
-           {"--config " + write("c4.json", "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": \"2\"}") + ok_tail,
+           {"--config " +
+                write("c4.json", "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": \"2\"}") +
+                ok_tail,
             "\"num_layers\" must be an integer"},
            {"--config " + write("c5.json", "{\"d_model\": 32,") + ok_tail, "not valid JSON"},
-           {"--config " + write("c6.json",
-                                "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 3, \"dim_feedforward\": 64, "
-                                "\"batch_first\": false, \"final_norm\": true}") + ok_tail,
+           {"--config " +
+                write("c6.json",
+                      "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 3, \"dim_feedforward\": 64, "
+                      "\"batch_first\": false, \"final_norm\": true}") +
+                ok_tail,
             "missing keys [layers.2.self_attn.in_proj_weight"},
-           {"--config " + write("c7.json",
-                                "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 2, \"dim_feedforward\": 32, "
-                                "\"batch_first\": false, \"final_norm\": true}") + ok_tail,
+           {"--config " +
+                write("c7.json",
+                      "{\"d_model\": 32, \"nhead\": 4, \"num_layers\": 2, \"dim_feedforward\": 32, "
+                      "\"batch_first\": false, \"final_norm\": true}") +
+                ok_tail,
             "'layers.0.linear1.weight' has shape (64, 32) in the state but (32, 32) in the model"},
            {"--config " + g + "config.json" + ok_tail + " --key-lengths 20", "expected 2 lengths"},
-           {"--config " + g + "config.json" + ok_tail + " --key-lengths 20,0", "each length must be in [1, 20]"},
-           {"--config " + g + "config.json --weights " + g + "input.npy --input " + g + "input.npy --out " + tmp + "/y.npy",
+           {"--config " + g + "config.json" + ok_tail + " --key-lengths 20,0",
+            "each length must be in [1, 20]"},
+           {"--config " + g + "config.json --weights " + g + "input.npy --input " + g +
+                "input.npy --out " + tmp + "/y.npy",
             "read_safetensors"},
-           {"--config " + g + "config.json --weights " + g + "weights.safetensors --input " + g + "weights.safetensors --out " +
-                tmp + "/y.npy",
+           {"--config " + g + "config.json --weights " + g + "weights.safetensors --input " + g +
+                "weights.safetensors --out " + tmp + "/y.npy",
             "read_npy"},
        }) {
     const auto r = run_cli("encode " + c.args);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// train::fit: the loop's bookkeeping on a small regression (a Linear layer fitting y = x·A): it learns,
-// a resumed run equals the uninterrupted one bit for bit, checkpoints land when asked, the CSV continues,
-// evaluation stops at the target, and bad options are rejected before any step.
+// train::fit: the loop's bookkeeping on a small regression (a Linear layer fitting y = x·A): it
+// learns, a resumed run equals the uninterrupted one bit for bit, checkpoints land when asked, the
+// CSV continues, evaluation stops at the target, and bad options are rejected before any step.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -21,7 +21,8 @@ constexpr int64_t kIn = 6, kOut = 3, kBatch = 16;
 struct Regression {
   nn::Linear model;
   Tensor A;
-  explicit Regression(Rng& rng) : model(kIn, kOut, true, rng), A(testing::random_tensor<float>(Shape{kIn, kOut}, rng)) {}
+  explicit Regression(Rng& rng)
+      : model(kIn, kOut, true, rng), A(testing::random_tensor<float>(Shape{kIn, kOut}, rng)) {}
 
   StepResult step(int64_t s, const Context& ctx) {
     Rng rng(1000 + static_cast<uint64_t>(s));
@@ -61,8 +62,9 @@ TEST(Fit, LearnsAndReportsEveryStep) {
   Regression task(rng);
   AdamW opt(task.model);
   int64_t calls = 0;
-  const FitResult r = fit(task.model, opt, options(200), [&](int64_t s) { return task.step(s, ctx()); }, {},
-                          [&](const StepInfo& info) { EXPECT_EQ(info.step, ++calls); });
+  const FitResult r = fit(
+      task.model, opt, options(200), [&](int64_t s) { return task.step(s, ctx()); }, {},
+      [&](const StepInfo& info) { EXPECT_EQ(info.step, ++calls); });
   EXPECT_EQ(r.steps, 200);
   EXPECT_EQ(calls, 200);
   ASSERT_EQ(r.losses.size(), 200u);
@@ -70,8 +72,10 @@ TEST(Fit, LearnsAndReportsEveryStep) {
   EXPECT_TRUE(std::isnan(r.last_eval));
 }
 
-// Runs fit for 40 steps on a fresh model (seed 2), throwing from the step function at step stop_after
-// (< 0: never) as a killed process would stop. Returns the result (if it finished) and the final weights.
+// Runs fit for 40 steps on a fresh model (seed 2), throwing from the step function at step
+// stop_after
+// (< 0: never) as a killed process would stop. Returns the result (if it finished) and the final
+// weights.
 struct FitRun {
   FitResult result;
   Tensor weight;
@@ -110,9 +114,13 @@ TEST(Fit, ResumedRunEqualsTheUninterruptedOneBitForBit) {
   EXPECT_EQ(resumed.result.first_step, 20);
   EXPECT_EQ(resumed.result.steps, 40);
   ASSERT_EQ(resumed.result.losses.size(), 20u);
-  for (size_t i = 0; i < 20; ++i) EXPECT_EQ(resumed.result.losses[i], whole.result.losses[20 + i]) << "step " << 21 + i;
-  EXPECT_EQ(std::memcmp(whole.weight.data(), resumed.weight.data(), static_cast<size_t>(whole.weight.numel()) * 4), 0);
-  // The CSV has its header once and a row per step run: 25 before the interruption, 20 after the resume.
+  for (size_t i = 0; i < 20; ++i)
+    EXPECT_EQ(resumed.result.losses[i], whole.result.losses[20 + i]) << "step " << 21 + i;
+  EXPECT_EQ(std::memcmp(whole.weight.data(), resumed.weight.data(),
+                        static_cast<size_t>(whole.weight.numel()) * 4),
+            0);
+  // The CSV has its header once and a row per step run: 25 before the interruption, 20 after the
+  // resume.
   const std::string csv = read(o.csv_path);
   EXPECT_EQ(csv.find("step,lr,loss"), 0u);
   EXPECT_EQ(csv.find("step,lr"), csv.rfind("step,lr"));
@@ -126,8 +134,9 @@ TEST(Fit, EvaluatesOnScheduleAndStopsAtTheTarget) {
   FitOptions o = options(100);
   o.eval_every = 10;
   o.target_metric = 0.5;
-  const FitResult r = fit(task.model, opt, o, [&](int64_t s) { return task.step(s, ctx()); },
-                          [](int64_t step) { return step >= 30 ? 0.6 : 0.1; });
+  const FitResult r = fit(
+      task.model, opt, o, [&](int64_t s) { return task.step(s, ctx()); },
+      [](int64_t step) { return step >= 30 ? 0.6 : 0.1; });
   EXPECT_TRUE(r.reached_target);
   EXPECT_EQ(r.steps, 30);
   EXPECT_EQ(r.eval_steps, (std::vector<int64_t>{10, 20, 30}));
@@ -158,7 +167,10 @@ TEST(Fit, RejectsBadOptionsBeforeAnyStep) {
   o.resume = true;
   expect_error(o, "resume needs a checkpoint_path");
   EXPECT_EQ(steps_run, 0);
-  ATTN_EXPECT_THROW_MSG(fit(task.model, opt, options(10), [](int64_t) { return StepResult{std::nan(""), 0, 0}; }),
+  ATTN_EXPECT_THROW_MSG(fit(task.model, opt, options(10),
+                            [](int64_t) {
+                              return StepResult{std::nan(""), 0, 0};
+                            }),
                         ValueError, "the loss is nan at step 1");
 }
 

@@ -39,9 +39,10 @@ TEST(CrossEntropy, RejectsBadTargetsAndShapes) {
   const Tensor logits(Shape{2, 3});
   ATTN_EXPECT_THROW_MSG(cross_entropy(logits, std::vector<int64_t>{0, 3}, TensorView()), ValueError,
                         "target 1 is 3, outside [0, 3)");
-  ATTN_EXPECT_THROW_MSG(cross_entropy(logits, std::vector<int64_t>{0}, TensorView()), ShapeError, "got 1 targets");
-  ATTN_EXPECT_THROW_MSG(cross_entropy(logits, std::vector<int64_t>{0, 1}, TensorView(), -100, 1.0), ValueError,
-                        "label_smoothing");
+  ATTN_EXPECT_THROW_MSG(cross_entropy(logits, std::vector<int64_t>{0}, TensorView()), ShapeError,
+                        "got 1 targets");
+  ATTN_EXPECT_THROW_MSG(cross_entropy(logits, std::vector<int64_t>{0, 1}, TensorView(), -100, 1.0),
+                        ValueError, "label_smoothing");
 }
 
 TEST(MseLoss, ValueAndGradient) {
@@ -49,7 +50,7 @@ TEST(MseLoss, ValueAndGradient) {
   const Tensor t = Tensor::from_values(Shape{2, 2}, std::vector<float>{1, 0, 3, 2});
   Tensor d(Shape{2, 2});
   EXPECT_DOUBLE_EQ(mse_loss(p, t, d.view()), 2.0);  // (0 + 4 + 0 + 4) / 4
-  EXPECT_FLOAT_EQ(d(0, 1), 1.0f);                    // 2·2/4
+  EXPECT_FLOAT_EQ(d(0, 1), 1.0f);                   // 2·2/4
   EXPECT_THROW(mse_loss(p, Tensor(Shape{4}), TensorView()), ShapeError);
 }
 
@@ -59,7 +60,8 @@ void run_three_steps(const std::string& kind) {
   Rng rng(0);
   nn::Linear m(4, 3, true, rng);
   std::map<std::string, Tensor> init;
-  for (const char* p : {"weight", "bias"}) init.emplace(p, Tensor::copy_of(f.tensors.at(kind + ".init." + p).view()));
+  for (const char* p : {"weight", "bias"})
+    init.emplace(p, Tensor::copy_of(f.tensors.at(kind + ".init." + p).view()));
   m.load_state_dict(init);
   std::unique_ptr<Optimizer> opt;
   if (kind == "adamw") {
@@ -79,7 +81,8 @@ void run_three_steps(const std::string& kind) {
   }
   for (const char* p : {"weight", "bias"}) {
     SCOPED_TRACE(kind + "." + p);
-    EXPECT_TRUE((all_close<float, float>(m.parameter(p).value.view(), f.tensors.at(kind + ".final." + p).view(), 1e-5)));
+    EXPECT_TRUE((all_close<float, float>(m.parameter(p).value.view(),
+                                         f.tensors.at(kind + ".final." + p).view(), 1e-5)));
   }
 }
 

@@ -30,7 +30,8 @@ template <typename T>
 BasicTensor<T> load(const std::string& path) {
   const io::NpyArray a = io::read_npy(path);
   if (a.dtype != io::DType::kFloat32 && a.dtype != io::DType::kFloat64)
-    fail<ValueError>(kFn, path, " has dtype ", io::dtype_name(a.dtype), "; float32 or float64 is expected");
+    fail<ValueError>(kFn, path, " has dtype ", io::dtype_name(a.dtype),
+                     "; float32 or float64 is expected");
   if constexpr (std::is_same_v<T, float>) {
     return a.to_float();
   } else {
@@ -39,8 +40,9 @@ BasicTensor<T> load(const std::string& path) {
 }
 
 std::string describe(const Shape& q, const Shape& k, const AttendOptions& o) {
-  std::string s = "B=" + std::to_string(q[0]) + " NH=" + std::to_string(q[1]) + " NH_kv=" + std::to_string(k[1]) +
-                  " T=" + std::to_string(q[2]) + " S=" + std::to_string(k[2]) + " HS=" + std::to_string(q[3]);
+  std::string s = "B=" + std::to_string(q[0]) + " NH=" + std::to_string(q[1]) +
+                  " NH_kv=" + std::to_string(k[1]) + " T=" + std::to_string(q[2]) +
+                  " S=" + std::to_string(k[2]) + " HS=" + std::to_string(q[3]);
   std::string mask = o.mask.describe();
   if (!o.bias.empty()) mask = (mask == " none" ? "" : mask) + " bias";
   return s + " mask:" + mask;
@@ -48,27 +50,30 @@ std::string describe(const Shape& q, const Shape& k, const AttendOptions& o) {
 
 // The backward on the kernel the forward used.
 template <typename T>
-void backward(const AttendOptions& o, const BasicTensor<T>& q, const BasicTensor<T>& k, const BasicTensor<T>& v,
-              const BasicTensor<T>& out, const BasicTensor<T>& lse, const BasicTensor<T>& dout,
-              const ops::AttentionMask& mask, const BasicTensor<T>& bias, double scale, BasicTensor<T>& dq,
-              BasicTensor<T>& dk, BasicTensor<T>& dv, BasicTensor<T>& dbias, const Context& ctx) {
+void backward(const AttendOptions& o, const BasicTensor<T>& q, const BasicTensor<T>& k,
+              const BasicTensor<T>& v, const BasicTensor<T>& out, const BasicTensor<T>& lse,
+              const BasicTensor<T>& dout, const ops::AttentionMask& mask,
+              const BasicTensor<T>& bias, double scale, BasicTensor<T>& dq, BasicTensor<T>& dk,
+              BasicTensor<T>& dv, BasicTensor<T>& dbias, const Context& ctx) {
   if constexpr (std::is_same_v<T, float>) {
     if (!o.reference) {
-      ops::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask, bias.view(),
-                              scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+      ops::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(),
+                              mask, bias.view(), scale, dq.view(), dk.view(), dv.view(),
+                              dbias.view(), ctx);
       return;
     }
   }
-  ops::reference::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(), dout.view(), mask,
-                                     bias.view(), scale, dq.view(), dk.view(), dv.view(), dbias.view(), ctx);
+  ops::reference::attention_backward(q.view(), k.view(), v.view(), out.view(), lse.view(),
+                                     dout.view(), mask, bias.view(), scale, dq.view(), dk.view(),
+                                     dv.view(), dbias.view(), ctx);
 }
 
 template <typename T>
 void run(const AttendOptions& o) {
   const auto q = load<T>(o.q), k = load<T>(o.k), v = load<T>(o.v);
   if (q.rank() != 4 || k.rank() != 4)
-    fail<ShapeError>(kFn, "q and k must be (B, NH, T, HS) and (B, NH_kv, S, HS); got q ", q.shape().str(), ", k ",
-                     k.shape().str());
+    fail<ShapeError>(kFn, "q and k must be (B, NH, T, HS) and (B, NH_kv, S, HS); got q ",
+                     q.shape().str(), ", k ", k.shape().str());
   const auto mask = o.mask.build(q.dim(1));
   BasicTensor<T> bias;
   if (!o.bias.empty()) bias = load<T>(o.bias);
@@ -81,23 +86,25 @@ void run(const AttendOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   if constexpr (std::is_same_v<T, float>) {
     if (!o.reference) {
-      ops::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale, out.view(), lse.view(), probs.view(), ctx);
+      ops::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale, out.view(),
+                             lse.view(), probs.view(), ctx);
     } else {
-      ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale, out.view(), lse.view(),
-                                        probs.view(), ctx);
+      ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale,
+                                        out.view(), lse.view(), probs.view(), ctx);
     }
   } else {
-    ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale, out.view(), lse.view(),
-                                      probs.view(), ctx);
+    ops::reference::attention_forward(q.view(), k.view(), v.view(), mask, bias.view(), scale,
+                                      out.view(), lse.view(), probs.view(), ctx);
   }
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   io::write_npy(o.out, out.view());
   if (!o.lse.empty()) io::write_npy(o.lse, lse.view());
   if (!o.probs.empty()) io::write_npy(o.probs, probs.view());
   std::cout << "attention " << describe(q.shape(), k.shape(), o) << " scale=" << scale << " ("
             << (std::is_same_v<T, float> ? "float32" : "float64") << ", "
-            << (std::is_same_v<T, float> && !o.reference ? "fused" : "reference") << " kernel, " << ms << " ms) -> "
-            << o.out << "\n";
+            << (std::is_same_v<T, float> && !o.reference ? "fused" : "reference") << " kernel, "
+            << ms << " ms) -> " << o.out << "\n";
 
   if (o.grad_out.empty()) {
     if (!o.dq.empty() || !o.dk.empty() || !o.dv.empty() || !o.dbias.empty())
@@ -128,12 +135,14 @@ bool all_float64(const AttendOptions& o) {
 
 void add_attend_command(CLI::App& app) {
   auto o = std::make_shared<AttendOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "attend",
-      "Scaled dot-product attention on .npy arrays: q (B, NH, T, HS), k (B, NH_kv, S, HS), v (B, NH_kv, S, HSV).\n"
-      "Runs the fused float32 kernel; --reference runs the specification (float64 if q, k and v are float64).");
+  CLI::App* sub = app.add_subcommand("attend",
+                                     "Scaled dot-product attention on .npy arrays: q (B, NH, T, "
+                                     "HS), k (B, NH_kv, S, HS), v (B, NH_kv, S, HSV).\n"
+                                     "Runs the fused float32 kernel; --reference runs the "
+                                     "specification (float64 if q, k and v are float64).");
   sub->add_option("--q", o->q, "Queries .npy (B, NH, T, HS)")->required();
-  sub->add_option("--k", o->k, "Keys .npy (B, NH_kv, S, HS); NH must be a multiple of NH_kv")->required();
+  sub->add_option("--k", o->k, "Keys .npy (B, NH_kv, S, HS); NH must be a multiple of NH_kv")
+      ->required();
   sub->add_option("--v", o->v, "Values .npy (B, NH_kv, S, HSV)")->required();
   sub->add_option("--out", o->out, "Output .npy (B, NH, T, HSV)")->required();
   sub->add_option("--lse", o->lse, "Also write the log-sum-exp of each score row (B, NH, T)");
@@ -141,8 +150,10 @@ void add_attend_command(CLI::App& app) {
   add_mask_flags(sub, o->mask);
   sub->add_option("--bias", o->bias, "Additive bias .npy (B or 1, NH or 1, T, S); -inf masks");
   sub->add_option("--scale", o->scale, "Score scale (default 1/sqrt(HS))");
-  sub->add_flag("--reference", o->reference, "Use the reference kernel (the specification) instead of the fused one");
-  sub->add_option("--grad-out", o->grad_out, "Gradient of the output .npy (B, NH, T, HSV): run the backward too");
+  sub->add_flag("--reference", o->reference,
+                "Use the reference kernel (the specification) instead of the fused one");
+  sub->add_option("--grad-out", o->grad_out,
+                  "Gradient of the output .npy (B, NH, T, HSV): run the backward too");
   sub->add_option("--dq", o->dq, "With --grad-out: write dq .npy");
   sub->add_option("--dk", o->dk, "With --grad-out: write dk .npy");
   sub->add_option("--dv", o->dv, "With --grad-out: write dv .npy");

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
-// attn bench attention: time the fused kernel (and the reference for small N) and report GFLOP/s as a
-// share of the peak FMA throughput the command measures itself, plus peak resident memory.
+// attn bench attention: time the fused kernel (and the reference for small N) and report GFLOP/s as
+// a share of the peak FMA throughput the command measures itself, plus peak resident memory.
 //
-// Flop convention: 4·HS per unmasked score in the forward (2·HS for q·k, 2·HS for p·v), 10·HS in the
-// backward (the five products of the minimal algorithm: q·k, dO·v, pᵀdO, dSᵀq, dS·k). Masked scores
-// are not counted, so a window of ±w is credited with O(T·w) work. Our backward recomputes two products
-// to stay deterministic, so its share of peak understates the raw arithmetic rate by up to 7/5.
-// Memory: peak RSS covers the inputs, outputs and gradients the bench allocates plus the kernel's tiles.
+// Flop convention: 4·HS per unmasked score in the forward (2·HS for q·k, 2·HS for p·v), 10·HS in
+// the backward (the five products of the minimal algorithm: q·k, dO·v, pᵀdO, dSᵀq, dS·k). Masked
+// scores are not counted, so a window of ±w is credited with O(T·w) work. Our backward recomputes
+// two products to stay deterministic, so its share of peak understates the raw arithmetic rate by
+// up to 7/5. Memory: peak RSS covers the inputs, outputs and gradients the bench allocates plus the
+// kernel's tiles.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -54,7 +55,8 @@ Tensor random(const Shape& shape, Rng& rng) {
   return t;
 }
 
-// Unmasked (query, key) pairs of batch entry 0, counted per query in O(T) (the bench sets no dilation).
+// Unmasked (query, key) pairs of batch entry 0, counted per query in O(T) (the bench sets no
+// dilation).
 double visible_pairs(const ops::AttentionMask& m, int64_t T, int64_t S) {
   double total = 0.0;
   for (int64_t t = 0; t < T; ++t) {
@@ -71,7 +73,8 @@ double median_ms(int repeats, F&& f) {
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
     f();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
@@ -84,13 +87,16 @@ void run_bench(const BenchOptions& o) {
   const double peak = bench::measure_peak_gflops(ctx);
   nlohmann::json rows = nlohmann::json::array();
   if (!o.json)
-    std::cout << "machine: " << ctx.num_threads() << " threads, SIMD " << ops::simd_target() << ", measured fp32 FMA peak "
-              << std::fixed << std::setprecision(1) << peak << " GFLOP/s\n"
-              << "B=" << o.batch << " NH=" << o.heads << " HS=" << o.head_dim << " mask:" << o.mask.describe()
+    std::cout << "machine: " << ctx.num_threads() << " threads, SIMD " << ops::simd_target()
+              << ", measured fp32 FMA peak " << std::fixed << std::setprecision(1) << peak
+              << " GFLOP/s\n"
+              << "B=" << o.batch << " NH=" << o.heads << " HS=" << o.head_dim
+              << " mask:" << o.mask.describe()
               << "; flops: 4*HS (fwd), 10*HS (bwd) per unmasked score\n"
-              << std::left << std::setw(8) << "N" << std::setw(11) << "kernel" << std::setw(6) << "pass" << std::right
-              << std::setw(12) << "ms" << std::setw(10) << "GFLOP/s" << std::setw(8) << "%peak" << std::setw(12)
-              << "peakRSS MiB" << "\n";
+              << std::left << std::setw(8) << "N" << std::setw(11) << "kernel" << std::setw(6)
+              << "pass" << std::right << std::setw(12) << "ms" << std::setw(10) << "GFLOP/s"
+              << std::setw(8) << "%peak" << std::setw(12) << "peakRSS MiB"
+              << "\n";
   for (int64_t N : parse_int_list("--seq", o.seq)) {
     if (N < 1) fail<ValueError>("--seq", "lengths must be >= 1");
     for (bool reference : {false, true}) {
@@ -100,8 +106,9 @@ void run_bench(const BenchOptions& o) {
       const Shape shape{o.batch, o.heads, N, o.head_dim};
       const Tensor q = random(shape, rng), k = random(shape, rng), v = random(shape, rng);
       Tensor out(shape), lse(Shape{o.batch, o.heads, N}), dq(shape), dk(shape), dv(shape);
-      // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so one
-      // buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N = 65536).
+      // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so
+      // one buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N =
+      // 65536).
       const ConstTensorView dout = out;
       const double scale = ops::default_attention_scale(o.head_dim);
       const double pairs = visible_pairs(mask, N, N) * static_cast<double>(o.batch * o.heads);
@@ -114,7 +121,8 @@ void run_bench(const BenchOptions& o) {
       };
       auto backward = [&] {
         if (reference) {
-          ops::reference::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv, {}, ctx);
+          ops::reference::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv,
+                                             {}, ctx);
         } else {
           ops::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv, {}, ctx);
         }
@@ -127,13 +135,21 @@ void run_bench(const BenchOptions& o) {
         const double flops = pairs * static_cast<double>(o.head_dim) * (pass == "fwd" ? 4.0 : 10.0);
         const double gflops = flops / (ms * 1e-3) / 1e9;
         const std::string kernel = reference ? "reference" : "fused";
-        rows.push_back({{"N", N}, {"kernel", kernel}, {"pass", pass}, {"ms", ms}, {"gflops", gflops},
-                        {"percent_of_peak", 100.0 * gflops / peak}, {"peak_rss_mib", rss},
-                        {"threads", ctx.num_threads()}, {"peak_gflops", peak}, {"simd", ops::simd_target()}});
+        rows.push_back({{"N", N},
+                        {"kernel", kernel},
+                        {"pass", pass},
+                        {"ms", ms},
+                        {"gflops", gflops},
+                        {"percent_of_peak", 100.0 * gflops / peak},
+                        {"peak_rss_mib", rss},
+                        {"threads", ctx.num_threads()},
+                        {"peak_gflops", peak},
+                        {"simd", ops::simd_target()}});
         if (!o.json)
-          std::cout << std::left << std::setw(8) << N << std::setw(11) << kernel << std::setw(6) << pass << std::right
-                    << std::setprecision(2) << std::setw(12) << ms << std::setprecision(1) << std::setw(10) << gflops
-                    << std::setw(8) << 100.0 * gflops / peak << std::setw(12) << rss << "\n"
+          std::cout << std::left << std::setw(8) << N << std::setw(11) << kernel << std::setw(6)
+                    << pass << std::right << std::setprecision(2) << std::setw(12) << ms
+                    << std::setprecision(1) << std::setw(10) << gflops << std::setw(8)
+                    << 100.0 * gflops / peak << std::setw(12) << rss << "\n"
                     << std::flush;
       }
     }
@@ -145,9 +161,11 @@ void run_bench(const BenchOptions& o) {
 
 void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (median of repeated runs after a warm-up)");
+  CLI::App* bench =
+      app.add_subcommand("bench", "Benchmarks (median of repeated runs after a warm-up)");
   bench->require_subcommand(1);
-  CLI::App* sub = bench->add_subcommand("attention", "Fused attention kernel: ms, GFLOP/s, % of measured peak, peak RSS");
+  CLI::App* sub = bench->add_subcommand(
+      "attention", "Fused attention kernel: ms, GFLOP/s, % of measured peak, peak RSS");
   sub->add_option("--seq", o->seq, "Sequence lengths N (T = S = N)")->capture_default_str();
   sub->add_option("--heads", o->heads, "Heads NH")->capture_default_str();
   sub->add_option("--head-dim", o->head_dim, "Head size HS")->capture_default_str();
@@ -158,7 +176,8 @@ void add_bench_command(CLI::App& app) {
   sub->add_flag("--backward", o->backward, "Also time the backward");
   sub->add_flag("--json", o->json, "Print JSON rows instead of a table");
   sub->add_option("--repeats", o->repeats, "Timed runs per case")->capture_default_str();
-  sub->add_option("--reference-max", o->reference_max, "Largest N for which the reference row is printed")
+  sub->add_option("--reference-max", o->reference_max,
+                  "Largest N for which the reference row is printed")
       ->capture_default_str();
   sub->callback([o] { run_bench(*o); });
 }

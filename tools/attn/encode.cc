@@ -40,39 +40,50 @@ void run_encode(const EncodeOptions& o) {
   model.set_training(false);
   const io::SafetensorsFile weights = io::read_safetensors(o.weights);
   const nn::LoadReport report = model.load_state_dict(weights.tensors, !o.non_strict);
-  for (const auto& k : report.missing_keys) std::cerr << "attn encode: warning: missing key " << k << "\n";
-  for (const auto& k : report.unexpected_keys) std::cerr << "attn encode: warning: unexpected key " << k << "\n";
+  for (const auto& k : report.missing_keys)
+    std::cerr << "attn encode: warning: missing key " << k << "\n";
+  for (const auto& k : report.unexpected_keys)
+    std::cerr << "attn encode: warning: unexpected key " << k << "\n";
 
   const Tensor x = io::read_npy(o.input).to_float();
   if (x.rank() != 3 || x.dim(2) != config.layer.d_model)
     fail<ShapeError>("attn encode", o.input, " has shape ", x.shape().str(), " but ",
-                     config.batch_first ? "(B, T, " : "(T, B, ", config.layer.d_model, ") is expected");
-  const int64_t B = config.batch_first ? x.dim(0) : x.dim(1), T = config.batch_first ? x.dim(1) : x.dim(0);
+                     config.batch_first ? "(B, T, " : "(T, B, ", config.layer.d_model,
+                     ") is expected");
+  const int64_t B = config.batch_first ? x.dim(0) : x.dim(1),
+                T = config.batch_first ? x.dim(1) : x.dim(0);
   nn::AttentionOptions opts;
   opts.mask = o.mask.build(config.layer.nhead, B);
   for (int64_t len : opts.mask.key_lengths)
-    if (len < 1 || len > T) fail<ValueError>("--key-lengths", "each length must be in [1, ", T, "], got ", len);
+    if (len < 1 || len > T)
+      fail<ValueError>("--key-lengths", "each length must be in [1, ", T, "], got ", len);
   const auto start = std::chrono::steady_clock::now();
   const Tensor y = model.forward(x, opts, nullptr, ctx);
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   io::write_npy(o.out, y.view());
   if (!o.quiet)
-    std::cout << "encoded " << x.shape().str() << " with " << config.num_layers << " layer(s), d_model "
-              << config.layer.d_model << ", " << model.num_parameters() << " parameters in " << ms << " ms -> "
-              << o.out << "\n";
+    std::cout << "encoded " << x.shape().str() << " with " << config.num_layers
+              << " layer(s), d_model " << config.layer.d_model << ", " << model.num_parameters()
+              << " parameters in " << ms << " ms -> " << o.out << "\n";
 }
 
 }  // namespace
 
 void add_encode_command(CLI::App& app) {
   auto o = std::make_shared<EncodeOptions>();
-  CLI::App* sub = app.add_subcommand("encode", "Run a transformer encoder (config JSON + safetensors weights) on a .npy input");
+  CLI::App* sub = app.add_subcommand(
+      "encode", "Run a transformer encoder (config JSON + safetensors weights) on a .npy input");
   sub->add_option("--config", o->config, "Architecture JSON (see docs/nn.md)")->required();
-  sub->add_option("--weights", o->weights, "Weights (.safetensors, PyTorch state_dict names)")->required();
-  sub->add_option("--input", o->input, "Input .npy, (B, T, C) (or (T, B, C) with batch_first false)")->required();
+  sub->add_option("--weights", o->weights, "Weights (.safetensors, PyTorch state_dict names)")
+      ->required();
+  sub->add_option("--input", o->input,
+                  "Input .npy, (B, T, C) (or (T, B, C) with batch_first false)")
+      ->required();
   sub->add_option("--out", o->out, "Output .npy, same layout as the input")->required();
   add_mask_flags(sub, o->mask, kAllMaskFlags & ~kQueryOffsetFlag);
-  sub->add_flag("--non-strict", o->non_strict, "Allow missing/unexpected weights (warned), like strict=False");
+  sub->add_flag("--non-strict", o->non_strict,
+                "Allow missing/unexpected weights (warned), like strict=False");
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
   sub->add_flag("--quiet", o->quiet, "No summary line");
   sub->callback([o] { run_encode(*o); });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// attn: command-line front end. Library errors are printed to stderr and give exit code 1; usage errors
-// give CLI11's non-zero codes.
+// attn: command-line front end. Library errors are printed to stderr and give exit code 1; usage
+// errors give CLI11's non-zero codes.
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -33,14 +33,16 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
 
 std::pair<int64_t, int64_t> parse_window(const std::string& text) {
   const auto w = parse_int_list("--window", text);
-  if (w.size() > 2) fail<ValueError>("--window", "expected LEFT,RIGHT (or W for both), got '", text, "'");
+  if (w.size() > 2)
+    fail<ValueError>("--window", "expected LEFT,RIGHT (or W for both), got '", text, "'");
   return {w[0], w.size() == 2 ? w[1] : w[0]};
 }
 
 }  // namespace attn::cli
 
 int main(int argc, char** argv) {
-  CLI::App app{"attn: self-attention on the CPU (attention kernels, positional encodings, tools)", "attn"};
+  CLI::App app{"attn: self-attention on the CPU (attention kernels, positional encodings, tools)",
+               "attn"};
   app.set_version_flag("--version", std::string("attn ") + attn::kVersion);
   app.require_subcommand(1);
   attn::cli::add_pe_command(app);

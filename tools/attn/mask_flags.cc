@@ -7,23 +7,31 @@ namespace attn::cli {
 
 void add_mask_flags(CLI::App* sub, MaskFlags& f, unsigned which) {
   if (which & kCausalFlag)
-    sub->add_flag("--causal", f.causal, "Causal mask, top-left aligned as PyTorch: key s <= query t + query offset");
+    sub->add_flag("--causal", f.causal,
+                  "Causal mask, top-left aligned as PyTorch: key s <= query t + query offset");
   if (which & kWindowFlag)
-    f.window_opt = sub->add_option("--window", f.window,
-                                   "Truncated attention: query t sees keys t-LEFT .. t+RIGHT (LEFT,RIGHT or W; -1 unbounded)");
+    f.window_opt = sub->add_option(
+        "--window", f.window,
+        "Truncated attention: query t sees keys t-LEFT .. t+RIGHT (LEFT,RIGHT or W; -1 unbounded)");
   if (which & kDilationFlag)
-    sub->add_option("--dilation", f.dilation, "Interval sampling: only keys whose offset from t is a multiple of D")
+    sub->add_option("--dilation", f.dilation,
+                    "Interval sampling: only keys whose offset from t is a multiple of D")
         ->capture_default_str();
   if (which & kChunkFlag)
-    f.chunk_opt = sub->add_option("--chunk", f.chunk,
-                                  "Streaming chunks: SIZE[,LEFT_CHUNKS] (WeNet's chunk mask; all left chunks if omitted)");
+    f.chunk_opt = sub->add_option(
+        "--chunk", f.chunk,
+        "Streaming chunks: SIZE[,LEFT_CHUNKS] (WeNet's chunk mask; all left chunks if omitted)");
   if (which & kKeyLengthsFlag)
-    f.key_lengths_opt = sub->add_option("--key-lengths", f.key_lengths, "Valid keys per batch entry n1,n2,... (padding mask)");
+    f.key_lengths_opt = sub->add_option("--key-lengths", f.key_lengths,
+                                        "Valid keys per batch entry n1,n2,... (padding mask)");
   if (which & kQueryOffsetFlag)
-    sub->add_option("--query-offset", f.query_offset,
-                    "Position of query 0 on the key axis (S - T: bottom-right alignment, as FlashAttention)")
+    sub->add_option(
+           "--query-offset", f.query_offset,
+           "Position of query 0 on the key axis (S - T: bottom-right alignment, as FlashAttention)")
         ->capture_default_str();
-  if (which & kAlibiFlag) sub->add_flag("--alibi", f.alibi, "ALiBi with the standard per-head slopes: score -= slope_h * |t - s|");
+  if (which & kAlibiFlag)
+    sub->add_flag("--alibi", f.alibi,
+                  "ALiBi with the standard per-head slopes: score -= slope_h * |t - s|");
 }
 
 namespace {
@@ -41,7 +49,8 @@ ops::AttentionMask MaskFlags::build(int64_t num_heads, int64_t batch) const {
     const auto c = parse_int_list("--chunk", chunk);
     if (c.size() > 2) fail<ValueError>("--chunk", "expected SIZE[,LEFT_CHUNKS], got '", chunk, "'");
     m.chunk_size = c[0];
-    if (m.chunk_size < 1) fail<ValueError>("--chunk", "chunk size must be >= 1, got ", m.chunk_size);
+    if (m.chunk_size < 1)
+      fail<ValueError>("--chunk", "chunk size must be >= 1, got ", m.chunk_size);
     m.num_left_chunks = c.size() == 2 ? c[1] : -1;
   }
   if (given(key_lengths_opt)) {

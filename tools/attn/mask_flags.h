@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The attention-mask flags, parsed one way for every subcommand that takes them (attend, bench, encode):
-//   --causal  --window LEFT,RIGHT|W  --dilation D  --chunk SIZE[,LEFT_CHUNKS]  --key-lengths n1,n2,...
+// The attention-mask flags, parsed one way for every subcommand that takes them (attend, bench,
+// encode):
+//   --causal  --window LEFT,RIGHT|W  --dilation D  --chunk SIZE[,LEFT_CHUNKS]  --key-lengths
+//   n1,n2,...
 //   --query-offset N  --alibi
 // A flag given with an empty value is an error, not "no mask".
 #pragma once
@@ -30,8 +32,8 @@ struct MaskFlags {
   // The options, to tell "given empty" from "not given".
   CLI::Option *window_opt = nullptr, *chunk_opt = nullptr, *key_lengths_opt = nullptr;
 
-  // The mask these flags describe, for NH heads (ALiBi slopes) and, when batch >= 0, that many batch
-  // entries (--key-lengths must give one per entry). Throws ValueError naming the flag.
+  // The mask these flags describe, for NH heads (ALiBi slopes) and, when batch >= 0, that many
+  // batch entries (--key-lengths must give one per entry). Throws ValueError naming the flag.
   ops::AttentionMask build(int64_t num_heads, int64_t batch = -1) const;
   // " causal window=4,2 ..." or " none", for the line a subcommand prints.
   std::string describe() const;

@@ -21,7 +21,8 @@ struct PeOptions {
   double base = 10000.0;
 };
 
-// Python's repr(round(x, 4)): at most 4 decimals, trailing zeros dropped, at least one decimal digit.
+// Python's repr(round(x, 4)): at most 4 decimals, trailing zeros dropped, at least one decimal
+// digit.
 std::string python_round4(double x) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.4f", x);
@@ -33,7 +34,8 @@ std::string python_round4(double x) {
 
 void run_pe(const PeOptions& o) {
   if (o.dim < 1) fail<ValueError>("attn pe", "--dim must be >= 1, got ", o.dim);
-  if (o.pos < 0 && o.png.empty()) fail<ValueError>("attn pe", "give --pos P to print, or --positions N --png FILE");
+  if (o.pos < 0 && o.png.empty())
+    fail<ValueError>("attn pe", "give --pos P to print, or --positions N --png FILE");
   if (o.pos >= 0) {
     TensorD row(Shape{1, o.dim});
     ops::sinusoidal_encoding(row.view(), o.pos, o.base);
@@ -46,8 +48,10 @@ void run_pe(const PeOptions& o) {
     Tensor table(Shape{o.positions, o.dim});
     ops::sinusoidal_encoding(table.view(), 0, o.base);
     // Small tables get bigger cells so that the picture is not a few pixels wide.
-    const int cell = o.cell > 0 ? o.cell
-                                : static_cast<int>(std::clamp<int64_t>(512 / std::max(o.dim, o.positions), 1, 16));
+    const int cell =
+        o.cell > 0
+            ? o.cell
+            : static_cast<int>(std::clamp<int64_t>(512 / std::max(o.dim, o.positions), 1, 16));
     io::write_png(o.png, io::heatmap(table.view(), -1.0, 1.0, io::Colormap::kDiverging, cell));
     std::cerr << "wrote " << o.png << ": " << o.positions << " positions (rows) x " << o.dim
               << " dimensions (columns), blue -1 .. red +1\n";
@@ -58,9 +62,11 @@ void run_pe(const PeOptions& o) {
 
 void add_pe_command(CLI::App& app) {
   auto o = std::make_shared<PeOptions>();
-  CLI::App* sub = app.add_subcommand("pe", "Sinusoidal positional encoding: print one position or plot a table");
+  CLI::App* sub = app.add_subcommand(
+      "pe", "Sinusoidal positional encoding: print one position or plot a table");
   sub->add_option("--pos", o->pos, "Print PE(pos, ·) as a Python-style list rounded to 4 decimals");
-  sub->add_option("--dim", o->dim, "Model dimension d (number of values per position)")->capture_default_str();
+  sub->add_option("--dim", o->dim, "Model dimension d (number of values per position)")
+      ->capture_default_str();
   sub->add_option("--positions", o->positions, "Number of positions (rows) to plot with --png");
   sub->add_option("--png", o->png, "Write a heatmap (positions x dimensions) to this PNG file");
   sub->add_option("--cell", o->cell, "Pixels per value in the heatmap (default: fit about 512 px)");

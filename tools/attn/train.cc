@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// attn train copy|reverse|sort: train a small transformer on a toy sequence task and watch it learn:
-// a progress bar, metrics.csv, loss.png and a safetensors checkpoint in --out-dir.
+// attn train copy|reverse|sort: train a small transformer on a toy sequence task and watch it
+// learn: a progress bar, metrics.csv, loss.png and a safetensors checkpoint in --out-dir.
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -30,10 +30,10 @@ void run_train(const TrainOptions& o, examples::SequenceTask task) {
   examples::SequenceModel model(c, rng);
   train::AdamW optimizer(model, 0.9, 0.98, 1e-9, c.weight_decay);
   const std::string name = examples::sequence_task_name(task);
-  std::cout << "task " << name << ": vocab " << c.vocab << ", length " << c.seq_len << ", model d=" << c.d_model
-            << " heads=" << c.nhead << " layers=" << c.num_layers << " (" << model.num_parameters()
-            << " parameters), batch " << c.batch << ", up to " << c.steps << " steps, " << ctx.num_threads()
-            << " threads\n";
+  std::cout << "task " << name << ": vocab " << c.vocab << ", length " << c.seq_len
+            << ", model d=" << c.d_model << " heads=" << c.nhead << " layers=" << c.num_layers
+            << " (" << model.num_parameters() << " parameters), batch " << c.batch << ", up to "
+            << c.steps << " steps, " << ctx.num_threads() << " threads\n";
   train::FitOptions fit;
   fit.progress = !o.quiet;
   fit.csv_path = o.out_dir + "/metrics.csv";
@@ -51,10 +51,11 @@ void run_train(const TrainOptions& o, examples::SequenceTask task) {
     smooth[i] = acc / static_cast<double>(std::min<size_t>(i + 1, 25));
   }
   io::write_png(o.out_dir + "/loss.png", io::line_plot({result.losses, smooth}, true));
-  std::printf("%s: %lld steps in %.1f s, held-out token accuracy %.4f, final loss %.4f\n", name.c_str(),
-              static_cast<long long>(result.steps), result.seconds, result.last_eval,
+  std::printf("%s: %lld steps in %.1f s, held-out token accuracy %.4f, final loss %.4f\n",
+              name.c_str(), static_cast<long long>(result.steps), result.seconds, result.last_eval,
               result.losses.empty() ? 0.0 : result.losses.back());
-  std::cout << "wrote " << o.out_dir << "/metrics.csv, loss.png (log-scale loss per step), checkpoint.safetensors\n";
+  std::cout << "wrote " << o.out_dir
+            << "/metrics.csv, loss.png (log-scale loss per step), checkpoint.safetensors\n";
   if (c.target_accuracy > 0)
     std::printf("target accuracy %.4f %s\n", c.target_accuracy,
                 result.reached_target ? "reached" : "not reached in the steps given (see --steps)");
@@ -64,13 +65,16 @@ void run_train(const TrainOptions& o, examples::SequenceTask task) {
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* train_cmd = app.add_subcommand("train", "Train a small transformer on a toy sequence task");
+  CLI::App* train_cmd =
+      app.add_subcommand("train", "Train a small transformer on a toy sequence task");
   train_cmd->require_subcommand(1);
-  for (auto task : {examples::SequenceTask::kCopy, examples::SequenceTask::kReverse, examples::SequenceTask::kSort}) {
+  for (auto task : {examples::SequenceTask::kCopy, examples::SequenceTask::kReverse,
+                    examples::SequenceTask::kSort}) {
     const std::string name = examples::sequence_task_name(task);
-    CLI::App* sub = train_cmd->add_subcommand(name, name == "copy"      ? "Output each input token (y_t = x_t)"
-                                                    : name == "reverse" ? "Output the sequence reversed"
-                                                                        : "Output the sequence sorted");
+    CLI::App* sub =
+        train_cmd->add_subcommand(name, name == "copy"      ? "Output each input token (y_t = x_t)"
+                                        : name == "reverse" ? "Output the sequence reversed"
+                                                            : "Output the sequence sorted");
     auto& c = o->config;
     sub->add_option("--vocab", c.vocab, "Token vocabulary size")->capture_default_str();
     sub->add_option("--seq-len", c.seq_len, "Sequence length")->capture_default_str();
@@ -83,15 +87,21 @@ void add_train_command(CLI::App& app) {
     sub->add_option("--warmup", c.warmup, "Warm-up steps")->capture_default_str();
     sub->add_option("--lr", c.lr, "Peak learning rate (AdamW)")->capture_default_str();
     sub->add_option("--clip", c.clip, "Gradient-norm clipping")->capture_default_str();
-    sub->add_option("--eval-every", c.eval_every, "Steps between held-out evaluations")->capture_default_str();
-    sub->add_option("--target-accuracy", c.target_accuracy, "Stop at this held-out token accuracy (0: never)")
+    sub->add_option("--eval-every", c.eval_every, "Steps between held-out evaluations")
         ->capture_default_str();
-    sub->add_option("--seed", c.seed, "Seed (same seed and threads: same run, bit for bit)")->capture_default_str();
+    sub->add_option("--target-accuracy", c.target_accuracy,
+                    "Stop at this held-out token accuracy (0: never)")
+        ->capture_default_str();
+    sub->add_option("--seed", c.seed, "Seed (same seed and threads: same run, bit for bit)")
+        ->capture_default_str();
     sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
-    sub->add_option("--out-dir", o->out_dir, "Where metrics.csv, loss.png and the checkpoint go")->capture_default_str();
-    sub->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints (0: at the end only)")
+    sub->add_option("--out-dir", o->out_dir, "Where metrics.csv, loss.png and the checkpoint go")
         ->capture_default_str();
-    sub->add_flag("--resume", o->resume, "Continue from --out-dir's checkpoint.safetensors if there is one");
+    sub->add_option("--checkpoint-every", o->checkpoint_every,
+                    "Steps between checkpoints (0: at the end only)")
+        ->capture_default_str();
+    sub->add_flag("--resume", o->resume,
+                  "Continue from --out-dir's checkpoint.safetensors if there is one");
     sub->add_flag("--quiet", o->quiet, "No progress bar");
     sub->callback([o, task] { run_train(*o, task); });
   }

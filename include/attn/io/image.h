@@ -25,11 +25,11 @@ enum class Colormap {
 // values: (H, W). Each value becomes a cell×cell block; values are clamped to [vmin, vmax].
 RgbImage heatmap(ConstTensorView values, double vmin, double vmax, Colormap colormap, int cell = 1);
 
-// A line chart of one or more series (x = index) on white, with axes, grid lines and the y range and the
-// last x printed at the axes' ends. log_y plots log10 of positive values (losses). Series colours cycle
-// through blue, orange, green, red. Non-finite points are skipped.
-RgbImage line_plot(const std::vector<std::vector<double>>& series, bool log_y = false, int width = 640,
-                   int height = 400);
+// A line chart of one or more series (x = index) on white, with axes, grid lines and the y range
+// and the last x printed at the axes' ends. log_y plots log10 of positive values (losses). Series
+// colours cycle through blue, orange, green, red. Non-finite points are skipped.
+RgbImage line_plot(const std::vector<std::vector<double>>& series, bool log_y = false,
+                   int width = 640, int height = 400);
 
 // Throws IoError if the file cannot be written.
 void write_png(const std::string& path, const RgbImage& image);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// NumPy .npy files (format versions 1.0, 2.0 and 3.0): float32, float64, int32, int64 and bool arrays,
-// C order, little endian. Anything else, and every malformed file, raises IoError with the reason.
+// NumPy .npy files (format versions 1.0, 2.0 and 3.0): float32, float64, int32, int64 and bool
+// arrays, C order, little endian. Anything else, and every malformed file, raises IoError with the
+// reason.
 #pragma once
 
 #include <cstddef>

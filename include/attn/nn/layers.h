@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Basic layers with PyTorch's parameter names, shapes and default initialisation:
 // Linear, LayerNorm, Dropout, Activation (ReLU/GELU), FeedForward, Embedding.
-// Inputs are (..., C): every leading dimension is a row. See module.h for the forward/backward pattern.
+// Inputs are (..., C): every leading dimension is a row. See module.h for the forward/backward
+// pattern.
 #pragma once
 
 #include <cstdint>
@@ -15,16 +16,17 @@
 
 namespace attn::nn {
 
-// y = x Wᵀ + b, as torch.nn.Linear. Parameters "weight" (OUT, IN) and, with bias, "bias" (OUT), both
-// initialised U(-1/√IN, 1/√IN) like PyTorch's default (kaiming_uniform with a = √5).
+// y = x Wᵀ + b, as torch.nn.Linear. Parameters "weight" (OUT, IN) and, with bias, "bias" (OUT),
+// both initialised U(-1/√IN, 1/√IN) like PyTorch's default (kaiming_uniform with a = √5).
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng);
   struct Cache {
     Tensor x;  // (N, IN): the input rows, N = product of the leading dimensions
   };
-  Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);         // (..., IN) -> (..., OUT)
-  Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx);  // (..., OUT) -> dx (..., IN)
+  Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);  // (..., IN) -> (..., OUT)
+  Tensor backward(ConstTensorView dout, const Cache& cache,
+                  const Context& ctx);  // (..., OUT) -> dx (..., IN)
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
@@ -37,7 +39,8 @@ class Linear : public Module {
   Parameter* bias_ = nullptr;
 };
 
-// torch.nn.LayerNorm over the last dimension: "weight" (C) = 1 and "bias" (C) = 0 when elementwise_affine.
+// torch.nn.LayerNorm over the last dimension: "weight" (C) = 1 and "bias" (C) = 0 when
+// elementwise_affine.
 class LayerNorm : public Module {
  public:
   explicit LayerNorm(int64_t C, double eps = 1e-5, bool elementwise_affine = true);
@@ -56,8 +59,9 @@ class LayerNorm : public Module {
   Parameter* bias_ = nullptr;
 };
 
-// torch.nn.Dropout: in training, zeroes each element with probability p and scales the rest by 1/(1-p);
-// the identity in evaluation. Its own Rng (seeded at construction) makes runs reproducible bit for bit.
+// torch.nn.Dropout: in training, zeroes each element with probability p and scales the rest by
+// 1/(1-p); the identity in evaluation. Its own Rng (seeded at construction) makes runs reproducible
+// bit for bit.
 class Dropout : public Module {
  public:
   explicit Dropout(double p, uint64_t seed = 0);
@@ -96,7 +100,8 @@ class Activation : public Module {
 // Parameters "linear1.*" and "linear2.*", as in torch.nn.TransformerEncoderLayer.
 class FeedForward : public Module {
  public:
-  FeedForward(int64_t C, int64_t FF, ActivationKind activation, double dropout, Rng& rng, uint64_t dropout_seed = 0);
+  FeedForward(int64_t C, int64_t FF, ActivationKind activation, double dropout, Rng& rng,
+              uint64_t dropout_seed = 0);
   struct Cache {
     Linear::Cache linear1, linear2;
     Activation::Cache activation;
@@ -118,7 +123,8 @@ class Embedding : public Module {
     std::vector<int64_t> tokens;
   };
   // tokens: B·T ids in [0, V), row-major (B, T) -> (B, T, C)
-  Tensor forward(std::span<const int64_t> tokens, int64_t B, int64_t T, Cache* cache, const Context& ctx);
+  Tensor forward(std::span<const int64_t> tokens, int64_t B, int64_t T, Cache* cache,
+                 const Context& ctx);
   // dout: (B, T, C); accumulates into weight.grad (there is no input gradient)
   void backward(ConstTensorView dout, const Cache& cache, const Context& ctx);
   Parameter& weight() { return *weight_; }

@@ -25,9 +25,10 @@ struct EncoderLayerConfig {
   RopeConfig rope;
 };
 
-// Post-norm (norm_first = false):  h = norm1(x + dropout1(self_attn(x)));  y = norm2(h + dropout2(ff(h)))
-// Pre-norm  (norm_first = true):   h = x + dropout1(self_attn(norm1(x)));  y = h + dropout2(ff(norm2(h)))
-// Parameters: self_attn.*, linear1.*, linear2.*, norm1.*, norm2.* (as torch.nn.TransformerEncoderLayer).
+// Post-norm (norm_first = false):  h = norm1(x + dropout1(self_attn(x)));  y = norm2(h +
+// dropout2(ff(h))) Pre-norm  (norm_first = true):   h = x + dropout1(self_attn(norm1(x)));  y = h +
+// dropout2(ff(norm2(h))) Parameters: self_attn.*, linear1.*, linear2.*, norm1.*, norm2.* (as
+// torch.nn.TransformerEncoderLayer).
 class TransformerEncoderLayer : public Module {
  public:
   TransformerEncoderLayer(const EncoderLayerConfig& config, Rng& rng, uint64_t dropout_seed = 0);
@@ -40,7 +41,8 @@ class TransformerEncoderLayer : public Module {
   // x: (B, T, C) -> (B, T, C)
   Tensor forward(ConstTensorView x, const AttentionOptions& opts, Cache* cache, const Context& ctx);
   // Returns dx; *dattn_mask (if given) accumulates d(attn_mask) when opts.attn_mask_grad was set.
-  Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx, Tensor* dattn_mask = nullptr);
+  Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx,
+                  Tensor* dattn_mask = nullptr);
 
   const EncoderLayerConfig& config() const { return config_; }
 
@@ -56,14 +58,15 @@ class TransformerEncoderLayer : public Module {
 // A stack of num_layers layers ("layers.<i>.*") and an optional final LayerNorm ("norm.*").
 class TransformerEncoder : public Module {
  public:
-  TransformerEncoder(const EncoderLayerConfig& config, int64_t num_layers, bool final_norm, Rng& rng,
-                     uint64_t dropout_seed = 0);
+  TransformerEncoder(const EncoderLayerConfig& config, int64_t num_layers, bool final_norm,
+                     Rng& rng, uint64_t dropout_seed = 0);
   struct Cache {
     std::vector<TransformerEncoderLayer::Cache> layers;
     LayerNorm::Cache norm;
   };
   Tensor forward(ConstTensorView x, const AttentionOptions& opts, Cache* cache, const Context& ctx);
-  Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx, Tensor* dattn_mask = nullptr);
+  Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx,
+                  Tensor* dattn_mask = nullptr);
 
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
   TransformerEncoderLayer& layer(int64_t i) { return *layers_.at(static_cast<size_t>(i)); }

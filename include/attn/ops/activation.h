@@ -15,7 +15,8 @@ void gelu_forward(ConstTensorView x, TensorView out, const Context& ctx);
 
 // x: the forward's input;  dout: same shape
 // dx: same shape, ACCUMULATED: dx += dout · f'(x)
-//   ReLU'(x) = [x > 0] (0 at x = 0, as PyTorch);  GELU'(x) = Φ(x) + x · φ(x), φ the standard normal density
+//   ReLU'(x) = [x > 0] (0 at x = 0, as PyTorch);  GELU'(x) = Φ(x) + x · φ(x), φ the standard normal
+//   density
 void relu_backward(ConstTensorView x, ConstTensorView dout, TensorView dx, const Context& ctx);
 void gelu_backward(ConstTensorView x, ConstTensorView dout, TensorView dx, const Context& ctx);
 

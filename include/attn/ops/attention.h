@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Scaled dot-product attention: out = softmax(scale * q kᵀ + alibi + bias, masked) v.
-// The mask is a set of parameters, never a dense boolean tensor, so fast kernels can skip masked work.
-// This header holds the mask, its semantics, the fused kernel and the reference (the specification).
+// The mask is a set of parameters, never a dense boolean tensor, so fast kernels can skip masked
+// work. This header holds the mask, its semantics, the fused kernel and the reference (the
+// specification).
 #pragma once
 
 #include <cstdint>
@@ -13,22 +14,23 @@
 
 namespace attn::ops {
 
-// Which keys a query may see: a plain value (no tensors inside, copy it freely). Every field is optional
-// and they combine with AND; the defaults see all.
-// Positions: query t sits at position p = t + query_offset on the key axis (query_offset = 0 is
-// PyTorch's top-left alignment; query_offset = S - T is FlashAttention's bottom-right alignment, the
-// one a decoder with a KV cache wants). Key s of batch b is visible to query t iff all of:
+// Which keys a query may see: a plain value (no tensors inside, copy it freely). Every field is
+// optional and they combine with AND; the defaults see all. Positions: query t sits at position p =
+// t + query_offset on the key axis (query_offset = 0 is PyTorch's top-left alignment; query_offset
+// = S - T is FlashAttention's bottom-right alignment, the one a decoder with a KV cache wants). Key
+// s of batch b is visible to query t iff all of:
 //   causal:           s <= p
-//   window_left  >= 0: s >= p - window_left            (truncated attention: t sees t-left … t+right)
-//   window_right >= 0: s <= p + window_right           (-1 means unbounded on that side)
+//   window_left  >= 0: s >= p - window_left            (truncated attention: t sees t-left …
+//   t+right) window_right >= 0: s <= p + window_right           (-1 means unbounded on that side)
 //   dilation     >  1: (p - s) mod dilation == 0       (interval sampling; 1 means every key)
 //   chunk_size   >  0: chunk(s) <= chunk(p) and, if num_left_chunks >= 0,
-//                      chunk(s) >= chunk(p) - num_left_chunks, with chunk(x) = floor(x / chunk_size)
-//                      (WeNet's subsequent_chunk_mask: full attention inside a chunk, L chunks back)
+//                      chunk(s) >= chunk(p) - num_left_chunks, with chunk(x) = floor(x /
+//                      chunk_size) (WeNet's subsequent_chunk_mask: full attention inside a chunk, L
+//                      chunks back)
 //   key_lengths:       s < key_lengths[b]              (padding; one length per batch entry)
-// Visible scores get  - alibi_slopes[h] * |p - s|  (ALiBi, symmetric as in ggml). A dense additive bias
-// (PyTorch's float attn_mask) is a separate argument of the attention calls, never part of the mask.
-// A query that sees no key has output 0 and lse = -inf (never NaN); its gradients are 0.
+// Visible scores get  - alibi_slopes[h] * |p - s|  (ALiBi, symmetric as in ggml). A dense additive
+// bias (PyTorch's float attn_mask) is a separate argument of the attention calls, never part of the
+// mask. A query that sees no key has output 0 and lse = -inf (never NaN); its gradients are 0.
 struct AttentionMask {
   bool causal = false;
   int64_t query_offset = 0;
@@ -37,8 +39,8 @@ struct AttentionMask {
   int64_t dilation = 1;
   int64_t chunk_size = 0;
   int64_t num_left_chunks = -1;
-  std::vector<int64_t> key_lengths;   // empty, or B entries in [0, S]
-  std::vector<float> alibi_slopes;    // empty, or NH finite entries
+  std::vector<int64_t> key_lengths;  // empty, or B entries in [0, S]
+  std::vector<float> alibi_slopes;   // empty, or NH finite entries
 
   // True if some key may be hidden by the structure (causal, window, dilation, chunk, key lengths).
   bool has_structure() const {
@@ -49,23 +51,24 @@ struct AttentionMask {
   // every kernel and test refers to. b must index key_lengths when it is set.
   bool key_visible(int64_t b, int64_t t, int64_t s) const;
   // The keys the rule leaves query t of batch b, ignoring dilation: the interval [lo, hi] of [0, S)
-  // (empty when lo > hi). Dilation then keeps the keys of it with (p - s) mod dilation == 0. Kernels use
-  // it to skip key blocks; benchmarks to count unmasked work.
+  // (empty when lo > hi). Dilation then keeps the keys of it with (p - s) mod dilation == 0.
+  // Kernels use it to skip key blocks; benchmarks to count unmasked work.
   struct Interval {
     int64_t lo, hi;
   };
   Interval key_interval(int64_t b, int64_t t, int64_t S) const;
 };
 
-// ALiBi slopes for NH heads (Press et al., 2022): 2^(-8/n · (h+1)) for n = NH a power of two; otherwise
-// the slopes of the nearest lower power of two followed by every other slope of twice that count, as in
-// the paper's reference code.
+// ALiBi slopes for NH heads (Press et al., 2022): 2^(-8/n · (h+1)) for n = NH a power of two;
+// otherwise the slopes of the nearest lower power of two followed by every other slope of twice
+// that count, as in the paper's reference code.
 std::vector<float> alibi_slopes(int64_t num_heads);
 
 // The usual softmax temperature: 1 / sqrt(HS).
 double default_attention_scale(int64_t head_size);
 
-// The SIMD target the fused kernel dispatches to on this machine ("AVX3", "AVX2", "SSE4", "NEON", ...).
+// The SIMD target the fused kernel dispatches to on this machine ("AVX3", "AVX2", "SSE4", "NEON",
+// ...).
 const char* simd_target();
 
 // ---------------------------------------------------------------------------------------------------
@@ -94,18 +97,20 @@ struct BasicAttentionGrads {
 };
 using AttentionGrads = BasicAttentionGrads<float>;
 
-// q (B, NH, T, HS), k (B, NH_kv, S, HS), v (B, NH_kv, S, HSV); bias: undefined or (B|1, NH|1, T, S),
-// added to the scores (-inf masks, as PyTorch's float attn_mask). Runs the fused kernel.
+// q (B, NH, T, HS), k (B, NH_kv, S, HS), v (B, NH_kv, S, HSV); bias: undefined or (B|1, NH|1, T,
+// S), added to the scores (-inf masks, as PyTorch's float attn_mask). Runs the fused kernel.
 AttentionResult attention(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                           const AttentionOptions& options = {}, ConstTensorView bias = {},
                           const Context& ctx = thread_context());
 // Gradients for dout (B, NH, T, HSV), given the forward's out and lse; returned, not accumulated.
-AttentionGrads attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorView v, ConstTensorView out,
-                              ConstTensorView lse, ConstTensorView dout, const AttentionOptions& options = {},
-                              ConstTensorView bias = {}, const Context& ctx = thread_context());
+AttentionGrads attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                              ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                              const AttentionOptions& options = {}, ConstTensorView bias = {},
+                              const Context& ctx = thread_context());
 
 // ---------------------------------------------------------------------------------------------------
-// Out-parameter forms, for callers that own their buffers (modules, arenas). Same shapes and semantics.
+// Out-parameter forms, for callers that own their buffers (modules, arenas). Same shapes and
+// semantics.
 //
 // q:     (B, NH, T, HS)       queries
 // k:     (B, NH_kv, S, HS)    keys; NH must be a multiple of NH_kv (GQA/MQA: head h reads kv head
@@ -119,70 +124,81 @@ AttentionGrads attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorV
 // probs: (B, NH, T, S)        overwritten if defined (pass {} to skip): the softmax, 0 where masked
 // Every view may be strided; outputs must not overlap inputs or each other.
 //
-// The fused kernel (src/ops/attention.cc), float32: tiled FlashAttention-2 with an online softmax. The
-// T×S score matrix is never stored, extra memory is O(block · HS) per thread, masked key blocks are
-// skipped (a window of ±w costs O(T·w·HS)), GQA reads shared kv heads in place. probs, when given, is
-// recomputed block by block from lse after the forward. Results are bitwise identical for any
-// ctx.num_threads(). Inputs whose last dimension is not unit-stride are copied first.
-void attention_forward(ConstTensorView q, ConstTensorView k, ConstTensorView v, const AttentionMask& mask,
-                       ConstTensorView bias, double scale, TensorView out, TensorView lse, TensorView probs,
-                       const Context& ctx);
+// The fused kernel (src/ops/attention.cc), float32: tiled FlashAttention-2 with an online softmax.
+// The T×S score matrix is never stored, extra memory is O(block · HS) per thread, masked key blocks
+// are skipped (a window of ±w costs O(T·w·HS)), GQA reads shared kv heads in place. probs, when
+// given, is recomputed block by block from lse after the forward. Results are bitwise identical for
+// any ctx.num_threads(). Inputs whose last dimension is not unit-stride are copied first.
+void attention_forward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context& ctx);
 
 // Gradients of attention_forward. out and lse are the forward's outputs.
 // dout:  (B, NH, T, HSV)
 // dq:    (B, NH, T, HS)       ACCUMULATED (+=)
 // dk:    (B, NH_kv, S, HS)    ACCUMULATED; summed over the NH / NH_kv query heads sharing a kv head
 // dv:    (B, NH_kv, S, HSV)   ACCUMULATED; likewise
-// dbias: shape of bias        ACCUMULATED if defined (needs a bias); summed over broadcast dimensions
-void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v, ConstTensorView out,
-                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask,
-                        ConstTensorView bias, double scale, TensorView dq, TensorView dk, TensorView dv,
-                        TensorView dbias, const Context& ctx);
+// dbias: shape of bias        ACCUMULATED if defined (needs a bias); summed over broadcast
+// dimensions
+void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context& ctx);
 
 namespace reference {
 
-// The specification: plain loops, double accumulation, everything materialised (dense mask, full T×S
-// score and probability matrices). Single-threaded on purpose. Same arguments and contracts as the
-// fused forms above; overloads for float and double data (the double one is what float64 callers and
-// finite-difference checks use). The reference recomputes everything in backward from q, k, v, so it
-// does not trust out and lse (they are shape-checked only).
+// The specification: plain loops, double accumulation, everything materialised (dense mask, full
+// T×S score and probability matrices). Single-threaded on purpose. Same arguments and contracts as
+// the fused forms above; overloads for float and double data (the double one is what float64
+// callers and finite-difference checks use). The reference recomputes everything in backward from
+// q, k, v, so it does not trust out and lse (they are shape-checked only).
 BasicAttentionResult<float> attention(ConstTensorView q, ConstTensorView k, ConstTensorView v,
-                                      const AttentionOptions& options = {}, ConstTensorView bias = {},
+                                      const AttentionOptions& options = {},
+                                      ConstTensorView bias = {},
                                       const Context& ctx = thread_context());
 BasicAttentionResult<double> attention(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v,
-                                       const AttentionOptions& options = {}, ConstTensorViewD bias = {},
+                                       const AttentionOptions& options = {},
+                                       ConstTensorViewD bias = {},
                                        const Context& ctx = thread_context());
 BasicAttentionGrads<float> attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorView v,
-                                          ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
-                                          const AttentionOptions& options = {}, ConstTensorView bias = {},
+                                          ConstTensorView out, ConstTensorView lse,
+                                          ConstTensorView dout,
+                                          const AttentionOptions& options = {},
+                                          ConstTensorView bias = {},
                                           const Context& ctx = thread_context());
-BasicAttentionGrads<double> attention_grad(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v,
-                                           ConstTensorViewD out, ConstTensorViewD lse, ConstTensorViewD dout,
-                                           const AttentionOptions& options = {}, ConstTensorViewD bias = {},
+BasicAttentionGrads<double> attention_grad(ConstTensorViewD q, ConstTensorViewD k,
+                                           ConstTensorViewD v, ConstTensorViewD out,
+                                           ConstTensorViewD lse, ConstTensorViewD dout,
+                                           const AttentionOptions& options = {},
+                                           ConstTensorViewD bias = {},
                                            const Context& ctx = thread_context());
 
-void attention_forward(ConstTensorView q, ConstTensorView k, ConstTensorView v, const AttentionMask& mask,
-                       ConstTensorView bias, double scale, TensorView out, TensorView lse, TensorView probs,
-                       const Context& ctx);
-void attention_forward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v, const AttentionMask& mask,
-                       ConstTensorViewD bias, double scale, TensorViewD out, TensorViewD lse, TensorViewD probs,
-                       const Context& ctx);
-void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v, ConstTensorView out,
-                        ConstTensorView lse, ConstTensorView dout, const AttentionMask& mask,
-                        ConstTensorView bias, double scale, TensorView dq, TensorView dk, TensorView dv,
-                        TensorView dbias, const Context& ctx);
-void attention_backward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v, ConstTensorViewD out,
-                        ConstTensorViewD lse, ConstTensorViewD dout, const AttentionMask& mask,
-                        ConstTensorViewD bias, double scale, TensorViewD dq, TensorViewD dk, TensorViewD dv,
-                        TensorViewD dbias, const Context& ctx);
+void attention_forward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context& ctx);
+void attention_forward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v,
+                       const AttentionMask& mask, ConstTensorViewD bias, double scale,
+                       TensorViewD out, TensorViewD lse, TensorViewD probs, const Context& ctx);
+void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context& ctx);
+void attention_backward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD v,
+                        ConstTensorViewD out, ConstTensorViewD lse, ConstTensorViewD dout,
+                        const AttentionMask& mask, ConstTensorViewD bias, double scale,
+                        TensorViewD dq, TensorViewD dk, TensorViewD dv, TensorViewD dbias,
+                        const Context& ctx);
 
-// The mask (and bias) as a dense additive tensor (B, NH, T, S): 0 or -inf for the structure, plus ALiBi
-// and bias. What xFormers calls materialize(): for tests and debugging, O(B·NH·T·S) memory.
-TensorD materialize_attention_mask(const AttentionMask& mask, int64_t B, int64_t NH, int64_t T_, int64_t S);
-TensorD materialize_attention_mask(const AttentionMask& mask, ConstTensorView bias, int64_t B, int64_t NH,
-                                   int64_t T_, int64_t S);
-TensorD materialize_attention_mask(const AttentionMask& mask, ConstTensorViewD bias, int64_t B, int64_t NH,
-                                   int64_t T_, int64_t S);
+// The mask (and bias) as a dense additive tensor (B, NH, T, S): 0 or -inf for the structure, plus
+// ALiBi and bias. What xFormers calls materialize(): for tests and debugging, O(B·NH·T·S) memory.
+TensorD materialize_attention_mask(const AttentionMask& mask, int64_t B, int64_t NH, int64_t T_,
+                                   int64_t S);
+TensorD materialize_attention_mask(const AttentionMask& mask, ConstTensorView bias, int64_t B,
+                                   int64_t NH, int64_t T_, int64_t S);
+TensorD materialize_attention_mask(const AttentionMask& mask, ConstTensorViewD bias, int64_t B,
+                                   int64_t NH, int64_t T_, int64_t S);
 
 }  // namespace reference
 }  // namespace attn::ops

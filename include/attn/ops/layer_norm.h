@@ -19,11 +19,11 @@ void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorVi
                         TensorView out, TensorView mean, TensorView rstd, const Context& ctx);
 
 // x, weight, mean, rstd: as in the forward;  dout: (..., C)
-// dx: (..., C), dweight: (C), dbias: (C)  ACCUMULATED; each may be {} to skip it. Bitwise the same for
-// any thread count (parameter gradients are summed over fixed row chunks, in order).
-void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorView mean, ConstTensorView rstd,
-                         ConstTensorView dout, TensorView dx, TensorView dweight, TensorView dbias,
-                         const Context& ctx);
+// dx: (..., C), dweight: (C), dbias: (C)  ACCUMULATED; each may be {} to skip it. Bitwise the same
+// for any thread count (parameter gradients are summed over fixed row chunks, in order).
+void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorView mean,
+                         ConstTensorView rstd, ConstTensorView dout, TensorView dx,
+                         TensorView dweight, TensorView dbias, const Context& ctx);
 
 namespace reference {
 
@@ -37,17 +37,18 @@ namespace reference {
 // rstd:   (...)     overwritten: 1 / sqrt(var + eps)
 void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, double eps,
                         TensorView out, TensorView mean, TensorView rstd, const Context& ctx);
-void layer_norm_forward(ConstTensorViewD x, ConstTensorViewD weight, ConstTensorViewD bias, double eps,
-                        TensorViewD out, TensorViewD mean, TensorViewD rstd, const Context& ctx);
+void layer_norm_forward(ConstTensorViewD x, ConstTensorViewD weight, ConstTensorViewD bias,
+                        double eps, TensorViewD out, TensorViewD mean, TensorViewD rstd,
+                        const Context& ctx);
 
 // x, weight, mean, rstd: as in the forward;  dout: (..., C)
 // dx: (..., C), dweight: (C), dbias: (C)  ACCUMULATED; each may be {} to skip it
-void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorView mean, ConstTensorView rstd,
-                         ConstTensorView dout, TensorView dx, TensorView dweight, TensorView dbias,
-                         const Context& ctx);
+void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorView mean,
+                         ConstTensorView rstd, ConstTensorView dout, TensorView dx,
+                         TensorView dweight, TensorView dbias, const Context& ctx);
 void layer_norm_backward(ConstTensorViewD x, ConstTensorViewD weight, ConstTensorViewD mean,
-                         ConstTensorViewD rstd, ConstTensorViewD dout, TensorViewD dx, TensorViewD dweight,
-                         TensorViewD dbias, const Context& ctx);
+                         ConstTensorViewD rstd, ConstTensorViewD dout, TensorViewD dx,
+                         TensorViewD dweight, TensorViewD dbias, const Context& ctx);
 
 }  // namespace reference
 }  // namespace attn::ops

@@ -19,8 +19,8 @@ void linear_forward(ConstTensorView x, ConstTensorView w, ConstTensorView bias, 
 // dx:   (N, IN)     ACCUMULATED: dx += dout W        ({} to skip)
 // dw:   (OUT, IN)   ACCUMULATED: dw += doutᵀ x       ({} to skip)
 // dbias:(OUT)       ACCUMULATED: dbias += Σ_n dout   ({} to skip)
-void linear_backward(ConstTensorView x, ConstTensorView w, ConstTensorView dout, TensorView dx, TensorView dw,
-                     TensorView dbias, const Context& ctx);
+void linear_backward(ConstTensorView x, ConstTensorView w, ConstTensorView dout, TensorView dx,
+                     TensorView dw, TensorView dbias, const Context& ctx);
 
 namespace reference {
 // Same contracts as above; plain loops with double accumulation.
@@ -28,8 +28,8 @@ void linear_forward(ConstTensorView x, ConstTensorView w, ConstTensorView bias, 
                     const Context& ctx);
 void linear_forward(ConstTensorViewD x, ConstTensorViewD w, ConstTensorViewD bias, TensorViewD out,
                     const Context& ctx);
-void linear_backward(ConstTensorView x, ConstTensorView w, ConstTensorView dout, TensorView dx, TensorView dw,
-                     TensorView dbias, const Context& ctx);
+void linear_backward(ConstTensorView x, ConstTensorView w, ConstTensorView dout, TensorView dx,
+                     TensorView dw, TensorView dbias, const Context& ctx);
 void linear_backward(ConstTensorViewD x, ConstTensorViewD w, ConstTensorViewD dout, TensorViewD dx,
                      TensorViewD dw, TensorViewD dbias, const Context& ctx);
 }  // namespace reference

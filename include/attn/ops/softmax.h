@@ -29,7 +29,8 @@ void softmax_forward(ConstTensorViewD x, TensorViewD out, const Context& ctx);
 // dout: (..., D)
 // dx:   (..., D)  ACCUMULATED: dx += out ⊙ (dout − Σ_d dout ⊙ out)
 void softmax_backward(ConstTensorView out, ConstTensorView dout, TensorView dx, const Context& ctx);
-void softmax_backward(ConstTensorViewD out, ConstTensorViewD dout, TensorViewD dx, const Context& ctx);
+void softmax_backward(ConstTensorViewD out, ConstTensorViewD dout, TensorViewD dx,
+                      const Context& ctx);
 
 }  // namespace reference
 }  // namespace attn::ops

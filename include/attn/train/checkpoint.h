@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Checkpoints as safetensors: "model.<state_dict name>" for parameters, "optim.<state name>" for the
-// optimiser, and metadata {"step": ..., plus anything the caller adds}.
+// Checkpoints as safetensors: "model.<state_dict name>" for parameters, "optim.<state name>" for
+// the optimiser, and metadata {"step": ..., plus anything the caller adds}.
 #pragma once
 
 #include <map>
@@ -11,8 +11,8 @@
 
 namespace attn::train {
 
-void save_checkpoint(const std::string& path, const nn::Module& model, const Optimizer* optimizer, int64_t step,
-                     const std::map<std::string, std::string>& metadata = {});
+void save_checkpoint(const std::string& path, const nn::Module& model, const Optimizer* optimizer,
+                     int64_t step, const std::map<std::string, std::string>& metadata = {});
 // Loads parameters (strictly) and, if given, the optimiser state; returns the saved step.
 int64_t load_checkpoint(const std::string& path, nn::Module& model, Optimizer* optimizer);
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// train::fit: the one training loop every experiment uses. The caller supplies the data (a batch per step)
-// and the loss with its gradients (forward + backward of its model: there is no tape); fit does the rest:
-// zero_grad, clipping, the optimiser step on a warm-up + cosine schedule, held-out evaluation, a progress
-// bar, CSV metrics, checkpoints every N steps and resuming from one.
+// train::fit: the one training loop every experiment uses. The caller supplies the data (a batch
+// per step) and the loss with its gradients (forward + backward of its model: there is no tape);
+// fit does the rest: zero_grad, clipping, the optimiser step on a warm-up + cosine schedule,
+// held-out evaluation, a progress bar, CSV metrics, checkpoints every N steps and resuming from
+// one.
 #pragma once
 
 #include <cmath>
@@ -33,34 +34,36 @@ struct FitOptions {
   double target_metric = 0.0;      // stop after an evaluation whose metric reaches this (0: never)
   int64_t checkpoint_every = 0;    // steps between checkpoints (0: only after the last step)
   std::string checkpoint_path;     // "" = no checkpoints
-  bool resume = false;             // start from checkpoint_path if it exists (model, optimiser, step)
+  bool resume = false;  // start from checkpoint_path if it exists (model, optimiser, step)
   std::map<std::string, std::string> checkpoint_metadata;  // saved with every checkpoint
-  std::string csv_path;            // "" = no CSV; rows: step, lr, loss, grad_norm, train_accuracy, eval
-  bool progress = true;            // a progress bar on progress_out
+  std::string csv_path;  // "" = no CSV; rows: step, lr, loss, grad_norm, train_accuracy, eval
+  bool progress = true;  // a progress bar on progress_out
   std::ostream* progress_out = &std::cerr;
 };
 
 struct FitResult {
-  int64_t first_step = 0;  // > 0 when resumed from a checkpoint
-  int64_t steps = 0;       // steps completed in total (first_step + those run now)
-  double seconds = 0.0;    // wall time of the steps run now
-  std::vector<double> losses;                 // per step run now
-  std::vector<int64_t> eval_steps;            // steps after which evaluate ran
-  std::vector<double> eval_metrics;           // what it returned
-  double last_eval = std::nan("");            // NaN if evaluate never ran
+  int64_t first_step = 0;            // > 0 when resumed from a checkpoint
+  int64_t steps = 0;                 // steps completed in total (first_step + those run now)
+  double seconds = 0.0;              // wall time of the steps run now
+  std::vector<double> losses;        // per step run now
+  std::vector<int64_t> eval_steps;   // steps after which evaluate ran
+  std::vector<double> eval_metrics;  // what it returned
+  double last_eval = std::nan("");   // NaN if evaluate never ran
   bool reached_target = false;
 };
 
-// Called after every step: step (1-based), lr, loss, grad norm (before clipping), eval metric or NaN.
+// Called after every step: step (1-based), lr, loss, grad norm (before clipping), eval metric or
+// NaN.
 struct StepInfo {
   int64_t step;
   double lr, loss, grad_norm, eval;
 };
 
 // The loop. train_step(step) draws its batch, runs forward and backward of the model (gradients
-// accumulate into the model's parameters, which fit has zeroed) and returns the loss. evaluate(step),
-// optional, returns a held-out metric where higher is better (accuracy). For a resumed run to repeat the
-// uninterrupted one bit for bit, make the batch a function of the step (e.g. Rng(seed + step)).
+// accumulate into the model's parameters, which fit has zeroed) and returns the loss.
+// evaluate(step), optional, returns a held-out metric where higher is better (accuracy). For a
+// resumed run to repeat the uninterrupted one bit for bit, make the batch a function of the step
+// (e.g. Rng(seed + step)).
 FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& options,
               const std::function<StepResult(int64_t step)>& train_step,
               const std::function<double(int64_t step)>& evaluate = {},
@@ -74,7 +77,8 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& options
               const std::function<double(int64_t step)>& evaluate = {},
               const std::function<void(const StepInfo&)>& on_step = {}) {
   return fit(
-      model, optimizer, options, [&](int64_t step) { return loss_and_grad(next_batch(step)); }, evaluate, on_step);
+      model, optimizer, options, [&](int64_t step) { return loss_and_grad(next_batch(step)); },
+      evaluate, on_step);
 }
 
 }  // namespace attn::train

@@ -18,8 +18,8 @@ class Optimizer {
   // One update of every parameter from its grad, at learning rate lr. Does not zero the grads.
   virtual void step(double lr) = 0;
   int64_t steps() const { return steps_; }
-  // Optimiser state as named tensors (for checkpoints): "<kind>.<param name>", plus the step count in
-  // load_state/state_metadata.
+  // Optimiser state as named tensors (for checkpoints): "<kind>.<param name>", plus the step count
+  // in load_state/state_metadata.
   virtual std::vector<std::pair<std::string, ConstTensorView>> state() const = 0;
   virtual void load_state(const std::map<std::string, Tensor>& state, int64_t steps) = 0;
 
@@ -45,7 +45,8 @@ class Sgd : public Optimizer {
 // p -= lr · (m / (1-β1^t)) / (sqrt(v / (1-β2^t)) + eps).
 class AdamW : public Optimizer {
  public:
-  AdamW(nn::Module& module, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weight_decay = 0.01);
+  AdamW(nn::Module& module, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+        double weight_decay = 0.01);
   void step(double lr) override;
   std::vector<std::pair<std::string, ConstTensorView>> state() const override;
   void load_state(const std::map<std::string, Tensor>& state, int64_t steps) override;
@@ -55,12 +56,13 @@ class AdamW : public Optimizer {
   std::vector<Tensor> m_, v_;
 };
 
-// torch.nn.utils.clip_grad_norm_: scales every grad by max_norm / (norm + 1e-6) when the global L2 norm
-// exceeds max_norm. Returns the norm before clipping.
+// torch.nn.utils.clip_grad_norm_: scales every grad by max_norm / (norm + 1e-6) when the global L2
+// norm exceeds max_norm. Returns the norm before clipping.
 double clip_grad_norm(nn::Module& module, double max_norm);
 
 // Linear warm-up from 0 to base_lr over warmup_steps, then cosine decay to min_lr at total_steps
 // (and min_lr after). step counts from 0.
-double warmup_cosine_lr(int64_t step, int64_t warmup_steps, int64_t total_steps, double base_lr, double min_lr = 0.0);
+double warmup_cosine_lr(int64_t step, int64_t warmup_steps, int64_t total_steps, double base_lr,
+                        double min_lr = 0.0);
 
 }  // namespace attn::train

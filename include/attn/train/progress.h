@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// What a training loop shows and keeps: a one-line progress bar (steps/s, loss, ETA) and metrics as CSV.
+// What a training loop shows and keeps: a one-line progress bar (steps/s, loss, ETA) and metrics as
+// CSV.
 #pragma once
 
 #include <chrono>
@@ -15,9 +16,10 @@ namespace attn::train {
 //   [#########.........]  450/1000  45%  312.4 step/s  loss 0.8123  acc 0.731  ETA 1.8s
 class ProgressBar {
  public:
-  ProgressBar(std::ostream& out, int64_t total_steps, bool enabled = true, double min_interval_s = 0.1);
+  ProgressBar(std::ostream& out, int64_t total_steps, bool enabled = true,
+              double min_interval_s = 0.1);
   void update(int64_t step, double loss, double accuracy = -1.0);  // step: completed steps
-  void finish();                                                    // final redraw and newline
+  void finish();                                                   // final redraw and newline
 
  private:
   void draw(int64_t step);
@@ -30,8 +32,8 @@ class ProgressBar {
   double loss_ = 0.0, accuracy_ = -1.0;
 };
 
-// A CSV file with a fixed header; every row must have one value per column. append: continue an existing
-// file (a resumed run) instead of starting a new one with the header.
+// A CSV file with a fixed header; every row must have one value per column. append: continue an
+// existing file (a resumed run) instead of starting a new one with the header.
 class CsvLog {
  public:
   CsvLog(const std::string& path, std::vector<std::string> columns, bool append = false);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Whole-file reads and writes shared by the file formats; errors are IoError naming `fn` and the path.
+// Whole-file reads and writes shared by the file formats; errors are IoError naming `fn` and the
+// path.
 #pragma once
 
 #include <cstddef>

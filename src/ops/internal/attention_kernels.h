@@ -9,11 +9,12 @@
 
 namespace attn::internal::kernels {
 
-// Rows of memory a worker will read next (the next task's fresh q, k and v rows), fetched into L2 a line at
-// a time while the current task computes: the micro-kernels credit it with the multiply-adds they run, every
-// few steps along K, and it issues one line per `fmas_per_line` of them, so the fetches spread evenly over
-// the task. Issued in bursts (a task's worth at its start, or a register tile's worth at its end) they
-// stalled on the core's few outstanding-miss slots (see docs/kernels.md).
+// Rows of memory a worker will read next (the next task's fresh q, k and v rows), fetched into L2 a
+// line at a time while the current task computes: the micro-kernels credit it with the
+// multiply-adds they run, every few steps along K, and it issues one line per `fmas_per_line` of
+// them, so the fetches spread evenly over the task. Issued in bursts (a task's worth at its start,
+// or a register tile's worth at its end) they stalled on the core's few outstanding-miss slots (see
+// docs/kernels.md).
 struct LinePrefetcher {
   struct Rows {
     const char* base;
@@ -25,7 +26,8 @@ struct LinePrefetcher {
   int64_t row = 0, line = 0;       // next line to issue within that range
   int64_t total_lines = 0, budget = 0, fmas_per_line = 1;
 
-  // Adds `rows` rows of `row_floats` floats, `stride_floats` apart (ignored when empty or when full).
+  // Adds `rows` rows of `row_floats` floats, `stride_floats` apart (ignored when empty or when
+  // full).
   void add(const float* p, int64_t rows, int64_t row_floats, int64_t stride_floats) {
     if (p == nullptr || rows <= 0 || row_floats <= 0 || n_ranges == kMaxRanges) return;
     const int64_t lines_per_row = (row_floats * static_cast<int64_t>(sizeof(float)) + 63) / 64;
@@ -36,7 +38,8 @@ struct LinePrefetcher {
   // Spreads the lines added so far over a task of about `task_fmas` multiply-adds.
   void pace(double task_fmas) {
     if (total_lines > 0)
-      fmas_per_line = std::max<int64_t>(1, static_cast<int64_t>(task_fmas / static_cast<double>(total_lines)));
+      fmas_per_line =
+          std::max<int64_t>(1, static_cast<int64_t>(task_fmas / static_cast<double>(total_lines)));
   }
   // Credits `fmas` multiply-adds of work and issues the lines they pay for.
   void credit(int64_t fmas) {
@@ -54,16 +57,19 @@ struct LinePrefetcher {
 };
 
 // C[r][c] (+)= Σ_k A[r·a_rs + k·a_ks] · B[k·b_rs + c]   for r < M, c < N, k < K.
-// A is read by broadcasting single elements (any strides); B and C rows are read as vectors (unit stride
-// along c). Register-tiled: 6 rows × 2 or 4 vectors of accumulators. C is overwritten unless accumulate.
-// prefetch (optional) is credited with the multiply-adds as they run.
-void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                int64_t b_rs, float* C, int64_t c_rs, bool accumulate, LinePrefetcher* prefetch = nullptr);
+// A is read by broadcasting single elements (any strides); B and C rows are read as vectors (unit
+// stride along c). Register-tiled: 6 rows × 2 or 4 vectors of accumulators. C is overwritten unless
+// accumulate. prefetch (optional) is credited with the multiply-adds as they run.
+void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                const float* B, int64_t b_rs, float* C, int64_t c_rs, bool accumulate,
+                LinePrefetcher* prefetch = nullptr);
 
-// gemm_bcast with accumulate = false that also folds each column's maximum into col_max[c] (N entries):
-// col_max[c] = max(col_max[c], max_r C[r][c]), taken from the accumulators before they leave registers.
-void gemm_bcast_col_max(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks, const float* B,
-                        int64_t b_rs, float* C, int64_t c_rs, float* col_max, LinePrefetcher* prefetch = nullptr);
+// gemm_bcast with accumulate = false that also folds each column's maximum into col_max[c] (N
+// entries): col_max[c] = max(col_max[c], max_r C[r][c]), taken from the accumulators before they
+// leave registers.
+void gemm_bcast_col_max(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                        const float* B, int64_t b_rs, float* C, int64_t c_rs, float* col_max,
+                        LinePrefetcher* prefetch = nullptr);
 
 // Per-query column data for one tile of transposed scores St[r][i] (r: key of the block, i: query).
 struct TileColumns {
@@ -79,22 +85,24 @@ struct TileRows {
   double key_pos0, key_step;
 };
 
-// Scores in these tiles are base-2 logits: the caller folds log2(e) into the query scale, the bias and the
-// ALiBi slope, so that every exponential is an exp2 (cheaper than exp: no range-reduction multiply), and
-// m, lse below are in log2 units too.
+// Scores in these tiles are base-2 logits: the caller folds log2(e) into the query scale, the bias
+// and the ALiBi slope, so that every exponential is an exp2 (cheaper than exp: no range-reduction
+// multiply), and m, lse below are in log2 units too.
 //
-// Online-softmax step over a tile of scores: applies ALiBi (-slope·|p - s|, if alibi_slope != 0) and the
-// interval mask (if masked), updates the running max m and sum l per query, writes the probabilities
-// 2^(s - m_new) into St, and the factors alpha = 2^(m_old - m_new) by which earlier outputs must be
-// rescaled. Queries that have seen only masked keys keep m = -inf and get alpha = 0, p = 0.
-// tile_max: the tile's column maxima when the caller already has them (gemm_bcast_col_max; only valid
-// without mask and ALiBi, which change the scores), else null and the tile is read once more for them.
-void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-                         const float* tile_max, float* m, float* l, float* alpha);
+// Online-softmax step over a tile of scores: applies ALiBi (-slope·|p - s|, if alibi_slope != 0)
+// and the interval mask (if masked), updates the running max m and sum l per query, writes the
+// probabilities 2^(s - m_new) into St, and the factors alpha = 2^(m_old - m_new) by which earlier
+// outputs must be rescaled. Queries that have seen only masked keys keep m = -inf and get alpha =
+// 0, p = 0. tile_max: the tile's column maxima when the caller already has them
+// (gemm_bcast_col_max; only valid without mask and ALiBi, which change the scores), else null and
+// the tile is read once more for them.
+void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
+                         float alibi_slope, const float* tile_max, float* m, float* l,
+                         float* alpha);
 
 // P = 2^(s - lse) over a tile (ALiBi and mask as above); queries with lse = -inf get 0.
-void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked, float alibi_slope,
-                const float* lse);
+void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
+                float alibi_slope, const float* lse);
 
 // dS = P ⊙ (dP - D) over a tile: dP (rows × width) is overwritten with dS; D has width entries.
 void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, const float* D);
@@ -102,19 +110,19 @@ void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, c
 // y[i] = 2^x[i] with the kernels' exp2 (x < 127.5; x ≤ -127 gives 0). For tests.
 void exp2_row(const float* x, float* y, int64_t n);
 
-// packed[c·width + i] = scale · rows[i·row_stride + c] for i < n_valid, 0 for n_valid ≤ i < width, c < cols:
-// a scaled transpose of a block of rows (width a multiple of 4).
-void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width, int64_t cols, float scale,
-                     float* packed);
+// packed[c·width + i] = scale · rows[i·row_stride + c] for i < n_valid, 0 for n_valid ≤ i < width,
+// c < cols: a scaled transpose of a block of rows (width a multiple of 4).
+void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                     int64_t cols, float scale, float* packed);
 
 // x[i] *= a over n floats.
 void scale_row(float* x, int64_t n, float a);
 
-// out[i·out_rs + c] = x[i·cols + c] · scale[i] for i < rows, c < cols. streaming: rows that start on a vector
-// boundary and span whole vectors are written with non-temporal stores (no read of the old lines, and the
-// cache keeps the inputs instead), then fenced; the others as usual.
-void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out, int64_t out_rs,
-                       bool streaming);
+// out[i·out_rs + c] = x[i·cols + c] · scale[i] for i < rows, c < cols. streaming: rows that start
+// on a vector boundary and span whole vectors are written with non-temporal stores (no read of the
+// old lines, and the cache keeps the inputs instead), then fenced; the others as usual.
+void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out,
+                       int64_t out_rs, bool streaming);
 
 // Name of the SIMD target the dispatcher picked (e.g. "AVX3", "AVX2").
 const char* simd_target_name();

@@ -12,7 +12,8 @@ namespace attn::internal {
 // parallel regions callers pass 1: nested thread pools cost ~20x per tile.
 void set_blas_threads(int n);
 
-// A rank-2 float matrix in BLAS row-major layout: unit stride along columns, leading dimension >= cols.
+// A rank-2 float matrix in BLAS row-major layout: unit stride along columns, leading dimension >=
+// cols.
 struct BlasMatrix {
   const float* data;
   int64_t rows, cols, ld;
@@ -46,7 +47,7 @@ class BlasOutput {
 };
 
 // C (M×N) = alpha · op(A) · op(B) + beta · C, row-major.
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const BlasMatrix& a,
-           const BlasMatrix& b, float beta, BlasOutput& c);
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const BlasMatrix& a, const BlasMatrix& b, float beta, BlasOutput& c);
 
 }  // namespace attn::internal

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Argument checks shared by the reference and fast kernels: every public op validates before it touches
-// memory, and names the function, the argument and the shapes in its message.
+// Argument checks shared by the reference and fast kernels: every public op validates before it
+// touches memory, and names the function, the argument and the shapes in its message.
 #pragma once
 
 #include <cmath>
@@ -29,8 +29,8 @@ void check_shape(const char* fn, const char* name, const BasicView<T>& v, const 
                  const std::string& why) {
   check_defined(fn, name, v);
   if (!(v.shape() == expected))
-    fail<ShapeError>(fn, name, " has shape ", v.shape().str(), " but ", expected.str(), " is expected (", why,
-                     ")");
+    fail<ShapeError>(fn, name, " has shape ", v.shape().str(), " but ", expected.str(),
+                     " is expected (", why, ")");
 }
 
 // An output must have distinct elements and must not overlap any input.
@@ -38,18 +38,21 @@ template <typename O, typename... I>
 void check_output(const char* fn, const char* name, const BasicView<O>& out, const I&... inputs) {
   if (!out.defined()) return;
   if (!has_distinct_elements(out))
-    fail<ValueError>(fn, name, " (shape ", out.shape().str(), ") has strides that make elements overlap");
+    fail<ValueError>(fn, name, " (shape ", out.shape().str(),
+                     ") has strides that make elements overlap");
   const bool overlaps = (... || may_overlap(out, inputs));
   if (overlaps) fail<ValueError>(fn, name, " overlaps an input; outputs must not alias inputs");
 }
 
 // As check_output, but `out` may also be exactly the view `in` (an in-place op).
 template <typename O, typename I>
-void check_output_or_in_place(const char* fn, const char* name, const BasicView<O>& out, const BasicView<I>& in) {
+void check_output_or_in_place(const char* fn, const char* name, const BasicView<O>& out,
+                              const BasicView<I>& in) {
   if (out.defined() && in.defined() && out.data() == in.data() && out.strides() == in.strides() &&
       out.shape() == in.shape()) {
     if (!has_distinct_elements(out))
-      fail<ValueError>(fn, name, " (shape ", out.shape().str(), ") has strides that make elements overlap");
+      fail<ValueError>(fn, name, " (shape ", out.shape().str(),
+                       ") has strides that make elements overlap");
     return;
   }
   check_output(fn, name, out, in);

@@ -11,18 +11,20 @@ struct LinearDims {
 };
 
 template <typename T>
-LinearDims check_linear_inputs(const char* fn, const BasicView<const T>& x, const BasicView<const T>& w) {
+LinearDims check_linear_inputs(const char* fn, const BasicView<const T>& x,
+                               const BasicView<const T>& w) {
   check_rank(fn, "x", x, 2);
   check_rank(fn, "w", w, 2);
   if (w.dim(1) != x.dim(1))
-    fail<ShapeError>(fn, "w has shape ", w.shape().str(), " (OUT, IN) but x has shape ", x.shape().str(),
-                     " (N, IN): IN differs");
+    fail<ShapeError>(fn, "w has shape ", w.shape().str(), " (OUT, IN) but x has shape ",
+                     x.shape().str(), " (N, IN): IN differs");
   return {x.dim(0), x.dim(1), w.dim(0)};
 }
 
 template <typename T>
-LinearDims check_linear_forward_args(const char* fn, const BasicView<const T>& x, const BasicView<const T>& w,
-                                     const BasicView<const T>& bias, const BasicView<T>& out) {
+LinearDims check_linear_forward_args(const char* fn, const BasicView<const T>& x,
+                                     const BasicView<const T>& w, const BasicView<const T>& bias,
+                                     const BasicView<T>& out) {
   const LinearDims d = check_linear_inputs(fn, x, w);
   if (bias.defined()) check_shape(fn, "bias", bias, Shape{d.OUT}, "(OUT)");
   check_shape(fn, "out", out, Shape{d.N, d.OUT}, "(N, OUT)");
@@ -31,9 +33,10 @@ LinearDims check_linear_forward_args(const char* fn, const BasicView<const T>& x
 }
 
 template <typename T>
-LinearDims check_linear_backward_args(const char* fn, const BasicView<const T>& x, const BasicView<const T>& w,
-                                      const BasicView<const T>& dout, const BasicView<T>& dx,
-                                      const BasicView<T>& dw, const BasicView<T>& dbias) {
+LinearDims check_linear_backward_args(const char* fn, const BasicView<const T>& x,
+                                      const BasicView<const T>& w, const BasicView<const T>& dout,
+                                      const BasicView<T>& dx, const BasicView<T>& dw,
+                                      const BasicView<T>& dbias) {
   const LinearDims d = check_linear_inputs(fn, x, w);
   check_shape(fn, "dout", dout, Shape{d.N, d.OUT}, "(N, OUT)");
   if (dx.defined()) check_shape(fn, "dx", dx, x.shape(), "same as x");

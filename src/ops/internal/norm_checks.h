@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Argument checks of layer_norm_* and softmax_*, shared by the fast ops and their references so that both
-// reject the same inputs with the same messages.
+// Argument checks of layer_norm_* and softmax_*, shared by the fast ops and their references so
+// that both reject the same inputs with the same messages.
 #pragma once
 
 #include <cmath>
@@ -15,21 +15,25 @@ Shape leading_shape(const BasicView<T>& x) {
 }
 
 template <typename T>
-void check_layer_norm_common(const char* fn, const BasicView<const T>& x, const BasicView<const T>& weight) {
+void check_layer_norm_common(const char* fn, const BasicView<const T>& x,
+                             const BasicView<const T>& weight) {
   check_defined(fn, "x", x);
   if (x.rank() < 1) fail<ShapeError>(fn, "x must have rank >= 1, got shape ", x.shape().str());
-  if (weight.defined()) check_shape(fn, "weight", weight, Shape{x.dim(-1)}, "(C) with C = x.shape[-1]");
+  if (weight.defined())
+    check_shape(fn, "weight", weight, Shape{x.dim(-1)}, "(C) with C = x.shape[-1]");
 }
 
 template <typename T>
 void check_layer_norm_forward_args(const BasicView<const T>& x, const BasicView<const T>& weight,
-                                   const BasicView<const T>& bias, double eps, const BasicView<T>& out,
-                                   const BasicView<T>& mean, const BasicView<T>& rstd) {
+                                   const BasicView<const T>& bias, double eps,
+                                   const BasicView<T>& out, const BasicView<T>& mean,
+                                   const BasicView<T>& rstd) {
   constexpr const char* fn = "layer_norm_forward";
   check_layer_norm_common(fn, x, weight);
   const int64_t C = x.dim(-1);
   if (bias.defined()) check_shape(fn, "bias", bias, Shape{C}, "(C) with C = x.shape[-1]");
-  if (!std::isfinite(eps) || eps < 0) fail<ValueError>(fn, "eps must be finite and >= 0, got ", eps);
+  if (!std::isfinite(eps) || eps < 0)
+    fail<ValueError>(fn, "eps must be finite and >= 0, got ", eps);
   if (C == 0) fail<ShapeError>(fn, "x has an empty last dimension (shape ", x.shape().str(), ")");
   check_shape(fn, "out", out, x.shape(), "same as x");
   check_shape(fn, "mean", mean, leading_shape(x), "x's shape without the last dimension");
@@ -72,7 +76,8 @@ void check_softmax_backward_args(const BasicView<const T>& out, const BasicView<
                                  const BasicView<T>& dx) {
   constexpr const char* fn = "softmax_backward";
   check_defined(fn, "out", out);
-  if (out.rank() < 1) fail<ShapeError>(fn, "out must have rank >= 1, got shape ", out.shape().str());
+  if (out.rank() < 1)
+    fail<ShapeError>(fn, "out must have rank >= 1, got shape ", out.shape().str());
   check_shape(fn, "dout", dout, out.shape(), "same as out");
   check_shape(fn, "dx", dx, out.shape(), "same as out");
   check_output(fn, "dx", dx, out, dout);
