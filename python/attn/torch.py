@@ -18,6 +18,7 @@ from . import attention_backward as _attention_backward
 from . import scaled_dot_product_attention as _sdpa
 
 __all__ = ["scaled_dot_product_attention", "MultiheadAttention", "replace_attention"]
+_F32 = _torch.float32
 
 
 def _numpy(t, name):
@@ -72,16 +73,23 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """
     if dropout_p:
         raise ValueError("attn.torch.scaled_dot_product_attention: dropout_p is not supported (must be 0)")
+    grad = _torch.is_grad_enabled() and (query.requires_grad or key.requires_grad or value.requires_grad or
+                                         (attn_mask is not None and attn_mask.requires_grad))
+    if (not grad and attn_mask is None and window is None and chunk is None and key_lengths is None and
+            alibi is False and dilation == 1 and query_offset == 0 and scale is None and not return_lse and
+            query.dtype is _F32 and key.dtype is _F32 and value.dtype is _F32 and
+            query.dim() == 4 and key.dim() == 4 and value.dim() == 4):
+        # The common inference call, straight to the kernel (the extension checks shapes and dtypes).
+        out, _, _ = _attn.sdpa(query.numpy(), key.numpy(), value.numpy(), None, bool(is_causal), 0, -1, -1, 1, 0,
+                               -1, None, None, None, False)
+        return _torch.from_numpy(out)
     if isinstance(alibi, _torch.Tensor):
         alibi = alibi.detach().cpu().numpy()
     if isinstance(key_lengths, _torch.Tensor):
         key_lengths = key_lengths.detach().cpu().numpy()
     options = dict(is_causal=is_causal, scale=scale, window=window, dilation=dilation, chunk=chunk,
                    key_lengths=key_lengths, query_offset=query_offset, alibi=alibi)
-    needs_grad = _torch.is_grad_enabled() and (
-        query.requires_grad or key.requires_grad or value.requires_grad or
-        (attn_mask is not None and attn_mask.requires_grad))
-    if not needs_grad:  # inference: no autograd node, no saved tensors
+    if not grad:  # inference: no autograd node, no saved tensors
         mask_np = None if attn_mask is None else _numpy(attn_mask, "attn_mask")
         result = _sdpa(_numpy(query, "query"), _numpy(key, "key"), _numpy(value, "value"), mask_np,
                        return_lse=return_lse, **options)

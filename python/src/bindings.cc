@@ -24,6 +24,10 @@ namespace {
 
 template <typename T>
 BasicView<const T> const_view(const py::array& a, const char* name) {
+  // The Python layer converts; this guards the extension against a caller that did not.
+  if (!a.dtype().is(py::dtype::of<T>()))
+    fail<ValueError>("attn", name, " has dtype ", std::string(py::str(a.dtype())), " but ",
+                     sizeof(T) == 4 ? "float32" : "float64", " (the dtype of query) is expected");
   if (a.ndim() > kMaxRank)
     fail<ShapeError>("attn", name, " has rank ", a.ndim(), "; at most ", kMaxRank, " is supported");
   std::vector<int64_t> dims(static_cast<size_t>(a.ndim()));

@@ -103,3 +103,19 @@ def test_bad_input():
         at.scaled_dot_product_attention(q.half(), q, q)
     with pytest.raises(ValueError, match="head size"):
         at.scaled_dot_product_attention(q, q[..., :3], q)
+
+
+def test_inference_calls_equal_the_autograd_path():
+    torch.manual_seed(4)
+    q, k, v = (torch.randn(2, 4, 33, 16) for _ in range(3))
+    qt = q.transpose(2, 3).contiguous().transpose(2, 3)  # strided, read in place
+    with_grad = at.scaled_dot_product_attention(q.requires_grad_(), k, v, is_causal=True).detach()
+    q.requires_grad_(False)
+    with torch.no_grad():
+        torch.testing.assert_close(at.scaled_dot_product_attention(qt, k, v, is_causal=True), with_grad, rtol=0,
+                                   atol=0)
+    plain = at.scaled_dot_product_attention(q, k, v, is_causal=True)  # nothing requires grad: no graph
+    assert plain.grad_fn is None
+    torch.testing.assert_close(plain, with_grad, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="head size"):
+        at.scaled_dot_product_attention(q, k[..., :5], v)
