@@ -20,22 +20,11 @@ import json
 import math
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def median_ms(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+from compare_torch import median_ms  # same directory: the same timing rule as the C++-vs-torch bench
 
 
 def dense_window(torch, n, window):

@@ -137,6 +137,20 @@ nn::EncoderLayerConfig layer_config(int64_t d_model, int64_t nhead, int64_t dim_
   return c;
 }
 
+// forward(input) -> output for modules whose forward is forward(x, cache, ctx) (inference: no cache).
+template <typename M>
+void bind_input_forward(py::class_<M>& cls) {
+  cls.def("forward", [](M& module, const FloatArray& x) {
+    const ConstTensorView xv = view_of(x, "input");
+    Tensor y;
+    {
+      py::gil_scoped_release release;
+      y = module.forward(xv, nullptr, thread_context());
+    }
+    return to_numpy(std::move(y));
+  });
+}
+
 void bind_linear_and_norm(py::module_& m) {
   py::class_<nn::Linear> linear(m, "Linear");
   linear.def(py::init([](int64_t in, int64_t out, bool bias, uint64_t seed) {
@@ -144,29 +158,13 @@ void bind_linear_and_norm(py::module_& m) {
                return std::make_unique<nn::Linear>(in, out, bias, rng);
              }),
              py::arg("in_features"), py::arg("out_features"), py::arg("bias"), py::arg("seed"));
-  linear.def("forward", [](nn::Linear& l, const FloatArray& x) {
-    const ConstTensorView xv = view_of(x, "input");
-    Tensor y;
-    {
-      py::gil_scoped_release release;
-      y = l.forward(xv, nullptr, thread_context());
-    }
-    return to_numpy(std::move(y));
-  });
+  bind_input_forward<nn::Linear>(linear);
   bind_module_common<nn::Linear>(linear);
 
   py::class_<nn::LayerNorm> norm(m, "LayerNorm");
   norm.def(py::init<int64_t, double, bool>(), py::arg("normalized_shape"), py::arg("eps"),
            py::arg("elementwise_affine"));
-  norm.def("forward", [](nn::LayerNorm& l, const FloatArray& x) {
-    const ConstTensorView xv = view_of(x, "input");
-    Tensor y;
-    {
-      py::gil_scoped_release release;
-      y = l.forward(xv, nullptr, thread_context());
-    }
-    return to_numpy(std::move(y));
-  });
+  bind_input_forward<nn::LayerNorm>(norm);
   bind_module_common<nn::LayerNorm>(norm);
 }
 
