@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "attn/train/progress.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 
 #include "attn/error.h"
 
@@ -13,6 +17,8 @@ ProgressBar::ProgressBar(std::ostream& out, int64_t total_steps, bool enabled,
     : out_(out),
       total_(total_steps),
       enabled_(enabled),
+      terminal_((&out == &std::cerr && isatty(STDERR_FILENO)) ||
+                (&out == &std::cout && isatty(STDOUT_FILENO))),
       min_interval_(min_interval_s),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
@@ -21,6 +27,13 @@ void ProgressBar::update(int64_t step, double loss, double accuracy) {
   step_ = step;
   loss_ = loss;
   accuracy_ = accuracy;
+  if (!terminal_) {
+    if (step >= next_line_step_ && step < total_) {
+      draw(step);
+      next_line_step_ = step + std::max<int64_t>(1, total_ / 10);
+    }
+    return;
+  }
   const auto now = std::chrono::steady_clock::now();
   if (std::chrono::duration<double>(now - last_draw_).count() >= min_interval_) {
     last_draw_ = now;
@@ -30,7 +43,7 @@ void ProgressBar::update(int64_t step, double loss, double accuracy) {
 
 void ProgressBar::finish() {
   draw(step_);
-  if (enabled_) out_ << "\n" << std::flush;
+  if (enabled_ && terminal_) out_ << "\n" << std::flush;
 }
 
 void ProgressBar::draw(int64_t step) {
@@ -41,9 +54,12 @@ void ProgressBar::draw(int64_t step) {
   const double frac = total_ > 0 ? static_cast<double>(step) / static_cast<double>(total_) : 1.0;
   const int width = 24, filled = static_cast<int>(frac * width);
   char buf[256];
-  std::snprintf(buf, sizeof buf, "\r[%s%s] %6lld/%lld %3.0f%% %8.1f step/s  loss %.4f",
-                std::string(static_cast<size_t>(filled), '#').c_str(),
-                std::string(static_cast<size_t>(width - filled), '.').c_str(),
+  if (terminal_) {
+    std::snprintf(buf, sizeof buf, "\r[%s%s]", std::string(static_cast<size_t>(filled), '#').c_str(),
+                  std::string(static_cast<size_t>(width - filled), '.').c_str());
+    out_ << buf;
+  }
+  std::snprintf(buf, sizeof buf, " %6lld/%lld %3.0f%% %8.1f step/s  loss %.4f",
                 static_cast<long long>(step), static_cast<long long>(total_), 100.0 * frac, rate,
                 loss_);
   out_ << buf;
@@ -55,6 +71,7 @@ void ProgressBar::draw(int64_t step) {
     std::snprintf(buf, sizeof buf, "  ETA %.1fs ", static_cast<double>(total_ - step) / rate);
     out_ << buf;
   }
+  if (!terminal_) out_ << "\n";
   out_ << std::flush;
 }
 

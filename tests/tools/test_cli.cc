@@ -48,17 +48,24 @@ TEST(CliPe, WritesAHeatmap) {
   EXPECT_GT(std::filesystem::file_size(png), 100u);
 }
 
+// docs/cli.md: one error line "attn: <subcommand>: ...", exit code 2 for usage errors (the parser's
+// included), 1 for runtime errors, 0 on success and for --help.
 TEST(CliPe, ErrorsGoToStderrWithNonZeroExit) {
   auto r = run_cli("pe --dim 0 --pos 1");
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.output.find("attn: attn pe: --dim must be >= 1"), std::string::npos) << r.output;
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("attn: pe: --dim: must be >= 1"), std::string::npos) << r.output;
   r = run_cli("pe --dim 8");
-  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("attn: pe: "), std::string::npos) << r.output;
   r = run_cli("pe --pos notanumber");
-  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.output.rfind("attn: pe: ", 0), 0u) << r.output;
+  r = run_cli("attend --no-such-option 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.output.rfind("attn: attend: ", 0), 0u) << r.output;
   EXPECT_EQ(run_cli("pe --help").code, 0);
   EXPECT_EQ(run_cli("attend --help").code, 0);
-  EXPECT_NE(run_cli("").code, 0);  // a subcommand is required
+  EXPECT_EQ(run_cli("").code, 2);  // a subcommand is required
 }
 
 TEST(CliAttend, MatchesPyTorchFixturesForwardAndBackward) {
@@ -129,25 +136,38 @@ TEST(CliAttend, RejectsBadInputWithAClearMessage) {
                            "v.npy --out " + ::testing::TempDir() + "/x.npy ";
   struct Case {
     std::string args, fragment;
+    int code;  // 2: the command line is wrong; 1: the data does not fit it
   };
   for (const auto& c : std::vector<Case>{
-           {"--window -3,1", "window_left must be >= 0 or -1"},
-           {"--window 1,2,3", "expected LEFT,RIGHT"},
-           {"--window a,b", "expected comma-separated integers"},
-           {"--chunk 0", "chunk size must be >= 1"},
-           {"--key-lengths 7", "key_lengths has 1 entries but the batch size is 2"},
-           {"--key-lengths 7,8", "key_lengths[1] = 8 is outside [0, S = 7]"},
-           {"--dilation 0", "dilation must be >= 1"},
-           {"--window ''", "--window: expected comma-separated integers, got ''"},
-           {"--key-lengths ''", "--key-lengths: expected comma-separated integers"},
-           {"--chunk 4,1,2", "expected SIZE[,LEFT_CHUNKS]"},
-           {"--bias " + g + "lse.npy", "bias has shape (2, 2, 5)"},
-           {"--dq /tmp/x.npy", "need --grad-out"},
+           {"--window -3,1", "--window: each side must be >= 0, or -1", 2},
+           {"--window 1,2,3", "expected LEFT,RIGHT", 2},
+           {"--window a,b", "expected comma-separated integers", 2},
+           {"--chunk 0", "chunk size must be >= 1", 2},
+           {"--chunk 4,-2", "LEFT_CHUNKS must be >= 0", 2},
+           {"--key-lengths 7", "key_lengths has 1 entries but the batch size is 2", 1},
+           {"--key-lengths 7,8", "key_lengths[1] = 8 is outside [0, S = 7]", 1},
+           {"--dilation 0", "dilation must be >= 1", 2},
+           {"--window ''", "--window: expected comma-separated integers, got ''", 2},
+           {"--key-lengths ''", "--key-lengths: expected comma-separated integers", 2},
+           {"--chunk 4,1,2", "expected SIZE[,LEFT_CHUNKS]", 2},
+           {"--bias " + g + "lse.npy", "bias has shape (2, 2, 5)", 1},
+           {"--dq /tmp/x.npy", "need --grad-out", 2},
+           {"--grad-out " + g + "dout.npy --dbias /tmp/db.npy", "--dbias: needs --bias", 2},
+           {"--threads -1", "--threads: must be >= 0", 2},
        }) {
     const auto r = run_cli(base + c.args);
-    EXPECT_EQ(r.code, 1) << c.args << "\n" << r.output;
+    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.fragment), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("attn: attend: ", 0), 0u) << r.output;
   }
+  // Conflicting options are caught before the forward runs: no output file appears.
+  const std::string never = ::testing::TempDir() + "/never.npy";
+  std::filesystem::remove(never);
+  EXPECT_EQ(run_cli("attend --q " + g + "q.npy --k " + g + "k.npy --v " + g + "v.npy --out " + never +
+                    " --grad-out " + g + "dout.npy --dbias /tmp/db.npy")
+                .code,
+            2);
+  EXPECT_FALSE(std::filesystem::exists(never));
   const auto r =
       run_cli("attend --q " + g + "q.npy --k " + g + "lse.npy --v " + g + "v.npy --out /tmp/x.npy");
   EXPECT_EQ(r.code, 1);
@@ -185,6 +205,7 @@ TEST(CliEncode, RejectsBadConfigsWeightsAndInputs) {
       " --weights " + g + "weights.safetensors --input " + g + "input.npy --out " + tmp + "/y.npy";
   struct Case {
     std::string args, fragment;
+    int code = 1;  // a bad file is a runtime error; a bad option value (code 2) says so
   };
   for (const auto& c : std::vector<Case>{
            {"--config " + write("c1.json", "{\"d_model\": 32}") + ok_tail,
@@ -214,9 +235,9 @@ TEST(CliEncode, RejectsBadConfigsWeightsAndInputs) {
                       "\"batch_first\": false, \"final_norm\": true}") +
                 ok_tail,
             "'layers.0.linear1.weight' has shape (64, 32) in the state but (32, 32) in the model"},
-           {"--config " + g + "config.json" + ok_tail + " --key-lengths 20", "expected 2 lengths"},
+           {"--config " + g + "config.json" + ok_tail + " --key-lengths 20", "expected 2 lengths", 2},
            {"--config " + g + "config.json" + ok_tail + " --key-lengths 20,0",
-            "each length must be in [1, 20]"},
+            "each length must be in [1, 20]", 2},
            {"--config " + g + "config.json --weights " + g + "input.npy --input " + g +
                 "input.npy --out " + tmp + "/y.npy",
             "read_safetensors"},
@@ -225,9 +246,47 @@ TEST(CliEncode, RejectsBadConfigsWeightsAndInputs) {
             "read_npy"},
        }) {
     const auto r = run_cli("encode " + c.args);
-    EXPECT_EQ(r.code, 1) << c.args << "\n" << r.output;
+    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("attn: encode: ", 0), 0u) << r.output;
     EXPECT_NE(r.output.find(c.fragment), std::string::npos) << c.args << "\n" << r.output;
   }
+}
+
+}  // namespace
+}  // namespace attn::testing
+
+namespace attn::testing {
+namespace {
+
+TEST(CliTrain, ValidatesOptionsFirstAndDrawsPlainLinesOffATerminal) {
+  const std::string dir = ::testing::TempDir() + "/cli_train";
+  // A short run: the default warm-up (100) shrinks to fit; the target is not reached, yet the run
+  // completed, so the exit code is 0. Output goes to a pipe: plain progress lines, no \r redraws.
+  auto r = run_cli("train copy --steps 4 --eval-every 2 --d-model 16 --heads 2 --ff 16 --layers 1 --batch 4 "
+                   "--out-dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find('\r'), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("4/4"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not reached"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/checkpoint.safetensors"));
+  for (const auto& [args, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {"--steps 50 --warmup 60", "--warmup: must be at most --steps (50), got 60"},
+           {"--target-accuracy 2", "--target-accuracy: must be in (0, 1]"},
+           {"--steps 0", "--steps: must be >= 1"},
+           {"--threads -2", "--threads: must be >= 0"},
+       }) {
+    r = run_cli("train reverse " + args + " --out-dir " + dir);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("attn: train reverse: " + fragment, 0), 0u) << args << "\n" << r.output;
+  }
+}
+
+TEST(CliBench, CapsThreadsAtTheHardwareWithAWarning) {
+  const auto r = run_cli("bench attention --seq 32 --repeats 1 --reference-max 0 --threads 100000");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("attn: bench attention: warning: --threads 100000 is more than the"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("machine: 100000 threads"), std::string::npos) << r.output;
 }
 
 }  // namespace

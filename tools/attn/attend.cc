@@ -20,17 +20,17 @@ struct AttendOptions {
   MaskFlags mask;
   std::optional<double> scale;
   bool reference = false;
+  int threads = 0;
   // Backward (optional): --grad-out DOUT.npy with any of --dq/--dk/--dv/--dbias.
   std::string grad_out, dq, dk, dv, dbias;
 };
 
-constexpr const char* kFn = "attn attend";
 
 template <typename T>
 BasicTensor<T> load(const std::string& path) {
   const io::NpyArray a = io::read_npy(path);
   if (a.dtype != io::DType::kFloat32 && a.dtype != io::DType::kFloat64)
-    fail<ValueError>(kFn, path, " has dtype ", io::dtype_name(a.dtype),
+    fail<ValueError>(path, "has dtype ", io::dtype_name(a.dtype),
                      "; float32 or float64 is expected");
   if constexpr (std::is_same_v<T, float>) {
     return a.to_float();
@@ -72,7 +72,7 @@ template <typename T>
 void run(const AttendOptions& o) {
   const auto q = load<T>(o.q), k = load<T>(o.k), v = load<T>(o.v);
   if (q.rank() != 4 || k.rank() != 4)
-    fail<ShapeError>(kFn, "q and k must be (B, NH, T, HS) and (B, NH_kv, S, HS); got q ",
+    fail<ShapeError>("--q/--k", "q and k must be (B, NH, T, HS) and (B, NH_kv, S, HS); got q ",
                      q.shape().str(), ", k ", k.shape().str());
   const auto mask = o.mask.build(q.dim(1));
   BasicTensor<T> bias;
@@ -82,7 +82,7 @@ void run(const AttendOptions& o) {
   BasicTensor<T> lse(Shape{q.dim(0), q.dim(1), q.dim(2)});
   BasicTensor<T> probs;
   if (!o.probs.empty()) probs = BasicTensor<T>(Shape{q.dim(0), q.dim(1), q.dim(2), k.dim(2)});
-  Context ctx;
+  Context ctx(ContextOptions{.num_threads = checked_threads("attend", o.threads)});
   const auto start = std::chrono::steady_clock::now();
   if constexpr (std::is_same_v<T, float>) {
     if (!o.reference) {
@@ -106,15 +106,10 @@ void run(const AttendOptions& o) {
             << (std::is_same_v<T, float> && !o.reference ? "fused" : "reference") << " kernel, "
             << ms << " ms) -> " << o.out << "\n";
 
-  if (o.grad_out.empty()) {
-    if (!o.dq.empty() || !o.dk.empty() || !o.dv.empty() || !o.dbias.empty())
-      fail<ValueError>(kFn, "--dq/--dk/--dv/--dbias need --grad-out DOUT.npy");
-    return;
-  }
+  if (o.grad_out.empty()) return;
   const auto dout = load<T>(o.grad_out);
   BasicTensor<T> dq(q.shape()), dk(k.shape()), dv(v.shape()), dbias;
   if (!o.dbias.empty()) {
-    if (!bias.defined()) fail<ValueError>(kFn, "--dbias needs --bias");
     dbias = BasicTensor<T>(bias.shape());
   }
   backward(o, q, k, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias, ctx);
@@ -158,7 +153,12 @@ void add_attend_command(CLI::App& app) {
   sub->add_option("--dk", o->dk, "With --grad-out: write dk .npy");
   sub->add_option("--dv", o->dv, "With --grad-out: write dv .npy");
   sub->add_option("--dbias", o->dbias, "With --grad-out and --bias: write dbias .npy");
+  sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
   sub->callback([o] {
+    // Conflicting options are reported before any work (and before any output file is written).
+    if (o->grad_out.empty() && (!o->dq.empty() || !o->dk.empty() || !o->dv.empty() || !o->dbias.empty()))
+      usage_fail("--dq/--dk/--dv/--dbias", "need --grad-out DOUT.npy");
+    if (!o->dbias.empty() && o->bias.empty()) usage_fail("--dbias", "needs --bias");
     if (all_float64(*o)) {
       run<double>(*o);
     } else {

@@ -81,9 +81,9 @@ double median_ms(int repeats, F&& f) {
 }
 
 void run_bench(const BenchOptions& o) {
-  Context ctx(ContextOptions{.num_threads = o.threads});
+  Context ctx(ContextOptions{.num_threads = checked_threads("bench attention", o.threads)});
   const ops::AttentionMask mask = o.mask.build(o.heads, o.batch);
-  if (o.repeats < 1) fail<ValueError>("attn bench", "--repeats must be >= 1");
+  if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
   const double peak = bench::measure_peak_gflops(ctx);
   nlohmann::json rows = nlohmann::json::array();
   if (!o.json)
@@ -98,7 +98,7 @@ void run_bench(const BenchOptions& o) {
               << std::setw(8) << "%peak" << std::setw(12) << "peakRSS MiB"
               << "\n";
   for (int64_t N : parse_int_list("--seq", o.seq)) {
-    if (N < 1) fail<ValueError>("--seq", "lengths must be >= 1");
+    if (N < 1) usage_fail("--seq", "lengths must be >= 1");
     for (bool reference : {false, true}) {
       if (reference && N > o.reference_max) continue;
       reset_peak_rss();

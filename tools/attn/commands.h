@@ -7,7 +7,25 @@
 #include <utility>
 #include <vector>
 
+#include "attn/error.h"
+
 namespace attn::cli {
+
+// A bad command line (an option's value, a missing or conflicting option): exit code 2, like the
+// parser's own errors. Errors from the library or from files are runtime errors: exit code 1.
+// docs/cli.md has the convention.
+class UsageError : public ValueError {
+ public:
+  using ValueError::ValueError;
+};
+template <typename... Parts>
+[[noreturn]] void usage_fail(std::string_view option, const Parts&... parts) {
+  fail<UsageError>(option, parts...);
+}
+
+// --threads N for a subcommand: 0 means all hardware threads; more than the hardware has is capped to it
+// with a warning on stderr (oversubscribing makes every kernel slower and a measured peak meaningless).
+int checked_threads(const char* subcommand, int requested);
 
 void add_pe_command(CLI::App& app);
 void add_attend_command(CLI::App& app);

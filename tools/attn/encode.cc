@@ -26,14 +26,14 @@ struct EncodeOptions {
 
 std::string read_text(const std::string& path) {
   std::ifstream f(path);
-  if (!f) fail<IoError>("attn encode", "cannot open config '", path, "'");
+  if (!f) fail<IoError>("--config", "cannot open '", path, "'");
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
 }
 
 void run_encode(const EncodeOptions& o) {
-  Context ctx(ContextOptions{.num_threads = o.threads});
+  Context ctx(ContextOptions{.num_threads = checked_threads("encode", o.threads)});
   const nn::EncoderModelConfig config = nn::parse_encoder_config(read_text(o.config), o.config);
   Rng rng(0);
   nn::EncoderModel model(config, rng);
@@ -47,7 +47,7 @@ void run_encode(const EncodeOptions& o) {
 
   const Tensor x = io::read_npy(o.input).to_float();
   if (x.rank() != 3 || x.dim(2) != config.layer.d_model)
-    fail<ShapeError>("attn encode", o.input, " has shape ", x.shape().str(), " but ",
+    fail<ShapeError>("--input", o.input, " has shape ", x.shape().str(), " but ",
                      config.batch_first ? "(B, T, " : "(T, B, ", config.layer.d_model,
                      ") is expected");
   const int64_t B = config.batch_first ? x.dim(0) : x.dim(1),
@@ -56,7 +56,7 @@ void run_encode(const EncodeOptions& o) {
   opts.mask = o.mask.build(config.layer.nhead, B);
   for (int64_t len : opts.mask.key_lengths)
     if (len < 1 || len > T)
-      fail<ValueError>("--key-lengths", "each length must be in [1, ", T, "], got ", len);
+      usage_fail("--key-lengths", "each length must be in [1, ", T, "], got ", len);
   const auto start = std::chrono::steady_clock::now();
   const Tensor y = model.forward(x, opts, nullptr, ctx);
   const double ms =

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// attn: command-line front end. Library errors are printed to stderr and give exit code 1; usage
-// errors give CLI11's non-zero codes.
+// attn: command-line front end. Every error is one line on stderr, "attn: <subcommand>: <what>", with
+// exit code 2 for usage errors (the parser's and UsageError) and 1 for runtime errors (docs/cli.md).
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -23,20 +23,43 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
       used = 0;
     }
     if (item.empty() || used != item.size())
-      fail<ValueError>(option, "expected comma-separated integers, got '", text, "'");
+      usage_fail(option, "expected comma-separated integers, got '", text, "'");
     values.push_back(v);
   }
   if (values.empty() || (!text.empty() && text.back() == ','))
-    fail<ValueError>(option, "expected comma-separated integers, got '", text, "'");
+    usage_fail(option, "expected comma-separated integers, got '", text, "'");
   return values;
 }
 
 std::pair<int64_t, int64_t> parse_window(const std::string& text) {
   const auto w = parse_int_list("--window", text);
   if (w.size() > 2)
-    fail<ValueError>("--window", "expected LEFT,RIGHT (or W for both), got '", text, "'");
+    usage_fail("--window", "expected LEFT,RIGHT (or W for both), got '", text, "'");
   return {w[0], w.size() == 2 ? w[1] : w[0]};
 }
+
+int checked_threads(const char* subcommand, int requested) {
+  if (requested < 0) usage_fail("--threads", "must be >= 0 (0 = all hardware threads), got ", requested);
+  const int hardware = hardware_threads();
+  if (requested > hardware) {
+    std::cerr << "attn: " << subcommand << ": warning: --threads " << requested << " is more than the "
+              << hardware << " hardware threads; using " << hardware << "\n";
+    return hardware;
+  }
+  return requested;
+}
+
+namespace {
+// "train reverse", "bench attention", ...: the subcommands the command line chose.
+std::string chosen_subcommands(const CLI::App& app) {
+  std::string names;
+  for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+    sub = sub->get_subcommands().front();
+    names += (names.empty() ? "" : " ") + sub->get_name();
+  }
+  return names.empty() ? "attn" : names;
+}
+}  // namespace
 
 }  // namespace attn::cli
 
@@ -50,16 +73,23 @@ int main(int argc, char** argv) {
   attn::cli::add_bench_command(app);
   attn::cli::add_encode_command(app);
   attn::cli::add_train_command(app);
+  auto report = [&](const std::string& what, int code) {
+    std::cerr << "attn: " << attn::cli::chosen_subcommands(app) << ": " << what << "\n";
+    return code;
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    return report(std::string(e.what()) + " (see --help)", 2);
+  } catch (const attn::cli::UsageError& e) {
+    return report(std::string(e.what()) + " (see --help)", 2);
   } catch (const attn::Error& e) {
-    std::cerr << "attn: " << e.what() << "\n";
-    return 1;
+    return report(e.what(), 1);
+  } catch (const std::bad_alloc&) {
+    return report("out of memory", 1);
   } catch (const std::exception& e) {
-    std::cerr << "attn: unexpected error: " << e.what() << "\n";
-    return 2;
+    return report(e.what(), 1);
   }
   return 0;
 }

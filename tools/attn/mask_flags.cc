@@ -43,21 +43,27 @@ ops::AttentionMask MaskFlags::build(int64_t num_heads, int64_t batch) const {
   m.causal = causal;
   m.query_offset = query_offset;
   m.dilation = dilation;
-  if (dilation < 1) fail<ValueError>("--dilation", "dilation must be >= 1, got ", dilation);
-  if (given(window_opt)) std::tie(m.window_left, m.window_right) = parse_window(window);
+  if (dilation < 1) usage_fail("--dilation", "dilation must be >= 1, got ", dilation);
+  if (given(window_opt)) {
+    std::tie(m.window_left, m.window_right) = parse_window(window);
+    if (m.window_left < -1 || m.window_right < -1)
+      usage_fail("--window", "each side must be >= 0, or -1 for unbounded; got '", window, "'");
+  }
   if (given(chunk_opt)) {
     const auto c = parse_int_list("--chunk", chunk);
-    if (c.size() > 2) fail<ValueError>("--chunk", "expected SIZE[,LEFT_CHUNKS], got '", chunk, "'");
+    if (c.size() > 2) usage_fail("--chunk", "expected SIZE[,LEFT_CHUNKS], got '", chunk, "'");
     m.chunk_size = c[0];
     if (m.chunk_size < 1)
-      fail<ValueError>("--chunk", "chunk size must be >= 1, got ", m.chunk_size);
+      usage_fail("--chunk", "chunk size must be >= 1, got ", m.chunk_size);
     m.num_left_chunks = c.size() == 2 ? c[1] : -1;
+    if (m.num_left_chunks < -1)
+      usage_fail("--chunk", "LEFT_CHUNKS must be >= 0, or -1 for all; got ", m.num_left_chunks);
   }
   if (given(key_lengths_opt)) {
     m.key_lengths = parse_int_list("--key-lengths", key_lengths);
     if (batch >= 0 && static_cast<int64_t>(m.key_lengths.size()) != batch)
-      fail<ValueError>("--key-lengths", "expected ", batch, " lengths (one per batch entry), got ",
-                       m.key_lengths.size());
+      usage_fail("--key-lengths", "expected ", batch, " lengths (one per batch entry), got ",
+                 m.key_lengths.size());
   }
   if (alibi) m.alibi_slopes = ops::alibi_slopes(num_heads);
   return m;

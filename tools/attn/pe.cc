@@ -33,9 +33,9 @@ std::string python_round4(double x) {
 }
 
 void run_pe(const PeOptions& o) {
-  if (o.dim < 1) fail<ValueError>("attn pe", "--dim must be >= 1, got ", o.dim);
+  if (o.dim < 1) usage_fail("--dim", "must be >= 1, got ", o.dim);
   if (o.pos < 0 && o.png.empty())
-    fail<ValueError>("attn pe", "give --pos P to print, or --positions N --png FILE");
+    usage_fail("pe", "give --pos P to print, or --positions N --png FILE");
   if (o.pos >= 0) {
     TensorD row(Shape{1, o.dim});
     ops::sinusoidal_encoding(row.view(), o.pos, o.base);
@@ -44,7 +44,7 @@ void run_pe(const PeOptions& o) {
     std::cout << line << "]\n";
   }
   if (!o.png.empty()) {
-    if (o.positions < 1) fail<ValueError>("attn pe", "--png needs --positions N with N >= 1");
+    if (o.positions < 1) usage_fail("--png", "needs --positions N with N >= 1");
     Tensor table(Shape{o.positions, o.dim});
     ops::sinusoidal_encoding(table.view(), 0, o.base);
     // Small tables get bigger cells so that the picture is not a few pixels wide.

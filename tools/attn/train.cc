@@ -19,12 +19,34 @@ struct TrainOptions {
   int threads = 0;
   int64_t checkpoint_every = 0;
   bool quiet = false, resume = false;
+  CLI::Option* warmup_opt = nullptr;
 };
 
-void run_train(const TrainOptions& o, examples::SequenceTask task) {
+// Options checked before any work; the default warm-up shrinks to a tenth of a short run.
+void check_options(TrainOptions& o) {
+  auto& c = o.config;
+  if (c.steps < 1) usage_fail("--steps", "must be >= 1, got ", c.steps);
+  if (c.batch < 1) usage_fail("--batch", "must be >= 1, got ", c.batch);
+  if (c.seq_len < 1) usage_fail("--seq-len", "must be >= 1, got ", c.seq_len);
+  if (c.vocab < 2) usage_fail("--vocab", "must be >= 2, got ", c.vocab);
+  if (c.eval_every < 1) usage_fail("--eval-every", "must be >= 1, got ", c.eval_every);
+  if (!(c.lr > 0)) usage_fail("--lr", "must be > 0, got ", c.lr);
+  if (!(c.clip > 0)) usage_fail("--clip", "must be > 0, got ", c.clip);
+  if (!(c.target_accuracy >= 0 && c.target_accuracy <= 1))
+    usage_fail("--target-accuracy", "must be in (0, 1], or 0 to never stop early; got ", c.target_accuracy);
+  if (c.warmup < 0) usage_fail("--warmup", "must be >= 0, got ", c.warmup);
+  if (c.warmup > c.steps) {
+    if (o.warmup_opt->count() > 0)
+      usage_fail("--warmup", "must be at most --steps (", c.steps, "), got ", c.warmup);
+    c.warmup = c.steps / 10;
+  }
+}
+
+void run_train(TrainOptions o, examples::SequenceTask task) {
+  check_options(o);
   examples::SequenceTaskConfig c = o.config;
   c.task = task;
-  Context ctx(ContextOptions{.num_threads = o.threads, .seed = c.seed});
+  Context ctx(ContextOptions{.num_threads = checked_threads("train", o.threads), .seed = c.seed});
   std::filesystem::create_directories(o.out_dir);
   Rng rng(c.seed);
   examples::SequenceModel model(c, rng);
@@ -84,7 +106,8 @@ void add_train_command(CLI::App& app) {
     sub->add_option("--layers", c.num_layers, "Encoder layers")->capture_default_str();
     sub->add_option("--batch", c.batch, "Sequences per step")->capture_default_str();
     sub->add_option("--steps", c.steps, "Maximum steps")->capture_default_str();
-    sub->add_option("--warmup", c.warmup, "Warm-up steps")->capture_default_str();
+    CLI::Option* warmup = sub->add_option("--warmup", c.warmup, "Warm-up steps (default: 100, or a tenth of --steps if fewer)")
+                        ->capture_default_str();
     sub->add_option("--lr", c.lr, "Peak learning rate (AdamW)")->capture_default_str();
     sub->add_option("--clip", c.clip, "Gradient-norm clipping")->capture_default_str();
     sub->add_option("--eval-every", c.eval_every, "Steps between held-out evaluations")
@@ -103,7 +126,11 @@ void add_train_command(CLI::App& app) {
     sub->add_flag("--resume", o->resume,
                   "Continue from --out-dir's checkpoint.safetensors if there is one");
     sub->add_flag("--quiet", o->quiet, "No progress bar");
-    sub->callback([o, task] { run_train(*o, task); });
+    sub->callback([o, task, warmup] {
+      TrainOptions chosen = *o;
+      chosen.warmup_opt = warmup;  // this subcommand's --warmup (each task has its own)
+      run_train(chosen, task);
+    });
   }
 }
 
