@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "attn/io/image.h"
 
+#include "io/internal/file_bytes.h"
+
 #include <stb_image_write.h>
 
 #include <algorithm>
@@ -191,10 +193,18 @@ void write_png(const std::string& path, const RgbImage& image) {
       image.pixels.size() != static_cast<size_t>(image.width * image.height * 3))
     fail<ValueError>("write_png", "image of ", image.width, "x", image.height, " has ",
                      image.pixels.size(), " bytes");
-  const int ok =
-      stbi_write_png(path.c_str(), static_cast<int>(image.width), static_cast<int>(image.height), 3,
-                     image.pixels.data(), static_cast<int>(image.width * 3));
-  if (!ok) fail<IoError>("write_png", "cannot write '", path, "'");
+  // Encoded in memory, then written like every other file (checked, atomically replaced).
+  std::vector<std::byte> png;
+  auto append = [](void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<std::byte>*>(context);
+    const auto* bytes = static_cast<const std::byte*>(data);
+    out->insert(out->end(), bytes, bytes + size);
+  };
+  const int ok = stbi_write_png_to_func(append, &png, static_cast<int>(image.width),
+                                        static_cast<int>(image.height), 3, image.pixels.data(),
+                                        static_cast<int>(image.width * 3));
+  if (!ok) fail<IoError>("write_png", "cannot encode '", path, "'");
+  internal::write_file_bytes("write_png", path, png);
 }
 
 }  // namespace attn::io

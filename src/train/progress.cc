@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -80,7 +82,7 @@ CsvLog::CsvLog(const std::string& path, std::vector<std::string> columns, bool a
   std::error_code ec;
   const bool has_header = append && std::filesystem::file_size(path, ec) > 0 && !ec;
   f_.open(path, has_header ? std::ios::app : std::ios::trunc);
-  if (!f_) fail<IoError>("CsvLog", "cannot open '", path, "' for writing");
+  if (!f_) fail<IoError>("CsvLog", "cannot open '", path, "' for writing: ", std::strerror(errno));
   if (has_header) return;
   for (size_t i = 0; i < columns.size(); ++i) f_ << (i ? "," : "") << columns[i];
   f_ << "\n";
@@ -95,7 +97,7 @@ void CsvLog::row(const std::vector<double>& values) {
     f_ << (i ? "," : "") << buf;
   }
   f_ << "\n" << std::flush;
-  if (!f_) fail<IoError>("CsvLog::row", "error writing '", path_, "'");
+  if (!f_) fail<IoError>("CsvLog::row", "cannot write '", path_, "': ", std::strerror(errno));
 }
 
 }  // namespace attn::train

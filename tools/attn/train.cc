@@ -47,7 +47,11 @@ void run_train(TrainOptions o, examples::SequenceTask task) {
   examples::SequenceTaskConfig c = o.config;
   c.task = task;
   Context ctx(ContextOptions{.num_threads = checked_threads("train", o.threads), .seed = c.seed});
-  std::filesystem::create_directories(o.out_dir);
+  if (std::filesystem::exists(o.out_dir) && !std::filesystem::is_directory(o.out_dir))
+    usage_fail("--out-dir", "'", o.out_dir, "' exists and is not a directory");
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  if (ec) fail<IoError>("--out-dir", "cannot create '", o.out_dir, "': ", ec.message());
   Rng rng(c.seed);
   examples::SequenceModel model(c, rng);
   train::AdamW optimizer(model, 0.9, 0.98, 1e-9, c.weight_decay);
