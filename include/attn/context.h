@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace attn {
@@ -54,6 +55,14 @@ class Context {
 // The threads a context uses by default: OMP_NUM_THREADS if set, else the processors this process
 // may use.
 int hardware_threads();
+
+// The largest single allocation attn makes (a tensor, a scratch buffer), in bytes: a request above it
+// fails at once with ValueError naming the size it needed, instead of swapping or being killed. Default:
+// the environment's ATTN_MEMORY_BUDGET (bytes, or with a K/M/G suffix) if set, else 80% of physical memory.
+int64_t memory_budget_bytes();
+void set_memory_budget_bytes(int64_t bytes);  // > 0
+// Throws ValueError from `fn` if `bytes` exceeds the budget; `what` says what they are for.
+void check_memory_budget(const char* fn, double bytes, const std::string& what);
 
 // The context of the calling thread, for calls that take none (ops::attention, the Python module):
 // one per thread, so concurrent callers never share scratch memory. Its thread count follows

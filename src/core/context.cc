@@ -2,9 +2,11 @@
 #include "attn/context.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <numbers>
 
@@ -102,6 +104,7 @@ float* Context::scratch(int worker, int64_t count) const {
   if (b.count < count) {
     std::free(b.data);
     const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + 63) / 64 * 64;
+    check_memory_budget("Context::scratch", static_cast<double>(bytes), "scratch memory");
     b.data = static_cast<float*>(std::aligned_alloc(64, bytes));
     if (b.data == nullptr) {
       b.count = 0;
@@ -114,7 +117,53 @@ float* Context::scratch(int worker, int64_t count) const {
 
 namespace {
 std::atomic<int> g_default_threads{0};  // 0: all hardware threads
+std::atomic<int64_t> g_memory_budget{0};   // 0: not yet decided
+
+int64_t default_memory_budget() {
+  if (const char* env = std::getenv("ATTN_MEMORY_BUDGET")) {
+    char* end = nullptr;
+    const double value = std::strtod(env, &end);
+    const double scale = *end == 'G' || *end == 'g' ? 1024.0 * 1024 * 1024
+                         : *end == 'M' || *end == 'm' ? 1024.0 * 1024
+                         : *end == 'K' || *end == 'k' ? 1024.0
+                                                     : 1.0;
+    if (value > 0 && end != env) return static_cast<int64_t>(value * scale);
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) return static_cast<int64_t>(0.8 * static_cast<double>(pages) * static_cast<double>(page));
+  return int64_t{1} << 40;
+}
+
+std::string human_bytes(double bytes) {
+  char buf[32];
+  if (bytes >= 1024.0 * 1024.0 * 1024.0)
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
+  return buf;
+}
 }  // namespace
+
+int64_t memory_budget_bytes() {
+  int64_t b = g_memory_budget.load();
+  if (b == 0) {
+    b = default_memory_budget();
+    g_memory_budget.store(b);
+  }
+  return b;
+}
+
+void set_memory_budget_bytes(int64_t bytes) {
+  if (bytes <= 0) fail<ValueError>("set_memory_budget_bytes", "the budget must be > 0 bytes, got ", bytes);
+  g_memory_budget.store(bytes);
+}
+
+void check_memory_budget(const char* fn, double bytes, const std::string& what) {
+  const int64_t budget = memory_budget_bytes();
+  if (bytes > static_cast<double>(budget))
+    fail<ValueError>(fn, what, " needs ", human_bytes(bytes), ", more than the memory budget of ", human_bytes(static_cast<double>(budget)),
+                     " (80% of physical memory by default; set ATTN_MEMORY_BUDGET to change it)");
+}
 
 void set_default_num_threads(int n) {
   if (n < 0) fail<ValueError>("set_default_num_threads", "thread count must be >= 0, got ", n);

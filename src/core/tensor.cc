@@ -2,6 +2,8 @@
 // Shape validation, view arithmetic (slice, transpose, reshape) and aligned owning storage.
 #include "attn/tensor.h"
 
+#include "attn/context.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -205,6 +207,7 @@ BasicTensor<T>::BasicTensor(const Shape& shape) : shape_(shape), defined_(true) 
       fail<ShapeError>("Tensor", "shape ", shape.str(), " is too large to allocate");
     // aligned_alloc needs a size that is a multiple of the alignment.
     const size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
+    check_memory_budget("Tensor", static_cast<double>(bytes), "a tensor of shape " + shape.str());
     void* p = std::aligned_alloc(64, bytes);
     if (p == nullptr)
       fail<Error>("Tensor", "out of memory allocating ", bytes, " bytes for ", shape.str());

@@ -62,3 +62,28 @@ TEST(ParallelFor, RunsEveryTaskOnceAndRethrows) {
 
 }  // namespace
 }  // namespace attn::testing
+
+namespace attn {
+namespace {
+
+TEST(MemoryBudget, RefusesAllocationsAboveItNamingTheSize) {
+  const int64_t saved = memory_budget_bytes();
+  EXPECT_GT(saved, 0);
+  set_memory_budget_bytes(1 << 20);  // 1 MiB
+  try {
+    Tensor ok(Shape{1000});  // 4 KB: fine
+    EXPECT_EQ(ok.numel(), 1000);
+    ATTN_EXPECT_THROW_MSG(Tensor(Shape{1000, 1000}), ValueError, "Tensor", "a tensor of shape (1000, 1000)",
+                          "needs 3.8 MiB", "memory budget of 1.0 MiB");
+    Context ctx(ContextOptions{.num_threads = 1});
+    ATTN_EXPECT_THROW_MSG(ctx.scratch(0, 1 << 20), ValueError, "Context::scratch", "scratch memory");
+  } catch (...) {
+    set_memory_budget_bytes(saved);
+    throw;
+  }
+  set_memory_budget_bytes(saved);
+  ATTN_EXPECT_THROW_MSG(set_memory_budget_bytes(0), ValueError, "must be > 0");
+}
+
+}  // namespace
+}  // namespace attn

@@ -3,6 +3,7 @@
 // errors.
 #include <sys/wait.h>
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -279,6 +280,20 @@ TEST(CliTrain, ValidatesOptionsFirstAndDrawsPlainLinesOffATerminal) {
     EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
     EXPECT_EQ(r.output.rfind("attn: train reverse: " + fragment, 0), 0u) << args << "\n" << r.output;
   }
+}
+
+TEST(CliLimits, SizesAboveTheMemoryBudgetFailAtOnceWithTheSizeNeeded) {
+  setenv("ATTN_MEMORY_BUDGET", "1G", 1);  // the children inherit it
+  const auto pe = run_cli("pe --dim 3000000000 --pos 1");
+  const auto train = run_cli("train reverse --seq-len 100000 --out-dir " + ::testing::TempDir() + "/big");
+  unsetenv("ATTN_MEMORY_BUDGET");
+  EXPECT_EQ(pe.code, 1);
+  EXPECT_EQ(pe.output.rfind("attn: pe: Tensor: a tensor of shape (1, 3000000000) needs 22.35 GiB, more than "
+                            "the memory budget of 1.00 GiB", 0),
+            0u)
+      << pe.output;
+  EXPECT_EQ(train.code, 1);
+  EXPECT_NE(train.output.find("a training step of these sizes needs"), std::string::npos) << train.output;
 }
 
 TEST(CliBench, CapsThreadsAtTheHardwareWithAWarning) {

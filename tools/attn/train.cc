@@ -40,6 +40,8 @@ void check_options(TrainOptions& o) {
       usage_fail("--warmup", "must be at most --steps (", c.steps, "), got ", c.warmup);
     c.warmup = c.steps / 10;
   }
+  check_memory_budget("--batch/--seq-len/--d-model/--ff/--layers", examples::estimate_training_bytes(c),
+                      "a training step of these sizes");
 }
 
 void run_train(TrainOptions o, examples::SequenceTask task) {
