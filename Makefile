@@ -33,12 +33,15 @@ demo: build
 	@$(ATTN) pe --pos 1 --dim 512 | cut -c1-120
 	@echo "== Heatmap of PE for 100 positions x 128 dimensions:"
 	@$(ATTN) pe --positions 100 --dim 128 --png $(DEMO_OUT)/positional_encoding.png
-	@echo "== Attention on a bundled case (window 4 left / 2 right, interval sampling every 2nd key):"
+	@echo "== Attention on a bundled case (window 4 left / 2 right, interval sampling every 2nd key); query 5:"
 	@$(ATTN) attend --q tests/golden/attention/window_dilation/q.npy --k tests/golden/attention/window_dilation/k.npy \
-	  --v tests/golden/attention/window_dilation/v.npy --window 4,2 --dilation 2 \
+	  --v tests/golden/attention/window_dilation/v.npy --window 4,2 --dilation 2 --show 5 \
 	  --out $(DEMO_OUT)/out.npy --probs $(DEMO_OUT)/probs.npy --lse $(DEMO_OUT)/lse.npy
 	@echo "== A 2-layer transformer learns to reverse sequences (loss curve: $(DEMO_OUT)/train/loss.png):"
 	@$(ATTN) train reverse --out-dir $(DEMO_OUT)/train --quiet
+	@if ls build/release/python/attn/_attn*.so >/dev/null 2>&1; then \
+	  echo "== Attention from Python (import attn), checked against PyTorch:"; \
+	  PYTHONPATH=build/release/python /usr/bin/python3 examples/python/tour.py; fi
 	@echo "== Outputs in $(DEMO_OUT)/"
 
 bench: build

@@ -15,3 +15,9 @@ def test_python_blocks_run(doc):
     assert blocks, f"{doc} has no python examples"
     for i, code in enumerate(blocks):
         exec(compile(code, f"{doc}[{i}]", "exec"), {})
+
+
+def test_python_examples_run():
+    import runpy
+    for script in sorted((ROOT / "examples" / "python").glob("*.py")):
+        runpy.run_path(str(script), run_name="__main__")

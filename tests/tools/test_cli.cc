@@ -282,6 +282,19 @@ TEST(CliTrain, ValidatesOptionsFirstAndDrawsPlainLinesOffATerminal) {
   }
 }
 
+TEST(CliAttend, ShowPrintsWhatOneQueryComputed) {
+  const std::string g = golden_path("attention/window_dilation/");
+  const std::string base = "attend --q " + g + "q.npy --k " + g + "k.npy --v " + g + "v.npy --out " +
+                           ::testing::TempDir() + "/show.npy --window 4,2 --dilation 2 --show ";
+  const auto r = run_cli(base + "5");
+  ASSERT_EQ(r.code, 0) << r.output;
+  // Query 5 under window [1, 7] and dilation 2 sees keys 1, 3, 5 and 7 only.
+  for (const char* line : {"      1   yes ", "      2   no (masked)   0.0000", "      7   yes ",
+                           "      8   no (masked)   0.0000", "weights sum to 1.0000"})
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  EXPECT_EQ(run_cli(base + "99").code, 2);
+}
+
 TEST(CliLimits, SizesAboveTheMemoryBudgetFailAtOnceWithTheSizeNeeded) {
   setenv("ATTN_MEMORY_BUDGET", "1G", 1);  // the children inherit it
   const auto pe = run_cli("pe --dim 3000000000 --pos 1");
