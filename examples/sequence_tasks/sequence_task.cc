@@ -115,8 +115,8 @@ double evaluate_sequence_task(const SequenceTaskConfig& c, SequenceModel& model,
 double estimate_training_bytes(const SequenceTaskConfig& c) {
   const double BT = static_cast<double>(c.batch) * static_cast<double>(c.seq_len);
   const double C = static_cast<double>(c.d_model), FF = static_cast<double>(c.dim_feedforward);
-  // Per layer: about ten (B, T, C) tensors (inputs, norms, q, k, v, heads' output, projections) and two
-  // (B, T, FF) ones, saved in the cache and met again as gradients.
+  // Per layer: about ten (B, T, C) tensors (inputs, norms, q, k, v, heads' output, projections) and
+  // two (B, T, FF) ones, saved in the cache and met again as gradients.
   const double per_layer = 2.0 * (10.0 * BT * C + 2.0 * BT * FF);
   const double logits = 3.0 * BT * static_cast<double>(c.vocab);
   const double params = 4.0 * static_cast<double>(c.num_layers) * (4.0 * C * C + 2.0 * C * FF) +

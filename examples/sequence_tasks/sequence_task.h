@@ -78,9 +78,9 @@ class SequenceModel : public nn::Module {
 train::FitResult train_sequence_task(const SequenceTaskConfig& config, SequenceModel& model,
                                      train::Optimizer& optimizer, const Context& ctx,
                                      train::FitOptions fit_options = quiet_fit());
-// A rough upper estimate of the bytes one training step keeps alive (activations and caches of every
-// layer, logits, their gradients, parameters and optimiser state), to refuse sizes that cannot fit
-// before starting them.
+// A rough upper estimate of the bytes one training step keeps alive (activations and caches of
+// every layer, logits, their gradients, parameters and optimiser state), to refuse sizes that
+// cannot fit before starting them.
 double estimate_training_bytes(const SequenceTaskConfig& config);
 
 // Token accuracy of the model on `batch` fresh sequences drawn from rng.

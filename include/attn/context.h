@@ -56,9 +56,10 @@ class Context {
 // may use.
 int hardware_threads();
 
-// The largest single allocation attn makes (a tensor, a scratch buffer), in bytes: a request above it
-// fails at once with ValueError naming the size it needed, instead of swapping or being killed. Default:
-// the environment's ATTN_MEMORY_BUDGET (bytes, or with a K/M/G suffix) if set, else 80% of physical memory.
+// The largest single allocation attn makes (a tensor, a scratch buffer), in bytes: a request above
+// it fails at once with ValueError naming the size it needed, instead of swapping or being killed.
+// Default: the environment's ATTN_MEMORY_BUDGET (bytes, or with a K/M/G suffix) if set, else 80% of
+// physical memory.
 int64_t memory_budget_bytes();
 void set_memory_budget_bytes(int64_t bytes);  // > 0
 // Throws ValueError from `fn` if `bytes` exceeds the budget; `what` says what they are for.

@@ -137,7 +137,8 @@ nn::EncoderLayerConfig layer_config(int64_t d_model, int64_t nhead, int64_t dim_
   return c;
 }
 
-// forward(input) -> output for modules whose forward is forward(x, cache, ctx) (inference: no cache).
+// forward(input) -> output for modules whose forward is forward(x, cache, ctx) (inference: no
+// cache).
 template <typename M>
 void bind_input_forward(py::class_<M>& cls) {
   cls.def("forward", [](M& module, const FloatArray& x) {

@@ -116,21 +116,22 @@ float* Context::scratch(int worker, int64_t count) const {
 }
 
 namespace {
-std::atomic<int> g_default_threads{0};  // 0: all hardware threads
-std::atomic<int64_t> g_memory_budget{0};   // 0: not yet decided
+std::atomic<int> g_default_threads{0};    // 0: all hardware threads
+std::atomic<int64_t> g_memory_budget{0};  // 0: not yet decided
 
 int64_t default_memory_budget() {
   if (const char* env = std::getenv("ATTN_MEMORY_BUDGET")) {
     char* end = nullptr;
     const double value = std::strtod(env, &end);
-    const double scale = *end == 'G' || *end == 'g' ? 1024.0 * 1024 * 1024
+    const double scale = *end == 'G' || *end == 'g'   ? 1024.0 * 1024 * 1024
                          : *end == 'M' || *end == 'm' ? 1024.0 * 1024
                          : *end == 'K' || *end == 'k' ? 1024.0
-                                                     : 1.0;
+                                                      : 1.0;
     if (value > 0 && end != env) return static_cast<int64_t>(value * scale);
   }
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page > 0) return static_cast<int64_t>(0.8 * static_cast<double>(pages) * static_cast<double>(page));
+  if (pages > 0 && page > 0)
+    return static_cast<int64_t>(0.8 * static_cast<double>(pages) * static_cast<double>(page));
   return int64_t{1} << 40;
 }
 
@@ -154,14 +155,16 @@ int64_t memory_budget_bytes() {
 }
 
 void set_memory_budget_bytes(int64_t bytes) {
-  if (bytes <= 0) fail<ValueError>("set_memory_budget_bytes", "the budget must be > 0 bytes, got ", bytes);
+  if (bytes <= 0)
+    fail<ValueError>("set_memory_budget_bytes", "the budget must be > 0 bytes, got ", bytes);
   g_memory_budget.store(bytes);
 }
 
 void check_memory_budget(const char* fn, double bytes, const std::string& what) {
   const int64_t budget = memory_budget_bytes();
   if (bytes > static_cast<double>(budget))
-    fail<ValueError>(fn, what, " needs ", human_bytes(bytes), ", more than the memory budget of ", human_bytes(static_cast<double>(budget)),
+    fail<ValueError>(fn, what, " needs ", human_bytes(bytes), ", more than the memory budget of ",
+                     human_bytes(static_cast<double>(budget)),
                      " (80% of physical memory by default; set ATTN_MEMORY_BUDGET to change it)");
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Whole-file reads and writes with POSIX calls, so that every failure can name its OS reason:
 //   - reads take regular files only (a directory or a device would read garbage or forever);
-//   - writes go to a temporary file beside the target, checked through write and close, then renamed
-//     over it: a failed write (full disk, no permission) leaves no partial file behind. A target that
-//     exists and is not a regular file (/dev/null, a pipe) is written in place: renaming over a device
-//     would replace it.
+//   - writes go to a temporary file beside the target, checked through write and close, then
+//   renamed
+//     over it: a failed write (full disk, no permission) leaves no partial file behind. A target
+//     that exists and is not a regular file (/dev/null, a pipe) is written in place: renaming over
+//     a device would replace it.
 #include "io/internal/file_bytes.h"
 
 #include <fcntl.h>
@@ -40,7 +41,8 @@ void write_all(const char* fn, const std::string& path, int fd, std::span<const 
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail<IoError>(fn, "cannot write '", path, "': ", n < 0 ? os_reason() : "no progress");
+    if (n <= 0)
+      fail<IoError>(fn, "cannot write '", path, "': ", n < 0 ? os_reason() : "no progress");
     done += static_cast<size_t>(n);
   }
 }
@@ -64,7 +66,8 @@ std::vector<std::byte> read_file_bytes(const char* fn, const std::string& path) 
     const ssize_t n = ::read(fd.fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail<IoError>(fn, "cannot read '", path, "': ", os_reason());
-    if (n == 0) fail<IoError>(fn, "'", path, "' ended after ", done, " of ", bytes.size(), " bytes");
+    if (n == 0)
+      fail<IoError>(fn, "'", path, "' ended after ", done, " of ", bytes.size(), " bytes");
     done += static_cast<size_t>(n);
   }
   return bytes;

@@ -57,7 +57,8 @@ void ProgressBar::draw(int64_t step) {
   const int width = 24, filled = static_cast<int>(frac * width);
   char buf[256];
   if (terminal_) {
-    std::snprintf(buf, sizeof buf, "\r[%s%s]", std::string(static_cast<size_t>(filled), '#').c_str(),
+    std::snprintf(buf, sizeof buf, "\r[%s%s]",
+                  std::string(static_cast<size_t>(filled), '#').c_str(),
                   std::string(static_cast<size_t>(width - filled), '.').c_str());
     out_ << buf;
   }

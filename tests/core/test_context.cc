@@ -73,10 +73,12 @@ TEST(MemoryBudget, RefusesAllocationsAboveItNamingTheSize) {
   try {
     Tensor ok(Shape{1000});  // 4 KB: fine
     EXPECT_EQ(ok.numel(), 1000);
-    ATTN_EXPECT_THROW_MSG(Tensor(Shape{1000, 1000}), ValueError, "Tensor", "a tensor of shape (1000, 1000)",
-                          "needs 3.8 MiB", "memory budget of 1.0 MiB");
+    ATTN_EXPECT_THROW_MSG(Tensor(Shape{1000, 1000}), ValueError, "Tensor",
+                          "a tensor of shape (1000, 1000)", "needs 3.8 MiB",
+                          "memory budget of 1.0 MiB");
     Context ctx(ContextOptions{.num_threads = 1});
-    ATTN_EXPECT_THROW_MSG(ctx.scratch(0, 1 << 20), ValueError, "Context::scratch", "scratch memory");
+    ATTN_EXPECT_THROW_MSG(ctx.scratch(0, 1 << 20), ValueError, "Context::scratch",
+                          "scratch memory");
   } catch (...) {
     set_memory_budget_bytes(saved);
     throw;

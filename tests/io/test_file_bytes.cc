@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// File errors through the public readers and writers (src/io/file_bytes.cc underneath): directories and
-// special files are rejected by name, messages carry the OS reason, a failed write leaves the old file
-// untouched and no temporary file behind, and devices are written in place (never replaced).
+// File errors through the public readers and writers (src/io/file_bytes.cc underneath): directories
+// and special files are rejected by name, messages carry the OS reason, a failed write leaves the
+// old file untouched and no temporary file behind, and devices are written in place (never
+// replaced).
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -35,9 +36,10 @@ TEST(FileBytes, WritersReportTheOsReason) {
   ATTN_EXPECT_THROW_MSG(io::write_npy("/dev/full", t.view()), IoError, "write_npy",
                         "cannot write '/dev/full'", "No space left on device");
   EXPECT_TRUE(fs::is_character_file("/dev/full"));  // written in place, not replaced
-  ATTN_EXPECT_THROW_MSG(io::write_npy(::testing::TempDir() + "/missing/dir/x.npy", t.view()), IoError,
-                        "cannot open", "No such file or directory");
-  ATTN_EXPECT_THROW_MSG(io::write_npy(::testing::TempDir(), t.view()), IoError, "it is a directory");
+  ATTN_EXPECT_THROW_MSG(io::write_npy(::testing::TempDir() + "/missing/dir/x.npy", t.view()),
+                        IoError, "cannot open", "No such file or directory");
+  ATTN_EXPECT_THROW_MSG(io::write_npy(::testing::TempDir(), t.view()), IoError,
+                        "it is a directory");
   io::write_npy("/dev/null", t.view());  // a device that accepts everything: fine
 }
 
@@ -48,7 +50,8 @@ TEST(FileBytes, AFailedWriteLeavesTheOldFileAndNoTemporary) {
   const std::string path = dir + "/x.npy";
   io::write_npy(path, small_tensor(4).view());
   const auto old_size = fs::file_size(path);
-  // Limit the size of files this process may write: the 40 KB write fails part way, as on a full disk.
+  // Limit the size of files this process may write: the 40 KB write fails part way, as on a full
+  // disk.
   signal(SIGXFSZ, SIG_IGN);
   rlimit saved{};
   getrlimit(RLIMIT_FSIZE, &saved);

@@ -27,8 +27,9 @@ TEST(Heatmap, MapsValuesToColoursAndWritesAPng) {
   EXPECT_EQ(std::string(sig + 1, 3), "PNG");
   ATTN_EXPECT_THROW_MSG(io::heatmap(t, 1.0, 1.0, io::Colormap::kSequential), ValueError,
                         "vmin < vmax");
-  ATTN_EXPECT_THROW_MSG(io::write_png("/nonexistent/dir/x.png", img), IoError, "write_png",
-                        "cannot open '/nonexistent/dir/x.png' for writing: No such file or directory");
+  ATTN_EXPECT_THROW_MSG(
+      io::write_png("/nonexistent/dir/x.png", img), IoError, "write_png",
+      "cannot open '/nonexistent/dir/x.png' for writing: No such file or directory");
 }
 
 }  // namespace

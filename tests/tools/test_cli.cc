@@ -3,8 +3,8 @@
 // errors.
 #include <sys/wait.h>
 #include <array>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -164,8 +164,8 @@ TEST(CliAttend, RejectsBadInputWithAClearMessage) {
   // Conflicting options are caught before the forward runs: no output file appears.
   const std::string never = ::testing::TempDir() + "/never.npy";
   std::filesystem::remove(never);
-  EXPECT_EQ(run_cli("attend --q " + g + "q.npy --k " + g + "k.npy --v " + g + "v.npy --out " + never +
-                    " --grad-out " + g + "dout.npy --dbias /tmp/db.npy")
+  EXPECT_EQ(run_cli("attend --q " + g + "q.npy --k " + g + "k.npy --v " + g + "v.npy --out " +
+                    never + " --grad-out " + g + "dout.npy --dbias /tmp/db.npy")
                 .code,
             2);
   EXPECT_FALSE(std::filesystem::exists(never));
@@ -236,7 +236,8 @@ TEST(CliEncode, RejectsBadConfigsWeightsAndInputs) {
                       "\"batch_first\": false, \"final_norm\": true}") +
                 ok_tail,
             "'layers.0.linear1.weight' has shape (64, 32) in the state but (32, 32) in the model"},
-           {"--config " + g + "config.json" + ok_tail + " --key-lengths 20", "expected 2 lengths", 2},
+           {"--config " + g + "config.json" + ok_tail + " --key-lengths 20", "expected 2 lengths",
+            2},
            {"--config " + g + "config.json" + ok_tail + " --key-lengths 20,0",
             "each length must be in [1, 20]", 2},
            {"--config " + g + "config.json --weights " + g + "input.npy --input " + g +
@@ -263,8 +264,10 @@ TEST(CliTrain, ValidatesOptionsFirstAndDrawsPlainLinesOffATerminal) {
   const std::string dir = ::testing::TempDir() + "/cli_train";
   // A short run: the default warm-up (100) shrinks to fit; the target is not reached, yet the run
   // completed, so the exit code is 0. Output goes to a pipe: plain progress lines, no \r redraws.
-  auto r = run_cli("train copy --steps 4 --eval-every 2 --d-model 16 --heads 2 --ff 16 --layers 1 --batch 4 "
-                   "--out-dir " + dir);
+  auto r = run_cli(
+      "train copy --steps 4 --eval-every 2 --d-model 16 --heads 2 --ff 16 --layers 1 --batch 4 "
+      "--out-dir " +
+      dir);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(r.output.find('\r'), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("4/4"), std::string::npos) << r.output;
@@ -278,14 +281,16 @@ TEST(CliTrain, ValidatesOptionsFirstAndDrawsPlainLinesOffATerminal) {
        }) {
     r = run_cli("train reverse " + args + " --out-dir " + dir);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
-    EXPECT_EQ(r.output.rfind("attn: train reverse: " + fragment, 0), 0u) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("attn: train reverse: " + fragment, 0), 0u) << args << "\n"
+                                                                         << r.output;
   }
 }
 
 TEST(CliAttend, ShowPrintsWhatOneQueryComputed) {
   const std::string g = golden_path("attention/window_dilation/");
-  const std::string base = "attend --q " + g + "q.npy --k " + g + "k.npy --v " + g + "v.npy --out " +
-                           ::testing::TempDir() + "/show.npy --window 4,2 --dilation 2 --show ";
+  const std::string base = "attend --q " + g + "q.npy --k " + g + "k.npy --v " + g +
+                           "v.npy --out " + ::testing::TempDir() +
+                           "/show.npy --window 4,2 --dilation 2 --show ";
   const auto r = run_cli(base + "5");
   ASSERT_EQ(r.code, 0) << r.output;
   // Query 5 under window [1, 7] and dilation 2 sees keys 1, 3, 5 and 7 only.
@@ -298,21 +303,26 @@ TEST(CliAttend, ShowPrintsWhatOneQueryComputed) {
 TEST(CliLimits, SizesAboveTheMemoryBudgetFailAtOnceWithTheSizeNeeded) {
   setenv("ATTN_MEMORY_BUDGET", "1G", 1);  // the children inherit it
   const auto pe = run_cli("pe --dim 3000000000 --pos 1");
-  const auto train = run_cli("train reverse --seq-len 100000 --out-dir " + ::testing::TempDir() + "/big");
+  const auto train =
+      run_cli("train reverse --seq-len 100000 --out-dir " + ::testing::TempDir() + "/big");
   unsetenv("ATTN_MEMORY_BUDGET");
   EXPECT_EQ(pe.code, 1);
-  EXPECT_EQ(pe.output.rfind("attn: pe: Tensor: a tensor of shape (1, 3000000000) needs 22.35 GiB, more than "
-                            "the memory budget of 1.00 GiB", 0),
+  EXPECT_EQ(pe.output.rfind(
+                "attn: pe: Tensor: a tensor of shape (1, 3000000000) needs 22.35 GiB, more than "
+                "the memory budget of 1.00 GiB",
+                0),
             0u)
       << pe.output;
   EXPECT_EQ(train.code, 1);
-  EXPECT_NE(train.output.find("a training step of these sizes needs"), std::string::npos) << train.output;
+  EXPECT_NE(train.output.find("a training step of these sizes needs"), std::string::npos)
+      << train.output;
 }
 
 TEST(CliBench, CapsThreadsAtTheHardwareWithAWarning) {
   const auto r = run_cli("bench attention --seq 32 --repeats 1 --reference-max 0 --threads 100000");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("attn: bench attention: warning: --threads 100000 is more than the"), std::string::npos)
+  EXPECT_NE(r.output.find("attn: bench attention: warning: --threads 100000 is more than the"),
+            std::string::npos)
       << r.output;
   EXPECT_EQ(r.output.find("machine: 100000 threads"), std::string::npos) << r.output;
 }

@@ -28,7 +28,6 @@ struct AttendOptions {
   std::string grad_out, dq, dk, dv, dbias;
 };
 
-
 template <typename T>
 BasicTensor<T> load(const std::string& path) {
   const io::NpyArray a = io::read_npy(path);
@@ -74,11 +73,13 @@ void backward(const AttendOptions& o, const BasicTensor<T>& q, const BasicTensor
 // What one query computed: the keys the mask lets it see, its attention weights over them, and the
 // first output values (batch 0, head 0).
 template <typename T>
-void show_query(const BasicTensor<T>& q, const BasicTensor<T>& k, const BasicTensor<T>& out, const BasicTensor<T>& lse,
-                const BasicTensor<T>& probs, const ops::AttentionMask& mask, const BasicTensor<T>& bias, int64_t t) {
+void show_query(const BasicTensor<T>& q, const BasicTensor<T>& k, const BasicTensor<T>& out,
+                const BasicTensor<T>& lse, const BasicTensor<T>& probs,
+                const ops::AttentionMask& mask, const BasicTensor<T>& bias, int64_t t) {
   const int64_t S = k.dim(2);
-  std::printf("query t=%lld (batch 0, head 0) of T=%lld, S=%lld keys; lse %.4f\n", static_cast<long long>(t),
-              static_cast<long long>(q.dim(2)), static_cast<long long>(S), static_cast<double>(lse(0, 0, t)));
+  std::printf("query t=%lld (batch 0, head 0) of T=%lld, S=%lld keys; lse %.4f\n",
+              static_cast<long long>(t), static_cast<long long>(q.dim(2)),
+              static_cast<long long>(S), static_cast<double>(lse(0, 0, t)));
   std::printf("  key s   mask allows   weight\n");
   double total = 0.0;
   for (int64_t s = 0; s < S; ++s) {
@@ -86,10 +87,13 @@ void show_query(const BasicTensor<T>& q, const BasicTensor<T>& k, const BasicTen
                          !(bias.defined() && std::isinf(static_cast<double>(bias(0, 0, t, s))));
     const double w = static_cast<double>(probs(0, 0, t, s));
     total += w;
-    std::printf("  %5lld   %-11s   %.4f\n", static_cast<long long>(s), visible ? "yes" : "no (masked)", w);
+    std::printf("  %5lld   %-11s   %.4f\n", static_cast<long long>(s),
+                visible ? "yes" : "no (masked)", w);
   }
-  std::printf("  weights sum to %.4f; output[0:%lld] =", total, static_cast<long long>(std::min<int64_t>(out.dim(3), 8)));
-  for (int64_t j = 0; j < std::min<int64_t>(out.dim(3), 8); ++j) std::printf(" %.4f", static_cast<double>(out(0, 0, t, j)));
+  std::printf("  weights sum to %.4f; output[0:%lld] =", total,
+              static_cast<long long>(std::min<int64_t>(out.dim(3), 8)));
+  for (int64_t j = 0; j < std::min<int64_t>(out.dim(3), 8); ++j)
+    std::printf(" %.4f", static_cast<double>(out(0, 0, t, j)));
   std::printf("\n");
 }
 
@@ -106,7 +110,8 @@ void run(const AttendOptions& o) {
   BasicTensor<T> out(Shape{q.dim(0), q.dim(1), q.dim(2), v.rank() == 4 ? v.dim(3) : 0});
   BasicTensor<T> lse(Shape{q.dim(0), q.dim(1), q.dim(2)});
   BasicTensor<T> probs;
-  if (!o.probs.empty() || o.show >= 0) probs = BasicTensor<T>(Shape{q.dim(0), q.dim(1), q.dim(2), k.dim(2)});
+  if (!o.probs.empty() || o.show >= 0)
+    probs = BasicTensor<T>(Shape{q.dim(0), q.dim(1), q.dim(2), k.dim(2)});
   if (o.show >= q.dim(2)) usage_fail("--show", "query ", o.show, " does not exist: T = ", q.dim(2));
   Context ctx(ContextOptions{.num_threads = checked_threads("attend", o.threads)});
   const auto start = std::chrono::steady_clock::now();
@@ -181,11 +186,13 @@ void add_attend_command(CLI::App& app) {
   sub->add_option("--dv", o->dv, "With --grad-out: write dv .npy");
   sub->add_option("--dbias", o->dbias, "With --grad-out and --bias: write dbias .npy");
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
-  sub->add_option("--show", o->show,
-                  "Print query T (batch 0, head 0): the keys the mask allows, its weights, its output");
+  sub->add_option(
+      "--show", o->show,
+      "Print query T (batch 0, head 0): the keys the mask allows, its weights, its output");
   sub->callback([o] {
     // Conflicting options are reported before any work (and before any output file is written).
-    if (o->grad_out.empty() && (!o->dq.empty() || !o->dk.empty() || !o->dv.empty() || !o->dbias.empty()))
+    if (o->grad_out.empty() &&
+        (!o->dq.empty() || !o->dk.empty() || !o->dv.empty() || !o->dbias.empty()))
       usage_fail("--dq/--dk/--dv/--dbias", "need --grad-out DOUT.npy");
     if (!o->dbias.empty() && o->bias.empty()) usage_fail("--dbias", "needs --bias");
     if (all_float64(*o)) {

@@ -23,8 +23,9 @@ template <typename... Parts>
   fail<UsageError>(option, parts...);
 }
 
-// --threads N for a subcommand: 0 means all hardware threads; more than the hardware has is capped to it
-// with a warning on stderr (oversubscribing makes every kernel slower and a measured peak meaningless).
+// --threads N for a subcommand: 0 means all hardware threads; more than the hardware has is capped
+// to it with a warning on stderr (oversubscribing makes every kernel slower and a measured peak
+// meaningless).
 int checked_threads(const char* subcommand, int requested);
 
 void add_pe_command(CLI::App& app);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// attn: command-line front end. Every error is one line on stderr, "attn: <subcommand>: <what>", with
-// exit code 2 for usage errors (the parser's and UsageError) and 1 for runtime errors (docs/cli.md).
+// attn: command-line front end. Every error is one line on stderr, "attn: <subcommand>: <what>",
+// with exit code 2 for usage errors (the parser's and UsageError) and 1 for runtime errors
+// (docs/cli.md).
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -33,17 +34,18 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
 
 std::pair<int64_t, int64_t> parse_window(const std::string& text) {
   const auto w = parse_int_list("--window", text);
-  if (w.size() > 2)
-    usage_fail("--window", "expected LEFT,RIGHT (or W for both), got '", text, "'");
+  if (w.size() > 2) usage_fail("--window", "expected LEFT,RIGHT (or W for both), got '", text, "'");
   return {w[0], w.size() == 2 ? w[1] : w[0]};
 }
 
 int checked_threads(const char* subcommand, int requested) {
-  if (requested < 0) usage_fail("--threads", "must be >= 0 (0 = all hardware threads), got ", requested);
+  if (requested < 0)
+    usage_fail("--threads", "must be >= 0 (0 = all hardware threads), got ", requested);
   const int hardware = hardware_threads();
   if (requested > hardware) {
-    std::cerr << "attn: " << subcommand << ": warning: --threads " << requested << " is more than the "
-              << hardware << " hardware threads; using " << hardware << "\n";
+    std::cerr << "attn: " << subcommand << ": warning: --threads " << requested
+              << " is more than the " << hardware << " hardware threads; using " << hardware
+              << "\n";
     return hardware;
   }
   return requested;

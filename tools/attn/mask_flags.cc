@@ -53,8 +53,7 @@ ops::AttentionMask MaskFlags::build(int64_t num_heads, int64_t batch) const {
     const auto c = parse_int_list("--chunk", chunk);
     if (c.size() > 2) usage_fail("--chunk", "expected SIZE[,LEFT_CHUNKS], got '", chunk, "'");
     m.chunk_size = c[0];
-    if (m.chunk_size < 1)
-      usage_fail("--chunk", "chunk size must be >= 1, got ", m.chunk_size);
+    if (m.chunk_size < 1) usage_fail("--chunk", "chunk size must be >= 1, got ", m.chunk_size);
     m.num_left_chunks = c.size() == 2 ? c[1] : -1;
     if (m.num_left_chunks < -1)
       usage_fail("--chunk", "LEFT_CHUNKS must be >= 0, or -1 for all; got ", m.num_left_chunks);

@@ -33,15 +33,16 @@ void check_options(TrainOptions& o) {
   if (!(c.lr > 0)) usage_fail("--lr", "must be > 0, got ", c.lr);
   if (!(c.clip > 0)) usage_fail("--clip", "must be > 0, got ", c.clip);
   if (!(c.target_accuracy >= 0 && c.target_accuracy <= 1))
-    usage_fail("--target-accuracy", "must be in (0, 1], or 0 to never stop early; got ", c.target_accuracy);
+    usage_fail("--target-accuracy", "must be in (0, 1], or 0 to never stop early; got ",
+               c.target_accuracy);
   if (c.warmup < 0) usage_fail("--warmup", "must be >= 0, got ", c.warmup);
   if (c.warmup > c.steps) {
     if (o.warmup_opt->count() > 0)
       usage_fail("--warmup", "must be at most --steps (", c.steps, "), got ", c.warmup);
     c.warmup = c.steps / 10;
   }
-  check_memory_budget("--batch/--seq-len/--d-model/--ff/--layers", examples::estimate_training_bytes(c),
-                      "a training step of these sizes");
+  check_memory_budget("--batch/--seq-len/--d-model/--ff/--layers",
+                      examples::estimate_training_bytes(c), "a training step of these sizes");
 }
 
 void run_train(TrainOptions o, examples::SequenceTask task) {
@@ -112,8 +113,10 @@ void add_train_command(CLI::App& app) {
     sub->add_option("--layers", c.num_layers, "Encoder layers")->capture_default_str();
     sub->add_option("--batch", c.batch, "Sequences per step")->capture_default_str();
     sub->add_option("--steps", c.steps, "Maximum steps")->capture_default_str();
-    CLI::Option* warmup = sub->add_option("--warmup", c.warmup, "Warm-up steps (default: 100, or a tenth of --steps if fewer)")
-                        ->capture_default_str();
+    CLI::Option* warmup =
+        sub->add_option("--warmup", c.warmup,
+                        "Warm-up steps (default: 100, or a tenth of --steps if fewer)")
+            ->capture_default_str();
     sub->add_option("--lr", c.lr, "Peak learning rate (AdamW)")->capture_default_str();
     sub->add_option("--clip", c.clip, "Gradient-norm clipping")->capture_default_str();
     sub->add_option("--eval-every", c.eval_every, "Steps between held-out evaluations")

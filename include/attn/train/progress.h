@@ -15,8 +15,8 @@ namespace attn::train {
 // Redraws one line on `out` (use std::cerr) at most every min_interval_s:
 //   [#########.........]  450/1000  45%  312.4 step/s  loss 0.8123  acc 0.731  ETA 1.8s
 // On a terminal (std::cerr or std::cout attached to one) the line is redrawn in place with a bar;
-// anywhere else (a file, a pipe, a CI log) a plain line is written at each tenth of the run and at the
-// end, without carriage returns or bar characters.
+// anywhere else (a file, a pipe, a CI log) a plain line is written at each tenth of the run and at
+// the end, without carriage returns or bar characters.
 class ProgressBar {
  public:
   ProgressBar(std::ostream& out, int64_t total_steps, bool enabled = true,
