@@ -12,7 +12,7 @@ dilation, chunk=(size, left_chunks), key_lengths, alibi=True. Those cost only th
 """
 import numpy as _np
 
-from . import _attn
+from . import _attn, _mask_args
 
 __all__ = ["Module", "Linear", "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
 
@@ -60,31 +60,24 @@ def _f32(x, name):
     return _np.ascontiguousarray(a, dtype=_np.float32)
 
 
+_MASK_KEYS = ("window_left", "window_right", "dilation", "chunk_size", "num_left_chunks", "key_lengths",
+              "alibi_slopes")
+
+
 def _kernel_mask_kwargs(window=None, dilation=1, chunk=None, key_lengths=None, alibi=False, num_heads=None):
-    kw = {}
-    if window is not None:
-        kw["window_left"], kw["window_right"] = int(window[0]), int(window[1])
-    if dilation != 1:
-        kw["dilation"] = int(dilation)
-    if chunk is not None:
-        size, left = (chunk, -1) if _np.isscalar(chunk) else tuple(chunk)
-        kw["chunk_size"], kw["num_left_chunks"] = int(size), int(left)
-    if key_lengths is not None:
-        kw["key_lengths"] = [int(n) for n in _np.asarray(key_lengths).reshape(-1)]
-    if alibi is not False and alibi is not None:
-        slopes = _attn.alibi_slopes(num_heads) if alibi is True else _np.asarray(alibi, _np.float32).reshape(-1)
-        kw["alibi_slopes"] = [float(s) for s in slopes]
-    return kw
+    """attn's kernel masks as the C++ modules' keyword arguments, parsed as attn.scaled_dot_product_attention
+    parses them."""
+    args = _mask_args(num_heads, False, None, window, dilation, chunk, key_lengths, 0, alibi)
+    return dict(zip(_MASK_KEYS, args[2:9]))
 
 
-def _additive_mask(mask, name, blocked_when_true=True):
+def _additive_mask(mask, name):
     """PyTorch's MHA/encoder masks: bool True = not allowed (-inf), float = added."""
     if mask is None:
         return None
     m = _np.asarray(mask)
     if m.dtype == _np.bool_:
-        return _np.where(m, _np.float32(-_np.inf), _np.float32(0)) if blocked_when_true else \
-            _np.where(m, _np.float32(0), _np.float32(-_np.inf))
+        return _np.where(m, _np.float32(-_np.inf), _np.float32(0))
     if m.dtype in (_np.float32, _np.float64):
         return _np.ascontiguousarray(m, dtype=_np.float32)
     raise TypeError(f"attn.nn: {name} must be bool or float, got {m.dtype}")

@@ -13,7 +13,7 @@ import numpy as _np
 import torch as _torch
 import torch.nn.functional as _F
 
-from . import _attn, _prepare
+from . import _NO_MASK, _attn, _prepare
 from . import attention_backward as _attention_backward
 from . import scaled_dot_product_attention as _sdpa
 
@@ -80,8 +80,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             query.dtype is _F32 and key.dtype is _F32 and value.dtype is _F32 and
             query.dim() == 4 and key.dim() == 4 and value.dim() == 4):
         # The common inference call, straight to the kernel (the extension checks shapes and dtypes).
-        out, _, _ = _attn.sdpa(query.numpy(), key.numpy(), value.numpy(), None, bool(is_causal), 0, -1, -1, 1, 0,
-                               -1, None, None, None, False)
+        out, _, _ = _attn.sdpa(query.numpy(), key.numpy(), value.numpy(), None, bool(is_causal), *_NO_MASK[1:],
+                               False)
         return _torch.from_numpy(out)
     if isinstance(alibi, _torch.Tensor):
         alibi = alibi.detach().cpu().numpy()
