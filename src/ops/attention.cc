@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -289,6 +290,54 @@ bool tile_is_whole(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr)
   return true;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Non-finite inputs (docs/masks.md): a hidden key is never mixed into a query's results. The tile
+// products multiply every (key, query) pair of a tile and rely on hidden pairs having weight 0, but
+// 0 · NaN = NaN: so a tile with hidden pairs whose operand rows are not all finite takes these
+// plain loops over the visible pairs instead (rare: only such inputs pay for it).
+
+// Are the `rows` rows of `len` floats, `stride` apart, all finite? (Exponent bits all ones means
+// inf or NaN; integer tests vectorise.)
+bool rows_finite(const float* p, int64_t rows, int64_t len, int64_t stride) {
+  uint32_t bad = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < len; ++c) {
+      uint32_t bits;
+      std::memcpy(&bits, p + r * stride + c, sizeof bits);
+      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+  return bad == 0;
+}
+
+bool sees(const QueryBlock& qb, int64_t i, int64_t j) {
+  return qb.lo[static_cast<size_t>(i)] <= j && j <= qb.hi[static_cast<size_t>(i)];
+}
+
+// acc[i][c] += Σ_{r : query i sees key j0 + r} W[r][i] · rows[r][c], for the valid queries of
+// columns [c0, c1). W rows are w_rs apart, `rows` rows rows_rs apart, acc rows len apart.
+void add_visible_per_query(const QueryBlock& qb, int64_t c0, int64_t c1, int64_t j0, int64_t nk,
+                           const float* W, int64_t w_rs, const float* rows, int64_t rows_rs,
+                           int64_t len, float* acc) {
+  for (int64_t i = c0; i < std::min(c1, qb.nq); ++i)
+    for (int64_t r = 0; r < nk; ++r) {
+      if (!sees(qb, i, j0 + r)) continue;
+      const float w = W[r * w_rs + i];
+      for (int64_t c = 0; c < len; ++c) acc[i * len + c] += w * rows[r * rows_rs + c];
+    }
+}
+
+// acc[r][c] += Σ_{valid i : query i sees key j0 + r} W[r][i] · rows[i][c] (rows: the block's
+// queries, rows_rs apart).
+void add_visible_per_key(const QueryBlock& qb, int64_t j0, int64_t nk, const float* W, int64_t w_rs,
+                         const float* rows, int64_t rows_rs, int64_t len, float* acc) {
+  for (int64_t r = 0; r < nk; ++r)
+    for (int64_t i = 0; i < qb.nq; ++i) {
+      if (!sees(qb, i, j0 + r)) continue;
+      const float w = W[r * w_rs + i];
+      for (int64_t c = 0; c < len; ++c) acc[r * len + c] += w * rows[i * rows_rs + c];
+    }
+}
+
 // One online-softmax step and its P·V product for the columns cr and the keys [a, a + n) of a tile
 // whose scores are in St (rows from key j0, bq apart): acc[i][c] = alpha_i · acc[i][c] + Σ_r
 // P[r][i] · v[r][c].
@@ -301,8 +350,14 @@ void softmax_and_values(const Plan& plan, const QueryBlock& qb, const HeadViews&
                          tile_max ? tile_max + c0 : nullptr, sc.m + c0, sc.l + c0, sc.alpha + c0);
   for (int64_t i = c0; i < std::min(cr.c1, qb.nq); ++i)
     if (sc.alpha[i] != 1.0f) k::scale_row(sc.acc + i * hsv, hsv, sc.alpha[i]);
-  k::gemm_bcast(cr.width(), hsv, n, P, 1, bq, hv.v + (qb.s0 + step * a) * hv.v_rs, step * hv.v_rs,
-                sc.acc + c0 * hsv, hsv, true, prefetch);
+  const float* values = hv.v + (qb.s0 + step * a) * hv.v_rs;
+  if (masked && !rows_finite(values, n, hsv, step * hv.v_rs)) {
+    add_visible_per_query(qb, c0, cr.c1, a, n, sc.St + (a - j0) * bq, bq, values, step * hv.v_rs,
+                          hsv, sc.acc);
+    return;
+  }
+  k::gemm_bcast(cr.width(), hsv, n, P, 1, bq, values, step * hv.v_rs, sc.acc + c0 * hsv, hsv, true,
+                prefetch);
 }
 
 // Forward tasks (and those of the probabilities pass) are (head, query block) pairs, head-major: a
@@ -391,10 +446,12 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
   }
   for (int64_t i = 0; i < qb.nq; ++i) {
     const int64_t t = qb.t0 + step * i;
+    // l = 0: no visible key (or every visible score -inf), output 0 and lse -inf. A NaN l (a NaN or
+    // +inf score) stays NaN in both.
     const float l = sc.l[i];
-    sc.alpha[i] = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: output 0
+    sc.alpha[i] = l == 0.0f ? 0.0f : 1.0f / l;
     const double lse_log2 = static_cast<double>(sc.m[i]) + std::log2(static_cast<double>(l));
-    lse[t * lse_s] = l > 0.0f ? static_cast<float>(kLn2 * lse_log2) : kNegInf;
+    lse[t * lse_s] = l == 0.0f ? kNegInf : static_cast<float>(kLn2 * lse_log2);
   }
   k::store_scaled_rows(sc.acc, qb.nq, d.HSV, sc.alpha, out + qb.t0 * out_rs, step * out_rs,
                        stream_out);
@@ -490,15 +547,18 @@ void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews
   }
 }
 
-// P (sc.P) and dS (sc.dS) of one tile, both transposed [key][query].
-void gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0,
+// P (sc.P) and dS (sc.dS) of one tile, both transposed [key][query]. Returns whether some valid
+// query of the block does not see some key of the tile.
+bool gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0,
                    int64_t nk, const BackwardScratch& sc) {
+  const bool masked = !block_fully_visible(qb, j0, nk, all_columns(plan));
   score_tile(hv, qb, plan, sc.qt, j0, nk, all_columns(plan), sc.P);
   k::probs_tile(sc.P, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq, all_columns(plan)),
-                !block_fully_visible(qb, j0, nk, all_columns(plan)), hv.slope, sc.lse);
+                masked, hv.slope, sc.lse);
   k::gemm_bcast(nk, plan.bq, plan.d.HSV, hv.v + (qb.s0 + plan.step * j0) * hv.v_rs,
                 plan.step * hv.v_rs, 1, sc.dot, plan.bq, sc.dS, plan.bq, false);
   k::softmax_grad_tile(sc.P, sc.dS, nk, plan.bq, sc.D);
+  return masked;
 }
 
 }  // namespace
@@ -565,12 +625,22 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
             const QueryBlock& qb = plan.blocks[bi];
             if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
             prepare_query_block(plan, qb, hv, g, lse, D, h, scale, sc);
-            gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
+            const bool masked = gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
             // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
-            k::gemm_bcast(kt.nk, d.HSV, qb.nq, sc.P, plan.bq, 1, g.dout + qb.t0 * g.dout_rs,
-                          step * g.dout_rs, sc.acc_b, d.HSV, true);
-            k::gemm_bcast(kt.nk, d.HS, qb.nq, sc.dS, plan.bq, 1, hv.q + qb.t0 * hv.q_rs,
-                          step * hv.q_rs, sc.acc_a, d.HS, true);
+            const float* dout_rows = g.dout + qb.t0 * g.dout_rs;
+            const float* q_rows = hv.q + qb.t0 * hv.q_rs;
+            if (masked && !(rows_finite(dout_rows, qb.nq, d.HSV, step * g.dout_rs) &&
+                            rows_finite(q_rows, qb.nq, d.HS, step * hv.q_rs))) {
+              add_visible_per_key(qb, kt.j0, kt.nk, sc.P, plan.bq, dout_rows, step * g.dout_rs,
+                                  d.HSV, sc.acc_b);
+              add_visible_per_key(qb, kt.j0, kt.nk, sc.dS, plan.bq, q_rows, step * hv.q_rs, d.HS,
+                                  sc.acc_a);
+              continue;
+            }
+            k::gemm_bcast(kt.nk, d.HSV, qb.nq, sc.P, plan.bq, 1, dout_rows, step * g.dout_rs,
+                          sc.acc_b, d.HSV, true);
+            k::gemm_bcast(kt.nk, d.HS, qb.nq, sc.dS, plan.bq, 1, q_rows, step * hv.q_rs, sc.acc_a,
+                          d.HS, true);
           }
         }
         for (int64_t r = 0; r < kt.nk; ++r) {
@@ -629,11 +699,15 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
           std::fill(sc.acc_a, sc.acc_a + plan.bq * d.HS, 0.0f);
           for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
             const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-            gradient_tile(plan, qb, hv, j0, nk, sc);
+            const bool masked = gradient_tile(plan, qb, hv, j0, nk, sc);
             // dQ[i][c] += Σ_r dS[r][i] k[r][c]
-            k::gemm_bcast(plan.bq, d.HS, nk, sc.dS, 1, plan.bq,
-                          hv.k + (qb.s0 + step * j0) * hv.k_rs, step * hv.k_rs, sc.acc_a, d.HS,
-                          true);
+            const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
+            if (masked && !rows_finite(keys, nk, d.HS, step * hv.k_rs))
+              add_visible_per_query(qb, 0, plan.bq, j0, nk, sc.dS, plan.bq, keys, step * hv.k_rs,
+                                    d.HS, sc.acc_a);
+            else
+              k::gemm_bcast(plan.bq, d.HS, nk, sc.dS, 1, plan.bq, keys, step * hv.k_rs, sc.acc_a,
+                            d.HS, true);
             if (dbias.defined()) {
               const int64_t bb = dbias.dim(0) == 1 ? 0 : qb.b, hh = dbias.dim(1) == 1 ? 0 : h;
               for (int64_t r = 0; r < nk; ++r)

@@ -225,7 +225,15 @@ HWY_INLINE hn::Vec<DF> fast_exp2(hn::Vec<DF> x) {
   const DF d;
   const DI di;
   const auto shifter = hn::Set(d, 12582912.0f + 127.0f);  // 1.5·2^23 + exponent bias
-  x = hn::Max(x, hn::Set(d, -127.0f));
+  // A NaN input must come out NaN (a NaN score makes its row NaN; docs/masks.md). x86's max returns
+  // its second operand when either is NaN, so there the clamp lets NaN through for free; the other
+  // targets' Max drops NaN and blend it back.
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
+  x = hn::Max(hn::Set(d, -127.0f), x);
+#else
+  const auto nan = hn::IsNaN(x);
+  x = hn::IfThenElse(nan, x, hn::Max(x, hn::Set(d, -127.0f)));
+#endif
   const auto t = hn::Add(x, shifter);  // round to nearest: the low 8 bits hold n + 127 ∈ [0, 254]
   const auto f = hn::Sub(x, hn::Sub(t, shifter));
   auto p = hn::Set(d, 1.326697064e-03f);
@@ -235,14 +243,28 @@ HWY_INLINE hn::Vec<DF> fast_exp2(hn::Vec<DF> x) {
   p = hn::MulAdd(p, f, hn::Set(d, 6.931469440e-01f));
   p = hn::MulAdd(p, f, hn::Set(d, 1.000000119e+00f));
   const auto two_n = hn::BitCast(d, hn::ShiftLeft<23>(hn::BitCast(di, t)));
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
   return hn::Mul(p, two_n);
+#else
+  return hn::IfThenElse(nan, x, hn::Mul(p, two_n));
+#endif
+}
+
+// Lanes of columns [i, i + lanes) that do not see key row r of the tile.
+HWY_INLINE hn::Mask<DF> hidden_keys(int64_t r, int64_t i, const TileRows& rows,
+                                    const TileColumns& cols) {
+  const DF d;
+  const DI di;
+  const auto j = hn::Set(di, static_cast<int32_t>(rows.j0 + r));
+  // Highway 1.0 has no integer <=: a key is hidden iff j < lo or hi < j.
+  return hn::RebindMask(
+      d, hn::Or(hn::Lt(j, hn::LoadU(di, cols.lo + i)), hn::Lt(hn::LoadU(di, cols.hi + i), j)));
 }
 
 // Scores of row r with ALiBi and the interval mask applied (width is a multiple of the lane count).
 HWY_INLINE hn::Vec<DF> adjusted_scores(const float* St, int64_t r, int64_t i, const TileRows& rows,
                                        const TileColumns& cols, bool masked, float alibi_slope) {
   const DF d;
-  const DI di;
   auto s = hn::LoadU(d, St + r * cols.stride + i);
   if (alibi_slope != 0.0f) {
     const auto key_pos =
@@ -250,14 +272,9 @@ HWY_INLINE hn::Vec<DF> adjusted_scores(const float* St, int64_t r, int64_t i, co
     const auto dist = hn::Abs(hn::Sub(hn::LoadU(d, cols.position + i), key_pos));
     s = hn::MulAdd(hn::Set(d, -alibi_slope), dist, s);
   }
-  if (masked) {
-    const auto j = hn::Set(di, static_cast<int32_t>(rows.j0 + r));
-    // Highway 1.0 has no integer <=: a key is hidden iff j < lo or hi < j.
-    const auto hidden =
-        hn::Or(hn::Lt(j, hn::LoadU(di, cols.lo + i)), hn::Lt(hn::LoadU(di, cols.hi + i), j));
-    s = hn::IfThenElse(hn::RebindMask(d, hidden),
+  if (masked)
+    s = hn::IfThenElse(hidden_keys(r, i, rows, cols),
                        hn::Set(d, -std::numeric_limits<float>::infinity()), s);
-  }
   return s;
 }
 
@@ -344,9 +361,13 @@ void ProbsTile(float* St, const TileRows& rows, const TileColumns& cols, bool ma
     const auto [all_first, all_last] =
         masked ? rows_seen_by_all(rows, cols, i) : std::pair<int64_t, int64_t>{0, -1};
     for (int64_t r = 0; r < rows.rows; ++r) {
+      // Hidden keys get exactly 0 after the exponential, even where a NaN row's lse would turn
+      // exp(-inf - lse) into NaN: a NaN row must not reach the gradients of keys it cannot see.
       const bool mask_row = masked && (r < all_first || r > all_last);
-      const auto s = adjusted_scores(St, r, i, rows, cols, mask_row, alibi_slope);
-      hn::StoreU(fast_exp2(hn::Sub(s, lse_use)), d, St + r * cols.stride + i);
+      const auto s = adjusted_scores(St, r, i, rows, cols, false, alibi_slope);
+      auto p = fast_exp2(hn::Sub(s, lse_use));
+      if (mask_row) p = hn::IfThenZeroElse(hidden_keys(r, i, rows, cols), p);
+      hn::StoreU(p, d, St + r * cols.stride + i);
     }
   }
 }
@@ -357,8 +378,11 @@ void SoftmaxGradTile(const float* P, float* dP, int64_t rows, int64_t width, con
   for (int64_t i = 0; i < width; i += NL) {
     const auto Dv = hn::LoadU(d, D + i);
     for (int64_t r = 0; r < rows; ++r) {
+      // A key of weight exactly 0 (hidden, or a score of -inf) passes no gradient, even where its
+      // dP is NaN (a NaN value or dO it never mixed with): 0 · NaN would leak it (docs/masks.md).
       const auto p = hn::LoadU(d, P + r * width + i);
-      hn::StoreU(hn::Mul(p, hn::Sub(hn::LoadU(d, dP + r * width + i), Dv)), d, dP + r * width + i);
+      const auto ds = hn::Mul(p, hn::Sub(hn::LoadU(d, dP + r * width + i), Dv));
+      hn::StoreU(hn::IfThenZeroElse(hn::Eq(p, hn::Zero(d)), ds), d, dP + r * width + i);
     }
   }
 }

@@ -38,28 +38,34 @@ TensorD materialize(const AttentionMask& m, const BasicView<const T>& bias, int6
   return dense;
 }
 
-// Probabilities of one (b, h) pair: P[t][s] = softmax_s(scale · q_t·k_s + mask[t][s]), 0 where
-// masked. Rows with no visible key (maximum -inf) stay all zero and get lse = -inf.
+// Probabilities of one (b, h) pair: P[t][s] = softmax_s(scale · q_t·k_s + mask[t][s]) over the
+// keys t sees (visible[t][s]), exactly 0 for the others, whatever their q, k or bias hold. Rows
+// with no visible key, or whose visible scores are all -inf, stay all zero and get lse = -inf. A
+// NaN or +inf visible score makes the row NaN (as IEEE arithmetic and PyTorch do; docs/masks.md).
 template <typename T>
 void probabilities(const BasicView<const T>& q, const BasicView<const T>& k, const TensorD& dense,
-                   int64_t b, int64_t h, int64_t hk, double scale, std::vector<double>& P,
-                   std::vector<double>& lse) {
+                   const AttentionMask& mask, int64_t b, int64_t h, int64_t hk, double scale,
+                   std::vector<double>& P, std::vector<double>& lse, std::vector<char>& visible) {
   const int64_t T_ = q.dim(2), S = k.dim(2), HS = q.dim(3);
   std::vector<double> score(static_cast<size_t>(S));
   for (int64_t t = 0; t < T_; ++t) {
+    char* vis = &visible[static_cast<size_t>(t * S)];
     double row_max = kNegInf;
+    bool has_nan = false;
     for (int64_t s = 0; s < S; ++s) {
-      const double m = dense(b, h, t, s);
+      vis[s] = mask.key_visible(b, t, s) ? 1 : 0;
       double x = kNegInf;
-      if (m != kNegInf) {
+      if (vis[s]) {
         double dot = 0.0;
         for (int64_t i = 0; i < HS; ++i)
           dot += static_cast<double>(q(b, h, t, i)) * static_cast<double>(k(b, hk, s, i));
-        x = scale * dot + m;
+        x = scale * dot + dense(b, h, t, s);
+        has_nan = has_nan || std::isnan(x);
+        row_max = std::max(row_max, x);
       }
       score[static_cast<size_t>(s)] = x;
-      row_max = std::max(row_max, x);
     }
+    if (has_nan) row_max = std::numeric_limits<double>::quiet_NaN();
     double* p_row = &P[static_cast<size_t>(t * S)];
     if (row_max == kNegInf) {  // fully masked: defined as zeros, never NaN
       std::fill(p_row, p_row + S, 0.0);
@@ -67,9 +73,11 @@ void probabilities(const BasicView<const T>& q, const BasicView<const T>& k, con
       continue;
     }
     double sum = 0.0;
-    for (int64_t s = 0; s < S; ++s) sum += std::exp(score[static_cast<size_t>(s)] - row_max);
+    for (int64_t s = 0; s < S; ++s)
+      if (vis[s]) sum += std::exp(score[static_cast<size_t>(s)] - row_max);
     const double row_lse = row_max + std::log(sum);
-    for (int64_t s = 0; s < S; ++s) p_row[s] = std::exp(score[static_cast<size_t>(s)] - row_lse);
+    for (int64_t s = 0; s < S; ++s)
+      p_row[s] = vis[s] ? std::exp(score[static_cast<size_t>(s)] - row_lse) : 0.0;
     lse[static_cast<size_t>(t)] = row_lse;
   }
 }
@@ -82,16 +90,18 @@ void forward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T>
                                                         scale, out, lse, probs);
   const TensorD dense = materialize(mask, bias, d.B, d.NH, d.T, d.S);
   std::vector<double> P(static_cast<size_t>(d.T * d.S)), row_lse(static_cast<size_t>(d.T));
+  std::vector<char> visible(static_cast<size_t>(d.T * d.S));
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t h = 0; h < d.NH; ++h) {
       const int64_t hk = h / d.group();
-      probabilities(q, k, dense, b, h, hk, scale, P, row_lse);
+      probabilities(q, k, dense, mask, b, h, hk, scale, P, row_lse, visible);
       for (int64_t t = 0; t < d.T; ++t) {
         lse(b, h, t) = static_cast<T>(row_lse[static_cast<size_t>(t)]);
         for (int64_t j = 0; j < d.HSV; ++j) {
           double acc = 0.0;
           for (int64_t s = 0; s < d.S; ++s)
-            acc += P[static_cast<size_t>(t * d.S + s)] * static_cast<double>(v(b, hk, s, j));
+            if (visible[static_cast<size_t>(t * d.S + s)])
+              acc += P[static_cast<size_t>(t * d.S + s)] * static_cast<double>(v(b, hk, s, j));
           out(b, h, t, j) = static_cast<T>(acc);
         }
         if (probs.defined())
@@ -109,7 +119,8 @@ void forward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T>
 //   dX = P ⊙ (dP − D),  D_t = Σ_s P_ts dP_ts = dO_t · O_t   (softmax Jacobian, row by row)
 //   dQ = scale · dX K,  dK = scale · dXᵀ Q,  dBias = dX (summed over broadcast dimensions).
 // Masked entries have P = 0, hence dX = 0: no gradient flows through them; fully masked rows give
-// 0.
+// 0. Sums run over visible (t, s) pairs only, and an entry of weight exactly 0 gets dX = 0, so that
+// a NaN never crosses from a query to a key it cannot see, or back (docs/masks.md).
 template <typename T>
 void backward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T> v,
                    BasicView<const T> out, BasicView<const T> lse, BasicView<const T> dout,
@@ -120,42 +131,48 @@ void backward_impl(BasicView<const T> q, BasicView<const T> k, BasicView<const T
   const TensorD dense = materialize(mask, bias, d.B, d.NH, d.T, d.S);
   std::vector<double> P(static_cast<size_t>(d.T * d.S)), row_lse(static_cast<size_t>(d.T));
   std::vector<double> dX(static_cast<size_t>(d.T * d.S));
+  std::vector<char> visible(static_cast<size_t>(d.T * d.S));
+  auto sees = [&](int64_t t, int64_t s) { return visible[static_cast<size_t>(t * d.S + s)] != 0; };
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t h = 0; h < d.NH; ++h) {
       const int64_t hk = h / d.group();
-      probabilities(q, k, dense, b, h, hk, scale, P, row_lse);
+      probabilities(q, k, dense, mask, b, h, hk, scale, P, row_lse, visible);
       for (int64_t t = 0; t < d.T; ++t) {
         double D = 0.0;
         for (int64_t s = 0; s < d.S; ++s) {
           double dp = 0.0;
-          for (int64_t j = 0; j < d.HSV; ++j)
-            dp += static_cast<double>(dout(b, h, t, j)) * static_cast<double>(v(b, hk, s, j));
+          if (sees(t, s))
+            for (int64_t j = 0; j < d.HSV; ++j)
+              dp += static_cast<double>(dout(b, h, t, j)) * static_cast<double>(v(b, hk, s, j));
           dX[static_cast<size_t>(t * d.S + s)] = dp;
-          D += P[static_cast<size_t>(t * d.S + s)] * dp;
+          if (sees(t, s)) D += P[static_cast<size_t>(t * d.S + s)] * dp;
         }
         for (int64_t s = 0; s < d.S; ++s) {
           const size_t ts = static_cast<size_t>(t * d.S + s);
-          dX[ts] = P[ts] * (dX[ts] - D);
+          dX[ts] = P[ts] == 0.0 ? 0.0 : P[ts] * (dX[ts] - D);
         }
       }
       for (int64_t t = 0; t < d.T; ++t)
         for (int64_t i = 0; i < d.HS; ++i) {
           double acc = 0.0;
           for (int64_t s = 0; s < d.S; ++s)
-            acc += dX[static_cast<size_t>(t * d.S + s)] * static_cast<double>(k(b, hk, s, i));
+            if (sees(t, s))
+              acc += dX[static_cast<size_t>(t * d.S + s)] * static_cast<double>(k(b, hk, s, i));
           dq(b, h, t, i) += static_cast<T>(scale * acc);
         }
       for (int64_t s = 0; s < d.S; ++s) {
         for (int64_t i = 0; i < d.HS; ++i) {
           double acc = 0.0;
           for (int64_t t = 0; t < d.T; ++t)
-            acc += dX[static_cast<size_t>(t * d.S + s)] * static_cast<double>(q(b, h, t, i));
+            if (sees(t, s))
+              acc += dX[static_cast<size_t>(t * d.S + s)] * static_cast<double>(q(b, h, t, i));
           dk(b, hk, s, i) += static_cast<T>(scale * acc);
         }
         for (int64_t j = 0; j < d.HSV; ++j) {
           double acc = 0.0;
           for (int64_t t = 0; t < d.T; ++t)
-            acc += P[static_cast<size_t>(t * d.S + s)] * static_cast<double>(dout(b, h, t, j));
+            if (sees(t, s))
+              acc += P[static_cast<size_t>(t * d.S + s)] * static_cast<double>(dout(b, h, t, j));
           dv(b, hk, s, j) += static_cast<T>(acc);
         }
       }

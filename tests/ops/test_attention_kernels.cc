@@ -48,6 +48,16 @@ TEST(AttentionKernels, Exp2UnderflowsToExactZero) {
   EXPECT_NEAR(y[8], 8.0f, 8 * 2.4e-7f);
 }
 
+// A NaN score must make its row NaN, so exp2 must not clamp NaN to -127 (every lane position, and
+// the partial vector at the end).
+TEST(AttentionKernels, Exp2PropagatesNaN) {
+  std::vector<float> x(37, 0.5f), y(x.size());
+  for (size_t i = 0; i < x.size(); i += 3) x[i] = std::numeric_limits<float>::quiet_NaN();
+  k::exp2_row(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i)
+    EXPECT_EQ(std::isnan(y[i]), i % 3 == 0) << "i = " << i << ": " << y[i];
+}
+
 TEST(AttentionKernels, GemmBcastMatchesPlainLoopsOnOddShapes) {
   // Every register tile (rows 1..6, 1..4 vectors and the masked tail) and both A layouts.
   for (int64_t M : {1, 5, 6, 7, 13}) {

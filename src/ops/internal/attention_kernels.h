@@ -100,14 +100,16 @@ void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& col
                          float alibi_slope, const float* tile_max, float* m, float* l,
                          float* alpha);
 
-// P = 2^(s - lse) over a tile (ALiBi and mask as above); queries with lse = -inf get 0.
+// P = 2^(s - lse) over a tile (ALiBi and mask as above); queries with lse = -inf get 0, hidden keys
+// exactly 0 (even when lse is NaN).
 void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
                 float alibi_slope, const float* lse);
 
-// dS = P ⊙ (dP - D) over a tile: dP (rows × width) is overwritten with dS; D has width entries.
+// dS = P ⊙ (dP - D) over a tile, and exactly 0 where P = 0: dP (rows × width) is overwritten with
+// dS; D has width entries.
 void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, const float* D);
 
-// y[i] = 2^x[i] with the kernels' exp2 (x < 127.5; x ≤ -127 gives 0). For tests.
+// y[i] = 2^x[i] with the kernels' exp2 (x < 127.5; x ≤ -127 gives 0; NaN gives NaN). For tests.
 void exp2_row(const float* x, float* y, int64_t n);
 
 // packed[c·width + i] = scale · rows[i·row_stride + c] for i < n_valid, 0 for n_valid ≤ i < width,
