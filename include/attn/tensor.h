@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -248,6 +250,23 @@ void for_each_offset_pair(const BasicView<A>& a, const BasicView<B>& b, F&& fn) 
     if (d < 0) return;
   }
 }
+
+// The index of the first NaN or ±Inf element of a view in row-major order (-inf counts only without
+// allow_negative_infinity: additive masks use it); nullopt if there is none.
+template <typename T>
+std::optional<std::vector<int64_t>> first_non_finite(BasicView<const T> view,
+                                                     bool allow_negative_infinity = false);
+template <typename T>
+std::optional<std::vector<int64_t>> first_non_finite(BasicView<T> view,
+                                                     bool allow_negative_infinity = false) {
+  return first_non_finite(BasicView<const T>(view), allow_negative_infinity);
+}
+// Throws ValueError "fn: <name> (shape (..)) holds nan at [i, j, ...]<hint>" if first_non_finite
+// finds one (kernels propagate NaN and Inf, docs/masks.md; front ends check what users hand them).
+void check_finite(std::string_view fn, std::string_view name, BasicView<const float> view,
+                  std::string_view hint = "", bool allow_negative_infinity = false);
+void check_finite(std::string_view fn, std::string_view name, BasicView<const double> view,
+                  std::string_view hint = "", bool allow_negative_infinity = false);
 
 // True if two views share any memory address range (conservative: compares the spans they touch).
 template <typename A, typename B>

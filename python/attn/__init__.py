@@ -17,8 +17,35 @@ from ._attn import get_num_threads, set_num_threads, simd_target
 __version__ = _attn.__version__
 __all__ = [
     "scaled_dot_product_attention", "attention_backward", "positional_encoding", "alibi_slopes",
-    "set_num_threads", "get_num_threads", "simd_target", "nn",
+    "set_num_threads", "get_num_threads", "simd_target", "set_check_finite", "get_check_finite", "nn",
 ]
+
+_check_finite = True
+
+
+def set_check_finite(enabled):
+    """Whether attn's Python entry points reject NaN and Inf in inputs and loaded weights (default True).
+
+    With False they compute with them, and NaN/Inf propagate as docs/masks.md describes. The functions that
+    take a check_finite argument use this setting when it is None."""
+    global _check_finite
+    _check_finite = bool(enabled)
+
+
+def get_check_finite():
+    return _check_finite
+
+
+def _checking(check_finite):
+    return _check_finite if check_finite is None else bool(check_finite)
+
+
+def _check_array_finite(fn, name, a, hint="check_finite=False (or attn.set_check_finite(False)) accepts it"):
+    """Raises ValueError naming the first NaN/Inf of a numpy array, as the extension's own check does."""
+    if a.dtype.kind != "f" or _np.isfinite(a).all():
+        return
+    index = [int(i) for i in _np.argwhere(~_np.isfinite(a))[0]]
+    raise ValueError(f"{fn}: {name} (shape {tuple(a.shape)}) holds {a[tuple(index)]} at {index}; {hint}")
 
 
 _FLOATS = (_np.dtype(_np.float32), _np.dtype(_np.float64))
@@ -122,7 +149,7 @@ def _restore(x, rank):
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None, *, window=None,
                                  dilation=1, chunk=None, key_lengths=None, query_offset=0, alibi=False,
-                                 return_lse=False, return_probs=False):
+                                 return_lse=False, return_probs=False, check_finite=None):
     """softmax(scale · q kᵀ + mask) v, as torch.nn.functional.scaled_dot_product_attention.
 
     attn_mask: bool (True = attend) or float (added), broadcastable to (B, NH, T, S).
@@ -133,11 +160,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     key_lengths: one length per batch entry (padding at the end, no dense mask).
     query_offset: position of query 0 on the key axis (S - T is flash-attn's bottom-right alignment).
     alibi: True (the usual per-head slopes) or an array of NH slopes.
+    check_finite: reject NaN or Inf in query, key, value and attn_mask (-inf allowed there) naming the first
+      one (default: attn.get_check_finite(), True unless changed).
     Returns out, plus lse (B, NH, T) and probs (B, NH, T, S) when asked, as a tuple.
     """
     rank, q, k, v, bias, _, mask = _prepare(query, key, value, attn_mask, is_causal, scale, window, dilation, chunk,
                                             key_lengths, query_offset, alibi)
-    out, lse, probs = _attn.sdpa(q, k, v, bias, *mask, bool(return_probs))
+    out, lse, probs = _attn.sdpa(q, k, v, bias, *mask, bool(return_probs), _checking(check_finite))
     if rank == 4 and not return_lse and not return_probs:
         return out
     results = [_restore(out, rank)]
@@ -149,7 +178,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
 
 
 def attention_backward(query, key, value, out, lse, grad_out, attn_mask=None, is_causal=False, scale=None, *,
-                       window=None, dilation=1, chunk=None, key_lengths=None, query_offset=0, alibi=False):
+                       window=None, dilation=1, chunk=None, key_lengths=None, query_offset=0, alibi=False,
+                       check_finite=None):
     """Gradients of scaled_dot_product_attention for grad_out (shape of out), given its out and lse.
 
     Returns (dq, dk, dv), plus d(attn_mask) in the mask's own shape when attn_mask is a float mask.
@@ -163,7 +193,8 @@ def attention_backward(query, key, value, out, lse, grad_out, attn_mask=None, is
     for name, a in (("out", o), ("lse", lse4), ("grad_out", g)):
         if a.dtype != q.dtype:
             raise TypeError(f"attn: {name} must have the dtype of query ({q.dtype}), got {a.dtype}")
-    dq, dk, dv, dbias = _attn.sdpa_backward(q, k, v, o, lse4, g, bias, *mask, float_shape is not None)
+    dq, dk, dv, dbias = _attn.sdpa_backward(q, k, v, o, lse4, g, bias, *mask, float_shape is not None,
+                                            _checking(check_finite))
     grads = (_restore(dq, rank), _restore(dk, rank), _restore(dv, rank))
     if float_shape is None:
         return grads

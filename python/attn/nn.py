@@ -12,7 +12,7 @@ dilation, chunk=(size, left_chunks), key_lengths, alibi=True. Those cost only th
 """
 import numpy as _np
 
-from . import _attn, _mask_args
+from . import _attn, _check_array_finite, _checking, _mask_args
 
 __all__ = ["Module", "Linear", "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
 
@@ -25,10 +25,15 @@ class Module:
     def state_dict(self):
         return self._impl.state_dict()
 
-    def load_state_dict(self, state_dict, strict=True):
-        """state_dict: name -> array (numpy, or anything with .numpy() such as a CPU torch tensor)."""
+    def load_state_dict(self, state_dict, strict=True, check_finite=None):
+        """state_dict: name -> array (numpy, or anything with .numpy() such as a CPU torch tensor).
+
+        check_finite: reject weights holding NaN or Inf, naming the first (default attn.get_check_finite())."""
         arrays = {k: (v.detach().cpu().numpy() if hasattr(v, "detach") else _np.asarray(v))
                   for k, v in state_dict.items()}
+        if _checking(check_finite):
+            for name, a in arrays.items():
+                _check_array_finite(f"{type(self).__name__}.load_state_dict", f"state_dict[{name!r}]", a)
         missing, unexpected = self._impl.load_state_dict(arrays, strict)
         return missing, unexpected
 
@@ -57,7 +62,10 @@ def _f32(x, name):
     a = _np.asarray(x)
     if a.dtype not in (_np.float32, _np.float64):
         raise TypeError(f"attn.nn: {name} must be a float array, got {a.dtype}")
-    return _np.ascontiguousarray(a, dtype=_np.float32)
+    a = _np.ascontiguousarray(a, dtype=_np.float32)
+    if _checking(None):
+        _check_array_finite("attn.nn", name, a, "attn.set_check_finite(False) accepts it")
+    return a
 
 
 _MASK_KEYS = ("window_left", "window_right", "dilation", "chunk_size", "num_left_chunks", "key_lengths",

@@ -13,7 +13,7 @@ import numpy as _np
 import torch as _torch
 import torch.nn.functional as _F
 
-from . import _NO_MASK, _attn, _prepare
+from . import _NO_MASK, _attn, _checking, _prepare
 from . import attention_backward as _attention_backward
 from . import scaled_dot_product_attention as _sdpa
 
@@ -39,7 +39,7 @@ class _Attention(_torch.autograd.Function):
         mask_np = None if attn_mask is None else _numpy(attn_mask, "attn_mask")
         prepared = _prepare(_numpy(query, "query"), _numpy(key, "key"), _numpy(value, "value"), mask_np, **options)
         rank, q, k, v, bias, float_shape, mask = prepared
-        out, lse, _ = _attn.sdpa(q, k, v, bias, *mask, False)
+        out, lse, _ = _attn.sdpa(q, k, v, bias, *mask, False, _checking(None))
         out_t, lse_t = _torch.from_numpy(out), _torch.from_numpy(lse)
         ctx.save_for_backward(query, key, value, out_t, lse_t)
         ctx.attn_mask, ctx.options = attn_mask, options
@@ -81,7 +81,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             query.dim() == 4 and key.dim() == 4 and value.dim() == 4):
         # The common inference call, straight to the kernel (the extension checks shapes and dtypes).
         out, _, _ = _attn.sdpa(query.numpy(), key.numpy(), value.numpy(), None, bool(is_causal), *_NO_MASK[1:],
-                               False)
+                               False, _checking(None))
         return _torch.from_numpy(out)
     if isinstance(alibi, _torch.Tensor):
         alibi = alibi.detach().cpu().numpy()

@@ -84,13 +84,29 @@ MaskArgs mask_args(bool causal, int64_t query_offset, int64_t window_left, int64
 
 bool is_float64(const py::array& a) { return a.dtype().is(py::dtype::of<double>()); }
 
+// The inputs' finiteness check of the Python entry points (docs/masks.md); a float mask may hold
+// -inf (it masks).
+constexpr std::string_view kFiniteHint =
+    "; check_finite=False (or attn.set_check_finite(False)) accepts it";
+template <typename T>
+void check_inputs_finite(const char* fn,
+                         std::initializer_list<std::pair<const char*, BasicView<const T>>> inputs,
+                         BasicView<const T> bias) {
+  for (const auto& [name, view] : inputs) check_finite(fn, name, view, kFiniteHint);
+  if (bias.defined()) check_finite(fn, "attn_mask", bias, kFiniteHint, true);
+}
+
 // q, k, v (and bias) are 4-D arrays of one dtype (the Python layer checks and broadcasts).
 template <typename T>
 py::tuple sdpa_impl(const py::array& q, const py::array& k, const py::array& v,
-                    const std::optional<py::array>& bias, const MaskArgs& m, bool want_probs) {
+                    const std::optional<py::array>& bias, const MaskArgs& m, bool want_probs,
+                    bool check) {
   const auto qv = const_view<T>(q, "query"), kv = const_view<T>(k, "key"),
              vv = const_view<T>(v, "value");
   const BasicView<const T> bv = bias ? const_view<T>(*bias, "attn_mask") : BasicView<const T>();
+  if (check)
+    check_inputs_finite<T>("scaled_dot_product_attention",
+                           {{"query", qv}, {"key", kv}, {"value", vv}}, bv);
   ops::AttentionOptions options;
   options.mask = m.mask;
   options.scale = m.scale;
@@ -126,12 +142,15 @@ template <typename T>
 py::tuple sdpa_backward_impl(const py::array& q, const py::array& k, const py::array& v,
                              const py::array& out, const py::array& lse, const py::array& dout,
                              const std::optional<py::array>& bias, const MaskArgs& m,
-                             bool want_dbias) {
+                             bool want_dbias, bool check) {
   const auto qv = const_view<T>(q, "query"), kv = const_view<T>(k, "key"),
              vv = const_view<T>(v, "value");
   const auto ov = const_view<T>(out, "out"), lv = const_view<T>(lse, "lse"),
              gv = const_view<T>(dout, "grad_out");
   const BasicView<const T> bv = bias ? const_view<T>(*bias, "attn_mask") : BasicView<const T>();
+  if (check)
+    check_inputs_finite<T>("attention_backward",
+                           {{"query", qv}, {"key", kv}, {"value", vv}, {"grad_out", gv}}, bv);
   if (qv.rank() != 4 || kv.rank() != 4 || vv.rank() != 4)
     fail<ShapeError>("attention_backward", "query, key and value must be 4-D here, got ",
                      qv.shape().str(), ", ", kv.shape().str(), ", ", vv.shape().str());
@@ -195,17 +214,18 @@ PYBIND11_MODULE(_attn, m) {
          int64_t dilation, int64_t chunk_size, int64_t num_left_chunks,
          std::optional<std::vector<int64_t>> key_lengths,
          std::optional<std::vector<float>> alibi_slopes, std::optional<double> scale,
-         bool want_probs) {
+         bool want_probs, bool check) {
         const MaskArgs ma =
             mask_args(causal, query_offset, window_left, window_right, dilation, chunk_size,
                       num_left_chunks, std::move(key_lengths), std::move(alibi_slopes), scale);
-        return is_float64(q) ? sdpa_impl<double>(q, k, v, bias, ma, want_probs)
-                             : sdpa_impl<float>(q, k, v, bias, ma, want_probs);
+        return is_float64(q) ? sdpa_impl<double>(q, k, v, bias, ma, want_probs, check)
+                             : sdpa_impl<float>(q, k, v, bias, ma, want_probs, check);
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("bias"), py::arg("causal"),
       py::arg("query_offset"), py::arg("window_left"), py::arg("window_right"), py::arg("dilation"),
       py::arg("chunk_size"), py::arg("num_left_chunks"), py::arg("key_lengths"),
       py::arg("alibi_slopes"), py::arg("scale"), py::arg("want_probs"),
+      py::arg("check_finite") = true,
       "4-D float32 (fused kernel) or float64 (reference) attention -> (out, lse, probs or None)");
   m.def(
       "sdpa_backward",
@@ -215,19 +235,21 @@ PYBIND11_MODULE(_attn, m) {
          int64_t chunk_size, int64_t num_left_chunks,
          std::optional<std::vector<int64_t>> key_lengths,
          std::optional<std::vector<float>> alibi_slopes, std::optional<double> scale,
-         bool want_dbias) {
+         bool want_dbias, bool check) {
         const MaskArgs ma =
             mask_args(causal, query_offset, window_left, window_right, dilation, chunk_size,
                       num_left_chunks, std::move(key_lengths), std::move(alibi_slopes), scale);
-        return is_float64(q)
-                   ? sdpa_backward_impl<double>(q, k, v, out, lse, dout, bias, ma, want_dbias)
-                   : sdpa_backward_impl<float>(q, k, v, out, lse, dout, bias, ma, want_dbias);
+        return is_float64(q) ? sdpa_backward_impl<double>(q, k, v, out, lse, dout, bias, ma,
+                                                          want_dbias, check)
+                             : sdpa_backward_impl<float>(q, k, v, out, lse, dout, bias, ma,
+                                                         want_dbias, check);
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
       py::arg("bias"), py::arg("causal"), py::arg("query_offset"), py::arg("window_left"),
       py::arg("window_right"), py::arg("dilation"), py::arg("chunk_size"),
       py::arg("num_left_chunks"), py::arg("key_lengths"), py::arg("alibi_slopes"), py::arg("scale"),
-      py::arg("want_dbias"), "Gradients of sdpa -> (dq, dk, dv, dbias or None)");
+      py::arg("want_dbias"), py::arg("check_finite") = true,
+      "Gradients of sdpa -> (dq, dk, dv, dbias or None)");
   m.def(
       "positional_encoding",
       [](int64_t positions, int64_t dim, int64_t start, double base) {

@@ -5,6 +5,7 @@
 #include "attn/context.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -333,5 +334,70 @@ bool has_distinct_elements(const BasicView<T>& view) {
 }
 template bool has_distinct_elements<float>(const BasicView<float>&);
 template bool has_distinct_elements<double>(const BasicView<double>&);
+
+template <typename T>
+std::optional<std::vector<int64_t>> first_non_finite(BasicView<const T> view,
+                                                     bool allow_negative_infinity) {
+  if (!view.defined()) return std::nullopt;
+  const auto bad_value = [allow_negative_infinity](T x) {
+    return !std::isfinite(x) && !(allow_negative_infinity && x < 0);
+  };
+  int64_t bad = -1;
+  if (view.is_contiguous()) {  // the common case: a pass the compiler vectorises, then the search
+    const T* p = view.data();
+    const int64_t n = view.numel();
+    bool any = false;
+    for (int64_t i = 0; i < n; ++i) any |= !std::isfinite(p[i]);
+    if (any) {
+      const T* hit = std::find_if(p, p + n, bad_value);
+      if (hit != p + n) bad = hit - p;
+    }
+  } else {
+    int64_t n = 0;
+    for_each_offset(view, [&](int64_t offset) {
+      if (bad < 0 && bad_value(view.data()[offset])) bad = n;
+      ++n;
+    });
+  }
+  if (bad < 0) return std::nullopt;
+  std::vector<int64_t> index(static_cast<size_t>(view.rank()));
+  for (int d = view.rank() - 1; d >= 0; --d) {
+    index[static_cast<size_t>(d)] = bad % view.dim(d);
+    bad /= view.dim(d);
+  }
+  return index;
+}
+template std::optional<std::vector<int64_t>> first_non_finite(BasicView<const float>, bool);
+template std::optional<std::vector<int64_t>> first_non_finite(BasicView<const double>, bool);
+
+namespace {
+template <typename T>
+void check_finite_impl(std::string_view fn, std::string_view name, BasicView<const T> view,
+                       std::string_view hint, bool allow_negative_infinity) {
+  const auto index = first_non_finite(view, allow_negative_infinity);
+  if (!index) return;
+  std::ostringstream where;
+  int64_t offset = 0;
+  for (size_t i = 0; i < index->size(); ++i) {
+    where << (i ? ", " : "") << (*index)[i];
+    offset += (*index)[i] * view.strides()[i];
+  }
+  const T x = view.data()[offset];
+  fail<ValueError>(fn, name, " (shape ", view.shape().str(), ") holds ",
+                   std::isnan(x) ? "nan"
+                   : x > 0       ? "inf"
+                                 : "-inf",
+                   " at [", where.str(), "]", hint);
+}
+}  // namespace
+
+void check_finite(std::string_view fn, std::string_view name, BasicView<const float> view,
+                  std::string_view hint, bool allow_negative_infinity) {
+  check_finite_impl(fn, name, view, hint, allow_negative_infinity);
+}
+void check_finite(std::string_view fn, std::string_view name, BasicView<const double> view,
+                  std::string_view hint, bool allow_negative_infinity) {
+  check_finite_impl(fn, name, view, hint, allow_negative_infinity);
+}
 
 }  // namespace attn

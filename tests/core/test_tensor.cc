@@ -102,3 +102,32 @@ TEST(TensorView, OverlapAndDistinctness) {
 
 }  // namespace
 }  // namespace attn::testing
+
+namespace attn {
+namespace {
+// The first NaN or ±Inf in row-major order, through contiguous and strided views, and the message
+// front ends show for it.
+TEST(TensorView, FirstNonFiniteFindsTheFirstBadIndexInRowMajorOrder) {
+  Tensor t(Shape{3, 4});
+  fill(t.view(), 1.0f);
+  EXPECT_FALSE(first_non_finite(t.view()).has_value());
+  t(2, 1) = std::numeric_limits<float>::infinity();
+  t(1, 3) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(first_non_finite(t.view()), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(first_non_finite(t.view().transpose(0, 1)), (std::vector<int64_t>{1, 2}));
+  EXPECT_FALSE(first_non_finite(t.view().slice(0, 0, 1)).has_value());
+  try {
+    check_finite("f", "x", t.view().transpose(0, 1), "; hint");
+    ADD_FAILURE() << "no error";
+  } catch (const ValueError& e) {
+    EXPECT_STREQ(e.what(), "f: x (shape (4, 3)) holds inf at [1, 2]; hint");
+  }
+  TensorD d(Shape{2});
+  d(1) = -std::numeric_limits<double>::infinity();
+  EXPECT_THROW(check_finite("f", "d", d.view()), ValueError);
+  EXPECT_NO_THROW(check_finite("f", "d", d.view(), "", /*allow_negative_infinity=*/true));
+  t(0, 0) = -std::numeric_limits<float>::infinity();
+  EXPECT_EQ(first_non_finite(t.view(), true), (std::vector<int64_t>{1, 3}));
+}
+}  // namespace
+}  // namespace attn

@@ -180,6 +180,54 @@ TEST(CliAttend, RejectsBadInputWithAClearMessage) {
       << missing.output;
 }
 
+// Inputs and weights holding NaN or Inf are rejected by default, naming the option, the file and
+// the first bad index; --allow-non-finite computes with them (docs/masks.md).
+TEST(CliNonFinite, RejectsNaNAndInfInInputsAndWeightsUnlessAllowed) {
+  const std::string g = golden_path("attention/basic/"), tmp = ::testing::TempDir();
+  Tensor q = io::read_npy(g + "q.npy").to_float(), bias(Shape{1, 1, q.dim(2), 7});
+  q(1, 0, 2, 3) = std::numeric_limits<float>::quiet_NaN();
+  bias(0, 0, 4, 6) = -std::numeric_limits<float>::infinity();
+  bias(0, 0, 1, 2) = std::numeric_limits<float>::infinity();
+  io::write_npy(tmp + "/q_nan.npy", q.view());
+  io::write_npy(tmp + "/bias_inf.npy", bias.view());
+  const std::string kv = " --k " + g + "k.npy --v " + g + "v.npy --out " + tmp + "/o.npy";
+  auto r = run_cli("attend --q " + tmp + "/q_nan.npy" + kv);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("attn: attend: --q: " + tmp +
+                          "/q_nan.npy (shape (2, 2, 5, 4)) holds "
+                          "nan at [1, 0, 2, 3]; --allow-non-finite accepts it"),
+            std::string::npos)
+      << r.output;
+  r = run_cli("attend --q " + g + "q.npy" + kv + " --bias " + tmp + "/bias_inf.npy");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("holds inf at [0, 0, 1, 2]"), std::string::npos) << r.output;
+  r = run_cli("attend --q " + tmp + "/q_nan.npy" + kv + " --allow-non-finite");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Tensor out = io::read_npy(tmp + "/o.npy").to_float();
+  EXPECT_TRUE(std::isnan(out(1, 0, 2, 0)));  // the NaN query's row, and no other
+  EXPECT_TRUE(std::isfinite(out(1, 0, 1, 0)) && std::isfinite(out(1, 1, 2, 0)));
+
+  const std::string e = golden_path("encode/");
+  io::SafetensorsFile weights = io::read_safetensors(e + "weights.safetensors");
+  std::vector<io::NamedTensorView> named;
+  for (auto& [name, t] : weights.tensors) {
+    if (name == "layers.1.linear2.bias") t(5) = std::numeric_limits<float>::quiet_NaN();
+    named.push_back({name, t.view()});
+  }
+  io::write_safetensors(tmp + "/nan.safetensors", named);
+  const std::string args = "encode --config " + e + "config.json --weights " + tmp +
+                           "/nan.safetensors --input " + e + "input.npy --out " + tmp + "/y.npy";
+  r = run_cli(args);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("tensor 'layers.1.linear2.bias' (shape (32,)) holds nan at [5]"),
+            std::string::npos)
+      << r.output;
+  r = run_cli(args + " --allow-non-finite");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Tensor y = io::read_npy(tmp + "/y.npy").to_float();  // the final LayerNorm spreads it
+  for (float x : y.values()) EXPECT_TRUE(std::isnan(x));
+}
+
 TEST(CliEncode, MatchesAnExportedPyTorchEncoderWithPadding) {
   // tests/golden/encode: a 2-layer torch.nn.TransformerEncoder (GELU, final norm,
   // batch_first=False) exported by scripts/export_torch_encoder.py, with PyTorch's float64 output

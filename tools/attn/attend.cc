@@ -21,24 +21,28 @@ struct AttendOptions {
   std::string q, k, v, out, lse, probs, bias;
   MaskFlags mask;
   std::optional<double> scale;
-  bool reference = false;
+  bool reference = false, allow_non_finite = false;
   int threads = 0;
   int64_t show = -1;  // --show T: print query T of batch 0, head 0
   // Backward (optional): --grad-out DOUT.npy with any of --dq/--dk/--dv/--dbias.
   std::string grad_out, dq, dk, dv, dbias;
 };
 
+// The array of option --name (file `path`), checked for NaN/Inf unless --allow-non-finite.
 template <typename T>
-BasicTensor<T> load(const std::string& path) {
+BasicTensor<T> load(const AttendOptions& o, const std::string& option, const std::string& path) {
   const io::NpyArray a = io::read_npy(path);
   if (a.dtype != io::DType::kFloat32 && a.dtype != io::DType::kFloat64)
-    fail<ValueError>(path, "has dtype ", io::dtype_name(a.dtype),
+    fail<ValueError>(option, path, " has dtype ", io::dtype_name(a.dtype),
                      "; float32 or float64 is expected");
+  BasicTensor<T> t;
   if constexpr (std::is_same_v<T, float>) {
-    return a.to_float();
+    t = a.to_float();
   } else {
-    return a.to_double();
+    t = a.to_double();
   }
+  check_finite_input(o.allow_non_finite, option, path, t, option == "--bias");
+  return t;
 }
 
 std::string describe(const Shape& q, const Shape& k, const AttendOptions& o) {
@@ -99,13 +103,13 @@ void show_query(const BasicTensor<T>& q, const BasicTensor<T>& k, const BasicTen
 
 template <typename T>
 void run(const AttendOptions& o) {
-  const auto q = load<T>(o.q), k = load<T>(o.k), v = load<T>(o.v);
+  const auto q = load<T>(o, "--q", o.q), k = load<T>(o, "--k", o.k), v = load<T>(o, "--v", o.v);
   if (q.rank() != 4 || k.rank() != 4)
     fail<ShapeError>("--q/--k", "q and k must be (B, NH, T, HS) and (B, NH_kv, S, HS); got q ",
                      q.shape().str(), ", k ", k.shape().str());
   const auto mask = o.mask.build(q.dim(1));
   BasicTensor<T> bias;
-  if (!o.bias.empty()) bias = load<T>(o.bias);
+  if (!o.bias.empty()) bias = load<T>(o, "--bias", o.bias);
   const double scale = o.scale ? *o.scale : ops::default_attention_scale(q.dim(3));
   BasicTensor<T> out(Shape{q.dim(0), q.dim(1), q.dim(2), v.rank() == 4 ? v.dim(3) : 0});
   BasicTensor<T> lse(Shape{q.dim(0), q.dim(1), q.dim(2)});
@@ -139,7 +143,7 @@ void run(const AttendOptions& o) {
   if (o.show >= 0) show_query(q, k, out, lse, probs, mask, bias, o.show);
 
   if (o.grad_out.empty()) return;
-  const auto dout = load<T>(o.grad_out);
+  const auto dout = load<T>(o, "--grad-out", o.grad_out);
   BasicTensor<T> dq(q.shape()), dk(k.shape()), dv(v.shape()), dbias;
   if (!o.dbias.empty()) {
     dbias = BasicTensor<T>(bias.shape());
@@ -186,6 +190,7 @@ void add_attend_command(CLI::App& app) {
   sub->add_option("--dv", o->dv, "With --grad-out: write dv .npy");
   sub->add_option("--dbias", o->dbias, "With --grad-out and --bias: write dbias .npy");
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
+  add_allow_non_finite_flag(sub, o->allow_non_finite);
   sub->add_option(
       "--show", o->show,
       "Print query T (batch 0, head 0): the keys the mask allows, its weights, its output");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "attn/error.h"
+#include "attn/tensor.h"
 
 namespace attn::cli {
 
@@ -27,6 +28,22 @@ template <typename... Parts>
 // to it with a warning on stderr (oversubscribing makes every kernel slower and a measured peak
 // meaningless).
 int checked_threads(const char* subcommand, int requested);
+
+// --allow-non-finite on subcommands that read tensors: without it, inputs and weights holding NaN
+// or ±Inf are rejected (naming the option, the file and the first bad index) before any work.
+inline void add_allow_non_finite_flag(CLI::App* sub, bool& allow) {
+  sub->add_flag("--allow-non-finite", allow,
+                "Accept inputs and weights holding NaN or Inf (they then propagate as "
+                "docs/masks.md describes)");
+}
+// (-inf is allowed where it has a meaning: an additive bias masks with it.)
+template <typename T>
+void check_finite_input(bool allow, const std::string& option, const std::string& path,
+                        const BasicTensor<T>& tensor, bool allow_negative_infinity = false) {
+  if (!allow)
+    check_finite(option, path, tensor.view(), "; --allow-non-finite accepts it",
+                 allow_negative_infinity);
+}
 
 void add_pe_command(CLI::App& app);
 void add_attend_command(CLI::App& app);

@@ -20,7 +20,7 @@ namespace {
 struct EncodeOptions {
   std::string config, weights, input, out;
   MaskFlags mask;
-  bool non_strict = false, quiet = false;
+  bool non_strict = false, quiet = false, allow_non_finite = false;
   int threads = 0;
 };
 
@@ -39,6 +39,9 @@ void run_encode(const EncodeOptions& o) {
   nn::EncoderModel model(config, rng);
   model.set_training(false);
   const io::SafetensorsFile weights = io::read_safetensors(o.weights);
+  for (const auto& [name, tensor] : weights.tensors)
+    check_finite_input(o.allow_non_finite, "--weights", o.weights + " tensor '" + name + "'",
+                       tensor);
   const nn::LoadReport report = model.load_state_dict(weights.tensors, !o.non_strict);
   for (const auto& k : report.missing_keys)
     std::cerr << "attn encode: warning: missing key " << k << "\n";
@@ -46,6 +49,7 @@ void run_encode(const EncodeOptions& o) {
     std::cerr << "attn encode: warning: unexpected key " << k << "\n";
 
   const Tensor x = io::read_npy(o.input).to_float();
+  check_finite_input(o.allow_non_finite, "--input", o.input, x);
   if (x.rank() != 3 || x.dim(2) != config.layer.d_model)
     fail<ShapeError>("--input", o.input, " has shape ", x.shape().str(), " but ",
                      config.batch_first ? "(B, T, " : "(T, B, ", config.layer.d_model,
@@ -86,6 +90,7 @@ void add_encode_command(CLI::App& app) {
                 "Allow missing/unexpected weights (warned), like strict=False");
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
   sub->add_flag("--quiet", o->quiet, "No summary line");
+  add_allow_non_finite_flag(sub, o->allow_non_finite);
   sub->callback([o] { run_encode(*o); });
 }
 
