@@ -16,7 +16,12 @@ find_package(nlohmann_json 3 REQUIRED)
 if(ATTN_BUILD_TOOLS OR ATTN_BUILD_TESTS)
   find_package(CLI11 REQUIRED)
 endif()
-pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
+# PLplot draws every plot (io/plot.h) with its pngcairo device (plplot-driver-cairo, found at run time).
+pkg_check_modules(PLPLOT REQUIRED IMPORTED_TARGET plplot)
+# stb_image decodes the plots in the tests.
+if(ATTN_BUILD_TESTS)
+  pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
+endif()
 if(ATTN_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

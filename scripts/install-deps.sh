@@ -11,6 +11,7 @@ packages=(
   libopenblas-dev libhwy-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libstb-dev
+  libplplot-dev plplot-driver-cairo
   python3-dev pybind11-dev python3-numpy python3-pytest python3-venv python3-pip
   python3-torch
 )

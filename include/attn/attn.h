@@ -4,7 +4,7 @@
 
 #include "attn/context.h"
 #include "attn/error.h"
-#include "attn/io/image.h"
+#include "attn/io/plot.h"
 #include "attn/io/npy.h"
 #include "attn/io/safetensors.h"
 #include "attn/nn/attention.h"

@@ -17,7 +17,6 @@ struct PeOptions {
   int64_t dim = 512;
   int64_t positions = 0;
   std::string png;
-  int cell = 0;
   double base = 10000.0;
 };
 
@@ -47,12 +46,16 @@ void run_pe(const PeOptions& o) {
     if (o.positions < 1) usage_fail("--png", "needs --positions N with N >= 1");
     Tensor table(Shape{o.positions, o.dim});
     ops::sinusoidal_encoding(table.view(), 0, o.base);
-    // Small tables get bigger cells so that the picture is not a few pixels wide.
-    const int cell =
-        o.cell > 0
-            ? o.cell
-            : static_cast<int>(std::clamp<int64_t>(512 / std::max(o.dim, o.positions), 1, 16));
-    io::write_png(o.png, io::heatmap(table.view(), -1.0, 1.0, io::Colormap::kDiverging, cell));
+    io::Heatmap plot;
+    plot.title = "Sinusoidal positional encoding, d = " + std::to_string(o.dim) +
+                 " (even columns sin, odd cos)";
+    plot.x_label = "dimension i";
+    plot.y_label = "position";
+    plot.value_label = "PE(position, i)";
+    plot.values = table.view();
+    plot.vmin = -1.0, plot.vmax = 1.0;
+    plot.colormap = io::Colormap::kDiverging;
+    io::write_heatmap(o.png, plot);
     std::cerr << "wrote " << o.png << ": " << o.positions << " positions (rows) x " << o.dim
               << " dimensions (columns), blue -1 .. red +1\n";
   }
@@ -69,7 +72,6 @@ void add_pe_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--positions", o->positions, "Number of positions (rows) to plot with --png");
   sub->add_option("--png", o->png, "Write a heatmap (positions x dimensions) to this PNG file");
-  sub->add_option("--cell", o->cell, "Pixels per value in the heatmap (default: fit about 512 px)");
   sub->add_option("--base", o->base, "Frequency base (10000 in the paper)")->capture_default_str();
   sub->callback([o] { run_pe(*o); });
 }

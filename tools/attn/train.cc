@@ -79,7 +79,16 @@ void run_train(TrainOptions o, examples::SequenceTask task) {
     acc += result.losses[i] - (i >= 25 ? result.losses[i - 25] : 0.0);
     smooth[i] = acc / static_cast<double>(std::min<size_t>(i + 1, 25));
   }
-  io::write_png(o.out_dir + "/loss.png", io::line_plot({result.losses, smooth}, true));
+  io::LinePlot plot;
+  plot.title = "attn train " + name + ": training loss";
+  plot.x_label = "step";
+  plot.y_label = "cross-entropy loss (log scale)";
+  plot.log_y = true;
+  std::vector<double> steps(result.losses.size());
+  for (size_t i = 0; i < steps.size(); ++i)
+    steps[i] = static_cast<double>(result.first_step) + static_cast<double>(i) + 1.0;
+  plot.series = {{"loss per step", result.losses, steps}, {"25-step average", smooth, steps}};
+  io::write_line_plot(o.out_dir + "/loss.png", plot);
   std::printf("%s: %lld steps in %.1f s, held-out token accuracy %.4f, final loss %.4f\n",
               name.c_str(), static_cast<long long>(result.steps), result.seconds, result.last_eval,
               result.losses.empty() ? 0.0 : result.losses.back());

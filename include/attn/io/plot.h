@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// Plots as PNG files, drawn by PLplot (its pngcairo device): axes with ticks and titles, a legend
+// for line plots, a colour bar for heatmaps. Every plot attn writes (the positional-encoding
+// heatmap, loss curves, the experiments' figures) goes through these two calls.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "attn/tensor.h"
+
+namespace attn::io {
+
+// One curve: y over x (x empty: 0, 1, 2, ...). Non-finite points (and, on a log axis, points <= 0)
+// leave a gap.
+struct PlotSeries {
+  std::string label;  // in the legend (none when every label is empty)
+  std::vector<double> y, x;
+};
+
+struct LinePlot {
+  std::string title, x_label, y_label;
+  std::vector<PlotSeries> series;  // coloured blue, orange, green, red, purple, brown, in order
+  bool log_y = false;              // a log10 y axis (losses)
+  int width = 900, height = 560;   // pixels, each in [200, 8000]
+};
+
+enum class Colormap {
+  kDiverging,  // blue (vmin) – white – red (vmax): signed values such as sinusoids
+  kSequential  // dark blue to yellow (viridis-like): probabilities, magnitudes
+};
+
+// values (rows, cols) as coloured cells: column c at x = x0 + c, row r at y = y0 + r with the first
+// row at the top (as a matrix is printed). Values outside [vmin, vmax] take the end colours.
+struct Heatmap {
+  std::string title, x_label, y_label, value_label;  // value_label: beside the colour bar
+  ConstTensorView values;
+  double vmin = 0.0, vmax = 1.0;
+  Colormap colormap = Colormap::kSequential;
+  double x0 = 0.0, y0 = 0.0;
+  int width = 900, height = 700;
+};
+
+// Write the plot to `path` (a PNG). Throw ValueError / ShapeError on a bad specification, IoError
+// when the file cannot be written (with the OS reason; no partial file is left) or when PLplot's
+// pngcairo device is not installed (Debian: plplot-driver-cairo).
+void write_line_plot(const std::string& path, const LinePlot& plot);
+void write_heatmap(const std::string& path, const Heatmap& plot);
+
+}  // namespace attn::io

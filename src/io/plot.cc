@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+// Plots through PLplot's pngcairo device. PLplot keeps global state (streams) and is not
+// thread-safe, so every plot runs under one mutex on a fresh stream. It also exits the process on
+// some errors (plexit), so everything that can fail is checked before PLplot sees it: the
+// specification, the device, and a temporary file it can write. The PNG is then moved into place
+// with write_file_bytes (temporary name + rename, OS reason on failure).
+#include "attn/io/plot.h"
+
+#include <plplot.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <string_view>
+
+#include "io/internal/file_bytes.h"
+
+namespace attn::io {
+
+namespace {
+
+std::mutex& plplot_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Colour map 0 as attn uses it: 0 the (white) background, 1 axes and text, 2-7 the series, 8 grid.
+// PLplot's defaults draw on black with index 15 white, so both ends are remapped (white on white
+// otherwise).
+constexpr int kInk = 1, kFirstSeries = 2, kSeriesColours = 6, kGrid = 8;
+void set_palette() {
+  plscmap0n(16);
+  plscol0(0, 255, 255, 255);
+  plscol0(kInk, 0, 0, 0);
+  const std::array<std::array<int, 3>, kSeriesColours> series = {{{31, 119, 180},
+                                                                  {255, 127, 14},
+                                                                  {44, 160, 44},
+                                                                  {214, 39, 40},
+                                                                  {148, 103, 189},
+                                                                  {140, 86, 75}}};
+  for (int i = 0; i < kSeriesColours; ++i)
+    plscol0(kFirstSeries + i, series[static_cast<size_t>(i)][0], series[static_cast<size_t>(i)][1],
+            series[static_cast<size_t>(i)][2]);
+  plscol0(kGrid, 215, 215, 215);
+  plscol0(15, 0, 0, 0);
+}
+
+bool pngcairo_available() {
+  std::array<const char*, 128> menus{}, names{};
+  const char** m = menus.data();
+  const char** n = names.data();
+  int count = static_cast<int>(names.size());
+  plgDevs(&m, &n, &count);
+  for (int i = 0; i < count; ++i)
+    if (names[static_cast<size_t>(i)] &&
+        std::string_view(names[static_cast<size_t>(i)]) == "pngcairo")
+      return true;
+  return false;
+}
+
+void check_size(const char* fn, int width, int height) {
+  if (width < 200 || width > 8000 || height < 200 || height > 8000)
+    fail<ValueError>(fn, "width and height must be in [200, 8000] pixels, got ", width, " x ",
+                     height);
+}
+
+// A PNG drawn by `draw` between plinit and plend1 on a fresh pngcairo stream of the given size,
+// returned as the file's bytes.
+template <typename Draw>
+std::vector<std::byte> render(const char* fn, int width, int height, Draw&& draw) {
+  std::lock_guard<std::mutex> lock(plplot_mutex());
+  if (!pngcairo_available())
+    fail<IoError>(fn, "PLplot's pngcairo device is not installed (Debian: plplot-driver-cairo)");
+  // A temporary file PLplot can open (it would exit the process if it could not).
+  std::string tmp = (std::filesystem::temp_directory_path() / "attn-plot-XXXXXX").string();
+  const int fd = mkstemp(tmp.data());
+  if (fd < 0)
+    fail<IoError>(fn, "cannot create a temporary file in ",
+                  std::filesystem::temp_directory_path().string(), ": ", std::strerror(errno));
+  ::close(fd);
+  PLINT previous = 0, stream = 0;
+  plgstrm(&previous);
+  plmkstrm(&stream);
+  plsdev("pngcairo");
+  plsfnam(tmp.c_str());
+  plspage(0.0, 0.0, width, height, 0, 0);
+  set_palette();
+  plinit();
+  pladv(0);
+  draw();
+  plend1();
+  plsstrm(previous);
+  std::vector<std::byte> bytes;
+  try {
+    bytes = internal::read_file_bytes(fn, tmp);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  std::remove(tmp.c_str());
+  if (bytes.size() < 8) fail<IoError>(fn, "PLplot wrote no image");
+  return bytes;
+}
+
+// [lo, hi] widened by 4% on each side (or by 1 if it is a single value).
+std::pair<double, double> padded(double lo, double hi) {
+  if (hi <= lo) return {lo - 1.0, hi + 1.0};
+  const double pad = 0.04 * (hi - lo);
+  return {lo - pad, hi + pad};
+}
+
+// The y value plotted for y (log10 on a log axis); NaN where there is nothing to draw.
+double plotted(double y, bool log_y) {
+  if (!std::isfinite(y) || (log_y && y <= 0.0)) return std::nan("");
+  return log_y ? std::log10(y) : y;
+}
+
+void draw_series(const PlotSeries& s, bool log_y, int colour) {
+  plcol0(colour);
+  plwidth(2.0);
+  std::vector<PLFLT> xs, ys;
+  auto flush = [&] {
+    if (xs.size() == 1) plpoin(1, xs.data(), ys.data(), 1);
+    if (xs.size() > 1) plline(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+    xs.clear(), ys.clear();
+  };
+  for (size_t i = 0; i < s.y.size(); ++i) {
+    const double x = s.x.empty() ? static_cast<double>(i) : s.x[i], y = plotted(s.y[i], log_y);
+    if (!std::isfinite(x) || std::isnan(y)) {
+      flush();
+      continue;
+    }
+    xs.push_back(x), ys.push_back(y);
+  }
+  flush();
+  plwidth(1.0);
+}
+
+// The corner of the plot box (PL_POSITION_* flags) whose quarter holds the fewest points, so that
+// the legend hides as little as possible. (x0, x1, y0, y1): the window.
+PLINT emptiest_corner(const LinePlot& p, double x0, double x1, double y0, double y1) {
+  std::array<int64_t, 4> counts{};  // top-right, top-left, bottom-left, bottom-right
+  for (const PlotSeries& s : p.series)
+    for (size_t i = 0; i < s.y.size(); ++i) {
+      const double x = s.x.empty() ? static_cast<double>(i) : s.x[i], y = plotted(s.y[i], p.log_y);
+      if (!std::isfinite(x) || std::isnan(y)) continue;
+      const double fx = (x - x0) / (x1 - x0), fy = (y - y0) / (y1 - y0);
+      const bool right = fx > 0.55, left = fx<0.45, top = fy> 0.6, bottom = fy < 0.4;
+      counts[0] += top && right, counts[1] += top && left;
+      counts[2] += bottom && left, counts[3] += bottom && right;
+    }
+  const std::array<PLINT, 4> corners = {
+      PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
+      PL_POSITION_BOTTOM | PL_POSITION_LEFT, PL_POSITION_BOTTOM | PL_POSITION_RIGHT};
+  return corners[static_cast<size_t>(std::min_element(counts.begin(), counts.end()) -
+                                     counts.begin())];
+}
+
+void draw_legend(const LinePlot& p, PLINT corner) {
+  const PLINT n = static_cast<PLINT>(p.series.size());
+  std::vector<PLINT> opts(static_cast<size_t>(n), PL_LEGEND_LINE), colours(static_cast<size_t>(n)),
+      styles(static_cast<size_t>(n), 1), text_colours(static_cast<size_t>(n), kInk);
+  std::vector<PLFLT> widths(static_cast<size_t>(n), 2.5);
+  std::vector<const char*> text(static_cast<size_t>(n));
+  for (PLINT i = 0; i < n; ++i) {
+    colours[static_cast<size_t>(i)] = kFirstSeries + i % kSeriesColours;
+    text[static_cast<size_t>(i)] = p.series[static_cast<size_t>(i)].label.c_str();
+  }
+  PLFLT w = 0, h = 0;
+  pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, corner | PL_POSITION_INSIDE, 0.02,
+           0.02, 0.08, 0, kInk, 1, 0, 0, n, opts.data(), 1.0, 0.9, 2.0, 0.0, text_colours.data(),
+           text.data(), nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(),
+           widths.data(), nullptr, nullptr, nullptr, nullptr);
+}
+
+void check_line_plot(const char* fn, const LinePlot& p) {
+  check_size(fn, p.width, p.height);
+  if (p.series.empty()) fail<ValueError>(fn, "no series to plot");
+  bool any = false;
+  for (size_t i = 0; i < p.series.size(); ++i) {
+    const PlotSeries& s = p.series[i];
+    if (!s.x.empty() && s.x.size() != s.y.size())
+      fail<ShapeError>(fn, "series ", i, " ('", s.label, "') has ", s.y.size(), " y values but ",
+                       s.x.size(), " x values");
+    for (size_t j = 0; j < s.y.size() && !any; ++j)
+      any = !std::isnan(plotted(s.y[j], p.log_y)) && (s.x.empty() || std::isfinite(s.x[j]));
+  }
+  if (!any)
+    fail<ValueError>(fn, "no finite point to plot",
+                     p.log_y ? " (a log axis needs values > 0)" : "");
+}
+
+}  // namespace
+
+void write_line_plot(const std::string& path, const LinePlot& p) {
+  constexpr const char* fn = "write_line_plot";
+  check_line_plot(fn, p);
+  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+  bool labels = false;
+  for (const PlotSeries& s : p.series) {
+    labels = labels || !s.label.empty();
+    for (size_t i = 0; i < s.y.size(); ++i) {
+      const double x = s.x.empty() ? static_cast<double>(i) : s.x[i], y = plotted(s.y[i], p.log_y);
+      if (!std::isfinite(x) || std::isnan(y)) continue;
+      x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
+      y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+    }
+  }
+  const auto [x0, x1] = padded(x_lo, x_hi);
+  const auto [y0, y1] = padded(y_lo, y_hi);
+  const auto bytes = render(fn, p.width, p.height, [&] {
+    plschr(0.0, 1.1);
+    plvpor(0.11, 0.96, 0.12, 0.91);
+    plwind(x0, x1, y0, y1);
+    const char* y_opts = p.log_y ? "bcnstlv" : "bcnstv";
+    plcol0(kGrid);
+    plbox("g", 0.0, 0, p.log_y ? "gl" : "g", 0.0, 0);
+    plcol0(kInk);
+    plbox("bcnst", 0.0, 0, y_opts, 0.0, 0);
+    pllab(p.x_label.c_str(), p.y_label.c_str(), p.title.c_str());
+    for (size_t i = 0; i < p.series.size(); ++i)
+      draw_series(p.series[i], p.log_y, kFirstSeries + static_cast<int>(i) % kSeriesColours);
+    if (labels) draw_legend(p, emptiest_corner(p, x0, x1, y0, y1));
+  });
+  internal::write_file_bytes(fn, path, bytes);
+}
+
+namespace {
+
+void set_colormap(Colormap c) {
+  if (c == Colormap::kDiverging) {
+    const std::array<PLFLT, 3> at = {0.0, 0.5, 1.0}, r = {0.13, 1.0, 0.70}, g = {0.40, 1.0, 0.09},
+                               b = {0.67, 1.0, 0.17};
+    plscmap1l(1, 3, at.data(), r.data(), g.data(), b.data(), nullptr);
+  } else {  // viridis at five stops
+    const std::array<PLFLT, 5> at = {0.0, 0.25, 0.5, 0.75, 1.0},
+                               r = {0.267, 0.231, 0.128, 0.369, 0.993},
+                               g = {0.005, 0.322, 0.567, 0.789, 0.906},
+                               b = {0.329, 0.546, 0.551, 0.383, 0.144};
+    plscmap1l(1, 5, at.data(), r.data(), g.data(), b.data(), nullptr);
+  }
+  plscmap1n(256);
+}
+
+void draw_colorbar(const Heatmap& p) {
+  const std::array<PLINT, 1> label_opts = {PL_COLORBAR_LABEL_RIGHT}, sub_ticks = {0},
+                             n_values = {2};
+  const std::array<const char*, 1> labels = {p.value_label.c_str()}, axis_opts = {"bcvtm"};
+  const std::array<PLFLT, 1> ticks = {0.0};
+  const std::array<PLFLT, 2> range = {p.vmin, p.vmax};
+  const PLFLT* values[] = {range.data()};
+  PLFLT w = 0, h = 0;
+  plcol0(kInk);
+  plcolorbar(&w, &h, PL_COLORBAR_GRADIENT,
+             PL_POSITION_RIGHT | PL_POSITION_VIEWPORT | PL_POSITION_OUTSIDE, 0.03, 0.0, 0.035, 1.0,
+             0, kInk, 1, 0.0, 0.0, 0, 0.0, 1, label_opts.data(), labels.data(), 1, axis_opts.data(),
+             ticks.data(), sub_ticks.data(), n_values.data(), values);
+}
+
+}  // namespace
+
+void write_heatmap(const std::string& path, const Heatmap& p) {
+  constexpr const char* fn = "write_heatmap";
+  check_size(fn, p.width, p.height);
+  if (!p.values.defined() || p.values.rank() != 2 || p.values.numel() == 0)
+    fail<ShapeError>(fn, "values must be a non-empty (rows, cols) matrix, got ",
+                     p.values.defined() ? p.values.shape().str() : std::string("none"));
+  if (!(std::isfinite(p.vmin) && std::isfinite(p.vmax) && p.vmin < p.vmax))
+    fail<ValueError>(fn, "need finite vmin < vmax, got ", p.vmin, ", ", p.vmax);
+  const int64_t rows = p.values.dim(0), cols = p.values.dim(1);
+  // plimage takes columns of cells, cells[c][r], from its ymin (here the top, see plwind below).
+  std::vector<PLFLT> storage(static_cast<size_t>(rows * cols));
+  std::vector<PLFLT*> cells(static_cast<size_t>(cols));
+  for (int64_t c = 0; c < cols; ++c) {
+    cells[static_cast<size_t>(c)] = storage.data() + c * rows;
+    for (int64_t r = 0; r < rows; ++r) {
+      const double v = static_cast<double>(p.values(r, c));
+      cells[static_cast<size_t>(c)][r] = std::isnan(v) ? p.vmin : std::clamp(v, p.vmin, p.vmax);
+    }
+  }
+  const double x0 = p.x0 - 0.5, x1 = p.x0 + static_cast<double>(cols) - 0.5;
+  const double y_top = p.y0 - 0.5, y_bottom = p.y0 + static_cast<double>(rows) - 0.5;
+  const auto bytes = render(fn, p.width, p.height, [&] {
+    set_colormap(p.colormap);
+    plschr(0.0, 1.1);
+    plvpor(0.12, 0.84, 0.11, 0.91);
+    // Row y0 at the top: the world y axis runs downwards.
+    plwind(x0, x1, y_bottom, y_top);
+    plimage(cells.data(), static_cast<PLINT>(cols), static_cast<PLINT>(rows), x0, x1, y_top,
+            y_bottom, p.vmin, p.vmax, x0, x1, y_top, y_bottom);
+    plcol0(kInk);
+    plbox("bcnst", 0.0, 0, "bcnstv", 0.0, 0);
+    pllab(p.x_label.c_str(), p.y_label.c_str(), p.title.c_str());
+    draw_colorbar(p);
+  });
+  internal::write_file_bytes(fn, path, bytes);
+}
+
+}  // namespace attn::io

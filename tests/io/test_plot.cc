@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// Plots decoded back (stb_image) and looked at by counting pixels: size, a white background, ink in
+// the margins where tick labels and axis titles go (the bare plots had none), each series' colour,
+// both ends of a heatmap's colour map and its colour bar; and the errors.
+#include <cmath>
+#include <filesystem>
+
+#include "attn/io/plot.h"
+#include "testing/testing.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#include "stb_image.h"
+
+namespace attn::testing {
+namespace {
+
+struct Decoded {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;
+  std::array<int, 3> at(int x, int y) const {
+    const size_t i =
+        3 * (static_cast<size_t>(y) * static_cast<size_t>(width) + static_cast<size_t>(x));
+    return {rgb[i], rgb[i + 1], rgb[i + 2]};
+  }
+  // Pixels in [x0, x1) × [y0, y1) within `tol` of colour c.
+  int count(int x0, int x1, int y0, int y1, std::array<int, 3> c, int tol = 40) const {
+    int n = 0;
+    for (int y = y0; y < y1; ++y)
+      for (int x = x0; x < x1; ++x) {
+        const auto p = at(x, y);
+        n += std::abs(p[0] - c[0]) <= tol && std::abs(p[1] - c[1]) <= tol &&
+             std::abs(p[2] - c[2]) <= tol;
+      }
+    return n;
+  }
+};
+
+Decoded decode(const std::string& path) {
+  Decoded d;
+  int channels = 0;
+  unsigned char* px = stbi_load(path.c_str(), &d.width, &d.height, &channels, 3);
+  EXPECT_NE(px, nullptr) << path;
+  if (px) d.rgb.assign(px, px + 3 * d.width * d.height);
+  stbi_image_free(px);
+  return d;
+}
+
+constexpr std::array<int, 3> kWhite = {255, 255, 255}, kBlack = {0, 0, 0}, kBlue = {31, 119, 180},
+                             kOrange = {255, 127, 14};
+
+TEST(Plot, LinePlotHasAxesTitlesLegendAndEachSeriesColour) {
+  io::LinePlot p;
+  p.title = "Training loss";
+  p.x_label = "step";
+  p.y_label = "loss";
+  p.log_y = true;
+  std::vector<double> loss, smooth;
+  for (int i = 0; i < 300; ++i) {
+    loss.push_back(3.0 * std::exp(-i / 60.0) + 0.05 * (1 + std::sin(i)));
+    smooth.push_back(3.0 * std::exp(-i / 60.0) + 0.05);
+  }
+  loss[10] = std::nan("");  // a gap, not a failure
+  p.series = {{"loss", loss, {}}, {"smoothed", smooth, {}}};
+  const std::string path = ::testing::TempDir() + "/line.png";
+  io::write_line_plot(path, p);
+  const Decoded d = decode(path);
+  ASSERT_EQ(d.width, p.width);
+  ASSERT_EQ(d.height, p.height);
+  EXPECT_EQ(d.at(2, 2), kWhite);
+  EXPECT_GT(d.count(0, d.width, 0, d.height, kBlue), 300);    // the loss curve
+  EXPECT_GT(d.count(0, d.width, 0, d.height, kOrange), 300);  // the smoothed one
+  // Ink left of the plot box (y tick labels, y title), below it (x ticks, title) and above (title).
+  const int left = d.width / 10, bottom = d.height * 88 / 100, top = d.height * 9 / 100;
+  EXPECT_GT(d.count(0, left - 4, 0, d.height, kBlack, 90), 100);
+  EXPECT_GT(d.count(0, d.width, bottom + 4, d.height, kBlack, 90), 100);
+  EXPECT_GT(d.count(0, d.width, 0, top - 4, kBlack, 90), 50);
+}
+
+TEST(Plot, HeatmapPutsTheFirstRowOnTopAndHasAColourBar) {
+  Tensor v(Shape{40, 60});
+  for (int64_t r = 0; r < 40; ++r)
+    for (int64_t c = 0; c < 60; ++c) v(r, c) = r < 20 ? -1.0f : 1.0f;  // top half blue, bottom red
+  io::Heatmap p;
+  p.values = v.view();
+  p.vmin = -1.0, p.vmax = 1.0;
+  p.colormap = io::Colormap::kDiverging;
+  p.title = "PE", p.x_label = "dimension i", p.y_label = "position", p.value_label = "value";
+  const std::string path = ::testing::TempDir() + "/heat.png";
+  io::write_heatmap(path, p);
+  const Decoded d = decode(path);
+  ASSERT_EQ(d.width, p.width);
+  const std::array<int, 3> blue = {33, 102, 171}, red = {178, 23, 43};
+  const int x_mid = d.width * 45 / 100;
+  EXPECT_GT(d.count(x_mid - 20, x_mid + 20, d.height * 15 / 100, d.height * 45 / 100, blue), 2000);
+  EXPECT_GT(d.count(x_mid - 20, x_mid + 20, d.height * 55 / 100, d.height * 85 / 100, red), 2000);
+  // The colour bar right of the plot holds both ends and white in between.
+  const int bar0 = d.width * 86 / 100, bar1 = d.width * 92 / 100;
+  EXPECT_GT(d.count(bar0, bar1, 0, d.height, blue, 30), 50);
+  EXPECT_GT(d.count(bar0, bar1, 0, d.height, red, 30), 50);
+}
+
+TEST(Plot, RejectsBadSpecificationsAndUnwritablePaths) {
+  const std::string dir = ::testing::TempDir();
+  io::LinePlot p;
+  ATTN_EXPECT_THROW_MSG(io::write_line_plot(dir + "/x.png", p), ValueError, "write_line_plot",
+                        "no series");
+  p.series = {{"a", {1.0, 2.0}, {0.0}}};
+  ATTN_EXPECT_THROW_MSG(io::write_line_plot(dir + "/x.png", p), ShapeError, "2 y values but 1 x");
+  p.series = {{"a", {-1.0, 0.0}, {}}};
+  p.log_y = true;
+  ATTN_EXPECT_THROW_MSG(io::write_line_plot(dir + "/x.png", p), ValueError, "log axis");
+  p.log_y = false;
+  p.width = 10;
+  ATTN_EXPECT_THROW_MSG(io::write_line_plot(dir + "/x.png", p), ValueError, "[200, 8000]");
+  p.width = 400;
+  ATTN_EXPECT_THROW_MSG(io::write_line_plot("/nonexistent/dir/x.png", p), IoError,
+                        "write_line_plot", "No such file or directory");
+  ATTN_EXPECT_THROW_MSG(io::write_line_plot(dir, p), IoError, "write_line_plot");
+  io::Heatmap h;
+  ATTN_EXPECT_THROW_MSG(io::write_heatmap(dir + "/h.png", h), ShapeError, "(rows, cols)");
+  Tensor v(Shape{2, 2});
+  h.values = v.view();
+  h.vmin = 1.0, h.vmax = 1.0;
+  ATTN_EXPECT_THROW_MSG(io::write_heatmap(dir + "/h.png", h), ValueError, "vmin < vmax");
+}
+
+}  // namespace
+}  // namespace attn::testing
