@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "testing/testing.h"
@@ -373,6 +374,110 @@ TEST(CliBench, CapsThreadsAtTheHardwareWithAWarning) {
             std::string::npos)
       << r.output;
   EXPECT_EQ(r.output.find("machine: 100000 threads"), std::string::npos) << r.output;
+}
+
+// Fuzz smoke of the argument parser: random option lists for every subcommand, drawn from its real
+// options and from values that are valid, out of range, malformed, empty, or paths that are
+// missing, directories or devices. Every run must end with exit code 0, 1 or 2, a nonzero code
+// must come with an "attn: " error line, and nothing may crash, abort or trip a sanitizer. Work
+// is kept small (train runs 2 steps, bench one tiny case) so that a lucky valid draw is quick.
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+TEST(CliFuzz, RandomArgumentListsEndInACleanExitCode) {
+  const std::string g = golden_path("attention/basic/"), e = golden_path("encode/"),
+                    tmp = ::testing::TempDir();
+  const std::vector<std::string> values = {"0",
+                                           "1",
+                                           "-1",
+                                           "3",
+                                           "17",
+                                           "2,3",
+                                           "-3,1",
+                                           "4,1,2",
+                                           "abc",
+                                           "",
+                                           ",",
+                                           "1,",
+                                           "1e9",
+                                           "0.5",
+                                           "-0.5",
+                                           "nan",
+                                           "inf",
+                                           "99999999999999999999",
+                                           "0x10",
+                                           "--",
+                                           "-",
+                                           "/nonexistent/x",
+                                           "/tmp",
+                                           "/dev/null",
+                                           g + "q.npy",
+                                           g + "k.npy",
+                                           g + "v.npy",
+                                           g + "bias.npy",
+                                           g + "dout.npy",
+                                           e + "config.json",
+                                           e + "weights.safetensors",
+                                           e + "input.npy",
+                                           tmp + "/fuzz_out.npy",
+                                           tmp + "/fuzz.png"};
+  const std::vector<std::string> mask = {"--causal", "--window",      "--dilation",
+                                         "--chunk",  "--key-lengths", "--query-offset",
+                                         "--alibi",  "--threads"};
+  struct Command {
+    std::string prefix;
+    std::vector<std::string> options;
+  };
+  auto with_mask = [&](std::vector<std::string> o) {
+    o.insert(o.end(), mask.begin(), mask.end());
+    return o;
+  };
+  const std::vector<Command> commands = {
+      {"pe", {"--pos", "--dim", "--positions", "--png", "--base"}},
+      {"attend", with_mask({"--q", "--k", "--v", "--out", "--lse", "--probs", "--bias", "--scale",
+                            "--reference", "--grad-out", "--dq", "--dk", "--dv", "--dbias",
+                            "--show", "--allow-non-finite"})},
+      {"encode", with_mask({"--config", "--weights", "--input", "--out", "--non-strict", "--quiet",
+                            "--allow-non-finite"})},
+      {"bench attention --seq 64 --repeats 1 --reference-max 16",
+       with_mask({"--heads", "--head-dim", "--batch", "--backward", "--json"})},
+      {"train reverse --steps 2 --eval-every 1 --quiet --out-dir " + tmp + "/fuzz_train",
+       {"--vocab", "--seq-len", "--d-model", "--heads", "--ff", "--layers", "--batch", "--warmup",
+        "--lr", "--clip", "--target-accuracy", "--seed", "--threads", "--checkpoint-every",
+        "--resume"}},
+      {"", {"pe", "attend", "train", "bench", "encode", "--help", "--version", "--bogus"}},
+  };
+  Rng rng(2024);
+  auto pick = [&](const auto& v) { return v[rng.next_u64() % v.size()]; };
+  std::map<int, int> codes;
+  for (int run = 0; run < 120; ++run) {
+    const Command& c = commands[static_cast<size_t>(run) % commands.size()];
+    std::string args = c.prefix;
+    const int n = static_cast<int>(rng.next_u64() % 6);
+    for (int i = 0; i < n; ++i) {
+      args += " " + pick(c.options);
+      if (rng.next_u64() % 4 != 0) args += " " + shell_quote(pick(values));
+    }
+    if (c.prefix == "attend" && rng.next_u64() % 2)  // often complete enough to get past the parser
+      args += " --q " + g + "q.npy --k " + g + "k.npy --v " + g + "v.npy --out " + tmp + "/f.npy";
+    const auto r = run_cli(args);
+    ++codes[r.code];
+    EXPECT_TRUE(r.code == 0 || r.code == 1 || r.code == 2) << args << "\n" << r.output;
+    if (r.code != 0) {
+      EXPECT_TRUE(r.output.rfind("attn: ", 0) == 0 ||
+                  r.output.find("\nattn: ") != std::string::npos)
+          << args << "\n"
+          << r.output;
+    }
+    for (const char* bad : {"terminate called", "Sanitizer", "runtime error:", "Aborted"})
+      EXPECT_EQ(r.output.find(bad), std::string::npos) << args << "\n" << r.output;
+  }
+  // The draws reach past the parser: some succeed, most are rejected as usage errors.
+  EXPECT_GT(codes[0], 5);
+  EXPECT_GT(codes[2], 30);
 }
 
 }  // namespace
