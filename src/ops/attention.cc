@@ -767,6 +767,29 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
 
 const char* simd_target() { return internal::kernels::simd_target_name(); }
 
+std::vector<std::string> available_simd_targets() {
+  const auto current = std::string(simd_target());
+  std::vector<std::string> names;
+  int64_t restore = 0;
+  for (const auto& [name, bit] : internal::kernels::runnable_targets()) {
+    names.push_back(name);
+    if (name == current && names.size() > 1) restore = bit;
+  }
+  internal::kernels::limit_targets(restore);  // runnable_targets() lifted any limit
+  return names;
+}
+
+void set_simd_target(const std::string& name) {
+  const auto targets = internal::kernels::runnable_targets();
+  if (name.empty()) return;  // runnable_targets() left every target enabled
+  for (const auto& [target, bit] : targets)
+    if (target == name) return internal::kernels::limit_targets(bit);
+  std::string names;
+  for (const auto& t : targets) names += (names.empty() ? "" : ", ") + t.first;
+  fail<ValueError>("set_simd_target", "'", name,
+                   "' is not a target this build runs here; choose one of ", names);
+}
+
 AttentionResult attention(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                           const AttentionOptions& options, ConstTensorView bias,
                           const Context& ctx) {

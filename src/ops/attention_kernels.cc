@@ -529,5 +529,20 @@ void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int
 }
 const char* simd_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
+std::vector<std::pair<std::string, int64_t>> runnable_targets() {
+  hwy::DisableTargets(0);  // what the CPU supports, not what an earlier limit left
+  const int64_t runnable = hwy::SupportedTargets() & HWY_TARGETS;
+  std::vector<std::pair<std::string, int64_t>> targets;
+  for (int bit = 0; bit < 63; ++bit) {  // lower bits are better targets
+    const int64_t t = int64_t{1} << bit;
+    if (runnable & t) targets.emplace_back(hwy::TargetName(t), t);
+  }
+  return targets;
+}
+
+void limit_targets(int64_t target) {
+  hwy::DisableTargets(target == 0 ? 0 : target - 1);  // every better (lower) bit
+}
+
 }  // namespace attn::internal::kernels
 #endif

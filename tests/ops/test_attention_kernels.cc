@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ops/internal/attention_kernels.h"
+#include "testing/testing.h"
 
 namespace attn {
 namespace {
@@ -194,6 +195,32 @@ TEST(AttentionKernels, LinePrefetcherIssuesEachLineOnceAtItsPace) {
   EXPECT_EQ(p.range, 3u);
   EXPECT_EQ(p.row, 0);
   EXPECT_EQ(p.line, 0);
+}
+
+// Every SIMD target this build runs here computes the same attention (within float rounding) as
+// the reference, so lower targets (AVX2 on an AVX-512 machine) are tested too; set_simd_target
+// switches the dispatch and "" restores the best.
+TEST(AttentionKernels, EveryRunnableSimdTargetMatchesTheReference) {
+  const auto targets = ops::available_simd_targets();
+  ASSERT_FALSE(targets.empty());
+  EXPECT_EQ(targets.front(), ops::simd_target());
+  Rng rng(77);
+  const Tensor q = testing::random_tensor<float>(Shape{1, 2, 70, 24}, rng),
+               kv = testing::random_tensor<float>(Shape{1, 2, 90, 24}, rng);
+  ops::AttentionOptions options;
+  options.mask.causal = true, options.mask.window_left = 40;
+  const auto expected = ops::reference::attention(q, kv, kv, options);
+  for (const std::string& target : targets) {
+    ops::set_simd_target(target);
+    EXPECT_EQ(ops::simd_target(), target);
+    const auto got = ops::attention(q, kv, kv, options);
+    EXPECT_TRUE(testing::all_close(got.out, expected.out, 2e-5, 2e-5)) << target;
+  }
+  ops::set_simd_target("");
+  EXPECT_EQ(ops::simd_target(), targets.front());
+  const std::string choose = "choose one of " + targets.front();
+  ATTN_EXPECT_THROW_MSG(ops::set_simd_target("NOPE"), ValueError, "set_simd_target",
+                        choose.c_str());
 }
 
 }  // namespace

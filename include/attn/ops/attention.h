@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "attn/context.h"
@@ -70,6 +71,13 @@ double default_attention_scale(int64_t head_size);
 // The SIMD target the fused kernel dispatches to on this machine ("AVX3", "AVX2", "SSE4", "NEON",
 // ...).
 const char* simd_target();
+// The SIMD targets the kernels were compiled for that this CPU runs, best first (e.g. {"AVX3",
+// "AVX2", "SSE4", "SSSE3", "EMU128"}).
+std::vector<std::string> available_simd_targets();
+// Makes the kernels dispatch to `name` (one of available_simd_targets()) from now on, so that lower
+// targets can be measured on one machine; "" restores the best. Process-wide: call it while no
+// kernel runs. Throws ValueError naming the available targets otherwise.
+void set_simd_target(const std::string& name);
 
 // ---------------------------------------------------------------------------------------------------
 // The call most code wants: attention(q, k, v, options[, bias]) returns its results.

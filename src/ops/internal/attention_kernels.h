@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace attn::internal::kernels {
 
@@ -128,5 +131,9 @@ void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* 
 
 // Name of the SIMD target the dispatcher picked (e.g. "AVX3", "AVX2").
 const char* simd_target_name();
+// Compiled targets this CPU supports, best first, as (name, Highway target bit).
+std::vector<std::pair<std::string, int64_t>> runnable_targets();
+// Dispatch to the target with this bit from now on (disables every better one); 0: all enabled.
+void limit_targets(int64_t target);
 
 }  // namespace attn::internal::kernels
