@@ -67,7 +67,14 @@ TEST(CliPe, ErrorsGoToStderrWithNonZeroExit) {
   EXPECT_EQ(r.output.rfind("attn: attend: ", 0), 0u) << r.output;
   EXPECT_EQ(run_cli("pe --help").code, 0);
   EXPECT_EQ(run_cli("attend --help").code, 0);
-  EXPECT_EQ(run_cli("").code, 2);  // a subcommand is required
+  r = run_cli("");  // a subcommand is required
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.output.rfind("attn: A subcommand is required", 0), 0u) << r.output;
+  r = run_cli("bogus --pos 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.output.rfind("attn: unknown subcommand 'bogus'; choose one of pe, attend, bench,", 0),
+            0u)
+      << r.output;
 }
 
 TEST(CliAttend, MatchesPyTorchFixturesForwardAndBackward) {

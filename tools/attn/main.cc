@@ -59,7 +59,17 @@ std::string chosen_subcommands(const CLI::App& app) {
     sub = sub->get_subcommands().front();
     names += (names.empty() ? "" : " ") + sub->get_name();
   }
-  return names.empty() ? "attn" : names;
+  return names;
+}
+
+// The parser's message when no subcommand was recognised: "attn bogus" is reported as an unknown
+// subcommand rather than CLI11's "A subcommand is required".
+std::string top_level_message(const CLI::App& app, int argc, char** argv, const std::string& what) {
+  if (argc < 2 || argv[1][0] == '-') return what;
+  std::string names;
+  for (const CLI::App* sub : app.get_subcommands({}))
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  return std::string("unknown subcommand '") + argv[1] + "'; choose one of " + names;
 }
 }  // namespace
 
@@ -76,7 +86,9 @@ int main(int argc, char** argv) {
   attn::cli::add_encode_command(app);
   attn::cli::add_train_command(app);
   auto report = [&](const std::string& what, int code) {
-    std::cerr << "attn: " << attn::cli::chosen_subcommands(app) << ": " << what << "\n";
+    const std::string sub = attn::cli::chosen_subcommands(app);
+    std::cerr << "attn: " << (sub.empty() ? "" : sub + ": ")
+              << (sub.empty() ? attn::cli::top_level_message(app, argc, argv, what) : what) << "\n";
     return code;
   };
   try {
