@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string_view>
+#include <vector>
 
 #include "io/internal/file_bytes.h"
 
@@ -180,6 +181,43 @@ void draw_legend(const LinePlot& p, PLINT corner) {
            widths.data(), nullptr, nullptr, nullptr, nullptr);
 }
 
+// Tick values for a log10 axis showing [10^y0, 10^y1]: decades when at least three fit, else 1-2-5
+// steps when at least three fit, else evenly spaced round values (a range inside one decade, where
+// PLplot's own log axis labels nothing: no decade falls in it).
+std::vector<double> log_axis_ticks(double y0, double y1) {
+  auto in_range = [&](double v) { return std::log10(v) >= y0 && std::log10(v) <= y1; };
+  for (const auto& mantissas : {std::vector<double>{1.0}, std::vector<double>{1.0, 2.0, 5.0}}) {
+    std::vector<double> ticks;
+    for (int e = static_cast<int>(std::floor(y0)); e <= static_cast<int>(std::ceil(y1)); ++e)
+      for (double m : mantissas)
+        if (in_range(m * std::pow(10.0, e))) ticks.push_back(m * std::pow(10.0, e));
+    if (ticks.size() >= 3) return ticks;
+  }
+  const double lo = std::pow(10.0, y0), hi = std::pow(10.0, y1), raw = (hi - lo) / 5.0;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw))), f = raw / mag;
+  const double step = mag * (f < 1.5 ? 1.0 : f < 3.5 ? 2.0 : f < 7.5 ? 5.0 : 10.0);
+  std::vector<double> ticks;
+  for (double k = std::ceil(lo / step); k * step <= hi; k += 1.0) ticks.push_back(k * step);
+  return ticks;
+}
+
+// The y axis of a log plot (window y in log10 units): grid lines, ticks on both sides and labels
+// at log_axis_ticks, written as plain numbers ("0.05", "1.6", "200").
+void draw_log_y_axis(double x0, double x1, double y0, double y1) {
+  const double tick = 0.012 * (x1 - x0);
+  for (double v : log_axis_ticks(y0, y1)) {
+    const double y = std::log10(v);
+    plcol0(kGrid);
+    pljoin(x0, y, x1, y);
+    plcol0(kInk);
+    pljoin(x0, y, x0 + tick, y);
+    pljoin(x1 - tick, y, x1, y);
+    char label[32];
+    std::snprintf(label, sizeof label, "%.3g", v);
+    plmtex("lv", 0.6, (y - y0) / (y1 - y0), 1.0, label);
+  }
+}
+
 void check_line_plot(const char* fn, const LinePlot& p) {
   check_size(fn, p.width, p.height);
   if (p.series.empty()) fail<ValueError>(fn, "no series to plot");
@@ -219,11 +257,11 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
     plschr(0.0, 1.1);
     plvpor(0.11, 0.96, 0.12, 0.91);
     plwind(x0, x1, y0, y1);
-    const char* y_opts = p.log_y ? "bcnstlv" : "bcnstv";
     plcol0(kGrid);
-    plbox("g", 0.0, 0, p.log_y ? "gl" : "g", 0.0, 0);
+    plbox("g", 0.0, 0, p.log_y ? "" : "g", 0.0, 0);
     plcol0(kInk);
-    plbox("bcnst", 0.0, 0, y_opts, 0.0, 0);
+    plbox("bcnst", 0.0, 0, p.log_y ? "bc" : "bcnstv", 0.0, 0);
+    if (p.log_y) draw_log_y_axis(x0, x1, y0, y1);
     pllab(p.x_label.c_str(), p.y_label.c_str(), p.title.c_str());
     for (size_t i = 0; i < p.series.size(); ++i)
       draw_series(p.series[i], p.log_y, kFirstSeries + static_cast<int>(i) % kSeriesColours);

@@ -77,6 +77,24 @@ TEST(Plot, LinePlotHasAxesTitlesLegendAndEachSeriesColour) {
   EXPECT_GT(d.count(0, d.width, 0, top - 4, kBlack, 90), 50);
 }
 
+// A log axis over less than a decade (a short run's loss, 2.4 -> 1.4) holds no power of ten, where
+// PLplot's own log axis writes no label at all: tick labels must still stand beside the axis, in
+// the strip between the y title and the plot box.
+TEST(Plot, LogAxisInsideOneDecadeStillHasTickLabels) {
+  io::LinePlot p;
+  p.title = "loss", p.x_label = "step", p.y_label = "loss";
+  p.log_y = true;
+  std::vector<double> loss;
+  for (int i = 0; i < 50; ++i) loss.push_back(2.4 - i / 50.0);
+  p.series = {{"", loss, {}}};
+  const std::string path = ::testing::TempDir() + "/log_one_decade.png";
+  io::write_line_plot(path, p);
+  const Decoded d = decode(path);
+  const int box_left = d.width * 11 / 100;
+  EXPECT_GT(d.count(box_left / 2, box_left - 4, d.height / 10, d.height * 85 / 100, kBlack, 90),
+            100);
+}
+
 TEST(Plot, HeatmapPutsTheFirstRowOnTopAndHasAColourBar) {
   Tensor v(Shape{40, 60});
   for (int64_t r = 0; r < 40; ++r)
