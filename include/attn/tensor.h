@@ -175,6 +175,7 @@ class BasicTensor {
 
  private:
   struct FreeDeleter {
+    size_t bytes = 0;  // as allocated (large buffers go back to a pool for reuse)
     void operator()(T* p) const;
   };
   std::unique_ptr<T, FreeDeleter> data_;
@@ -198,15 +199,19 @@ template <typename T>
 void fill(BasicView<T> dst, T value);
 
 // Calls fn(offset) for the element offset of every element of (shape, strides), in row-major order.
+// The last dimension is a plain inner loop (the compiler vectorises it for contiguous rows); an
+// odometer steps the outer ones.
 template <typename F>
 void for_each_offset(const Shape& shape, const Strides& strides, F&& fn) {
   const int rank = shape.rank();
   if (shape.numel() == 0) return;
+  if (rank == 0) return fn(int64_t{0});
+  const int64_t inner = shape[rank - 1], inner_stride = strides[static_cast<size_t>(rank - 1)];
   std::array<int64_t, kMaxRank> index{};
   int64_t offset = 0;
   for (;;) {
-    fn(offset);
-    int d = rank - 1;
+    for (int64_t i = 0; i < inner; ++i) fn(offset + i * inner_stride);
+    int d = rank - 2;
     for (; d >= 0; --d) {
       const auto ud = static_cast<size_t>(d);
       if (++index[ud] < shape[d]) {
@@ -225,17 +230,20 @@ void for_each_offset(const BasicView<T>& view, F&& fn) {
 }
 
 // Calls fn(offset_a, offset_b) for every element of two views of the same shape, in row-major
-// order.
+// order (inner loop over the last dimension, as above).
 template <typename A, typename B, typename F>
 void for_each_offset_pair(const BasicView<A>& a, const BasicView<B>& b, F&& fn) {
   ATTN_DCHECK(a.shape() == b.shape());
   const int rank = a.rank();
   if (a.numel() == 0) return;
+  if (rank == 0) return fn(int64_t{0}, int64_t{0});
+  const auto last = static_cast<size_t>(rank - 1);
+  const int64_t inner = a.shape()[rank - 1], sa = a.strides()[last], sb = b.strides()[last];
   std::array<int64_t, kMaxRank> index{};
   int64_t oa = 0, ob = 0;
   for (;;) {
-    fn(oa, ob);
-    int d = rank - 1;
+    for (int64_t i = 0; i < inner; ++i) fn(oa + i * sa, ob + i * sb);
+    int d = rank - 2;
     for (; d >= 0; --d) {
       const auto ud = static_cast<size_t>(d);
       if (++index[ud] < a.shape()[d]) {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Shape validation, view arithmetic (slice, transpose, reshape) and aligned owning storage.
+// Shape validation, view arithmetic (slice, transpose, reshape) and aligned owning storage
+// (large buffers recycled through core/buffer_pool.h).
 #include "attn/tensor.h"
 
 #include "attn/context.h"
+#include "core/buffer_pool.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <numeric>
 #include <sstream>
+#include <type_traits>
 
 namespace attn {
 
@@ -197,7 +200,7 @@ template class BasicView<const double>;
 
 template <typename T>
 void BasicTensor<T>::FreeDeleter::operator()(T* p) const {
-  std::free(p);
+  internal::release_buffer(p, bytes);
 }
 
 template <typename T>
@@ -209,11 +212,11 @@ BasicTensor<T>::BasicTensor(const Shape& shape) : shape_(shape), defined_(true) 
     // aligned_alloc needs a size that is a multiple of the alignment.
     const size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
     check_memory_budget("Tensor", static_cast<double>(bytes), "a tensor of shape " + shape.str());
-    void* p = std::aligned_alloc(64, bytes);
+    void* p = internal::acquire_buffer(bytes);
     if (p == nullptr)
       fail<Error>("Tensor", "out of memory allocating ", bytes, " bytes for ", shape.str());
     std::memset(p, 0, bytes);
-    data_.reset(static_cast<T*>(p));
+    data_ = std::unique_ptr<T, FreeDeleter>(static_cast<T*>(p), FreeDeleter{bytes});
   }
 }
 
@@ -261,6 +264,13 @@ void copy(BasicView<const S> src, BasicView<D> dst) {
   if (may_overlap(src, dst) &&
       static_cast<const void*>(src.data()) != static_cast<const void*>(dst.data()))
     fail<ValueError>("copy", "src and dst overlap");
+  if constexpr (std::is_same_v<D, S>) {
+    if (src.is_contiguous() && dst.is_contiguous()) {  // most copies: one memmove
+      if (src.numel() > 0)
+        std::memmove(dst.data(), src.data(), sizeof(D) * static_cast<size_t>(src.numel()));
+      return;
+    }
+  }
   for_each_offset_pair(
       src, dst, [&](int64_t s, int64_t d) { dst.at_offset(d) = static_cast<D>(src.at_offset(s)); });
 }
