@@ -2,9 +2,10 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <atomic>
 #include <climits>
+#include <mutex>
 
+#include "core/parallel.h"
 #include "ops/internal/blas.h"
 
 namespace attn::internal {
@@ -27,9 +28,11 @@ int blas_int(int64_t x) {
 }
 }  // namespace
 
-void set_blas_threads(int n) {
-  static std::atomic<int> current{-1};
-  if (current.exchange(n) != n) openblas_set_num_threads(n);
+// OpenBLAS runs single-threaded, always: attn's parallelism is its own (parallel_sgemm). Set once
+// per process, before the first call.
+void single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
 BlasInput::BlasInput(ConstTensorView v) {
@@ -56,18 +59,52 @@ void BlasOutput::flush() {
   if (copy_.defined()) copy(ConstTensorView(copy_.view()), view_);
 }
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const BlasMatrix& a, const BlasMatrix& b, float beta, BlasOutput& c) {
+namespace {
+// C = alpha · op(A) · op(B) + beta · C on raw row-major pointers.
+void gemm_call(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+               int64_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) {  // BLAS may skip the beta scaling when K is 0; do it explicitly.
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j)
-        c.data()[i * c.ld() + j] = beta == 0.0f ? 0.0f : beta * c.data()[i * c.ld() + j];
+      for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
     return;
   }
+  single_threaded_blas();
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, blas_int(M), blas_int(N), blas_int(K), alpha,
-              a.data, blas_int(a.ld), b.data, blas_int(b.ld), beta, c.data(), blas_int(c.ld()));
+              trans_b ? CblasTrans : CblasNoTrans, blas_int(M), blas_int(N), blas_int(K), alpha, a,
+              blas_int(lda), b, blas_int(ldb), beta, c, blas_int(ldc));
+}
+
+// Rows (or columns) of C per block: at least 16, and at most 8 blocks (enough for the 2-8 threads
+// of the machines attn targets, few enough that each call still fills OpenBLAS's register tiles).
+int64_t gemm_block(int64_t extent) {
+  return std::max<int64_t>(16, ((extent + 7) / 8 + 15) / 16 * 16);
+}
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const BlasMatrix& a, const BlasMatrix& b, float beta, BlasOutput& c) {
+  gemm_call(trans_a, trans_b, M, N, K, alpha, a.data, a.ld, b.data, b.ld, beta, c.data(), c.ld());
+}
+
+void parallel_sgemm(const Context& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                    float alpha, const BlasMatrix& a, const BlasMatrix& b, float beta,
+                    BlasOutput& c) {
+  const bool by_rows = M >= N;
+  const int64_t extent = by_rows ? M : N, block = gemm_block(extent);
+  const int64_t blocks = (extent + block - 1) / block;
+  const double work =
+      static_cast<double>(block) * static_cast<double>(by_rows ? N : M) * static_cast<double>(K);
+  parallel_for(ctx, blocks, work, [&](int64_t i, int) {
+    const int64_t lo = i * block, n = std::min(block, extent - lo);
+    if (by_rows)  // rows lo.. of C and of op(A) (rows of A, or columns of Aᵀ)
+      gemm_call(trans_a, trans_b, n, N, K, alpha, a.data + (trans_a ? lo : lo * a.ld), a.ld, b.data,
+                b.ld, beta, c.data() + lo * c.ld(), c.ld());
+    else  // columns lo.. of C and of op(B)
+      gemm_call(trans_a, trans_b, M, n, K, alpha, a.data, a.ld, b.data + (trans_b ? lo * b.ld : lo),
+                b.ld, beta, c.data() + lo, c.ld());
+  });
 }
 
 }  // namespace attn::internal

@@ -5,7 +5,8 @@
 //   check_forward    fast vs reference, on contiguous inputs and on strided, misaligned copies
 //   check_backward   fast backward vs reference backward
 //   check_gradients  reference backward vs central finite differences in double
-//   check_threads    fast forward and backward on 1 and 3 threads: bitwise identical
+//   check_threads    fast forward and backward on 1 and 3 threads: bitwise identical (the 3-thread
+//                    run lowers the work threshold, so even small cases really run in parallel)
 // Inputs are made in double and rounded to float values, so both paths see the same numbers and the
 // difference is the fast path's arithmetic alone. Error messages are checked with
 // ATTN_EXPECT_THROW_MSG next to each registration.
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/parallel.h"
 #include "testing/testing.h"
 
 namespace attn::testing {
@@ -225,6 +227,9 @@ inline void check_threads(const OpSpec& spec, const std::vector<OpCase>& cases) 
     std::vector<Tensor> first;
     for (int threads : {1, 3}) {
       Context ctx(ContextOptions{.num_threads = threads});
+      // Every op with more than one task really runs on 3 threads, however small the case.
+      const internal::ScopedMinWorkPerThread all_parallel(
+          threads > 1 ? 0.0 : internal::kMinWorkPerThread);
       std::vector<Tensor> results = spec.forward(f.views(false), ctx);
       if (spec.backward) {
         std::vector<TensorD> out_d;

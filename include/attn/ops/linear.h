@@ -11,7 +11,8 @@ namespace attn::ops {
 // w:    (OUT, IN)
 // bias: (OUT)       optional ({} = none)
 // out:  (N, OUT)    overwritten
-// Fast path: one OpenBLAS sgemm. Views whose last dimension is not unit-stride are copied first.
+// Fast path: OpenBLAS sgemm over blocks of rows on the context's threads (same result for any
+// thread count). Views whose last dimension is not unit-stride are copied first.
 void linear_forward(ConstTensorView x, ConstTensorView w, ConstTensorView bias, TensorView out,
                     const Context& ctx);
 
