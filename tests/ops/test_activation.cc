@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 // ReLU and GELU through the op harness: fast against the double reference on odd sizes and strided
 // views, the reference against finite differences, threads; and in-place use and error messages.
+#include <cmath>
+#include <string>
+
 #include "ops/op_specs.h"
 
 namespace attn::testing {
@@ -16,6 +19,10 @@ std::vector<OpCase> activation_cases(bool small) {
     Rng rng(seed++);
     cases.push_back({shape.str(), tensors(random_tensor<double>(shape, rng, 3.0))});
   }
+  // The tails, where Φ is a tiny number (x = -30: ~1e-198) or 1 minus one.
+  Rng rng(seed);
+  if (!small)
+    cases.push_back({"(100,) in [-30, 30]", tensors(random_tensor<double>({100}, rng, 30.0))});
   return cases;
 }
 
@@ -31,6 +38,41 @@ TEST(Activation, ReferenceBackwardMatchesFiniteDifferences) {
 }
 TEST(Activation, SameResultForOneAndThreeThreads) {
   for (bool gelu : {false, true}) check_threads(activation_spec(gelu), activation_cases(false));
+}
+
+// docs/masks.md's policy for every op: NaN and Inf propagate as IEEE arithmetic does in the
+// formula, never become numbers. GELU(-inf) = -inf · Φ(-inf) = -inf · 0 is NaN, as in PyTorch's erf
+// form.
+TEST(Activation, NonFiniteInputsPropagateAsTheReferenceDoes) {
+  Context ctx;
+  const std::vector<float> values = {NAN,     INFINITY, -INFINITY, -30.0f, 30.0f,  0.0f,
+                                     -1e-30f, 88.0f,    -88.0f,    1e30f,  -1e30f, 3.0f,
+                                     -3.0f,   0.5f,     -0.5f,     7.0f,   -7.0f};
+  const Tensor x = Tensor::from_values(Shape{static_cast<int64_t>(values.size())}, values);
+  for (bool gelu : {false, true}) {
+    Tensor fast(x.shape()), ref(x.shape()), dfast(x.shape()), dref(x.shape());
+    const Tensor g = Tensor::full(x.shape(), 1.0f);
+    if (gelu) {
+      ops::gelu_forward(x, fast, ctx), ops::reference::gelu_forward(x, ref, ctx);
+      ops::gelu_backward(x, g, dfast, ctx), ops::reference::gelu_backward(x, g, dref, ctx);
+    } else {
+      ops::relu_forward(x, fast, ctx), ops::reference::relu_forward(x, ref, ctx);
+      ops::relu_backward(x, g, dfast, ctx), ops::reference::relu_backward(x, g, dref, ctx);
+    }
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      SCOPED_TRACE(std::string(gelu ? "gelu" : "relu") +
+                   " at x = " + std::to_string(values[static_cast<size_t>(i)]));
+      for (auto [a, b] : {std::pair{fast(i), ref(i)}, {dfast(i), dref(i)}}) {
+        ASSERT_EQ(std::isnan(a), std::isnan(b)) << a << " vs " << b;
+        if (std::isnan(a)) continue;
+        if (std::isinf(a) || std::isinf(b)) {
+          EXPECT_EQ(a, b);
+          continue;
+        }
+        EXPECT_NEAR(a, b, 4 * kEpsF32 * (1 + std::abs(double{b})));
+      }
+    }
+  }
 }
 
 TEST(Activation, InPlaceAndBadArguments) {
