@@ -20,7 +20,22 @@ namespace attn::ops {
 
 namespace {
 
-constexpr int64_t kChunkElements = 16384;
+// Small enough that the rows of a small model's batch (32 × 12 rows of 64) make several tasks for
+// two threads to share, large enough that a task outweighs its fork/join.
+constexpr int64_t kChunkElements = 4096;
+// Work of one element in multiply-add equivalents, for the threading threshold.
+constexpr double kElementCost = 6.0;
+
+// weight(c) and bias(c) as pointers with a stride (a view's operator() recomputes its offset per
+// call); null when undefined.
+struct Affine {
+  const float *w = nullptr, *b = nullptr;
+  int64_t ws = 0, bs = 0;
+  Affine(ConstTensorView weight, ConstTensorView bias) {
+    if (weight.defined()) w = weight.data(), ws = weight.stride(0);
+    if (bias.defined()) b = bias.data(), bs = bias.stride(0);
+  }
+};
 
 struct RowChunks {
   int64_t rows, per_chunk, count;
@@ -48,7 +63,9 @@ void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorVi
   const auto xr = internal::row_offsets(x), orow = internal::row_offsets(out);
   const auto mr = offsets_of(mean), rr = offsets_of(rstd);
   const RowChunks chunks(static_cast<int64_t>(xr.size()), C);
-  internal::parallel_for(ctx, chunks.count, [&](int64_t chunk, int) {
+  const Affine a(weight, bias);
+  const double work = kElementCost * static_cast<double>(chunks.per_chunk * C);
+  internal::parallel_for(ctx, chunks.count, work, [&](int64_t chunk, int) {
     for (int64_t r = chunks.begin(chunk); r < chunks.end(chunk); ++r) {
       const float* xp = x.data() + xr[static_cast<size_t>(r)];
       double sum = 0.0;
@@ -64,8 +81,8 @@ void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorVi
       float* op = out.data() + orow[static_cast<size_t>(r)];
       for (int64_t c = 0; c < C; ++c) {
         float y = (xp[c * xs] - mf) * s;
-        if (weight.defined()) y *= weight(c);
-        if (bias.defined()) y += bias(c);
+        if (a.w) y *= a.w[c * a.ws];
+        if (a.b) y += a.b[c * a.bs];
         op[c * os] = y;
       }
       mean.data()[mr[static_cast<size_t>(r)]] = mf;
@@ -88,7 +105,9 @@ void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorV
   const bool params = dweight.defined() || dbias.defined();
   // Per chunk: Σ dy ⊙ xhat (first C) and Σ dy (next C), in double.
   std::vector<double> partial(params ? static_cast<size_t>(chunks.count * 2 * C) : 0, 0.0);
-  internal::parallel_for(ctx, chunks.count, [&](int64_t chunk, int) {
+  const Affine a(weight, ConstTensorView());
+  const double work = 2 * kElementCost * static_cast<double>(chunks.per_chunk * C);
+  internal::parallel_for(ctx, chunks.count, work, [&](int64_t chunk, int) {
     std::vector<float> xhat(static_cast<size_t>(C)), g(static_cast<size_t>(C));
     double* pw = params ? partial.data() + chunk * 2 * C : nullptr;
     for (int64_t r = chunks.begin(chunk); r < chunks.end(chunk); ++r) {
@@ -101,7 +120,7 @@ void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorV
         const auto uc = static_cast<size_t>(c);
         const float dy = gp[c * gs];
         xhat[uc] = (xp[c * xs] - m) * s;
-        g[uc] = weight.defined() ? dy * weight(c) : dy;
+        g[uc] = a.w ? dy * a.w[c * a.ws] : dy;
         g_sum += static_cast<double>(g[uc]);
         gx_sum += static_cast<double>(g[uc]) * static_cast<double>(xhat[uc]);
         if (pw) {
