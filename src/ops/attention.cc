@@ -92,6 +92,11 @@ Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
         (m.window_left < 0 ? d.S : m.window_left) + (m.window_right < 0 ? d.S : m.window_right) + 1;
     if (width / plan.step + 1 < plan.bk) plan.bq = 64;
   }
+  // Short sequences (T = 12 in a small model's batch): a block no wider than the queries of a class
+  // need, rounded up to a column group, instead of padding every block to 128 columns.
+  const int64_t class_queries = ceil_div(d.T, plan.step);
+  plan.bq =
+      std::min(plan.bq, ceil_div(std::max<int64_t>(class_queries, 1), kColumnGroup) * kColumnGroup);
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t rho = 0; rho < plan.step; ++rho) {
       const int64_t t_first = ((rho - m.query_offset) % plan.step + plan.step) % plan.step;
