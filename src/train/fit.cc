@@ -60,6 +60,7 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
   ProgressBar bar(*o.progress_out, o.steps, o.progress);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t step = r.first_step; step < o.steps; ++step) {
+    const auto step_start = std::chrono::steady_clock::now();
     model.zero_grad();
     const StepResult s = train_step(step);
     if (!std::isfinite(s.loss))
@@ -69,6 +70,8 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
         clip_grad_norm(model, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
     const double lr = warmup_cosine_lr(step, o.warmup, o.steps, o.lr, o.min_lr);
     optimizer.step(lr);
+    r.step_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     r.steps = step + 1;
     r.losses.push_back(s.loss);
     double eval = std::nan("");

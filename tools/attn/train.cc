@@ -89,9 +89,13 @@ void run_train(TrainOptions o, examples::SequenceTask task) {
     steps[i] = static_cast<double>(result.first_step) + static_cast<double>(i) + 1.0;
   plot.series = {{"loss per step", result.losses, steps}, {"25-step average", smooth, steps}};
   io::write_line_plot(o.out_dir + "/loss.png", plot);
-  std::printf("%s: %lld steps in %.1f s, held-out token accuracy %.4f, final loss %.4f\n",
-              name.c_str(), static_cast<long long>(result.steps), result.seconds, result.last_eval,
-              result.losses.empty() ? 0.0 : result.losses.back());
+  const double run = static_cast<double>(result.steps - result.first_step);
+  std::printf(
+      "%s: %lld steps in %.1f s (%.1f training steps/s), held-out token accuracy %.4f, final loss "
+      "%.4f\n",
+      name.c_str(), static_cast<long long>(result.steps), result.seconds,
+      result.step_seconds > 0 ? run / result.step_seconds : 0.0, result.last_eval,
+      result.losses.empty() ? 0.0 : result.losses.back());
   std::cout << "wrote " << o.out_dir
             << "/metrics.csv, loss.png (log-scale loss per step), checkpoint.safetensors\n";
   if (c.target_accuracy > 0)

@@ -42,10 +42,12 @@ struct FitOptions {
 };
 
 struct FitResult {
-  int64_t first_step = 0;            // > 0 when resumed from a checkpoint
-  int64_t steps = 0;                 // steps completed in total (first_step + those run now)
-  double seconds = 0.0;              // wall time of the steps run now
-  std::vector<double> losses;        // per step run now
+  int64_t first_step = 0;      // > 0 when resumed from a checkpoint
+  int64_t steps = 0;           // steps completed in total (first_step + those run now)
+  double seconds = 0.0;        // wall time of the steps run now
+  double step_seconds = 0.0;   // of which in training steps (zero_grad, train_step, clipping, the
+                               // optimiser): no evaluation, CSV or checkpoint
+  std::vector<double> losses;  // per step run now
   std::vector<int64_t> eval_steps;   // steps after which evaluate ran
   std::vector<double> eval_metrics;  // what it returned
   double last_eval = std::nan("");   // NaN if evaluate never ran
