@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: MIT
+// What the fused attention's forward (attention.cc) and backward (attention_backward.cc) share: the
+// plan (query blocks per residue class with their key intervals), tile geometry, the score tile,
+// scratch carving and the visible-pairs loops for non-finite operands. Internal (src/ops only).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "attn/context.h"
+#include "attn/ops/attention.h"
+#include "ops/internal/attention_checks.h"
+#include "ops/internal/attention_kernels.h"
+
+namespace attn::ops::tiles {
+
+namespace k = internal::kernels;
+using internal::AttentionDims;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+// The tiles hold base-2 logits: log2(e) is folded into the query scale, the bias and the ALiBi
+// slopes, so the kernels exponentiate with exp2 (see attention_kernels.h). lse leaves and enters in
+// natural units.
+constexpr double kLog2e = 1.4426950408889634;
+constexpr double kLn2 = 0.6931471805599453;
+
+using internal::floor_div;
+inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+// How many of first, first + step, first + 2·step, ... are below n.
+inline int64_t class_count(int64_t first, int64_t n, int64_t step) {
+  return first < n ? (n - 1 - first) / step + 1 : 0;
+}
+
+// One block of queries of one residue class: its queries t = t0 + step·i and their key intervals in
+// compressed key indices j (key s = s0 + step·j).
+struct QueryBlock {
+  int64_t b, rho, t0, nq;       // batch, class, first query, valid queries
+  int64_t s0, nkeys;            // first key of the class, keys in the class
+  int64_t jmin, jmax;           // union of the intervals (jmin > jmax: no visible key)
+  std::vector<int32_t> lo, hi;  // width entries; padding repeats query 0's interval
+  std::vector<float> pos;       // query positions (for ALiBi)
+  // Per group of kColumnGroup query columns, the union of its valid queries' intervals (lo > hi:
+  // none), so that a key tile is multiplied only against the column groups that see some of it.
+  std::vector<int64_t> group_lo, group_hi;
+};
+
+// Column granularity of band-following tiles: the widest x86 vector (and a multiple of every
+// other).
+constexpr int64_t kColumnGroup = 16;
+
+// Query columns [c0, c1) of a block (multiples of kColumnGroup) that a tile touches.
+struct ColumnRange {
+  int64_t c0, c1;
+  int64_t width() const { return c1 - c0; }
+};
+
+struct Plan {
+  AttentionDims d;
+  int64_t step;    // dilation
+  int64_t bq, bk;  // query and key block sizes
+  std::vector<QueryBlock> blocks;
+};
+
+// Block sizes (multiples of kColumnGroup). Full attention: 128 × 128, measured best on AVX-512 (64
+// × 128, 128 × 64 and others were 3-10% slower; see docs/kernels.md). Under a window narrower than
+// a key tile, 64-query blocks, so that a block's band (64 + window keys) fits one key tile, which
+// forward_block then works through band-following: about window + 16 keys per query instead of
+// window + bq.
+inline Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
+  Plan plan{d, std::max<int64_t>(m.dilation, 1), 128, 128, {}};
+  if (m.window_left >= 0 || m.window_right >= 0) {
+    const int64_t width =
+        (m.window_left < 0 ? d.S : m.window_left) + (m.window_right < 0 ? d.S : m.window_right) + 1;
+    if (width / plan.step + 1 < plan.bk) plan.bq = 64;
+  }
+  // Short sequences (T = 12 in a small model's batch): a block no wider than the queries of a class
+  // need, rounded up to a column group, instead of padding every block to 128 columns.
+  const int64_t class_queries = ceil_div(d.T, plan.step);
+  plan.bq =
+      std::min(plan.bq, ceil_div(std::max<int64_t>(class_queries, 1), kColumnGroup) * kColumnGroup);
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t rho = 0; rho < plan.step; ++rho) {
+      const int64_t t_first = ((rho - m.query_offset) % plan.step + plan.step) % plan.step;
+      const int64_t count_q = class_count(t_first, d.T, plan.step);
+      const int64_t nkeys = class_count(rho, d.S, plan.step);
+      for (int64_t q0 = 0; q0 < count_q; q0 += plan.bq) {
+        QueryBlock qb{b,
+                      rho,
+                      t_first + q0 * plan.step,
+                      std::min(plan.bq, count_q - q0),
+                      rho,
+                      nkeys,
+                      std::numeric_limits<int64_t>::max(),
+                      -1,
+                      {},
+                      {},
+                      {},
+                      {},
+                      {}};
+        const size_t groups = static_cast<size_t>(plan.bq / kColumnGroup);
+        qb.group_lo.assign(groups, std::numeric_limits<int64_t>::max());
+        qb.group_hi.assign(groups, -1);
+        qb.lo.resize(static_cast<size_t>(plan.bq));
+        qb.hi.resize(static_cast<size_t>(plan.bq));
+        qb.pos.resize(static_cast<size_t>(plan.bq));
+        for (int64_t i = 0; i < plan.bq; ++i) {
+          const int64_t t = qb.t0 + plan.step * std::min(i, qb.nq - 1);
+          const int64_t p = t + m.query_offset;
+          const auto [lo, hi] = m.key_interval(b, t, d.S);
+          int64_t jlo = ceil_div(lo - rho, plan.step), jhi = floor_div(hi - rho, plan.step);
+          jlo = std::max<int64_t>(jlo, 0);
+          jhi = std::min(jhi, nkeys - 1);
+          if (jlo > jhi) jlo = 1, jhi = 0;  // empty
+          qb.lo[static_cast<size_t>(i)] = static_cast<int32_t>(jlo);
+          qb.hi[static_cast<size_t>(i)] = static_cast<int32_t>(jhi);
+          qb.pos[static_cast<size_t>(i)] = static_cast<float>(p);
+          if (i < qb.nq && jlo <= jhi) {
+            qb.jmin = std::min(qb.jmin, jlo);
+            qb.jmax = std::max(qb.jmax, jhi);
+            const size_t g = static_cast<size_t>(i / kColumnGroup);
+            qb.group_lo[g] = std::min(qb.group_lo[g], jlo);
+            qb.group_hi[g] = std::max(qb.group_hi[g], jhi);
+          }
+        }
+        plan.blocks.push_back(std::move(qb));
+      }
+    }
+  return plan;
+}
+
+// The column groups of a query block that see any key of the tile [j0, j0 + nk): the first to the
+// last (empty: c0 = c1). Intervals move monotonically with the query for every mask kind, so the
+// groups in between see the tile too; were one not to, it would only be computed and masked.
+inline ColumnRange visible_columns(const QueryBlock& qb, int64_t j0, int64_t nk) {
+  int64_t first = -1, last = -1;
+  for (size_t g = 0; g < qb.group_lo.size(); ++g)
+    if (qb.group_lo[g] <= j0 + nk - 1 && qb.group_hi[g] >= j0) {
+      if (first < 0) first = static_cast<int64_t>(g);
+      last = static_cast<int64_t>(g);
+    }
+  return first < 0 ? ColumnRange{0, 0}
+                   : ColumnRange{first * kColumnGroup, (last + 1) * kColumnGroup};
+}
+inline ColumnRange all_columns(const Plan& plan) { return {0, plan.bq}; }
+
+// A key tile [j0, j0 + nk): fully visible to every valid query of the columns (no element mask)?
+inline bool block_fully_visible(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr) {
+  for (int64_t i = cr.c0; i < std::min(cr.c1, qb.nq); ++i)
+    if (qb.lo[static_cast<size_t>(i)] > j0 || qb.hi[static_cast<size_t>(i)] < j0 + nk - 1)
+      return false;
+  return true;
+}
+
+// Everything a tile computation needs about one (batch, head) pair.
+struct HeadViews {
+  const float* q;  // row t at q + t·q_rs (unit stride along HS)
+  const float* k;
+  const float* v;
+  int64_t q_rs, k_rs, v_rs;
+  float slope;        // ALiBi slope times log2(e), 0 if none
+  const float* bias;  // bias row t, key s at bias + t·bias_ts + s·bias_ss (null if none)
+  int64_t bias_ts, bias_ss;
+};
+
+inline HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+                            const AttentionMask& m, ConstTensorView bias, const AttentionDims& d,
+                            int64_t b, int64_t h) {
+  const int64_t hk = h / d.group();
+  const double slope =
+      m.alibi_slopes.empty() ? 0.0 : static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]);
+  HeadViews hv{q.data() + b * q.stride(0) + h * q.stride(1),
+               kk.data() + b * kk.stride(0) + hk * kk.stride(1),
+               v.data() + b * v.stride(0) + hk * v.stride(1),
+               q.stride(2),
+               kk.stride(2),
+               v.stride(2),
+               static_cast<float>(kLog2e * slope),
+               nullptr,
+               0,
+               0};
+  if (bias.defined()) {
+    hv.bias = bias.data() + (bias.dim(0) == 1 ? 0 : b) * bias.stride(0) +
+              (bias.dim(1) == 1 ? 0 : h) * bias.stride(1);
+    hv.bias_ts = bias.stride(2);
+    hv.bias_ss = bias.stride(3);
+  }
+  return hv;
+}
+
+// Qᵀ of a query block, scaled: packed[c][i] = scale · q[t_i][c] (zero for padding).
+inline void pack_transposed(const float* rows, int64_t row_stride, const QueryBlock& qb,
+                            int64_t step, int64_t width, int64_t cols, float scale, float* packed) {
+  k::pack_transposed(rows + qb.t0 * row_stride, step * row_stride, qb.nq, width, cols, scale,
+                     packed);
+}
+
+// Adds the dense bias to the columns of a transposed score tile (slow path: O(T·S) memory reads are
+// inherent).
+inline void add_bias(const HeadViews& hv, const QueryBlock& qb, int64_t step, int64_t j0,
+                     int64_t nk, int64_t width, ColumnRange cr, float* St) {
+  for (int64_t r = 0; r < nk; ++r) {
+    const int64_t s = qb.s0 + step * (j0 + r);
+    for (int64_t i = cr.c0; i < std::min(cr.c1, qb.nq); ++i)
+      St[r * width + i] +=
+          static_cast<float>(kLog2e) * hv.bias[(qb.t0 + step * i) * hv.bias_ts + s * hv.bias_ss];
+  }
+}
+
+// The columns cr of a tile with rows `stride` apart; pointers into the tile then start at column
+// cr.c0.
+inline k::TileColumns columns(const QueryBlock& qb, int64_t stride, ColumnRange cr) {
+  const size_t c0 = static_cast<size_t>(cr.c0);
+  return {cr.width(), stride, qb.lo.data() + c0, qb.hi.data() + c0, qb.pos.data() + c0};
+}
+inline k::TileRows tile_rows(const QueryBlock& qb, int64_t step, int64_t j0, int64_t nk) {
+  return {nk, j0, static_cast<double>(qb.s0 + step * j0), static_cast<double>(step)};
+}
+
+// Base-2 scores St[r][i] = log2(e) · (scale · q_i · k_{j0+r} (+ bias)) of one tile, before ALiBi
+// and masking, for the columns i in cr (St rows are bq apart). With col_max (only without a bias),
+// also each of those queries' maximum over the tile in col_max[i].
+inline void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, const float* qt,
+                       int64_t j0, int64_t nk, ColumnRange cr, float* St, float* col_max = nullptr,
+                       k::LinePrefetcher* prefetch = nullptr) {
+  const int64_t step = plan.step, bq = plan.bq;
+  const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
+  if (col_max) {
+    std::fill(col_max + cr.c0, col_max + cr.c1, kNegInf);
+    k::gemm_bcast_col_max(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq,
+                          St + cr.c0, bq, col_max + cr.c0, prefetch);
+  } else {
+    k::gemm_bcast(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0,
+                  bq, false, prefetch);
+  }
+  if (hv.bias) add_bias(hv, qb, step, j0, nk, bq, cr, St);
+}
+
+// Splits one per-worker scratch buffer into consecutive arrays of the given sizes.
+template <size_t N>
+std::array<float*, N> carve_scratch(const Context& ctx, int worker,
+                                    const std::array<int64_t, N>& sizes) {
+  int64_t total = 0;
+  for (int64_t n : sizes) total += n;
+  float* base = ctx.scratch(worker, total);
+  std::array<float*, N> parts{};
+  for (size_t i = 0; i < N; ++i) {
+    parts[i] = base;
+    base += sizes[i];
+  }
+  return parts;
+}
+
+struct Scratch {
+  float *qt, *St, *acc, *m, *l, *alpha, *tile_max;
+};
+inline Scratch forward_scratch(const Context& ctx, int worker, const Plan& p) {
+  const auto a = carve_scratch<7>(
+      ctx, worker,
+      {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1), p.bq, p.bq, p.bq, p.bq});
+  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6]};
+}
+
+// Keys [a, b] of the tile [j0, j0 + nk) that column group g sees (a > b: none).
+inline std::pair<int64_t, int64_t> group_rows(const QueryBlock& qb, size_t g, int64_t j0,
+                                              int64_t nk) {
+  return {std::max(qb.group_lo[g], j0), std::min(qb.group_hi[g], j0 + nk - 1)};
+}
+
+// Does every column group of cr see every key of the tile? Then the tile is one block of work;
+// otherwise (the edge of a window band, the diagonal of a causal mask) it is worked through group
+// by group.
+inline bool tile_is_whole(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRange cr) {
+  for (int64_t c = cr.c0; c < cr.c1; c += kColumnGroup) {
+    const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), j0, nk);
+    if (a != j0 || b != j0 + nk - 1) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Non-finite inputs (docs/masks.md): a hidden key is never mixed into a query's results. The tile
+// products multiply every (key, query) pair of a tile and rely on hidden pairs having weight 0, but
+// 0 · NaN = NaN: so a tile with hidden pairs whose operand rows are not all finite takes these
+// plain loops over the visible pairs instead (rare: only such inputs pay for it).
+
+// Are the `rows` rows of `len` floats, `stride` apart, all finite? (Exponent bits all ones means
+// inf or NaN; integer tests vectorise.)
+inline bool rows_finite(const float* p, int64_t rows, int64_t len, int64_t stride) {
+  uint32_t bad = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < len; ++c) {
+      uint32_t bits;
+      std::memcpy(&bits, p + r * stride + c, sizeof bits);
+      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+  return bad == 0;
+}
+
+inline bool sees(const QueryBlock& qb, int64_t i, int64_t j) {
+  return qb.lo[static_cast<size_t>(i)] <= j && j <= qb.hi[static_cast<size_t>(i)];
+}
+
+// acc[i][c] += Σ_{r : query i sees key j0 + r} W[r][i] · rows[r][c], for the valid queries of
+// columns [c0, c1). W rows are w_rs apart, `rows` rows rows_rs apart, acc rows len apart.
+inline void add_visible_per_query(const QueryBlock& qb, int64_t c0, int64_t c1, int64_t j0,
+                                  int64_t nk, const float* W, int64_t w_rs, const float* rows,
+                                  int64_t rows_rs, int64_t len, float* acc) {
+  for (int64_t i = c0; i < std::min(c1, qb.nq); ++i)
+    for (int64_t r = 0; r < nk; ++r) {
+      if (!sees(qb, i, j0 + r)) continue;
+      const float w = W[r * w_rs + i];
+      for (int64_t c = 0; c < len; ++c) acc[i * len + c] += w * rows[r * rows_rs + c];
+    }
+}
+
+// acc[r][c] += Σ_{valid i : query i sees key j0 + r} W[r][i] · rows[i][c] (rows: the block's
+// queries, rows_rs apart).
+inline void add_visible_per_key(const QueryBlock& qb, int64_t j0, int64_t nk, const float* W,
+                                int64_t w_rs, const float* rows, int64_t rows_rs, int64_t len,
+                                float* acc) {
+  for (int64_t r = 0; r < nk; ++r)
+    for (int64_t i = 0; i < qb.nq; ++i) {
+      if (!sees(qb, i, j0 + r)) continue;
+      const float w = W[r * w_rs + i];
+      for (int64_t c = 0; c < len; ++c) acc[r * len + c] += w * rows[i * rows_rs + c];
+    }
+}
+
+// Inputs the kernels read as rows need unit stride along their last dimension; others are copied.
+inline ConstTensorView unit_inner(ConstTensorView v, Tensor& holder) {
+  if (!v.defined() || v.dim(-1) <= 1 || v.stride(-1) == 1) return v;
+  holder = Tensor::copy_of(v);
+  return holder.view();
+}
+
+// Outputs written through a contiguous temporary when their inner stride is not 1.
+struct OutputSlot {
+  TensorView target;
+  Tensor temp;
+  TensorView view;
+  OutputSlot(TensorView t, bool accumulate) : target(t), view(t) {
+    if (t.defined() && t.dim(-1) > 1 && t.stride(-1) != 1) {
+      temp = accumulate ? Tensor::copy_of(t) : Tensor(t.shape());
+      view = temp.view();
+    }
+  }
+  void flush() {
+    if (temp.defined()) copy(ConstTensorView(temp.view()), target);
+  }
+};
+
+}  // namespace attn::ops::tiles
