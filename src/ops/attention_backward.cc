@@ -58,18 +58,257 @@ void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews
   }
 }
 
-// P (sc.P) and dS (sc.dS) of one tile, both transposed [key][query]. Returns whether some valid
-// query of the block does not see some key of the tile.
-bool gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0,
-                   int64_t nk, const BackwardScratch& sc) {
-  const bool masked = !block_fully_visible(qb, j0, nk, all_columns(plan));
-  score_tile(hv, qb, plan, sc.qt, j0, nk, all_columns(plan), sc.P);
-  k::probs_tile(sc.P, tile_rows(qb, plan.step, j0, nk), columns(qb, plan.bq, all_columns(plan)),
-                masked, hv.slope, sc.lse);
-  k::gemm_bcast(nk, plan.bq, plan.d.HSV, hv.v + (qb.s0 + plan.step * j0) * hv.v_rs,
-                plan.step * hv.v_rs, 1, sc.dot, plan.bq, sc.dS, plan.bq, false);
-  k::softmax_grad_tile(sc.P, sc.dS, nk, plan.bq, sc.D);
-  return masked;
+// The part of a (query block, key tile) pair that the backward computes. A whole tile (every
+// column group sees every key of it: full attention, the inside of a band) is one dense block of
+// nk rows × bq columns. Otherwise (the edges of a window band, a causal diagonal) it is cut into
+// chunks of kColumnGroup keys, each computed only for the column groups that see some of its keys:
+// under a window of ±w a query then pays for about 2w + 16 keys instead of a 128-key tile.
+struct TileBand {
+  static constexpr int64_t kMaxChunks = 128 / kColumnGroup;  // plan.bk <= 128
+  int64_t j0, nk;
+  bool whole;
+  bool masked;  // some valid query of a computed column does not see some key of its chunk
+  std::array<ColumnRange, kMaxChunks> chunk;  // when !whole: chunk c holds keys [16c, 16c + 16)
+
+  // fn(r0, rows, columns) for each computed block: tile rows [r0, r0 + rows), columns cr.
+  template <typename F>
+  void for_each_block(const Plan& plan, F&& fn) const {
+    if (whole) return fn(int64_t{0}, nk, all_columns(plan));
+    for (int64_t r0 = 0, c = 0; r0 < nk; r0 += kColumnGroup, ++c)
+      if (chunk[static_cast<size_t>(c)].width() > 0)
+        fn(r0, std::min(kColumnGroup, nk - r0), chunk[static_cast<size_t>(c)]);
+  }
+};
+
+TileBand tile_band(const Plan& plan, const QueryBlock& qb, int64_t j0, int64_t nk) {
+  TileBand band{j0, nk, true, false, {}};
+  for (int64_t r0 = 0, c = 0; r0 < nk; r0 += kColumnGroup, ++c) {
+    const ColumnRange cr = visible_columns(qb, j0 + r0, std::min(kColumnGroup, nk - r0));
+    band.chunk[static_cast<size_t>(c)] = cr;
+    band.whole = band.whole && cr.c0 == 0 && cr.c1 == plan.bq;
+  }
+  return band;
+}
+
+// P (sc.P) and dS (sc.dS) of one tile's band, both transposed [key][query], rows bq apart.
+// Entries outside the band are left as they were (stale): readers go through for_each_block.
+TileBand gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0,
+                       int64_t nk, const BackwardScratch& sc) {
+  TileBand band = tile_band(plan, qb, j0, nk);
+  const int64_t bq = plan.bq, step = plan.step;
+  band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
+    const int64_t a = j0 + r0, c0 = cr.c0;
+    const bool masked = !block_fully_visible(qb, a, rows, cr);
+    band.masked = band.masked || masked;
+    float* P = sc.P + r0 * bq;
+    float* dS = sc.dS + r0 * bq;
+    score_tile(hv, qb, plan, sc.qt, a, rows, cr, P);
+    k::probs_tile(P + c0, tile_rows(qb, step, a, rows), columns(qb, bq, cr), masked, hv.slope,
+                  sc.lse + c0);
+    k::gemm_bcast(rows, cr.width(), plan.d.HSV, hv.v + (qb.s0 + step * a) * hv.v_rs, step * hv.v_rs,
+                  1, sc.dot + c0, bq, dS + c0, bq, false);
+    k::softmax_grad_tile(P + c0, dS + c0, rows, cr.width(), bq, sc.D + c0);
+  });
+  return band;
+}
+
+// D[b, h, t] = dO_t · O_t (double accumulation), in parallel over (b, h).
+Tensor output_dots(ConstTensorView out, ConstTensorView dout, const AttentionDims& d,
+                   const Context& ctx) {
+  Tensor D(Shape{d.B, d.NH, d.T});
+  internal::parallel_for(ctx, d.B * d.NH, static_cast<double>(d.T * d.HSV), [&](int64_t bh, int) {
+    const int64_t b = bh / d.NH, h = bh % d.NH;
+    const float* o = out.data() + b * out.stride(0) + h * out.stride(1);
+    const float* g = dout.data() + b * dout.stride(0) + h * dout.stride(1);
+    for (int64_t t = 0; t < d.T; ++t) {
+      double acc = 0.0;
+      for (int64_t c = 0; c < d.HSV; ++c)
+        acc += static_cast<double>(g[t * dout.stride(2) + c]) *
+               static_cast<double>(o[t * out.stride(2) + c * out.stride(3)]);
+      D(b, h, t) = static_cast<float>(acc);
+    }
+  });
+  return D;
+}
+
+// Everything both passes read.
+struct BackwardInputs {
+  const Plan& plan;
+  ConstTensorView q, k, v, dout, lse;
+  const Tensor& D;
+  const AttentionMask& mask;
+  ConstTensorView bias;
+  double scale;
+  // Query blocks of each (batch, class), in order.
+  std::vector<std::vector<size_t>> by_class;
+
+  HeadViews head(int64_t b, int64_t h) const {
+    return head_views(q, k, v, mask, bias, plan.d, b, h);
+  }
+  GradInputs grad(int64_t b, int64_t h) const {
+    return GradInputs{dout.data() + b * dout.stride(0) + h * dout.stride(1), dout.stride(2)};
+  }
+};
+
+// Pass 1: dK, dV. Tasks: (b, kv head, class, key block); each loops over the query heads of its kv
+// head and the query blocks of its class that see some of its keys.
+void key_pass(const BackwardInputs& in, TensorView dk, TensorView dv, const Context& ctx) {
+  const Plan& plan = in.plan;
+  const AttentionDims& d = plan.d;
+  const int64_t step = plan.step;
+  struct KeyTask {
+    int64_t b, hk, rho, j0, nk;
+  };
+  std::vector<KeyTask> key_tasks;
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t hk = 0; hk < d.NH_kv; ++hk)
+      for (int64_t rho = 0; rho < step; ++rho) {
+        const int64_t nkeys = class_count(rho, d.S, step);
+        for (int64_t j0 = 0; j0 < nkeys; j0 += plan.bk)
+          key_tasks.push_back({b, hk, rho, j0, std::min(plan.bk, nkeys - j0)});
+      }
+  internal::parallel_for(
+      ctx, static_cast<int64_t>(key_tasks.size()), [&](int64_t task, int worker) {
+        const KeyTask& kt = key_tasks[static_cast<size_t>(task)];
+        const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+        std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
+        std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
+        for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
+          const HeadViews hv = in.head(kt.b, h);
+          const GradInputs g = in.grad(kt.b, h);
+          for (size_t bi : in.by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
+            const QueryBlock& qb = plan.blocks[bi];
+            if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
+            prepare_query_block(plan, qb, hv, g, in.lse, in.D, h, in.scale, sc);
+            const TileBand band = gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
+            // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
+            const float* dout_rows = g.dout + qb.t0 * g.dout_rs;
+            const float* q_rows = hv.q + qb.t0 * hv.q_rs;
+            if (band.masked && !(rows_finite(dout_rows, qb.nq, d.HSV, step * g.dout_rs) &&
+                                 rows_finite(q_rows, qb.nq, d.HS, step * hv.q_rs))) {
+              add_visible_per_key(qb, kt.j0, kt.nk, sc.P, plan.bq, dout_rows, step * g.dout_rs,
+                                  d.HSV, sc.acc_b);
+              add_visible_per_key(qb, kt.j0, kt.nk, sc.dS, plan.bq, q_rows, step * hv.q_rs, d.HS,
+                                  sc.acc_a);
+              continue;
+            }
+            band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
+              const int64_t c0 = cr.c0, n = std::min(cr.c1, qb.nq) - c0;  // valid queries only
+              if (n <= 0) return;
+              k::gemm_bcast(rows, d.HSV, n, sc.P + r0 * plan.bq + c0, plan.bq, 1,
+                            dout_rows + c0 * step * g.dout_rs, step * g.dout_rs,
+                            sc.acc_b + r0 * d.HSV, d.HSV, true);
+              k::gemm_bcast(rows, d.HS, n, sc.dS + r0 * plan.bq + c0, plan.bq, 1,
+                            q_rows + c0 * step * hv.q_rs, step * hv.q_rs, sc.acc_a + r0 * d.HS,
+                            d.HS, true);
+            });
+          }
+        }
+        for (int64_t r = 0; r < kt.nk; ++r) {
+          const int64_t s = kt.rho + step * (kt.j0 + r);
+          float* dk_row = dk.data() + kt.b * dk.stride(0) + kt.hk * dk.stride(1) + s * dk.stride(2);
+          float* dv_row = dv.data() + kt.b * dv.stride(0) + kt.hk * dv.stride(1) + s * dv.stride(2);
+          for (int64_t c = 0; c < d.HS; ++c)
+            dk_row[c] += static_cast<float>(in.scale) * sc.acc_a[r * d.HS + c];
+          for (int64_t c = 0; c < d.HSV; ++c) dv_row[c] += sc.acc_b[r * d.HSV + c];
+        }
+      });
+}
+
+// Pass 2's tasks: lists of (query block, head) pairs that must run in one fixed order: usually one
+// pair; with a bias broadcast over batch or heads, all pairs that add into the same dBias rows.
+std::vector<std::vector<std::pair<size_t, int64_t>>> query_tasks(const BackwardInputs& in,
+                                                                 ConstTensorView dbias) {
+  const Plan& plan = in.plan;
+  const AttentionDims& d = plan.d;
+  const int64_t step = plan.step;
+  std::vector<std::vector<std::pair<size_t, int64_t>>> tasks;
+  if (!(dbias.defined() && (dbias.dim(0) == 1 || dbias.dim(1) == 1))) {
+    for (size_t bi = 0; bi < plan.blocks.size(); ++bi)
+      for (int64_t h = 0; h < d.NH; ++h) tasks.push_back({{bi, h}});
+    return tasks;
+  }
+  std::vector<int64_t> group_of;  // by (bias_b, bias_h, class, block index within class)
+  const int64_t n_bb = dbias.dim(0), n_hh = dbias.dim(1);
+  size_t per_class = 0;
+  for (const auto& list : in.by_class) per_class = std::max(per_class, list.size());
+  group_of.assign(static_cast<size_t>(n_bb * n_hh * step) * per_class, -1);
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t h = 0; h < d.NH; ++h)
+      for (int64_t rho = 0; rho < step; ++rho) {
+        const auto& list = in.by_class[static_cast<size_t>(b * step + rho)];
+        for (size_t n = 0; n < list.size(); ++n) {
+          const size_t key =
+              static_cast<size_t>(((n_bb == 1 ? 0 : b) * n_hh + (n_hh == 1 ? 0 : h)) * step + rho) *
+                  per_class +
+              n;
+          if (group_of[key] < 0) {
+            group_of[key] = static_cast<int64_t>(tasks.size());
+            tasks.emplace_back();
+          }
+          tasks[static_cast<size_t>(group_of[key])].emplace_back(list[n], h);
+        }
+      }
+  return tasks;
+}
+
+// dQ[i][c] += Σ_r dS[r][i] k[r][c] over one tile's band: a whole tile in one product, a band per
+// column group over just the keys it sees.
+void add_dq_of_tile(const Plan& plan, const QueryBlock& qb, const TileBand& band, const float* keys,
+                    int64_t keys_rs, const BackwardScratch& sc) {
+  const int64_t bq = plan.bq, HS = plan.d.HS;
+  if (band.whole) {
+    k::gemm_bcast(bq, HS, band.nk, sc.dS, 1, bq, keys, keys_rs, sc.acc_a, HS, true);
+    return;
+  }
+  for (int64_t c = 0; c < bq; c += kColumnGroup) {
+    const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), band.j0, band.nk);
+    if (a > b) continue;
+    k::gemm_bcast(kColumnGroup, HS, b - a + 1, sc.dS + (a - band.j0) * bq + c, 1, bq,
+                  keys + (a - band.j0) * keys_rs, keys_rs, sc.acc_a + c * HS, HS, true);
+  }
+}
+
+// Pass 2: dQ (and dBias), parallel over query tasks.
+void query_pass(const BackwardInputs& in, TensorView dq, TensorView dbias, const Context& ctx) {
+  const Plan& plan = in.plan;
+  const AttentionDims& d = plan.d;
+  const int64_t step = plan.step;
+  const auto tasks = query_tasks(in, dbias);
+  internal::parallel_for(ctx, static_cast<int64_t>(tasks.size()), [&](int64_t task, int worker) {
+    const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+    for (const auto& [bi, h] : tasks[static_cast<size_t>(task)]) {
+      const QueryBlock& qb = plan.blocks[bi];
+      if (qb.jmin > qb.jmax) continue;
+      const HeadViews hv = in.head(qb.b, h);
+      prepare_query_block(plan, qb, hv, in.grad(qb.b, h), in.lse, in.D, h, in.scale, sc);
+      std::fill(sc.acc_a, sc.acc_a + plan.bq * d.HS, 0.0f);
+      for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
+        const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
+        const TileBand band = gradient_tile(plan, qb, hv, j0, nk, sc);
+        const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
+        if (band.masked && !rows_finite(keys, nk, d.HS, step * hv.k_rs))
+          add_visible_per_query(qb, 0, plan.bq, j0, nk, sc.dS, plan.bq, keys, step * hv.k_rs, d.HS,
+                                sc.acc_a);
+        else
+          add_dq_of_tile(plan, qb, band, keys, step * hv.k_rs, sc);
+        if (dbias.defined()) {
+          const int64_t bb = dbias.dim(0) == 1 ? 0 : qb.b, hh = dbias.dim(1) == 1 ? 0 : h;
+          band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
+            for (int64_t r = r0; r < r0 + rows; ++r)
+              for (int64_t i = cr.c0; i < std::min(cr.c1, qb.nq); ++i)
+                dbias(bb, hh, qb.t0 + step * i, qb.s0 + step * (j0 + r)) += sc.dS[r * plan.bq + i];
+          });
+        }
+      }
+      for (int64_t i = 0; i < qb.nq; ++i) {
+        float* dq_row =
+            dq.data() + qb.b * dq.stride(0) + h * dq.stride(1) + (qb.t0 + step * i) * dq.stride(2);
+        for (int64_t c = 0; c < d.HS; ++c)
+          dq_row[c] += static_cast<float>(in.scale) * sc.acc_a[i * d.HS + c];
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -88,153 +327,17 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
   dout = unit_inner(dout, gh);
   OutputSlot dq_slot(dq, true), dk_slot(dk, true), dv_slot(dv, true);
   const Plan plan = make_plan(d, mask);
-  const int64_t step = plan.step;
-
-  // D[b, h, t] = dO_t · O_t
-  Tensor D(Shape{d.B, d.NH, d.T});
-  internal::parallel_for(ctx, d.B * d.NH, [&](int64_t bh, int) {
-    const int64_t b = bh / d.NH, h = bh % d.NH;
-    for (int64_t t = 0; t < d.T; ++t) {
-      double acc = 0.0;
-      for (int64_t c = 0; c < d.HSV; ++c)
-        acc += static_cast<double>(dout(b, h, t, c)) * static_cast<double>(out(b, h, t, c));
-      D(b, h, t) = static_cast<float>(acc);
-    }
-  });
-  auto grad_inputs = [&](int64_t b, int64_t h) {
-    return GradInputs{dout.data() + b * dout.stride(0) + h * dout.stride(1), dout.stride(2)};
-  };
-
-  // Query blocks of each (batch, class), in order.
-  std::vector<std::vector<size_t>> by_class(static_cast<size_t>(d.B * step));
+  const Tensor D = output_dots(out, dout, d, ctx);
+  BackwardInputs in{plan, q, kk, v, dout, lse, D, mask, bias, scale, {}};
+  in.by_class.resize(static_cast<size_t>(d.B * plan.step));
   for (size_t i = 0; i < plan.blocks.size(); ++i)
-    by_class[static_cast<size_t>(plan.blocks[i].b * step + plan.blocks[i].rho)].push_back(i);
-
-  // Pass 1: dK, dV. Tasks: (b, kv head, class, key block).
-  struct KeyTask {
-    int64_t b, hk, rho, j0, nk;
-  };
-  std::vector<KeyTask> key_tasks;
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t hk = 0; hk < d.NH_kv; ++hk)
-      for (int64_t rho = 0; rho < step; ++rho) {
-        const int64_t nkeys = class_count(rho, d.S, step);
-        for (int64_t j0 = 0; j0 < nkeys; j0 += plan.bk)
-          key_tasks.push_back({b, hk, rho, j0, std::min(plan.bk, nkeys - j0)});
-      }
-  const TensorView dkv = dk_slot.view, dvv = dv_slot.view;
-  internal::parallel_for(
-      ctx, static_cast<int64_t>(key_tasks.size()), [&](int64_t task, int worker) {
-        const KeyTask& kt = key_tasks[static_cast<size_t>(task)];
-        const BackwardScratch sc = backward_scratch(ctx, worker, plan);
-        std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
-        std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
-        for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
-          const HeadViews hv = head_views(q, kk, v, mask, bias, d, kt.b, h);
-          const GradInputs g = grad_inputs(kt.b, h);
-          for (size_t bi : by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
-            const QueryBlock& qb = plan.blocks[bi];
-            if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
-            prepare_query_block(plan, qb, hv, g, lse, D, h, scale, sc);
-            const bool masked = gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
-            // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
-            const float* dout_rows = g.dout + qb.t0 * g.dout_rs;
-            const float* q_rows = hv.q + qb.t0 * hv.q_rs;
-            if (masked && !(rows_finite(dout_rows, qb.nq, d.HSV, step * g.dout_rs) &&
-                            rows_finite(q_rows, qb.nq, d.HS, step * hv.q_rs))) {
-              add_visible_per_key(qb, kt.j0, kt.nk, sc.P, plan.bq, dout_rows, step * g.dout_rs,
-                                  d.HSV, sc.acc_b);
-              add_visible_per_key(qb, kt.j0, kt.nk, sc.dS, plan.bq, q_rows, step * hv.q_rs, d.HS,
-                                  sc.acc_a);
-              continue;
-            }
-            k::gemm_bcast(kt.nk, d.HSV, qb.nq, sc.P, plan.bq, 1, dout_rows, step * g.dout_rs,
-                          sc.acc_b, d.HSV, true);
-            k::gemm_bcast(kt.nk, d.HS, qb.nq, sc.dS, plan.bq, 1, q_rows, step * hv.q_rs, sc.acc_a,
-                          d.HS, true);
-          }
-        }
-        for (int64_t r = 0; r < kt.nk; ++r) {
-          const int64_t s = kt.rho + step * (kt.j0 + r);
-          for (int64_t c = 0; c < d.HS; ++c)
-            dkv(kt.b, kt.hk, s, c) += static_cast<float>(scale) * sc.acc_a[r * d.HS + c];
-          for (int64_t c = 0; c < d.HSV; ++c) dvv(kt.b, kt.hk, s, c) += sc.acc_b[r * d.HSV + c];
-        }
-      });
-
-  // Pass 2: dQ (and dBias). A task is a list of (query block, head) pairs that must run in one
-  // fixed order: usually one pair; with a bias broadcast over batch or heads, all pairs that add
-  // into the same dBias rows.
-  std::vector<std::vector<std::pair<size_t, int64_t>>> query_tasks;
-  if (dbias.defined() && (dbias.dim(0) == 1 || dbias.dim(1) == 1)) {
-    std::vector<std::vector<std::pair<size_t, int64_t>>> groups;
-    std::vector<int64_t> group_of;  // by (bias_b, bias_h, class, block index within class)
-    const int64_t n_bb = dbias.dim(0), n_hh = dbias.dim(1);
-    const size_t per_class =
-        by_class.empty()
-            ? 0
-            : std::max_element(by_class.begin(), by_class.end(), [](const auto& x, const auto& y) {
-                return x.size() < y.size();
-              })->size();
-    group_of.assign(static_cast<size_t>(n_bb * n_hh * step) * per_class, -1);
-    for (int64_t b = 0; b < d.B; ++b)
-      for (int64_t h = 0; h < d.NH; ++h)
-        for (int64_t rho = 0; rho < step; ++rho) {
-          const auto& list = by_class[static_cast<size_t>(b * step + rho)];
-          for (size_t n = 0; n < list.size(); ++n) {
-            const size_t key =
-                static_cast<size_t>(((n_bb == 1 ? 0 : b) * n_hh + (n_hh == 1 ? 0 : h)) * step +
-                                    rho) *
-                    per_class +
-                n;
-            if (group_of[key] < 0) {
-              group_of[key] = static_cast<int64_t>(query_tasks.size());
-              query_tasks.emplace_back();
-            }
-            query_tasks[static_cast<size_t>(group_of[key])].emplace_back(list[n], h);
-          }
-        }
-  } else {
-    for (size_t bi = 0; bi < plan.blocks.size(); ++bi)
-      for (int64_t h = 0; h < d.NH; ++h) query_tasks.push_back({{bi, h}});
-  }
-  const TensorView dqv = dq_slot.view;
-  internal::parallel_for(
-      ctx, static_cast<int64_t>(query_tasks.size()), [&](int64_t task, int worker) {
-        const BackwardScratch sc = backward_scratch(ctx, worker, plan);
-        for (const auto& [bi, h] : query_tasks[static_cast<size_t>(task)]) {
-          const QueryBlock& qb = plan.blocks[bi];
-          if (qb.jmin > qb.jmax) continue;
-          const HeadViews hv = head_views(q, kk, v, mask, bias, d, qb.b, h);
-          prepare_query_block(plan, qb, hv, grad_inputs(qb.b, h), lse, D, h, scale, sc);
-          std::fill(sc.acc_a, sc.acc_a + plan.bq * d.HS, 0.0f);
-          for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
-            const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-            const bool masked = gradient_tile(plan, qb, hv, j0, nk, sc);
-            // dQ[i][c] += Σ_r dS[r][i] k[r][c]
-            const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
-            if (masked && !rows_finite(keys, nk, d.HS, step * hv.k_rs))
-              add_visible_per_query(qb, 0, plan.bq, j0, nk, sc.dS, plan.bq, keys, step * hv.k_rs,
-                                    d.HS, sc.acc_a);
-            else
-              k::gemm_bcast(plan.bq, d.HS, nk, sc.dS, 1, plan.bq, keys, step * hv.k_rs, sc.acc_a,
-                            d.HS, true);
-            if (dbias.defined()) {
-              const int64_t bb = dbias.dim(0) == 1 ? 0 : qb.b, hh = dbias.dim(1) == 1 ? 0 : h;
-              for (int64_t r = 0; r < nk; ++r)
-                for (int64_t i = 0; i < qb.nq; ++i)
-                  dbias(bb, hh, qb.t0 + step * i, qb.s0 + step * (j0 + r)) +=
-                      sc.dS[r * plan.bq + i];
-            }
-          }
-          for (int64_t i = 0; i < qb.nq; ++i)
-            for (int64_t c = 0; c < d.HS; ++c)
-              dqv(qb.b, h, qb.t0 + step * i, c) +=
-                  static_cast<float>(scale) * sc.acc_a[i * d.HS + c];
-        }
-      });
+    in.by_class[static_cast<size_t>(plan.blocks[i].b * plan.step + plan.blocks[i].rho)].push_back(
+        i);
+  key_pass(in, dk_slot.view, dv_slot.view, ctx);
+  query_pass(in, dq_slot.view, dbias, ctx);
   dq_slot.flush();
   dk_slot.flush();
   dv_slot.flush();
 }
+
 }  // namespace attn::ops

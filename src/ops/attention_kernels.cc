@@ -372,7 +372,8 @@ void ProbsTile(float* St, const TileRows& rows, const TileColumns& cols, bool ma
   }
 }
 
-void SoftmaxGradTile(const float* P, float* dP, int64_t rows, int64_t width, const float* D) {
+void SoftmaxGradTile(const float* P, float* dP, int64_t rows, int64_t width, int64_t stride,
+                     const float* D) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
   for (int64_t i = 0; i < width; i += NL) {
@@ -380,9 +381,9 @@ void SoftmaxGradTile(const float* P, float* dP, int64_t rows, int64_t width, con
     for (int64_t r = 0; r < rows; ++r) {
       // A key of weight exactly 0 (hidden, or a score of -inf) passes no gradient, even where its
       // dP is NaN (a NaN value or dO it never mixed with): 0 · NaN would leak it (docs/masks.md).
-      const auto p = hn::LoadU(d, P + r * width + i);
-      const auto ds = hn::Mul(p, hn::Sub(hn::LoadU(d, dP + r * width + i), Dv));
-      hn::StoreU(hn::IfThenZeroElse(hn::Eq(p, hn::Zero(d)), ds), d, dP + r * width + i);
+      const auto p = hn::LoadU(d, P + r * stride + i);
+      const auto ds = hn::Mul(p, hn::Sub(hn::LoadU(d, dP + r * stride + i), Dv));
+      hn::StoreU(hn::IfThenZeroElse(hn::Eq(p, hn::Zero(d)), ds), d, dP + r * stride + i);
     }
   }
 }
@@ -514,8 +515,9 @@ void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool m
                 float alibi_slope, const float* lse) {
   HWY_DYNAMIC_DISPATCH(ProbsTile)(St, rows, cols, masked, alibi_slope, lse);
 }
-void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, const float* D) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxGradTile)(P, dP, rows, width, D);
+void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, int64_t stride,
+                       const float* D) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxGradTile)(P, dP, rows, width, stride, D);
 }
 void exp2_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Exp2Row)(x, y, n); }
 void scale_row(float* x, int64_t n, float a) { HWY_DYNAMIC_DISPATCH(ScaleRow)(x, n, a); }

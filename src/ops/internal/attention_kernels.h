@@ -108,9 +108,10 @@ void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& col
 void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
                 float alibi_slope, const float* lse);
 
-// dS = P ⊙ (dP - D) over a tile, and exactly 0 where P = 0: dP (rows × width) is overwritten with
-// dS; D has width entries.
-void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, const float* D);
+// dS = P ⊙ (dP - D) over `width` columns (a multiple of the vector length) of `rows` rows, `stride`
+// apart in both, and exactly 0 where P = 0: dP is overwritten with dS; D has width entries.
+void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, int64_t stride,
+                       const float* D);
 
 // y[i] = 2^x[i] with the kernels' exp2 (x < 127.5; x ≤ -127 gives 0; NaN gives NaN). For tests.
 void exp2_row(const float* x, float* y, int64_t n);
