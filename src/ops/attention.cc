@@ -100,17 +100,19 @@ void prefetch_rows_of(const Plan& plan, const QueryBlock& qb, const HeadViews& h
   prefetch.add(hv.v + (qb.s0 + step * j) * hv.v_rs, n, plan.d.HSV, step * hv.v_rs);
 }
 
-void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
-                   const Scratch& sc, float* out, int64_t out_rs, float* lse, int64_t lse_s,
-                   bool stream_out, k::LinePrefetcher* prefetch) {
+// The online softmax of block qb over its key tiles that start in [j_begin, j_end] (tiles start at
+// jmin + multiples of bk): sc.acc (unnormalised output), sc.m (running max, log2 units) and sc.l
+// (running sum) for every column.
+void forward_keys(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
+                  const Scratch& sc, int64_t j_begin, int64_t j_end, k::LinePrefetcher* prefetch) {
   const AttentionDims& d = plan.d;
   const int64_t step = plan.step, bq = plan.bq;
   std::fill(sc.acc, sc.acc + bq * d.HSV, 0.0f);
   std::fill(sc.m, sc.m + bq, kNegInf);
   std::fill(sc.l, sc.l + bq, 0.0f);
-  if (qb.jmin <= qb.jmax) {
+  if (j_begin <= j_end) {
     pack_transposed(hv.q, hv.q_rs, qb, step, bq, d.HS, static_cast<float>(scale * kLog2e), sc.qt);
-    for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
+    for (int64_t j0 = j_begin; j0 <= j_end; j0 += plan.bk) {
       const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
       const ColumnRange cr = visible_columns(qb, j0, nk);
       if (cr.width() == 0) continue;
@@ -141,16 +143,22 @@ void forward_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, 
       }
     }
   }
+}
+
+// Writes out = acc / l and lse of the block's valid queries from (acc, m, l).
+void finish_block(const Plan& plan, const QueryBlock& qb, const float* acc, const float* m,
+                  const float* l, float* alpha, float* out, int64_t out_rs, float* lse,
+                  int64_t lse_s, bool stream_out) {
+  const int64_t step = plan.step;
   for (int64_t i = 0; i < qb.nq; ++i) {
     const int64_t t = qb.t0 + step * i;
-    // l = 0: no visible key (or every visible score -inf), output 0 and lse -inf. A NaN l (a NaN or
-    // +inf score) stays NaN in both.
-    const float l = sc.l[i];
-    sc.alpha[i] = l == 0.0f ? 0.0f : 1.0f / l;
-    const double lse_log2 = static_cast<double>(sc.m[i]) + std::log2(static_cast<double>(l));
-    lse[t * lse_s] = l == 0.0f ? kNegInf : static_cast<float>(kLn2 * lse_log2);
+    // l = 0: no visible key (or every visible score -inf), output 0 and lse -inf. A NaN l (a NaN
+    // or +inf score) stays NaN in both.
+    alpha[i] = l[i] == 0.0f ? 0.0f : 1.0f / l[i];
+    const double lse_log2 = static_cast<double>(m[i]) + std::log2(static_cast<double>(l[i]));
+    lse[t * lse_s] = l[i] == 0.0f ? kNegInf : static_cast<float>(kLn2 * lse_log2);
   }
-  k::store_scaled_rows(sc.acc, qb.nq, d.HSV, sc.alpha, out + qb.t0 * out_rs, step * out_rs,
+  k::store_scaled_rows(acc, qb.nq, plan.d.HSV, alpha, out + qb.t0 * out_rs, step * out_rs,
                        stream_out);
 }
 
@@ -179,6 +187,121 @@ void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk,
     }
   });
 }
+// Where a forward task writes: out rows of (b, h) and their lse.
+struct ForwardOutputs {
+  TensorView out, lse;
+  bool stream;
+  float* out_rows(int64_t b, int64_t h) const {
+    return out.data() + b * out.stride(0) + h * out.stride(1);
+  }
+  float* lse_row(int64_t b, int64_t h) const {
+    return lse.data() + b * lse.stride(0) + h * lse.stride(1);
+  }
+};
+
+// The inputs every forward task reads.
+struct ForwardInputs {
+  ConstTensorView q, k, v;
+  const AttentionMask& mask;
+  ConstTensorView bias;
+  double scale;
+  const AttentionDims& d;
+  HeadViews head(int64_t b, int64_t h) const { return head_views(q, k, v, mask, bias, d, b, h); }
+};
+
+// One task per (query block, head), each over all its keys.
+void forward_by_blocks(const Plan& plan, const ForwardInputs& in, const ForwardOutputs& o,
+                       const Context& ctx) {
+  const int64_t n_tasks = forward_task_count(plan);
+  internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
+    const auto [qb, h] = forward_task(plan, task);
+    const HeadViews hv = in.head(qb.b, h);
+    k::LinePrefetcher prefetch;
+    if (task + 1 < n_tasks) {  // usually this worker's next task (static partition)
+      const auto [next, next_h] = forward_task(plan, task + 1);
+      prefetch_rows_of(plan, next, in.head(next.b, next_h),
+                       next_h == h && next.b == qb.b && next.rho == qb.rho ? qb.jmax + 1 : 0,
+                       prefetch);
+      prefetch.pace(forward_block_fmas(plan, qb));
+    }
+    const Scratch sc = forward_scratch(ctx, worker, plan);
+    forward_keys(plan, qb, hv, in.scale, sc, qb.jmin, qb.jmax, &prefetch);
+    finish_block(plan, qb, sc.acc, sc.m, sc.l, sc.alpha, o.out_rows(qb.b, h), o.out.stride(2),
+                 o.lse_row(qb.b, h), o.lse.stride(2), o.stream);
+  });
+}
+
+// Fewer (block, head) tasks than this leave threads idle (decoding: T = 1..16 queries against a
+// long cache); then each task's keys are split (flash-decoding).
+constexpr int64_t kMinForwardTasks = 16;
+// Fewest key tiles per split: below it the merge costs more than the split saves.
+constexpr int64_t kMinTilesPerSplit = 4;
+
+// Key splits per task: a function of the shape alone (never of the thread count), so that the
+// result is the same for any number of threads.
+int64_t key_splits(const Plan& plan) {
+  const int64_t n_tasks = forward_task_count(plan);
+  if (n_tasks == 0 || n_tasks >= kMinForwardTasks) return 1;
+  int64_t tiles = 0;
+  for (const QueryBlock& qb : plan.blocks)
+    if (qb.jmin <= qb.jmax) tiles = std::max(tiles, ceil_div(qb.jmax - qb.jmin + 1, plan.bk));
+  return std::clamp<int64_t>(
+      std::min(ceil_div(kMinForwardTasks, n_tasks), tiles / kMinTilesPerSplit), 1,
+      kMinForwardTasks);
+}
+
+// Flash-decoding: every (block, head) task's key tiles cut into `splits` consecutive ranges, each
+// a task that leaves its (acc, m, l) in a buffer; then per (block, head) the ranges are merged in
+// order, m = max m_s, l = Σ l_s·2^(m_s - m), acc = Σ acc_s·2^(m_s - m).
+void forward_by_key_splits(const Plan& plan, int64_t splits, const ForwardInputs& in,
+                           const ForwardOutputs& o, const Context& ctx) {
+  const AttentionDims& d = plan.d;
+  const int64_t bq = plan.bq, per_part = bq * d.HSV + 2 * bq;  // acc, m, l
+  const int64_t n_tasks = forward_task_count(plan);
+  Tensor parts(Shape{n_tasks * splits, per_part});
+  internal::parallel_for(ctx, n_tasks * splits, [&](int64_t task, int worker) {
+    const auto [qb, h] = forward_task(plan, task / splits);
+    const int64_t tiles = qb.jmin <= qb.jmax ? ceil_div(qb.jmax - qb.jmin + 1, plan.bk) : 0;
+    const int64_t per = ceil_div(tiles, splits), s = task % splits;
+    const int64_t j_begin = qb.jmin + s * per * plan.bk;
+    const int64_t j_end = std::min(qb.jmax, qb.jmin + (s + 1) * per * plan.bk - 1);
+    const Scratch sc = forward_scratch(ctx, worker, plan);
+    forward_keys(plan, qb, in.head(qb.b, h), in.scale, sc, j_begin, j_end, nullptr);
+    float* part = parts.data() + task * per_part;
+    std::copy(sc.acc, sc.acc + bq * d.HSV, part);
+    std::copy(sc.m, sc.m + bq, part + bq * d.HSV);
+    std::copy(sc.l, sc.l + bq, part + bq * d.HSV + bq);
+  });
+  internal::parallel_for(
+      ctx, n_tasks, static_cast<double>(splits * per_part), [&](int64_t task, int worker) {
+        const auto [qb, h] = forward_task(plan, task);
+        const Scratch sc = forward_scratch(ctx, worker, plan);
+        const float* first = parts.data() + task * splits * per_part;
+        auto m_of = [&](int64_t s) { return first + s * per_part + bq * d.HSV; };
+        for (int64_t i = 0; i < bq; ++i) {
+          float m = kNegInf;
+          for (int64_t s = 0; s < splits; ++s) m = std::max(m, m_of(s)[i]);
+          sc.m[i] = m;
+          sc.l[i] = 0.0f;
+        }
+        std::fill(sc.acc, sc.acc + bq * d.HSV, 0.0f);
+        for (int64_t s = 0; s < splits; ++s) {
+          const float* part = first + s * per_part;
+          for (int64_t i = 0; i < qb.nq; ++i) {
+            // A range that saw no visible key has m = -inf and l = 0: weight 0 (2^(-inf - m) with
+            // m finite, or 0 against m_use = 0 when no range saw one).
+            const float m_use = sc.m[i] == kNegInf ? 0.0f : sc.m[i];
+            const float w = m_of(s)[i] == kNegInf ? 0.0f : std::exp2(m_of(s)[i] - m_use);
+            sc.l[i] += w * part[bq * d.HSV + bq + i];
+            const float* acc = part + i * d.HSV;
+            for (int64_t c = 0; c < d.HSV; ++c) sc.acc[i * d.HSV + c] += w * acc[c];
+          }
+        }
+        finish_block(plan, qb, sc.acc, sc.m, sc.l, sc.alpha, o.out_rows(qb.b, h), o.out.stride(2),
+                     o.lse_row(qb.b, h), o.lse.stride(2), o.stream);
+      });
+}
+
 }  // namespace
 
 void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
@@ -192,29 +315,18 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
   v = unit_inner(v, vh);
   OutputSlot out_slot(out, false);
   const Plan plan = make_plan(d, mask);
-  // No fill: the query blocks of the residue classes cover every query row, and forward_block
+  const ForwardInputs in{q, kk, v, mask, bias, scale, d};
+  // No fill: the query blocks of the residue classes cover every query row, and finish_block
   // writes every out and lse element of its rows (the tests start outputs at NaN to hold this).
-  const int64_t n_tasks = forward_task_count(plan);
-  TensorView o = out_slot.view;
   // An output this large will not be in cache when anything reads it: write it around the cache.
-  const bool stream_out =
-      d.B * d.NH * d.T * d.HSV * static_cast<int64_t>(sizeof(float)) >= kStreamingOutputBytes;
-  internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
-    const auto [qb, h] = forward_task(plan, task);
-    const HeadViews hv = head_views(q, kk, v, mask, bias, d, qb.b, h);
-    k::LinePrefetcher prefetch;
-    if (task + 1 < n_tasks) {  // usually this worker's next task (static partition)
-      const auto [next, next_h] = forward_task(plan, task + 1);
-      prefetch_rows_of(plan, next, head_views(q, kk, v, mask, bias, d, next.b, next_h),
-                       next_h == h && next.b == qb.b && next.rho == qb.rho ? qb.jmax + 1 : 0,
-                       prefetch);
-      prefetch.pace(forward_block_fmas(plan, qb));
-    }
-    forward_block(plan, qb, hv, scale, forward_scratch(ctx, worker, plan),
-                  o.data() + qb.b * o.stride(0) + h * o.stride(1), o.stride(2),
-                  lse.data() + qb.b * lse.stride(0) + h * lse.stride(1), lse.stride(2), stream_out,
-                  &prefetch);
-  });
+  const ForwardOutputs o{
+      out_slot.view, lse,
+      d.B * d.NH * d.T * d.HSV * static_cast<int64_t>(sizeof(float)) >= kStreamingOutputBytes};
+  const int64_t splits = key_splits(plan);
+  if (splits > 1)
+    forward_by_key_splits(plan, splits, in, o, ctx);
+  else
+    forward_by_blocks(plan, in, o, ctx);
   out_slot.flush();
   if (probs.defined()) probabilities_pass(plan, q, kk, v, mask, bias, scale, lse, probs, ctx);
 }

@@ -257,6 +257,37 @@ TEST(Attention, EveryMaskKindForwardBackwardAndProbs) {
   }
 }
 
+// Decoding shapes (a few queries against a long cache): with fewer (block, head) tasks than threads
+// want, the forward splits each task's keys and merges the parts by their maxima and sums
+// (flash-decoding). Masks that leave some parts without a visible key, or every part, included.
+TEST(Attention, DecodingShapesSplitTheKeysAndMatchTheReference) {
+  uint64_t seed = 400;
+  for (int64_t T : {1, 3, 16})
+    for (int64_t S : {1030, 2600}) {
+      std::vector<Case> cases;
+      auto add = [&](std::string name, auto&& set) {
+        Case c{1, 2, 1, T, S, 16, 8, {}, false, false, false, std::move(name)};
+        set(c);
+        cases.push_back(std::move(c));
+      };
+      add("full", [](Case&) {});
+      add("causal_bottom_right",
+          [&](Case& c) { c.mask.causal = true, c.mask.query_offset = S - T; });
+      add("window_300_bottom_right", [&](Case& c) {
+        c.mask.window_left = 300, c.mask.window_right = 0, c.mask.query_offset = S - T;
+      });
+      add("key_length_700", [](Case& c) { c.mask.key_lengths = {700}; });
+      add("key_length_0", [](Case& c) { c.mask.key_lengths = {0}; });
+      add("dilation_2_alibi", [](Case& c) { c.mask.dilation = 2, c.alibi = true; });
+      add("bias", [](Case& c) { c.bias = true; });
+      for (const Case& c : cases) {
+        const auto one_case = one(op_case(c, seed++));
+        check_forward(spec_of(c), one_case);
+        check_threads(spec_of(c), one_case);
+      }
+    }
+}
+
 TEST(Attention, ReferenceBackwardMatchesFiniteDifferencesForEveryMaskKind) {
   // Small copies of the mask cases (the reference is O(T·S·HS) per loss evaluation).
   uint64_t seed = 250;
