@@ -103,8 +103,12 @@ void prefetch_rows_of(const Plan& plan, const QueryBlock& qb, const HeadViews& h
 // The online softmax of block qb over its key tiles that start in [j_begin, j_end] (tiles start at
 // jmin + multiples of bk): sc.acc (unnormalised output), sc.m (running max, log2 units) and sc.l
 // (running sum) for every column.
+void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
+                       const Scratch& sc, int64_t j_begin, int64_t j_end);
+
 void forward_keys(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
                   const Scratch& sc, int64_t j_begin, int64_t j_end, k::LinePrefetcher* prefetch) {
+  if (plan.score_rows) return forward_keys_rows(plan, qb, hv, scale, sc, j_begin, j_end);
   const AttentionDims& d = plan.d;
   const int64_t step = plan.step, bq = plan.bq;
   std::fill(sc.acc, sc.acc + bq * d.HSV, 0.0f);
@@ -142,6 +146,61 @@ void forward_keys(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, d
                            !block_fully_visible(qb, a, b - a + 1, group), nullptr, prefetch);
       }
     }
+  }
+}
+
+// forward_keys for a block of at most kRowQueries queries, scores laid out as rows S[t][j]: per key
+// tile, Kᵀ packed once, S = (scale·Q) Kᵀ with queries as broadcast rows and keys on the lanes, the
+// online softmax along each row, then acc += P V. Same results contract as forward_keys.
+void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
+                       const Scratch& sc, int64_t j_begin, int64_t j_end) {
+  const AttentionDims& d = plan.d;
+  const int64_t step = plan.step, W = plan.bk, T = qb.nq;
+  std::fill(sc.acc, sc.acc + plan.bq * d.HSV, 0.0f);
+  std::fill(sc.m, sc.m + plan.bq, kNegInf);
+  std::fill(sc.l, sc.l + plan.bq, 0.0f);
+  float* qs = sc.qt;  // T × HS: the scaled queries, base-2 logits
+  const float qscale = static_cast<float>(scale * kLog2e);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < d.HS; ++c)
+      qs[t * d.HS + c] = qscale * hv.q[(qb.t0 + step * t) * hv.q_rs + c];
+  for (int64_t j0 = j_begin; j0 <= j_end; j0 += plan.bk) {
+    const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
+    if (visible_columns(qb, j0, nk).width() == 0) continue;
+    const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
+    k::pack_transposed(keys, step * hv.k_rs, nk, W, d.HS, 1.0f, sc.kt);
+    k::gemm_bcast(T, W, d.HS, qs, d.HS, 1, sc.kt, W, sc.St, W, false);
+    if (hv.bias)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t j = 0; j < nk; ++j)
+          sc.St[t * W + j] +=
+              static_cast<float>(kLog2e) *
+              hv.bias[(qb.t0 + step * t) * hv.bias_ts + (qb.s0 + step * (j0 + j)) * hv.bias_ss];
+    const bool masked = !block_fully_visible(qb, j0, nk, all_columns(plan));
+    const k::ScoreRows rows{T,
+                            nk,
+                            W,
+                            W,
+                            j0,
+                            static_cast<double>(qb.s0 + step * j0),
+                            static_cast<double>(step),
+                            qb.lo.data(),
+                            qb.hi.data(),
+                            qb.pos.data()};
+    k::online_softmax_rows(sc.St, rows, masked, hv.slope, sc.m, sc.l, sc.alpha);
+    for (int64_t t = 0; t < T; ++t)
+      if (sc.alpha[t] != 1.0f) k::scale_row(sc.acc + t * d.HSV, d.HSV, sc.alpha[t]);
+    const float* values = hv.v + (qb.s0 + step * j0) * hv.v_rs;
+    if (masked && !rows_finite(values, nk, d.HSV, step * hv.v_rs)) {
+      // Hidden keys have weight 0, but 0 · NaN is NaN: add only the visible pairs.
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t j = 0; j < nk; ++j)
+          if (sees(qb, t, j0 + j))
+            for (int64_t c = 0; c < d.HSV; ++c)
+              sc.acc[t * d.HSV + c] += sc.St[t * W + j] * values[j * step * hv.v_rs + c];
+      continue;
+    }
+    k::gemm_bcast(T, d.HSV, nk, sc.St, W, 1, values, step * hv.v_rs, sc.acc, d.HSV, true);
   }
 }
 

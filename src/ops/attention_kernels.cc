@@ -5,6 +5,7 @@
 #define HWY_TARGET_INCLUDE "ops/attention_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // foreach_target re-includes this file once per target; everything below is per target.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -179,6 +180,14 @@ void GemmBcastEpilogue(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
     return Epilogue{e.accumulate, e.col_max ? e.col_max + col : nullptr, e.prefetch};
   };
   int64_t c0 = 0;
+  // One or two rows (the score-rows layout at T = 1, 2): a tile of kRows × kVecsWide would hold only
+  // 2-4 independent FMA chains, bound by the FMA latency; a strip 8 (or 4) vectors wide has 8.
+  if (M == 1)
+    for (; c0 + 8 * NL <= N; c0 += 8 * NL)
+      tile<1, 8>(K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
+  if (M == 2)
+    for (; c0 + 4 * NL <= N; c0 += 4 * NL)
+      tile<2, 4>(K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs, at(c0));
   for (; c0 + kVecsWide * NL <= N; c0 += kVecsWide * NL)
     column_strip<kVecsWide, rows_for(kVecsWide)>(M, K, A, a_rs, a_ks, B + c0, b_rs, C + c0, c_rs,
                                                  at(c0));
@@ -348,6 +357,54 @@ void OnlineSoftmaxTile(float* St, const TileRows& rows, const TileColumns& cols,
   }
 }
 
+void OnlineSoftmaxRows(float* S, const ScoreRows& r, bool masked, float alibi_slope, float* m,
+                       float* l, float* alpha) {
+  const DF d;
+  const DI di;
+  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
+  const auto neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  // Key index j0 + lane of the first vector, stepped by NL.
+  const auto lane = hn::Iota(di, 0);
+  for (int64_t t = 0; t < r.rows; ++t) {
+    float* row = S + t * r.stride;
+    const auto lo = hn::Set(di, masked ? r.lo[t] : static_cast<int32_t>(r.j0));
+    const auto hi = hn::Set(
+        di,
+        static_cast<int32_t>(masked ? std::min<int64_t>(r.hi[t], r.j0 + r.n - 1) : r.j0 + r.n - 1));
+    const auto qpos = hn::Set(d, r.qpos ? r.qpos[t] : 0.0f);
+    auto mx = neg_inf;
+    for (int64_t i = 0; i < r.width; i += NL) {
+      auto s = hn::LoadU(d, row + i);
+      if (alibi_slope != 0.0f) {
+        const auto key_pos = hn::MulAdd(
+            hn::ConvertTo(d, hn::Add(lane, hn::Set(di, static_cast<int32_t>(i)))),
+            hn::Set(d, static_cast<float>(r.key_step)), hn::Set(d, static_cast<float>(r.key_pos0)));
+        s = hn::MulAdd(hn::Set(d, -alibi_slope), hn::Abs(hn::Sub(qpos, key_pos)), s);
+      }
+      const auto j = hn::Add(lane, hn::Set(di, static_cast<int32_t>(r.j0 + i)));
+      const auto hidden = hn::RebindMask(d, hn::Or(hn::Lt(j, lo), hn::Lt(hi, j)));
+      s = hn::IfThenElse(hidden, neg_inf, s);
+      hn::StoreU(s, d, row + i);
+      mx = hn::Max(mx, s);
+    }
+    const float m_old = m[t];
+    const float m_new = std::max(m_old, hn::GetLane(hn::MaxOfLanes(d, mx)));
+    // No visible key yet: m stays -inf, and exponentiating against 0 keeps exp(-inf) = 0.
+    const float m_use = m_new == -std::numeric_limits<float>::infinity() ? 0.0f : m_new;
+    const auto mv = hn::Set(d, m_use);
+    auto sum = hn::Zero(d);
+    for (int64_t i = 0; i < r.width; i += NL) {
+      const auto p = fast_exp2(hn::Sub(hn::LoadU(d, row + i), mv));
+      hn::StoreU(p, d, row + i);
+      sum = hn::Add(sum, p);
+    }
+    const float a = hn::GetLane(fast_exp2(hn::Set(d, m_old - m_use)));
+    alpha[t] = a;
+    l[t] = l[t] * a + hn::GetLane(hn::SumOfLanes(d, sum));
+    m[t] = m_new;
+  }
+}
+
 void ProbsTile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
                float alibi_slope, const float* lse) {
   const DF d;
@@ -486,6 +543,7 @@ namespace attn::internal::kernels {
 HWY_EXPORT(GemmBcast);
 HWY_EXPORT(GemmBcastColMax);
 HWY_EXPORT(OnlineSoftmaxTile);
+HWY_EXPORT(OnlineSoftmaxRows);
 HWY_EXPORT(ProbsTile);
 HWY_EXPORT(SoftmaxGradTile);
 HWY_EXPORT(Exp2Row);
@@ -510,6 +568,10 @@ void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& col
                          float* alpha) {
   HWY_DYNAMIC_DISPATCH(OnlineSoftmaxTile)
   (St, rows, cols, masked, alibi_slope, tile_max, m, l, alpha);
+}
+void online_softmax_rows(float* S, const ScoreRows& r, bool masked, float alibi_slope, float* m,
+                         float* l, float* alpha) {
+  HWY_DYNAMIC_DISPATCH(OnlineSoftmaxRows)(S, r, masked, alibi_slope, m, l, alpha);
 }
 void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,
                 float alibi_slope, const float* lse) {

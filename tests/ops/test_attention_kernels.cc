@@ -60,9 +60,10 @@ TEST(AttentionKernels, Exp2PropagatesNaN) {
 }
 
 TEST(AttentionKernels, GemmBcastMatchesPlainLoopsOnOddShapes) {
-  // Every register tile (rows 1..6, 1..4 vectors and the masked tail) and both A layouts.
-  for (int64_t M : {1, 5, 6, 7, 13}) {
-    for (int64_t N : {1, 15, 16, 17, 33, 48, 64, 65, 80}) {
+  // Every register tile (rows 1..6, 1..4 vectors and the masked tail; the wide one- and two-row
+  // strips of up to 8 vectors) and both A layouts.
+  for (int64_t M : {1, 2, 5, 6, 7, 13}) {
+    for (int64_t N : {1, 15, 16, 17, 33, 48, 64, 65, 80, 129, 200}) {
       for (int64_t K : {1, 3, 64}) {
         for (bool a_rows_contiguous : {true, false}) {
           for (bool accumulate : {false, true}) {

@@ -62,7 +62,7 @@ struct MaskCase {
 };
 
 std::vector<MaskCase> mask_cases() {
-  std::vector<MaskCase> cases(8);
+  std::vector<MaskCase> cases(9);
   cases[0].name = "full";
   cases[1].name = "causal", cases[1].mask.causal = true;
   cases[2].name = "window_20_5", cases[2].mask.window_left = 20, cases[2].mask.window_right = 5;
@@ -72,6 +72,9 @@ std::vector<MaskCase> mask_cases() {
   cases[6].name = "causal_alibi", cases[6].mask.causal = true;
   cases[6].mask.alibi_slopes = ops::alibi_slopes(NH);
   cases[7].name = "bias_with_inf", cases[7].bias = true;
+  // Five queries per residue class: the forward's score-rows (decoding) layout.
+  cases[8].name = "dilation_30_window", cases[8].mask.dilation = 30;
+  cases[8].mask.window_left = 1000, cases[8].mask.window_right = 30;
   return cases;
 }
 

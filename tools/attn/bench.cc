@@ -30,6 +30,7 @@ namespace {
 struct BenchOptions {
   std::string seq = "1024,4096";
   int64_t heads = 8, head_dim = 64, batch = 1;
+  int64_t queries = 0;  // T; 0: T = N
   MaskFlags mask;
   bool backward = false, json = false;
   int threads = 0, repeats = 5;
@@ -97,6 +98,7 @@ void run_bench(const BenchOptions& o) {
               << ", measured fp32 FMA peak " << std::fixed << std::setprecision(1) << peak
               << " GFLOP/s\n"
               << "B=" << o.batch << " NH=" << o.heads << " HS=" << o.head_dim
+              << (o.queries > 0 ? " T=" + std::to_string(o.queries) + " (S = N)" : std::string())
               << " mask:" << o.mask.describe()
               << "; flops: 4*HS (fwd), 10*HS (bwd) per unmasked score\n"
               << std::left << std::setw(8) << "N" << std::setw(11) << "kernel" << std::setw(6)
@@ -105,32 +107,39 @@ void run_bench(const BenchOptions& o) {
               << "\n";
   for (int64_t N : parse_int_list("--seq", o.seq)) {
     if (N < 1) usage_fail("--seq", "lengths must be >= 1");
+    if (o.queries > N)
+      usage_fail("--queries", "must be at most each --seq length, got ", o.queries, " > ", N);
     for (bool reference : {false, true}) {
       if (reference && N > o.reference_max) continue;
       reset_peak_rss();
       Rng rng(1);
-      const Shape shape{o.batch, o.heads, N, o.head_dim};
-      const Tensor q = random(shape, rng), k = random(shape, rng), v = random(shape, rng);
-      Tensor out(shape), lse(Shape{o.batch, o.heads, N}), dq(shape), dk(shape), dv(shape);
+      // Decoding: T queries at the last T positions of the N keys (a cache), aligned bottom-right.
+      const int64_t T = o.queries > 0 ? o.queries : N;
+      ops::AttentionMask m = mask;
+      if (T < N) m.query_offset = N - T;
+      const Shape q_shape{o.batch, o.heads, T, o.head_dim},
+          kv_shape{o.batch, o.heads, N, o.head_dim};
+      const Tensor q = random(q_shape, rng), k = random(kv_shape, rng), v = random(kv_shape, rng);
+      Tensor out(q_shape), lse(Shape{o.batch, o.heads, T}), dq(q_shape), dk(kv_shape), dv(kv_shape);
       // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so
       // one buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N =
       // 65536).
       const ConstTensorView dout = out;
       const double scale = ops::default_attention_scale(o.head_dim);
-      const double pairs = visible_pairs(mask, N, N) * static_cast<double>(o.batch * o.heads);
+      const double pairs = visible_pairs(m, T, N) * static_cast<double>(o.batch * o.heads);
       auto forward = [&] {
         if (reference) {
-          ops::reference::attention_forward(q, k, v, mask, {}, scale, out, lse, {}, ctx);
+          ops::reference::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
         } else {
-          ops::attention_forward(q, k, v, mask, {}, scale, out, lse, {}, ctx);
+          ops::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
         }
       };
       auto backward = [&] {
         if (reference) {
-          ops::reference::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv,
-                                             {}, ctx);
+          ops::reference::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {},
+                                             ctx);
         } else {
-          ops::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv, {}, ctx);
+          ops::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {}, ctx);
         }
       };
       const int repeats = reference ? 1 : o.repeats;
@@ -142,6 +151,7 @@ void run_bench(const BenchOptions& o) {
         const double gflops = flops / (ms * 1e-3) / 1e9;
         const std::string kernel = reference ? "reference" : "fused";
         rows.push_back({{"N", N},
+                        {"T", T},
                         {"kernel", kernel},
                         {"pass", pass},
                         {"ms", ms},
@@ -173,6 +183,10 @@ void add_bench_command(CLI::App& app) {
   CLI::App* sub = bench->add_subcommand(
       "attention", "Fused attention kernel: ms, GFLOP/s, % of measured peak, peak RSS");
   sub->add_option("--seq", o->seq, "Sequence lengths N (T = S = N)")->capture_default_str();
+  sub->add_option("--queries", o->queries,
+                  "Queries T < N against the N keys (decoding against a cache: the last T "
+                  "positions, causal and windows aligned bottom-right); default T = N")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--heads", o->heads, "Heads NH")->capture_default_str();
   sub->add_option("--head-dim", o->head_dim, "Head size HS")->capture_default_str();
   sub->add_option("--batch", o->batch, "Batch B")->capture_default_str();

@@ -103,6 +103,20 @@ void online_softmax_tile(float* St, const TileRows& rows, const TileColumns& col
                          float alibi_slope, const float* tile_max, float* m, float* l,
                          float* alpha);
 
+// The same online-softmax step for scores laid out the other way, S[t][j]: one row per query (a
+// few: decoding), keys j0 .. j0 + n - 1 along the row (the row holds `width` >= n entries, a
+// multiple of the vector length, `stride` apart; entries n.. are padding and count as hidden).
+// Query t sees compressed keys [lo[t], hi[t]] (masked: check them; else only the padding is
+// hidden) at key positions key_pos0 + key_step·j, and sits at position qpos[t] (ALiBi).
+struct ScoreRows {
+  int64_t rows, n, width, stride, j0;
+  double key_pos0, key_step;
+  const int32_t *lo, *hi;
+  const float* qpos;
+};
+void online_softmax_rows(float* S, const ScoreRows& r, bool masked, float alibi_slope, float* m,
+                         float* l, float* alpha);
+
 // P = 2^(s - lse) over a tile (ALiBi and mask as above); queries with lse = -inf get 0, hidden keys
 // exactly 0 (even when lse is NaN).
 void probs_tile(float* St, const TileRows& rows, const TileColumns& cols, bool masked,

@@ -58,11 +58,16 @@ struct ColumnRange {
   int64_t width() const { return c1 - c0; }
 };
 
+// At most this many queries per class: the forward lays scores out as rows, one per query, keys
+// along the vector (decoding). Queries on the lanes would leave 15 of 16 columns padding at T = 1.
+constexpr int64_t kRowQueries = 8;
+
 struct Plan {
   AttentionDims d;
   int64_t step;    // dilation
   int64_t bq, bk;  // query and key block sizes
   std::vector<QueryBlock> blocks;
+  bool score_rows = false;  // the forward's decoding layout (kRowQueries)
 };
 
 // Block sizes (multiples of kColumnGroup). Full attention: 128 × 128, measured best on AVX-512 (64
@@ -71,7 +76,7 @@ struct Plan {
 // forward_block then works through band-following: about window + 16 keys per query instead of
 // window + bq.
 inline Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
-  Plan plan{d, std::max<int64_t>(m.dilation, 1), 128, 128, {}};
+  Plan plan{d, std::max<int64_t>(m.dilation, 1), 128, 128, {}, false};
   if (m.window_left >= 0 || m.window_right >= 0) {
     const int64_t width =
         (m.window_left < 0 ? d.S : m.window_left) + (m.window_right < 0 ? d.S : m.window_right) + 1;
@@ -82,6 +87,7 @@ inline Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
   const int64_t class_queries = ceil_div(d.T, plan.step);
   plan.bq =
       std::min(plan.bq, ceil_div(std::max<int64_t>(class_queries, 1), kColumnGroup) * kColumnGroup);
+  plan.score_rows = class_queries <= kRowQueries;
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t rho = 0; rho < plan.step; ++rho) {
       const int64_t t_first = ((rho - m.query_offset) % plan.step + plan.step) % plan.step;
@@ -256,12 +262,13 @@ std::array<float*, N> carve_scratch(const Context& ctx, int worker,
 
 struct Scratch {
   float *qt, *St, *acc, *m, *l, *alpha, *tile_max;
+  float* kt;  // Kᵀ of a key tile (HS × bk), for the score-rows layout only
 };
 inline Scratch forward_scratch(const Context& ctx, int worker, const Plan& p) {
-  const auto a = carve_scratch<7>(
-      ctx, worker,
-      {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1), p.bq, p.bq, p.bq, p.bq});
-  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6]};
+  const auto a = carve_scratch<8>(ctx, worker,
+                                  {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1),
+                                   p.bq, p.bq, p.bq, p.bq, p.score_rows ? p.d.HS * p.bk : 0});
+  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]};
 }
 
 // Keys [a, b] of the tile [j0, j0 + nk) that column group g sees (a > b: none).
