@@ -104,8 +104,8 @@ void BM_TrainStep(benchmark::State& state) {
     const Tensor logits = model.forward(x, c.batch, c.seq_len, &cache, ctx);
     train::cross_entropy(logits.view(), y, dlogits.view());
     model.backward(dlogits.view(), cache, ctx);
-    train::clip_grad_norm(model, c.clip);
-    optimizer.step(1e-3);
+    train::clip_grad_norm(model, c.clip, ctx);
+    optimizer.step(1e-3, ctx);
   }
   state.counters["steps/s"] =
       benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);

@@ -139,6 +139,7 @@ train::FitResult train_sequence_task(const SequenceTaskConfig& c, SequenceModel&
   check_config(c);
   o.steps = c.steps, o.lr = c.lr, o.min_lr = c.min_lr, o.warmup = c.warmup, o.clip = c.clip;
   o.eval_every = c.eval_every;
+  o.context = &ctx;
   o.target_metric = std::max(0.0, c.target_accuracy);
   std::vector<int64_t> x, y;
   Tensor dlogits(Shape{c.batch * c.seq_len, c.vocab});

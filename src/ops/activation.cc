@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Element-wise activations: contiguous chunks on the context's threads (a fixed partition, so any
+// Element-wise activations: fixed contiguous chunks on the context's threads (so any
 // thread count gives the same bits), GELU through the SIMD rows of activation_kernels.cc. Views
 // with other strides go through contiguous copies.
 #include "attn/ops/activation.h"

@@ -276,7 +276,7 @@ void forward_by_blocks(const Plan& plan, const ForwardInputs& in, const ForwardO
     const auto [qb, h] = forward_task(plan, task);
     const HeadViews hv = in.head(qb.b, h);
     k::LinePrefetcher prefetch;
-    if (task + 1 < n_tasks) {  // usually this worker's next task (static partition)
+    if (task + 1 < n_tasks) {  // usually this worker's next task (it takes runs of them)
       const auto [next, next_h] = forward_task(plan, task + 1);
       prefetch_rows_of(plan, next, in.head(next.b, next_h),
                        next_h == h && next.b == qb.b && next.rho == qb.rho ? qb.jmax + 1 : 0,

@@ -120,12 +120,13 @@ Tensor output_dots(ConstTensorView out, ConstTensorView dout, const AttentionDim
     const int64_t b = bh / d.NH, h = bh % d.NH;
     const float* o = out.data() + b * out.stride(0) + h * out.stride(1);
     const float* g = dout.data() + b * dout.stride(0) + h * dout.stride(1);
+    const int64_t o_ts = out.stride(2), o_cs = out.stride(3), g_ts = dout.stride(2);
+    float* Drow = D.data() + (b * d.NH + h) * d.T;
     for (int64_t t = 0; t < d.T; ++t) {
       double acc = 0.0;
       for (int64_t c = 0; c < d.HSV; ++c)
-        acc += static_cast<double>(g[t * dout.stride(2) + c]) *
-               static_cast<double>(o[t * out.stride(2) + c * out.stride(3)]);
-      D(b, h, t) = static_cast<float>(acc);
+        acc += static_cast<double>(g[t * g_ts + c]) * static_cast<double>(o[t * o_ts + c * o_cs]);
+      Drow[t] = static_cast<float>(acc);
     }
   });
   return D;

@@ -66,10 +66,11 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
     if (!std::isfinite(s.loss))
       fail<ValueError>("train::fit", "the loss is ", s.loss, " at step ", step + 1,
                        " (lower lr or enable clipping)");
+    const Context& ctx = o.context ? *o.context : thread_context();
     const double norm =
-        clip_grad_norm(model, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
+        clip_grad_norm(model, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity(), ctx);
     const double lr = warmup_cosine_lr(step, o.warmup, o.steps, o.lr, o.min_lr);
-    optimizer.step(lr);
+    optimizer.step(lr, ctx);
     r.step_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     r.steps = step + 1;

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "attn/train/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
+
+#include "core/parallel.h"
 
 namespace attn::train {
 
@@ -38,6 +41,34 @@ void load_named(nn::Module& m, const std::string& kind, const std::map<std::stri
   }
 }
 
+// The parameters' elements as fixed chunks, so that an update over many small tensors is one
+// parallel loop: chunk i covers elements [begin, end) of parameter `param`.
+struct Chunk {
+  size_t param;
+  nn::Parameter* p;
+  size_t begin, end;
+};
+constexpr size_t kChunkElements = 8192;
+std::vector<Chunk> chunks_of(nn::Module& m) {
+  std::vector<Chunk> chunks;
+  size_t i = 0;
+  for (auto& [name, p] : m.named_parameters()) {
+    const size_t n = static_cast<size_t>(p->value.numel());
+    for (size_t b = 0; b < n; b += kChunkElements)
+      chunks.push_back({i, p, b, std::min(n, b + kChunkElements)});
+    ++i;
+  }
+  return chunks;
+}
+
+// fn(chunk) over every chunk, in parallel when the work (cost per element) pays.
+template <typename F>
+void for_each_chunk(const std::vector<Chunk>& chunks, const Context& ctx, double cost, F&& fn) {
+  internal::parallel_for(ctx, static_cast<int64_t>(chunks.size()),
+                         cost * static_cast<double>(kChunkElements),
+                         [&](int64_t c, int) { fn(chunks[static_cast<size_t>(c)]); });
+}
+
 void check_lr(const char* fn, double lr) {
   if (!std::isfinite(lr) || lr < 0)
     fail<ValueError>(fn, "learning rate must be finite and >= 0, got ", lr);
@@ -54,14 +85,13 @@ Sgd::Sgd(nn::Module& module, double momentum, double weight_decay)
     fail<ValueError>("Sgd", "momentum and weight_decay must be >= 0");
 }
 
-void Sgd::step(double lr) {
+void Sgd::step(double lr, const Context& ctx) {
   check_lr("Sgd::step", lr);
-  size_t i = 0;
-  for (auto& [name, p] : module_.named_parameters()) {
-    auto w = p->value.values();
-    const auto g = p->grad.values();
-    auto b = buf_[i++].values();
-    for (size_t k = 0; k < w.size(); ++k) {
+  for_each_chunk(chunks_of(module_), ctx, 4.0, [&](const Chunk& c) {
+    auto w = c.p->value.values();
+    const auto g = c.p->grad.values();
+    auto b = buf_[c.param].values();
+    for (size_t k = c.begin; k < c.end; ++k) {
       const double d = static_cast<double>(g[k]) + weight_decay_ * static_cast<double>(w[k]);
       double u = d;
       if (momentum_ > 0) {
@@ -70,7 +100,7 @@ void Sgd::step(double lr) {
       }
       w[k] = static_cast<float>(static_cast<double>(w[k]) - lr * u);
     }
-  }
+  });
   ++steps_;
 }
 
@@ -95,19 +125,17 @@ AdamW::AdamW(nn::Module& module, double beta1, double beta2, double eps, double 
                      ", ", beta2, ", ", eps, ", ", weight_decay);
 }
 
-void AdamW::step(double lr) {
+void AdamW::step(double lr, const Context& ctx) {
   check_lr("AdamW::step", lr);
   ++steps_;
   const double c1 = 1.0 - std::pow(beta1_, static_cast<double>(steps_));
   const double c2 = 1.0 - std::pow(beta2_, static_cast<double>(steps_));
-  size_t i = 0;
-  for (auto& [name, p] : module_.named_parameters()) {
-    auto w = p->value.values();
-    const auto g = p->grad.values();
-    auto m = m_[i].values();
-    auto v = v_[i].values();
-    ++i;
-    for (size_t k = 0; k < w.size(); ++k) {
+  for_each_chunk(chunks_of(module_), ctx, 20.0, [&](const Chunk& c) {
+    auto w = c.p->value.values();
+    const auto g = c.p->grad.values();
+    auto m = m_[c.param].values();
+    auto v = v_[c.param].values();
+    for (size_t k = c.begin; k < c.end; ++k) {
       double wk = static_cast<double>(w[k]) * (1.0 - lr * weight_decay_);
       const double gk = static_cast<double>(g[k]);
       const double mk = beta1_ * static_cast<double>(m[k]) + (1.0 - beta1_) * gk;
@@ -117,7 +145,7 @@ void AdamW::step(double lr) {
       wk -= lr * (mk / c1) / (std::sqrt(vk / c2) + eps_);
       w[k] = static_cast<float>(wk);
     }
-  }
+  });
 }
 
 std::vector<std::pair<std::string, ConstTensorView>> AdamW::state() const {
@@ -132,16 +160,27 @@ void AdamW::load_state(const std::map<std::string, Tensor>& state, int64_t steps
   steps_ = steps;
 }
 
-double clip_grad_norm(nn::Module& module, double max_norm) {
+double clip_grad_norm(nn::Module& module, double max_norm, const Context& ctx) {
   if (!(max_norm > 0)) fail<ValueError>("clip_grad_norm", "max_norm must be > 0, got ", max_norm);
+  const std::vector<Chunk> chunks = chunks_of(module);
+  std::vector<double> partial(chunks.size(), 0.0);
+  for_each_chunk(chunks, ctx, 1.0, [&](const Chunk& c) {
+    const auto g = c.p->grad.values();
+    double sq = 0.0;
+    for (size_t k = c.begin; k < c.end; ++k)
+      sq += static_cast<double>(g[k]) * static_cast<double>(g[k]);
+    partial[static_cast<size_t>(&c - chunks.data())] = sq;
+  });
   double sq = 0.0;
-  for (auto& [name, p] : module.named_parameters())
-    for (float g : p->grad.values()) sq += static_cast<double>(g) * static_cast<double>(g);
+  for (double p : partial) sq += p;
   const double norm = std::sqrt(sq);
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0)
-    for (auto& [name, p] : module.named_parameters())
-      for (float& g : p->grad.values()) g = static_cast<float>(static_cast<double>(g) * coef);
+    for_each_chunk(chunks, ctx, 1.0, [&](const Chunk& c) {
+      auto g = c.p->grad.values();
+      for (size_t k = c.begin; k < c.end; ++k)
+        g[k] = static_cast<float>(static_cast<double>(g[k]) * coef);
+    });
   return norm;
 }
 

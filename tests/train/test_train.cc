@@ -9,12 +9,14 @@
 #include <sstream>
 
 #include "attn/attn.h"
-#include "testing/testing.h"
+#include "core/parallel.h"
+#include "testing/op_case.h"
 
 namespace attn::train {
 namespace {
 
 using attn::testing::all_close;
+using attn::testing::bitwise_equal;
 using attn::testing::golden_path;
 
 Context& ctx() {
@@ -100,6 +102,48 @@ TEST(Optimizers, ClipGradNormScalesToTheLimit) {
   EXPECT_NEAR(g[0], 0.6f, 1e-6);
   EXPECT_NEAR(clip_grad_norm(m, 10.0), 1.0, 1e-5);  // below the limit: unchanged
   EXPECT_NEAR(g[1], 0.8f, 1e-6);
+}
+
+// Clipping and both optimisers split the parameters into chunks of 8192 elements run in parallel:
+// three threads (all chunks really in parallel) give the same bits as one, and the chunked
+// clipping norm equals the plain one.
+TEST(Optimizers, SameBitsForOneAndThreeThreads) {
+  for (const std::string kind : {"adamw", "sgd"}) {
+    std::vector<Tensor> finals;
+    std::vector<double> norms;
+    for (int threads : {1, 3}) {
+      Context ctx(ContextOptions{.num_threads = threads});
+      const internal::ScopedMinWorkPerThread all_parallel(threads > 1 ? 0.0 : 1e30);
+      Rng rng(5);
+      nn::Linear m(150, 130, true, rng);  // 19500 weights: three chunks, and a bias
+      std::unique_ptr<Optimizer> opt;
+      if (kind == "adamw")
+        opt = std::make_unique<AdamW>(m, 0.9, 0.98, 1e-8, 0.1);
+      else
+        opt = std::make_unique<Sgd>(m, 0.9, 0.01);
+      for (int step = 0; step < 3; ++step) {
+        Rng g(100 + step);
+        for (auto& [name, p] : m.named_parameters())
+          for (float& v : p->grad.values()) v = static_cast<float>(g.normal());
+        norms.push_back(clip_grad_norm(m, 50.0, ctx));
+        opt->step(0.01, ctx);
+      }
+      finals.push_back(Tensor::copy_of(m.parameter("weight").value.view()));
+    }
+    EXPECT_TRUE(bitwise_equal(finals[0], finals[1])) << kind;
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(norms[i], norms[i + 3]) << kind;
+    // The first norm against a plain double sum of the same gradients.
+    Rng rng(5);
+    nn::Linear m(150, 130, true, rng);
+    Rng g(100);
+    double sq = 0.0;
+    for (auto& [name, p] : m.named_parameters())
+      for (float& v : p->grad.values()) {
+        v = static_cast<float>(g.normal());
+        sq += static_cast<double>(v) * static_cast<double>(v);
+      }
+    EXPECT_NEAR(norms[0], std::sqrt(sq), 1e-9 * std::sqrt(sq)) << kind;
+  }
 }
 
 TEST(Schedule, WarmupThenCosineToMin) {

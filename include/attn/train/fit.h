@@ -38,6 +38,9 @@ struct FitOptions {
   std::map<std::string, std::string> checkpoint_metadata;  // saved with every checkpoint
   std::string csv_path;  // "" = no CSV; rows: step, lr, loss, grad_norm, train_accuracy, eval
   bool progress = true;  // a progress bar on progress_out
+  // Threads for clipping and the optimiser step (the model's ops use the context train_step
+  // passes them); null: thread_context().
+  const Context* context = nullptr;
   std::ostream* progress_out = &std::cerr;
 };
 

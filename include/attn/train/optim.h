@@ -15,8 +15,10 @@ class Optimizer {
  public:
   explicit Optimizer(nn::Module& module) : module_(module) {}
   virtual ~Optimizer() = default;
-  // One update of every parameter from its grad, at learning rate lr. Does not zero the grads.
-  virtual void step(double lr) = 0;
+  // One update of every parameter from its grad, at learning rate lr, on ctx's threads (the
+  // update is element-wise: the same bits for any thread count). Does not zero the grads.
+  virtual void step(double lr, const Context& ctx) = 0;
+  void step(double lr) { step(lr, thread_context()); }
   int64_t steps() const { return steps_; }
   // Optimiser state as named tensors (for checkpoints): "<kind>.<param name>", plus the step count
   // in load_state/state_metadata.
@@ -32,7 +34,8 @@ class Optimizer {
 class Sgd : public Optimizer {
  public:
   Sgd(nn::Module& module, double momentum = 0.0, double weight_decay = 0.0);
-  void step(double lr) override;
+  using Optimizer::step;
+  void step(double lr, const Context& ctx) override;
   std::vector<std::pair<std::string, ConstTensorView>> state() const override;
   void load_state(const std::map<std::string, Tensor>& state, int64_t steps) override;
 
@@ -47,7 +50,8 @@ class AdamW : public Optimizer {
  public:
   AdamW(nn::Module& module, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
         double weight_decay = 0.01);
-  void step(double lr) override;
+  using Optimizer::step;
+  void step(double lr, const Context& ctx) override;
   std::vector<std::pair<std::string, ConstTensorView>> state() const override;
   void load_state(const std::map<std::string, Tensor>& state, int64_t steps) override;
 
@@ -57,8 +61,9 @@ class AdamW : public Optimizer {
 };
 
 // torch.nn.utils.clip_grad_norm_: scales every grad by max_norm / (norm + 1e-6) when the global L2
-// norm exceeds max_norm. Returns the norm before clipping.
-double clip_grad_norm(nn::Module& module, double max_norm);
+// norm exceeds max_norm. Returns the norm before clipping. The sum of squares is taken in fixed
+// chunks (in double) added in order: the same for any thread count.
+double clip_grad_norm(nn::Module& module, double max_norm, const Context& ctx = thread_context());
 
 // Linear warm-up from 0 to base_lr over warmup_steps, then cosine decay to min_lr at total_steps
 // (and min_lr after). step counts from 0.
