@@ -383,6 +383,27 @@ TEST(CliBench, CapsThreadsAtTheHardwareWithAWarning) {
   EXPECT_EQ(r.output.find("machine: 100000 threads"), std::string::npos) << r.output;
 }
 
+// Decoding shapes: --queries T times T queries at the end of the N keys (bottom-right aligned),
+// counting only the pairs they see; more queries than keys is a usage error.
+TEST(CliBench, QueriesTimeADecodingShape) {
+  auto r = run_cli(
+      "bench attention --seq 300 --queries 3 --causal --repeats 1 --reference-max 300 --json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto rows = nlohmann::json::parse(r.output.substr(r.output.find('[')));
+  ASSERT_EQ(rows.size(), 2u);  // fused and reference forward
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["T"], 3);
+    EXPECT_EQ(row["N"], 300);
+    // 8 heads x (298 + 299 + 300) visible keys x 4·64 flops
+    EXPECT_NEAR(row["gflops"].get<double>() * row["ms"].get<double>() * 1e6, 8.0 * 897 * 256, 1.0);
+  }
+  r = run_cli("bench attention --seq 64 --queries 65 --repeats 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("attn: bench attention: --queries: must be at most each --seq length"),
+            std::string::npos)
+      << r.output;
+}
+
 // Fuzz smoke of the argument parser: random option lists for every subcommand, drawn from its real
 // options and from values that are valid, out of range, malformed, empty, or paths that are
 // missing, directories or devices. Every run must end with exit code 0, 1 or 2, a nonzero code
