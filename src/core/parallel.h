@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // parallel_for over independent tasks. Every task owns its outputs and its arithmetic never depends
-// on the worker that runs it (a worker's scratch is only ever read after the same task wrote it), so
-// results are bitwise identical for any thread count and any assignment of tasks to workers.
+// on the worker that runs it (a worker's scratch is only ever read after the same task wrote it),
+// so results are bitwise identical for any thread count and any assignment of tasks to workers.
 // Workers take runs of consecutive tasks from a shared counter (OpenMP dynamic schedule): on a
 // shared machine one core is often slower than the other, and a static split left the fast one
 // waiting (2 threads at N = 1024: 1.2x one thread with a static split). Runs of consecutive tasks
@@ -22,8 +22,9 @@
 namespace attn::internal {
 
 // Work below which a second thread costs more than it saves, in multiply-adds (or comparable
-// element operations): waking the pool and joining it takes a few microseconds, which is ~1e4
-// multiply-adds of one core (measured on the layers of `attn train reverse`, docs/kernels.md).
+// element operations): waking the pool and joining it takes a few microseconds, the time of ~1e4
+// multiply-adds on one core. An estimate, not a tuned value: the small layers of `attn train
+// reverse` (bench/bench_small) all sit well above or well below it.
 inline constexpr double kMinWorkPerThread = 2.0e4;
 // The threshold in force: kMinWorkPerThread, or what a test set (ScopedMinWorkPerThread) so that
 // small shapes run on several threads too and their results can be compared with one thread's.

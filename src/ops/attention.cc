@@ -100,11 +100,12 @@ void prefetch_rows_of(const Plan& plan, const QueryBlock& qb, const HeadViews& h
   prefetch.add(hv.v + (qb.s0 + step * j) * hv.v_rs, n, plan.d.HSV, step * hv.v_rs);
 }
 
+void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
+                       const Scratch& sc, int64_t j_begin, int64_t j_end);
+
 // The online softmax of block qb over its key tiles that start in [j_begin, j_end] (tiles start at
 // jmin + multiples of bk): sc.acc (unnormalised output), sc.m (running max, log2 units) and sc.l
 // (running sum) for every column.
-void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
-                       const Scratch& sc, int64_t j_begin, int64_t j_end);
 
 void forward_keys(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
                   const Scratch& sc, int64_t j_begin, int64_t j_end, k::LinePrefetcher* prefetch) {
