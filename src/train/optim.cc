@@ -169,7 +169,7 @@ double clip_grad_norm(nn::Module& module, double max_norm, const Context& ctx) {
     double sq = 0.0;
     for (size_t k = c.begin; k < c.end; ++k)
       sq += static_cast<double>(g[k]) * static_cast<double>(g[k]);
-    partial[static_cast<size_t>(&c - chunks.data())] = sq;
+    partial[static_cast<size_t>(&c - chunks.data())] = sq;  // c is an element of chunks
   });
   double sq = 0.0;
   for (double p : partial) sq += p;
