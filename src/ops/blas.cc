@@ -88,6 +88,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   gemm_call(trans_a, trans_b, M, N, K, alpha, a.data, a.ld, b.data, b.ld, beta, c.data(), c.ld());
 }
 
+void gemm_raw(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+              int64_t ldc) {
+  gemm_call(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 void parallel_sgemm(const Context& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                     float alpha, const BlasMatrix& a, const BlasMatrix& b, float beta,
                     BlasOutput& c) {
