@@ -123,7 +123,12 @@ double plotted(double y, bool log_y) {
   return log_y ? std::log10(y) : y;
 }
 
-void draw_series(const PlotSeries& s, bool log_y, int colour) {
+// The x value plotted for point i of s (log10 on a log axis); NaN where there is nothing to draw.
+double plotted_x(const PlotSeries& s, size_t i, bool log_x) {
+  return plotted(s.x.empty() ? static_cast<double>(i) : s.x[i], log_x);
+}
+
+void draw_series(const PlotSeries& s, bool log_x, bool log_y, int colour) {
   plcol0(colour);
   plwidth(2.0);
   std::vector<PLFLT> xs, ys;
@@ -133,8 +138,8 @@ void draw_series(const PlotSeries& s, bool log_y, int colour) {
     xs.clear(), ys.clear();
   };
   for (size_t i = 0; i < s.y.size(); ++i) {
-    const double x = s.x.empty() ? static_cast<double>(i) : s.x[i], y = plotted(s.y[i], log_y);
-    if (!std::isfinite(x) || std::isnan(y)) {
+    const double x = plotted_x(s, i, log_x), y = plotted(s.y[i], log_y);
+    if (std::isnan(x) || std::isnan(y)) {
       flush();
       continue;
     }
@@ -150,8 +155,8 @@ PLINT emptiest_corner(const LinePlot& p, double x0, double x1, double y0, double
   std::array<int64_t, 4> counts{};  // top-right, top-left, bottom-left, bottom-right
   for (const PlotSeries& s : p.series)
     for (size_t i = 0; i < s.y.size(); ++i) {
-      const double x = s.x.empty() ? static_cast<double>(i) : s.x[i], y = plotted(s.y[i], p.log_y);
-      if (!std::isfinite(x) || std::isnan(y)) continue;
+      const double x = plotted_x(s, i, p.log_x), y = plotted(s.y[i], p.log_y);
+      if (std::isnan(x) || std::isnan(y)) continue;
       const double fx = (x - x0) / (x1 - x0), fy = (y - y0) / (y1 - y0);
       const bool right = fx > 0.55, left = fx<0.45, top = fy> 0.6, bottom = fy < 0.4;
       counts[0] += top && right, counts[1] += top && left;
@@ -201,6 +206,14 @@ std::vector<double> log_axis_ticks(double y0, double y1) {
   return ticks;
 }
 
+// A log axis's tick label as a plain number: "0.05", "1.6", "200", "3000" (never "3e+03").
+void format_tick(char* out, size_t size, double v) {
+  if (std::abs(v) >= 1000 && std::abs(v) < 1e9 && v == std::round(v))
+    std::snprintf(out, size, "%.0f", v);
+  else
+    std::snprintf(out, size, "%.3g", v);
+}
+
 // The y axis of a log plot (window y in log10 units): grid lines, ticks on both sides and labels
 // at log_axis_ticks, written as plain numbers ("0.05", "1.6", "200").
 void draw_log_y_axis(double x0, double x1, double y0, double y1) {
@@ -213,8 +226,24 @@ void draw_log_y_axis(double x0, double x1, double y0, double y1) {
     pljoin(x0, y, x0 + tick, y);
     pljoin(x1 - tick, y, x1, y);
     char label[32];
-    std::snprintf(label, sizeof label, "%.3g", v);
+    format_tick(label, sizeof label, v);
     plmtex("lv", 0.6, (y - y0) / (y1 - y0), 1.0, label);
+  }
+}
+
+// The same for a log x axis (window x in log10 units), labels under the box.
+void draw_log_x_axis(double x0, double x1, double y0, double y1) {
+  const double tick = 0.015 * (y1 - y0);
+  for (double v : log_axis_ticks(x0, x1)) {
+    const double x = std::log10(v);
+    plcol0(kGrid);
+    pljoin(x, y0, x, y1);
+    plcol0(kInk);
+    pljoin(x, y0, x, y0 + tick);
+    pljoin(x, y1 - tick, x, y1);
+    char label[32];
+    format_tick(label, sizeof label, v);
+    plmtex("b", 1.5, (x - x0) / (x1 - x0), 0.5, label);
   }
 }
 
@@ -228,11 +257,11 @@ void check_line_plot(const char* fn, const LinePlot& p) {
       fail<ShapeError>(fn, "series ", i, " ('", s.label, "') has ", s.y.size(), " y values but ",
                        s.x.size(), " x values");
     for (size_t j = 0; j < s.y.size() && !any; ++j)
-      any = !std::isnan(plotted(s.y[j], p.log_y)) && (s.x.empty() || std::isfinite(s.x[j]));
+      any = !std::isnan(plotted(s.y[j], p.log_y)) && !std::isnan(plotted_x(s, j, p.log_x));
   }
   if (!any)
     fail<ValueError>(fn, "no finite point to plot",
-                     p.log_y ? " (a log axis needs values > 0)" : "");
+                     p.log_y || p.log_x ? " (a log axis needs values > 0)" : "");
 }
 
 }  // namespace
@@ -245,8 +274,8 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
   for (const PlotSeries& s : p.series) {
     labels = labels || !s.label.empty();
     for (size_t i = 0; i < s.y.size(); ++i) {
-      const double x = s.x.empty() ? static_cast<double>(i) : s.x[i], y = plotted(s.y[i], p.log_y);
-      if (!std::isfinite(x) || std::isnan(y)) continue;
+      const double x = plotted_x(s, i, p.log_x), y = plotted(s.y[i], p.log_y);
+      if (std::isnan(x) || std::isnan(y)) continue;
       x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
       y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
     }
@@ -258,13 +287,16 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
     plvpor(0.11, 0.96, 0.12, 0.91);
     plwind(x0, x1, y0, y1);
     plcol0(kGrid);
-    plbox("g", 0.0, 0, p.log_y ? "" : "g", 0.0, 0);
+    plbox(p.log_x ? "" : "g", 0.0, 0, p.log_y ? "" : "g", 0.0, 0);
     plcol0(kInk);
-    plbox("bcnst", 0.0, 0, p.log_y ? "bc" : "bcnstv", 0.0, 0);
+    plbox(p.log_x ? "bc" : "bcnst", 0.0, 0, p.log_y ? "bc" : "bcnstv", 0.0, 0);
     if (p.log_y) draw_log_y_axis(x0, x1, y0, y1);
-    pllab(p.x_label.c_str(), p.y_label.c_str(), p.title.c_str());
+    if (p.log_x) draw_log_x_axis(x0, x1, y0, y1);
+    // A log axis's labels are plain numbers, up to 5 characters wide: its title goes further out.
+    pllab(p.x_label.c_str(), p.log_y ? "" : p.y_label.c_str(), p.title.c_str());
+    if (p.log_y) plmtex("l", 4.6, 0.5, 0.5, p.y_label.c_str());
     for (size_t i = 0; i < p.series.size(); ++i)
-      draw_series(p.series[i], p.log_y, kFirstSeries + static_cast<int>(i) % kSeriesColours);
+      draw_series(p.series[i], p.log_x, p.log_y, kFirstSeries + static_cast<int>(i) % kSeriesColours);
     if (labels) draw_legend(p, emptiest_corner(p, x0, x1, y0, y1));
   });
   internal::write_file_bytes(fn, path, bytes);

@@ -29,10 +29,20 @@ int blas_int(int64_t x) {
 }  // namespace
 
 // OpenBLAS runs single-threaded, always: attn's parallelism is its own (parallel_sgemm). Set once
-// per process, before the first call.
+// per process, before the first call. The pthreads build of OpenBLAS also starts a pool of server
+// threads when it loads, which spin (sched_yield) for about 0.1 s before they sleep, and which
+// openblas_set_num_threads(1) leaves running: on a 2-core machine they took the second core from
+// attn's own workers (a 2-thread LSTM forward of `attn bench sequence-models --seq 100 --d-model
+// 64 --batch 2` in a process's first 0.1 s: 16 ms instead of 2). blas_thread_shutdown_ stops
+// them; it is not in cblas.h and other builds (OpenMP, serial) lack it, hence the weak reference.
+extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
+
 void single_threaded_blas() {
   static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
+  std::call_once(once, [] {
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
+  });
 }
 
 BlasInput::BlasInput(ConstTensorView v) {

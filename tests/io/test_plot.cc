@@ -95,6 +95,38 @@ TEST(Plot, LogAxisInsideOneDecadeStillHasTickLabels) {
             100);
 }
 
+// Log-log axes (times against sequence length): a power law is a straight line, so points at
+// x = 100 and 1000 sit a fixed width apart whatever the range, and the x ticks are labelled with
+// plain numbers under the box.
+TEST(Plot, LogXAxisPlacesDecadesEvenlyAndLabelsThem) {
+  io::LinePlot p;
+  p.title = "time", p.x_label = "T", p.y_label = "ms";
+  p.log_x = p.log_y = true;
+  p.series = {{"linear", {1.0, 10.0, 100.0}, {100.0, 1000.0, 10000.0}},
+              {"quadratic", {0.1, 10.0, 1000.0}, {100.0, 1000.0, 10000.0}}};
+  const std::string path = ::testing::TempDir() + "/loglog.png";
+  io::write_line_plot(path, p);
+  const Decoded d = decode(path);
+  // x = 1000 lies halfway across the box, where the two straight lines cross: blue left of it sits
+  // above orange (the log axis places 10^k evenly; a linear x axis would put 1000 at a tenth).
+  const int box_left = d.width * 11 / 100, box_right = d.width * 96 / 100;
+  const int quarter = box_left + (box_right - box_left) / 4, rows = d.height;
+  auto first_row = [&](const std::array<int, 3>& colour) {
+    for (int y = 0; y < rows; ++y)
+      if (d.count(quarter - 1, quarter + 1, y, y + 1, colour) > 0) return y;
+    return -1;
+  };
+  ASSERT_GE(first_row(kBlue), 0);
+  ASSERT_GE(first_row(kOrange), 0);
+  EXPECT_LT(first_row(kBlue), first_row(kOrange));
+  EXPECT_GT(d.count(0, d.width, 0, d.height, kOrange), 300);
+  // Tick labels under the box (x) and left of it (y).
+  const int bottom = d.height * 88 / 100;
+  EXPECT_GT(d.count(box_left, box_right, bottom + 4, d.height * 94 / 100, kBlack, 90), 60);
+  p.series = {{"", {1.0}, {-1.0}}};
+  EXPECT_THROW(io::write_line_plot(path, p), ValueError);  // no point with x > 0
+}
+
 TEST(Plot, HeatmapPutsTheFirstRowOnTopAndHasAColourBar) {
   Tensor v(Shape{40, 60});
   for (int64_t r = 0; r < 40; ++r)

@@ -404,6 +404,32 @@ TEST(CliBench, QueriesTimeADecodingShape) {
       << r.output;
 }
 
+// The RNN-versus-attention bench: a row per model and length with a time per thread count, JSON
+// rows per thread count, the plot written, and its options checked.
+TEST(CliBench, SequenceModelsTimesEachModelAndPlots) {
+  const std::string png = ::testing::TempDir() + "/sequence-models.png";
+  std::filesystem::remove(png);
+  auto r = run_cli("bench sequence-models --seq 8,16 --d-model 16 --heads 2 --batch 2 --threads 1 "
+                   "--repeats 1 --backward --json --plot " + png);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto rows = nlohmann::json::parse(r.output.substr(r.output.find('[')));
+  ASSERT_EQ(rows.size(), 8u);  // 4 models x 2 lengths x 1 thread count
+  std::set<std::string> models;
+  for (const auto& row : rows) {
+    models.insert(row["model"].get<std::string>());
+    EXPECT_GT(row["fwd_ms"].get<double>(), 0.0);
+    EXPECT_GT(row["fwd_bwd_ms"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(models, (std::set<std::string>{"attention", "gru", "lstm", "truncated"}));
+  EXPECT_TRUE(std::filesystem::exists(png));
+  r = run_cli("bench sequence-models --models lstm,rnn --plot ''");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--models: unknown model 'rnn'"), std::string::npos) << r.output;
+  r = run_cli("bench sequence-models --d-model 10 --heads 4 --plot ''");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("divisible by heads"), std::string::npos) << r.output;
+}
+
 // Fuzz smoke of the argument parser: random option lists for every subcommand, drawn from its real
 // options and from values that are valid, out of range, malformed, empty, or paths that are
 // missing, directories or devices. Every run must end with exit code 0, 1 or 2, a nonzero code

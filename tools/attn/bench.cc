@@ -19,6 +19,7 @@
 #include <tuple>
 
 #include "attn/attn.h"
+#include "bench_util.h"
 #include "commands.h"
 #include "mask_flags.h"
 #include "peak.h"
@@ -38,19 +39,6 @@ struct BenchOptions {
   std::string simd_target;  // "": the best this machine runs
 };
 
-// Resets the kernel's peak-RSS counter (Linux >= 4.0) so each case reports its own peak.
-void reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-}
-double peak_rss_mib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0.0;
-}
-
 Tensor random(const Shape& shape, Rng& rng) {
   Tensor t(shape);
   for (auto& x : t.values()) x = static_cast<float>(rng.normal());
@@ -66,20 +54,6 @@ double visible_pairs(const ops::AttentionMask& m, int64_t T, int64_t S) {
     total += static_cast<double>(std::max<int64_t>(0, hi - lo + 1));
   }
   return total;
-}
-
-template <typename F>
-double median_ms(int repeats, F&& f) {
-  f();  // warm-up
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                     .count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
 }
 
 void run_bench(const BenchOptions& o) {
@@ -203,6 +177,7 @@ void add_bench_command(CLI::App& app) {
                   "Largest N for which the reference row is printed")
       ->capture_default_str();
   sub->callback([o] { run_bench(*o); });
+  add_bench_sequence_models_command(bench);
 }
 
 }  // namespace attn::cli

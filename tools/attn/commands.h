@@ -48,6 +48,7 @@ void check_finite_input(bool allow, const std::string& option, const std::string
 void add_pe_command(CLI::App& app);
 void add_attend_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_bench_sequence_models_command(CLI::App* bench);  // under `attn bench`
 void add_encode_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 

@@ -22,6 +22,7 @@ struct LinePlot {
   std::string title, x_label, y_label;
   std::vector<PlotSeries> series;  // coloured blue, orange, green, red, purple, brown, in order
   bool log_y = false;              // a log10 y axis (losses)
+  bool log_x = false;              // a log10 x axis (times against sequence length)
   int width = 900, height = 560;   // pixels, each in [200, 8000]
 };
 

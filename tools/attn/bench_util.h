@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+// Timing and memory helpers shared by the `attn bench` subcommands.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace attn::cli {
+
+// Resets the kernel's peak-RSS counter (Linux >= 4.0) so each case reports its own peak.
+inline void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+}
+// A line of /proc/self/status in MiB: "VmHWM:" (peak resident set) or "VmRSS:" (current).
+inline double status_mib(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const std::string k(key);
+  while (std::getline(f, line))
+    if (line.rfind(k, 0) == 0) return std::stod(line.substr(k.size())) / 1024.0;
+  return 0.0;
+}
+inline double peak_rss_mib() { return status_mib("VmHWM:"); }
+
+// Median wall time of `repeats` runs after one warm-up run, in milliseconds.
+template <typename F>
+double median_ms(int repeats, F&& f) {
+  f();  // warm-up
+  std::vector<double> ms;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace attn::cli
