@@ -87,11 +87,24 @@ StepTimes step_times(bool reverse, int64_t s, int64_t T) {
   return {t, s == 0 ? -1 : (reverse ? t + 1 : t - 1)};
 }
 
+// P[k][n] = value(k, n) for k < K, n < N, as the zero-padded panels of panel_gemm.
+template <typename F>
+void pack_panels(int64_t K, int64_t N, float* dst, F&& value) {
+  using internal::kernels::kPanelWidth;
+  for (int64_t q = 0; q * kPanelWidth < N; ++q)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t l = 0; l < kPanelWidth; ++l) {
+        const int64_t n = q * kPanelWidth + l;
+        dst[(q * K + k) * kPanelWidth + l] = n < N ? value(k, n) : 0.0f;
+      }
+}
+
 // One direction, prepared for the forward time loop.
 struct ForwardDir {
   const RnnDirection* p;
   RnnSaved* s;
-  Tensor w_packed;  // (blocks, G·kUnitBlock, H): each block's rows of W_hh, gate-major
+  Tensor w_packed;  // per block, panels of P (H, G·ub): P[j][k·ub + u] = W_hh[k·H + j0 + u][j]
+  int64_t block_floats;
   Tensor h0, c0;    // (B, H)
   Tensor b_hn;      // (H) GRU's recurrent n bias, or undefined
 };
@@ -120,19 +133,19 @@ void project_inputs(RnnCell cell, const RnnDims& d, const Tensor& xc, const RnnD
 
 ForwardDir prepare_forward(RnnCell cell, const RnnDims& d, const Tensor& xc, const RnnDirection& p,
                            RnnSaved& s, const Context& ctx) {
-  ForwardDir f{&p, &s, Tensor(Shape{unit_blocks(d.H), d.G * kUnitBlock, d.H}),
+  const int64_t block_floats = internal::kernels::panel_floats(d.H, d.G * kUnitBlock);
+  ForwardDir f{&p, &s, Tensor(Shape{unit_blocks(d.H), block_floats}), block_floats,
                state_or_zeros(p.h0, d), state_or_zeros(p.c0, d), Tensor()};
   s.gates = Tensor(Shape{d.T, d.B, 4 * d.H});
   s.h = Tensor(Shape{d.T, d.B, d.H});
   s.c = cell == RnnCell::kLSTM ? Tensor(Shape{d.T, d.B, d.H}) : Tensor();
   project_inputs(cell, d, xc, p, s.gates, ctx);
+  // Row j of a block's P is what h_j multiplies, so a step's product is h_{t−1} (B, H) · P.
   for (int64_t blk = 0; blk < unit_blocks(d.H); ++blk) {
-    const int64_t ub = block_units(d.H, blk);
-    for (int64_t k = 0; k < d.G; ++k)
-      for (int64_t u = 0; u < ub; ++u) {
-        float* dst = f.w_packed.data() + (blk * d.G * kUnitBlock + k * ub + u) * d.H;
-        for (int64_t j = 0; j < d.H; ++j) dst[j] = p.w_hh(k * d.H + blk * kUnitBlock + u, j);
-      }
+    const int64_t ub = block_units(d.H, blk), j0 = blk * kUnitBlock;
+    pack_panels(d.H, d.G * ub, f.w_packed.data() + blk * block_floats, [&](int64_t j, int64_t n) {
+      return p.w_hh(n / ub * d.H + j0 + n % ub, j);
+    });
   }
   if (cell == RnnCell::kGRU && p.b_hh.defined())
     f.b_hn = Tensor::copy_of(p.b_hh.slice(0, 2 * d.H, 3 * d.H));
@@ -154,8 +167,8 @@ void forward_task(RnnCell cell, const RnnDims& d, std::span<const int64_t> lengt
   const float* h_prev = prev < 0 ? f.h0.data() : f.s->h.data() + prev * B * H;
   const float* c_prev =
       cell != RnnCell::kLSTM ? nullptr : prev < 0 ? f.c0.data() : f.s->c.data() + prev * B * H;
-  const float* w = f.w_packed.data() + blk * d.G * kUnitBlock * H;
-  internal::gemm_raw(false, true, B, d.G * ub, H, 1.0f, h_prev, H, w, H, 0.0f, hp, d.G * ub);
+  const float* w = f.w_packed.data() + blk * f.block_floats;
+  internal::kernels::panel_gemm(h_prev, H, B, w, H, d.G * ub, hp, d.G * ub, false);
   for (int64_t b = 0; b < B; ++b) {
     float* h_now = f.s->h.data() + (t * B + b) * H + j0;
     float* c_now = cell == RnnCell::kLSTM ? f.s->c.data() + (t * B + b) * H + j0 : nullptr;
@@ -216,7 +229,8 @@ struct BackwardDir {
   const RnnDirection* p;
   const RnnSaved* s;
   const RnnDirectionGrad* g;
-  Tensor w_hh;        // (G·H, H) contiguous
+  Tensor w_cols;      // per block, panels of its columns of W_hh (G·H, ub)
+  int64_t block_floats;
   Tensor h0, c0;      // (B, H)
   Tensor dax, dah_t;  // (T, B, G·H): the input side's and (GRU only) the recurrent side's gradients
   Tensor dh[2];       // (B, H): d loss / d h, carried from step to step (double-buffered)
@@ -226,11 +240,16 @@ struct BackwardDir {
 
 BackwardDir prepare_backward(RnnCell cell, const RnnDims& d, const RnnDirection& p,
                              const RnnSaved& s, const RnnDirectionGrad& g) {
-  BackwardDir b{&p, &s, &g, contiguous(p.w_hh), state_or_zeros(p.h0, d), state_or_zeros(p.c0, d),
+  const int64_t block_floats = internal::kernels::panel_floats(d.G * d.H, kUnitBlock);
+  BackwardDir b{&p, &s, &g, Tensor(Shape{unit_blocks(d.H), block_floats}), block_floats,
+                state_or_zeros(p.h0, d), state_or_zeros(p.c0, d),
                 Tensor(Shape{d.T, d.B, d.G * d.H}),
                 cell == RnnCell::kGRU ? Tensor(Shape{d.T, d.B, d.G * d.H}) : Tensor(),
                 {state_or_zeros(g.dh_n, d), Tensor(Shape{d.B, d.H})},
                 state_or_zeros(g.dc_n, d)};
+  for (int64_t blk = 0; blk < unit_blocks(d.H); ++blk)
+    pack_panels(d.G * d.H, block_units(d.H, blk), b.w_cols.data() + blk * block_floats,
+                [&](int64_t r, int64_t u) { return p.w_hh(r, blk * kUnitBlock + u); });
   return b;
 }
 
@@ -273,8 +292,9 @@ void backward_gates_task(RnnCell cell, const RnnDims& d, std::span<const int64_t
 void backward_state_task(const RnnDims& d, BackwardDir& bd, int64_t it, int64_t blk) {
   const int64_t H = d.H, GH = d.G * H, ub = block_units(H, blk), j0 = blk * kUnitBlock;
   const int64_t t = step_times(bd.p->reverse, d.T - 1 - it, d.T).t;
-  internal::gemm_raw(false, false, d.B, ub, GH, 1.0f, bd.dah().data() + t * d.B * GH, GH,
-                     bd.w_hh.data() + j0, H, 1.0f, bd.dh[(it + 1) % 2].data() + j0, H);
+  internal::kernels::panel_gemm(bd.dah().data() + t * d.B * GH, GH, d.B,
+                                bd.w_cols.data() + blk * bd.block_floats, GH, ub,
+                                bd.dh[(it + 1) % 2].data() + j0, H, true);
 }
 
 // C (+)= op(A) B over raw contiguous row-major operands, on the context's threads.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Highway SIMD gate rows of the LSTM and GRU steps (ops/internal/rnn_kernels.h), compiled per
 // target and dispatched at run time.
+#include <algorithm>
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/rnn_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -22,29 +24,31 @@ HWY_INLINE VF Sigmoid(DF d, VF a) {
   return hn::MulAdd(half, hn::Tanh(d, hn::Mul(half, a)), half);
 }
 
-// Runs body(i, lanes mask) over [0, n) in vectors, the tail with a mask. Loads and stores go
-// through Load/Store below, which honour the mask.
+// Runs body(span) over [0, n) in vectors. A tail of fewer than a vector's lanes is staged through
+// a stack buffer: masked loads may read the masked-off lanes on targets below AVX2
+// (HWY_MEM_OPS_MIGHT_FAULT), past the end of a row.
 struct Span {
-  int64_t i;
-  bool full;
-  hn::Mask<DF> m;
+  int64_t i, n;  // first element; valid lanes (a whole vector or fewer)
 };
+constexpr size_t kMaxLanesF = hn::MaxLanes(DF());
 HWY_INLINE VF Load(DF d, const Span& s, const float* p) {
-  return s.full ? hn::LoadU(d, p + s.i) : hn::MaskedLoad(s.m, d, p + s.i);
+  if (s.n == static_cast<int64_t>(hn::Lanes(d))) return hn::LoadU(d, p + s.i);
+  alignas(64) float buf[kMaxLanesF] = {};
+  for (int64_t j = 0; j < s.n; ++j) buf[j] = p[s.i + j];
+  return hn::LoadU(d, buf);
 }
 HWY_INLINE void Store(DF d, const Span& s, VF v, float* p) {
-  if (s.full)
-    hn::StoreU(v, d, p + s.i);
-  else
-    hn::BlendedStore(v, s.m, d, p + s.i);
+  if (s.n == static_cast<int64_t>(hn::Lanes(d))) return hn::StoreU(v, d, p + s.i);
+  alignas(64) float buf[kMaxLanesF];
+  hn::StoreU(v, d, buf);
+  for (int64_t j = 0; j < s.n; ++j) p[s.i + j] = buf[j];
 }
 template <typename Body>
 HWY_INLINE void ForEachVector(int64_t n, Body&& body) {
-  const DF d;
-  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t NL = static_cast<int64_t>(hn::Lanes(DF()));
   int64_t i = 0;
-  for (; i + NL <= n; i += NL) body(Span{i, true, hn::FirstN(d, static_cast<size_t>(NL))});
-  if (i < n) body(Span{i, false, hn::FirstN(d, static_cast<size_t>(n - i))});
+  for (; i + NL <= n; i += NL) body(Span{i, NL});
+  if (i < n) body(Span{i, n - i});
 }
 
 void LstmForwardRow(float* gates, int64_t gs, const float* hp, int64_t hs, float* c, float* h,
@@ -127,6 +131,57 @@ void GruBackwardRow(const float* gates, int64_t gs, const float* h_prev, const f
   });
 }
 
+// c[m][n0 + l] (+)= Σ_k a[m][k]·panel[k][l] for MR rows and one panel of kPanelWidth columns
+// (stored only up to n_valid): MR·NV accumulators, MR broadcasts of a and NV loads per k, the panel
+// read front to back.
+template <int MR>
+HWY_INLINE void PanelTile(const float* a, int64_t lda, const float* panel, int64_t K,
+                          int64_t n_valid, float* c, int64_t ldc, bool accumulate) {
+  const DF d;
+  constexpr int64_t W = kPanelWidth;
+  // Lanes are a compile-time constant on every fixed-width target, so the accumulators stay in
+  // registers: NV = 1 (AVX-512), 2 (AVX2), 4 (SSE4), 16 (scalar).
+  constexpr int64_t NL = static_cast<int64_t>(hn::MaxLanes(DF()));
+  static_assert(W % NL == 0, "a panel is a whole number of vectors");
+  constexpr int NV = static_cast<int>(W / NL);
+  VF acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  for (int64_t k = 0; k < K; ++k) {
+    const float* row = panel + k * W;
+    for (int r = 0; r < MR; ++r) {
+      const VF x = hn::Set(d, a[r * lda + k]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(x, hn::LoadU(d, row + v * NL), acc[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float* out = c + r * ldc + v * NL;
+      const Span lanes{0, std::clamp<int64_t>(n_valid - v * NL, 0, NL)};
+      if (lanes.n > 0)
+        Store(d, lanes, accumulate ? hn::Add(acc[r][v], Load(d, lanes, out)) : acc[r][v], out);
+    }
+}
+
+void PanelGemm(const float* a, int64_t lda, int64_t M, const float* panels, int64_t K, int64_t N,
+               float* c, int64_t ldc, bool accumulate) {
+  for (int64_t q = 0; q * kPanelWidth < N; ++q) {
+    const float* panel = panels + q * K * kPanelWidth;
+    const int64_t n0 = q * kPanelWidth, n_valid = std::min(kPanelWidth, N - n0);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4)
+      PanelTile<4>(a + m * lda, lda, panel, K, n_valid, c + m * ldc + n0, ldc, accumulate);
+    const float* am = a + m * lda;
+    float* cm = c + m * ldc + n0;
+    switch (M - m) {
+      case 3: PanelTile<3>(am, lda, panel, K, n_valid, cm, ldc, accumulate); break;
+      case 2: PanelTile<2>(am, lda, panel, K, n_valid, cm, ldc, accumulate); break;
+      case 1: PanelTile<1>(am, lda, panel, K, n_valid, cm, ldc, accumulate); break;
+      default: break;
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace attn::internal::kernels
 HWY_AFTER_NAMESPACE();
@@ -138,6 +193,12 @@ HWY_EXPORT(LstmForwardRow);
 HWY_EXPORT(GruForwardRow);
 HWY_EXPORT(LstmBackwardRow);
 HWY_EXPORT(GruBackwardRow);
+HWY_EXPORT(PanelGemm);
+
+void panel_gemm(const float* a, int64_t lda, int64_t M, const float* panels, int64_t K, int64_t N,
+                float* c, int64_t ldc, bool accumulate) {
+  HWY_DYNAMIC_DISPATCH(PanelGemm)(a, lda, M, panels, K, N, c, ldc, accumulate);
+}
 
 void lstm_forward_row(float* gates, int64_t gs, const float* hp, int64_t hs, float* c, float* h,
                       int64_t n) {

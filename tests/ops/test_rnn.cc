@@ -200,6 +200,23 @@ TEST(Rnn, SameResultForOneAndThreeThreads) {
     check_threads(rnn_spec(s), rnn_cases(s, {{6, 3, 5, 67}, {5, 3, 3, 130}}, seed++));
 }
 
+// The gate rows and the panel GEMM are compiled per SIMD target: every target this machine runs
+// (AVX2 and below on an AVX-512 machine) matches the reference, forward and backward.
+TEST(Rnn, EveryRunnableSimdTargetMatchesTheReference) {
+  uint64_t seed = 7000;
+  for (const std::string& target : ops::available_simd_targets()) {
+    SCOPED_TRACE(target);
+    ops::set_simd_target(target);
+    for (const auto& s : {RnnCaseShape{RnnCell::kLSTM, 2, false, {}},
+                          RnnCaseShape{RnnCell::kGRU, 1, false, {}}}) {
+      const auto cases = rnn_cases(s, {{5, 5, 3, 67}}, seed++);
+      check_forward(rnn_spec(s), cases);
+      check_backward(rnn_spec(s), cases);
+    }
+  }
+  ops::set_simd_target("");
+}
+
 // PyTorch's packed-sequence semantics, spelled out: zeros past a sequence's end, the final state
 // at its last valid step, and a reverse direction that starts there.
 TEST(Rnn, LengthsActLikeTruncatedSequences) {

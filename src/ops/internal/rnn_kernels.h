@@ -28,4 +28,17 @@ void lstm_backward_row(const float* gates, int64_t gs, const float* c_now, const
 void gru_backward_row(const float* gates, int64_t gs, const float* h_prev, const float* dh,
                       float* dax, float* dah, int64_t das, float* direct, int64_t n);
 
+// c (M, N) (+)= a (M, K) · P (K, N): the recurrent product of a step, for the few rows of a batch.
+// P is packed once per layer call as panels of kPanelWidth columns, each (K, kPanelWidth) row-major
+// and the last one zero-padded: panel q holds P[k][q·W + l] at panels[(q·K + k)·W + l], so a step
+// streams it front to back. Each output is one FMA chain over k in order: the result depends on
+// the operands alone. (OpenBLAS's sgemm packs its B operand on every call, which for M = 8 cost as
+// much as the arithmetic.)
+inline constexpr int64_t kPanelWidth = 16;
+inline int64_t panel_floats(int64_t K, int64_t N) {
+  return (N + kPanelWidth - 1) / kPanelWidth * K * kPanelWidth;
+}
+void panel_gemm(const float* a, int64_t lda, int64_t M, const float* panels, int64_t K, int64_t N,
+                float* c, int64_t ldc, bool accumulate);
+
 }  // namespace attn::internal::kernels
