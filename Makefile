@@ -39,6 +39,8 @@ demo: build
 	  --out $(DEMO_OUT)/out.npy --probs $(DEMO_OUT)/probs.npy --lse $(DEMO_OUT)/lse.npy
 	@echo "== A 2-layer transformer learns to reverse sequences (loss curve: $(DEMO_OUT)/train/loss.png):"
 	@$(ATTN) train reverse --out-dir $(DEMO_OUT)/train --quiet
+	@echo "== Versus an RNN: an LSTM and a transformer of the same size recall a key D steps back ($(DEMO_OUT)/rnn-vs-attention/accuracy.png):"
+	@$(ATTN) experiment rnn-vs-attention --quick --quiet --out-dir $(DEMO_OUT)/rnn-vs-attention
 	@if ls build/release/python/attn/_attn*.so >/dev/null 2>&1; then \
 	  echo "== Attention from Python (import attn), checked against PyTorch:"; \
 	  PYTHONPATH=build/release/python /usr/bin/python3 examples/python/tour.py; fi

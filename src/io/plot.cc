@@ -249,6 +249,10 @@ void draw_log_x_axis(double x0, double x1, double y0, double y1) {
 
 void check_line_plot(const char* fn, const LinePlot& p) {
   check_size(fn, p.width, p.height);
+  if (std::isfinite(p.y_min) && std::isfinite(p.y_max) &&
+      (!(p.y_min < p.y_max) || std::isnan(plotted(p.y_min, p.log_y))))
+    fail<ValueError>(fn, "y range [", p.y_min, ", ", p.y_max, "] is empty",
+                     p.log_y ? " or not positive (a log axis)" : "");
   if (p.series.empty()) fail<ValueError>(fn, "no series to plot");
   bool any = false;
   for (size_t i = 0; i < p.series.size(); ++i) {
@@ -281,7 +285,9 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
     }
   }
   const auto [x0, x1] = padded(x_lo, x_hi);
-  const auto [y0, y1] = padded(y_lo, y_hi);
+  const bool fixed_y = std::isfinite(p.y_min) && std::isfinite(p.y_max);
+  const auto [y0, y1] = fixed_y ? padded(plotted(p.y_min, p.log_y), plotted(p.y_max, p.log_y))
+                                : padded(y_lo, y_hi);
   const auto bytes = render(fn, p.width, p.height, [&] {
     plschr(0.0, 1.1);
     plvpor(0.11, 0.96, 0.12, 0.91);

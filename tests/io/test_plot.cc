@@ -125,6 +125,11 @@ TEST(Plot, LogXAxisPlacesDecadesEvenlyAndLabelsThem) {
   EXPECT_GT(d.count(box_left, box_right, bottom + 4, d.height * 94 / 100, kBlack, 90), 60);
   p.series = {{"", {1.0}, {-1.0}}};
   EXPECT_THROW(io::write_line_plot(path, p), ValueError);  // no point with x > 0
+  p.series = {{"", {1.0}, {2.0}}};
+  p.y_min = 5.0, p.y_max = 1.0;
+  ATTN_EXPECT_THROW_MSG(io::write_line_plot(path, p), ValueError, "y range [5, 1] is empty");
+  p.y_min = 0.0;  // a log axis cannot start at 0
+  ATTN_EXPECT_THROW_MSG(io::write_line_plot(path, p), ValueError, "not positive");
 }
 
 TEST(Plot, HeatmapPutsTheFirstRowOnTopAndHasAColourBar) {

@@ -51,6 +51,7 @@ void add_bench_command(CLI::App& app);
 void add_bench_sequence_models_command(CLI::App* bench);  // under `attn bench`
 void add_encode_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_experiment_command(CLI::App& app);
 
 // "1,2,3" -> {1, 2, 3}; throws attn::ValueError naming the option on anything else.
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text);
