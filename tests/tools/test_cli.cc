@@ -430,6 +430,26 @@ TEST(CliBench, SequenceModelsTimesEachModelAndPlots) {
   EXPECT_NE(r.output.find("divisible by heads"), std::string::npos) << r.output;
 }
 
+// The RNN-versus-attention experiment end to end on a tiny setting: a table row per model and
+// distance, results.csv and accuracy.png written; a bad distance is a usage error.
+TEST(CliExperiment, RnnVsAttentionWritesTableCsvAndPlot) {
+  const std::string dir = ::testing::TempDir() + "/rnn-vs-attention";
+  std::filesystem::remove_all(dir);
+  auto r = run_cli("experiment rnn-vs-attention --distances 3,5 --steps 4 --batch 4 --d-model 16 "
+                   "--quiet --out-dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("Claim: an RNN struggles"), std::string::npos) << r.output;
+  std::ifstream csv(dir + "/results.csv");
+  std::string line;
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_EQ(rows, 1 + 4);  // header, 2 models x 2 distances
+  EXPECT_TRUE(std::filesystem::exists(dir + "/accuracy.png"));
+  r = run_cli("experiment rnn-vs-attention --distances 0 --out-dir " + dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--distances: distances must be >= 1"), std::string::npos) << r.output;
+}
+
 // Fuzz smoke of the argument parser: random option lists for every subcommand, drawn from its real
 // options and from values that are valid, out of range, malformed, empty, or paths that are
 // missing, directories or devices. Every run must end with exit code 0, 1 or 2, a nonzero code
