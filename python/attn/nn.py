@@ -14,7 +14,8 @@ import numpy as _np
 
 from . import _attn, _check_array_finite, _checking, _mask_args
 
-__all__ = ["Module", "Linear", "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
+__all__ = ["Module", "Linear", "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+           "LSTM", "GRU"]
 
 
 class Module:
@@ -239,3 +240,49 @@ def _encoder_forward(module, src, mask, src_key_padding_mask, kernel_masks):
     if unbatched:
         return y[0]
     return y if module.batch_first else _np.ascontiguousarray(y.transpose(1, 0, 2))
+
+
+class _RNNBase(Module):
+    """torch.nn.LSTM / GRU: input (T, B, input_size), (B, T, input_size) with batch_first, or unbatched
+    (T, input_size); parameters weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and _reverse).
+    forward(input, hx=None, lengths=None): lengths (B values in [1, T]) act as
+    pack_padded_sequence(..., enforce_sorted=False) then pad_packed_sequence(total_length=T): outputs past a
+    sequence's end are 0 and its final state is the one at its last valid step."""
+
+    _mode = None
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, device=None, dtype=None, *, seed=0):
+        if proj_size:
+            raise ValueError(f"attn.nn.{self._mode}: proj_size is not supported")
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.batch_first, self.bidirectional, self.dropout = bool(batch_first), bool(bidirectional), float(dropout)
+        self._impl = _attn.nn.RNN(self._mode, self.input_size, self.hidden_size, self.num_layers, bool(bias),
+                                  self.batch_first, self.dropout, self.bidirectional, int(seed))
+
+    def _run(self, input, h0, c0, lengths):
+        x = _f32(input, "input")
+        h0 = None if h0 is None else _f32(h0, "h0")
+        c0 = None if c0 is None else _f32(c0, "c0")
+        if lengths is not None:
+            lengths = [int(v) for v in (lengths.tolist() if hasattr(lengths, "tolist") else lengths)]
+        return self._impl.forward(x, h0, c0, lengths)
+
+
+class LSTM(_RNNBase):
+    __doc__ = _RNNBase.__doc__ + "\n    Returns (output, (h_n, c_n)); hx = (h0, c0), each (num_layers * directions, B, H)."
+    _mode = "LSTM"
+
+    def forward(self, input, hx=None, lengths=None):
+        h0, c0 = (None, None) if hx is None else hx
+        output, h_n, c_n = self._run(input, h0, c0, lengths)
+        return output, (h_n, c_n)
+
+
+class GRU(_RNNBase):
+    __doc__ = _RNNBase.__doc__ + "\n    Returns (output, h_n); hx = h0 (num_layers * directions, B, H)."
+    _mode = "GRU"
+
+    def forward(self, input, hx=None, lengths=None):
+        output, h_n, _ = self._run(input, hx, None, lengths)
+        return output, h_n

@@ -257,6 +257,43 @@ void bind_encoders(py::module_& m) {
   bind_module_common<nn::TransformerEncoder>(enc);
 }
 
+// LSTM and GRU: forward(x, h0, c0, lengths) -> (output, h_n, c_n or None), for inference.
+void bind_recurrent(py::module_& m) {
+  py::class_<nn::RNNBase> rnn(m, "RNN");
+  rnn.def(py::init([](const std::string& mode, int64_t input_size, int64_t hidden_size,
+                      int64_t num_layers, bool bias, bool batch_first, double dropout,
+                      bool bidirectional, uint64_t seed) -> std::unique_ptr<nn::RNNBase> {
+            if (mode != "LSTM" && mode != "GRU")
+              fail<ValueError>("attn.nn", "mode must be 'LSTM' or 'GRU', got '", mode, "'");
+            const nn::RnnOptions o{input_size, hidden_size, num_layers,   bias,
+                                   batch_first, dropout,    bidirectional};
+            Rng rng(seed);
+            if (mode == "LSTM") return std::make_unique<nn::LSTM>(o, rng, seed);
+            return std::make_unique<nn::GRU>(o, rng, seed);
+          }),
+          py::arg("mode"), py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
+          py::arg("bias"), py::arg("batch_first"), py::arg("dropout"), py::arg("bidirectional"),
+          py::arg("seed"));
+  rnn.def(
+      "forward",
+      [](nn::RNNBase& module, const FloatArray& x, const std::optional<FloatArray>& h0,
+         const std::optional<FloatArray>& c0, const std::optional<std::vector<int64_t>>& lengths) {
+        const ConstTensorView xv = view_of(x, "input");
+        const ConstTensorView h0v = h0 ? view_of(*h0, "h0") : ConstTensorView();
+        const ConstTensorView c0v = c0 ? view_of(*c0, "c0") : ConstTensorView();
+        const std::vector<int64_t> lens = lengths ? *lengths : std::vector<int64_t>();
+        nn::RNNBase::Output out;
+        {
+          py::gil_scoped_release release;
+          out = module.forward(xv, h0v, c0v, lens, nullptr, thread_context());
+        }
+        py::object c_n = out.c_n.defined() ? py::object(to_numpy(std::move(out.c_n))) : py::none();
+        return py::make_tuple(to_numpy(std::move(out.output)), to_numpy(std::move(out.h_n)), c_n);
+      },
+      py::arg("input"), py::arg("h0"), py::arg("c0"), py::arg("lengths"));
+  bind_module_common<nn::RNNBase>(rnn);
+}
+
 }  // namespace
 
 void register_modules(py::module_& m) {
@@ -264,6 +301,7 @@ void register_modules(py::module_& m) {
   bind_linear_and_norm(nn);
   bind_attention(nn);
   bind_encoders(nn);
+  bind_recurrent(nn);
 }
 
 }  // namespace attn::python

@@ -106,3 +106,53 @@ def test_modules_reject_bad_input():
         attn.nn.MultiheadAttention(16, 4, add_bias_kv=True)
     with pytest.raises(ValueError, match="dropout"):
         attn.nn.MultiheadAttention(16, 4, dropout=0.1)(np.zeros((3, 16)), np.zeros((3, 16)), np.zeros((3, 16)))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("bidirectional,batch_first,with_state,lengths",
+                         [(False, False, False, None), (True, True, True, None), (True, False, True, [5, 1, 3]),
+                          (False, True, False, [2, 5, 4])])
+def test_rnn_matches_torch(kind, bidirectional, batch_first, with_state, lengths):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    torch.manual_seed(0)
+    t = getattr(torch.nn, kind)(6, 5, num_layers=2, bidirectional=bidirectional, batch_first=batch_first).eval()
+    m = getattr(attn.nn, kind)(6, 5, num_layers=2, bidirectional=bidirectional, batch_first=batch_first).eval()
+    assert m.load_state_dict(t.state_dict()) == ([], [])
+    D = 2 if bidirectional else 1
+    x = torch.randn(*((3, 5, 6) if batch_first else (5, 3, 6)))
+    h0 = torch.randn(2 * D, 3, 5) if with_state else None
+    c0 = torch.randn(2 * D, 3, 5) if with_state else None
+    hx = None if not with_state else ((h0, c0) if kind == "LSTM" else h0)
+    with torch.no_grad():
+        inp = x if lengths is None else pack_padded_sequence(x, torch.tensor(lengths), batch_first=batch_first,
+                                                             enforce_sorted=False)
+        ty, thn = t(inp, hx)
+        if lengths is not None:
+            ty, _ = pad_packed_sequence(ty, batch_first=batch_first, total_length=5)
+    ahx = None if hx is None else ((h0.numpy(), c0.numpy()) if kind == "LSTM" else h0.numpy())
+    y, hn = m(x.numpy(), ahx, lengths=lengths)
+    np.testing.assert_allclose(y, ty.numpy(), atol=2e-6)
+    if kind == "LSTM":
+        np.testing.assert_allclose(hn[0], thn[0].numpy(), atol=2e-6)
+        np.testing.assert_allclose(hn[1], thn[1].numpy(), atol=2e-6)
+    else:
+        np.testing.assert_allclose(hn, thn.numpy(), atol=2e-6)
+
+
+def test_rnn_unbatched_and_errors():
+    t = torch.nn.GRU(4, 3).eval()
+    m = attn.nn.GRU(4, 3).eval()
+    m.load_state_dict(t.state_dict())
+    x = torch.randn(7, 4)
+    with torch.no_grad():
+        ty, th = t(x)
+    y, h = m(x.numpy())
+    assert y.shape == (7, 3) and h.shape == (1, 3)
+    np.testing.assert_allclose(y, ty.numpy(), atol=2e-6)
+    assert m.parameter_names() == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    with pytest.raises(ValueError, match=r"GRU.forward: input has 5 features \(shape \(7, 5\)\)"):
+        m(np.zeros((7, 5), np.float32))
+    with pytest.raises(ValueError, match=r"lengths\[0\] = 9 is not in \[1, T = 7\]"):
+        attn.nn.LSTM(4, 3)(np.zeros((7, 1, 4), np.float32), lengths=[9])
+    with pytest.raises(ValueError, match="proj_size is not supported"):
+        attn.nn.LSTM(4, 3, proj_size=2)
