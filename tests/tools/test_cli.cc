@@ -430,6 +430,36 @@ TEST(CliBench, SequenceModelsTimesEachModelAndPlots) {
   EXPECT_NE(r.output.find("divisible by heads"), std::string::npos) << r.output;
 }
 
+// attn encode on a recurrent config: --lengths checked against the input; the recurrent-only options
+// are usage errors on a transformer config.
+TEST(CliEncode, RecurrentConfigTakesLengthsAndRejectsThemOtherwise) {
+  const std::string dir = ::testing::TempDir() + "/encode_rnn";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir + "/config.json") << R"({"type": "gru", "input_size": 4, "hidden_size": 3})";
+  }
+  Rng rng(1);
+  Tensor x(Shape{5, 2, 4});
+  for (float& v : x.values()) v = static_cast<float>(rng.normal());
+  io::write_npy(dir + "/x.npy", x.view());
+  nn::GRU gru({.input_size = 4, .hidden_size = 3}, rng);
+  io::write_safetensors(dir + "/w.safetensors", gru.state_dict());
+  const std::string base = "encode --config " + dir + "/config.json --weights " + dir +
+                           "/w.safetensors --input " + dir + "/x.npy --out " + dir + "/y.npy";
+  auto r = run_cli(base + " --lengths 5,2 --state-out " + dir + "/h.npy");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1-layer GRU, hidden 3"), std::string::npos) << r.output;
+  EXPECT_EQ(io::read_npy(dir + "/h.npy").shape, (Shape{1, 2, 3}));
+  r = run_cli(base + " --lengths 5,6");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("lengths[1] = 6 is not in [1, T = 5]"), std::string::npos) << r.output;
+  const std::string e = std::string(ATTN_GOLDEN_DIR) + "/encode/";
+  r = run_cli("encode --config " + e + "config.json --weights " + e + "weights.safetensors --input " +
+              e + "input.npy --out " + dir + "/t.npy --lengths 3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("are for recurrent models"), std::string::npos) << r.output;
+}
+
 // The RNN-versus-attention experiment end to end on a tiny setting: a table row per model and
 // distance, results.csv and accuracy.png written; a bad distance is a usage error.
 TEST(CliExperiment, RnnVsAttentionWritesTableCsvAndPlot) {
@@ -515,14 +545,21 @@ TEST(CliFuzz, RandomArgumentListsEndInACleanExitCode) {
                             "--reference", "--grad-out", "--dq", "--dk", "--dv", "--dbias",
                             "--show", "--allow-non-finite"})},
       {"encode", with_mask({"--config", "--weights", "--input", "--out", "--non-strict", "--quiet",
-                            "--allow-non-finite"})},
+                            "--allow-non-finite", "--lengths", "--state-out"})},
+      {"bench sequence-models --seq 8 --d-model 8 --heads 2 --batch 1 --repeats 1 --plot ''",
+       {"--seq", "--d-model", "--batch", "--heads", "--window", "--threads", "--models",
+        "--backward", "--json", "--repeats", "--plot"}},
+      {"experiment rnn-vs-attention --distances 2 --steps 2 --batch 2 --d-model 8 --quiet "
+       "--out-dir " + tmp + "/fuzz_experiment",
+       {"--distances", "--steps", "--batch", "--lr", "--seed", "--threads", "--out-dir"}},
       {"bench attention --seq 64 --repeats 1 --reference-max 16",
        with_mask({"--heads", "--head-dim", "--batch", "--backward", "--json"})},
       {"train reverse --steps 2 --eval-every 1 --quiet --out-dir " + tmp + "/fuzz_train",
        {"--vocab", "--seq-len", "--d-model", "--heads", "--ff", "--layers", "--batch", "--warmup",
         "--lr", "--clip", "--target-accuracy", "--seed", "--threads", "--checkpoint-every",
         "--resume"}},
-      {"", {"pe", "attend", "train", "bench", "encode", "--help", "--version", "--bogus"}},
+      {"", {"pe", "attend", "train", "bench", "encode", "experiment", "--help", "--version",
+            "--bogus"}},
   };
   Rng rng(2024);
   auto pick = [&](const auto& v) { return v[rng.next_u64() % v.size()]; };
