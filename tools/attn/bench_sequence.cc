@@ -107,7 +107,8 @@ struct Row {
 void print_header(const SequenceBenchOptions& o, const std::vector<int64_t>& threads) {
   std::cout << "machine: SIMD " << ops::simd_target() << "; B=" << o.batch << " C=" << o.d_model
             << " heads=" << o.heads << " (attention), truncated window ±" << o.window
-            << "; median of " << o.repeats << " runs after a warm-up\n"
+            << "; median of " << o.repeats << " runs after a warm-up; peak MiB: resident memory a "
+               "case adds at its peak\n"
             << pad("model", 24) << std::right << std::setw(6) << "T";
   for (const char* pass : {"fwd", "fwd+bwd"}) {
     if (std::string(pass) == "fwd+bwd" && !o.backward) continue;
