@@ -165,7 +165,12 @@ RecallResult run_recall(RecallModelKind kind, const RecallConfig& c, const Conte
   };
   const auto fit = train::fit(*model, optimizer, o, step, evaluate);
   Rng test_rng(mix(c.seed, 0, 3));
-  RecallResult r{kind, c.distance, model->num_parameters(), fit.steps, 0.0, fit.step_seconds,
+  RecallResult r{kind,
+                 c.distance,
+                 model->num_parameters(),
+                 fit.steps,
+                 0.0,
+                 fit.step_seconds,
                  fit.losses.empty() ? std::nan("") : fit.losses.back()};
   r.test_accuracy = accuracy(*model, c, test_rng, c.test_batch, ctx);
   return r;

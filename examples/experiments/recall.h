@@ -22,10 +22,10 @@
 namespace attn::examples {
 
 struct RecallConfig {
-  int64_t distance = 10;             // D: the query sits D positions after the key (T = D + 1)
-  int64_t keys = 8;                  // K classes (chance accuracy 1/K)
-  int64_t distractors = 16;          // distractor vocabulary
-  int64_t d_model = 64;              // both models' width (LSTM hidden size; transformer C)
+  int64_t distance = 10;              // D: the query sits D positions after the key (T = D + 1)
+  int64_t keys = 8;                   // K classes (chance accuracy 1/K)
+  int64_t distractors = 16;           // distractor vocabulary
+  int64_t d_model = 64;               // both models' width (LSTM hidden size; transformer C)
   int64_t nhead = 4, num_layers = 1;  // the transformer's
   int64_t batch = 16, steps = 600, warmup = 30;
   double lr = 3e-3, min_lr = 1e-4, clip = 1.0;

@@ -265,8 +265,8 @@ void bind_recurrent(py::module_& m) {
                       bool bidirectional, uint64_t seed) -> std::unique_ptr<nn::RNNBase> {
             if (mode != "LSTM" && mode != "GRU")
               fail<ValueError>("attn.nn", "mode must be 'LSTM' or 'GRU', got '", mode, "'");
-            const nn::RnnOptions o{input_size, hidden_size, num_layers,   bias,
-                                   batch_first, dropout,    bidirectional};
+            const nn::RnnOptions o{input_size,  hidden_size, num_layers,   bias,
+                                   batch_first, dropout,     bidirectional};
             Rng rng(seed);
             if (mode == "LSTM") return std::make_unique<nn::LSTM>(o, rng, seed);
             return std::make_unique<nn::GRU>(o, rng, seed);

@@ -286,8 +286,8 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
   }
   const auto [x0, x1] = padded(x_lo, x_hi);
   const bool fixed_y = std::isfinite(p.y_min) && std::isfinite(p.y_max);
-  const auto [y0, y1] = fixed_y ? padded(plotted(p.y_min, p.log_y), plotted(p.y_max, p.log_y))
-                                : padded(y_lo, y_hi);
+  const auto [y0, y1] =
+      fixed_y ? padded(plotted(p.y_min, p.log_y), plotted(p.y_max, p.log_y)) : padded(y_lo, y_hi);
   const auto bytes = render(fn, p.width, p.height, [&] {
     plschr(0.0, 1.1);
     plvpor(0.11, 0.96, 0.12, 0.91);
@@ -300,9 +300,10 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
     if (p.log_x) draw_log_x_axis(x0, x1, y0, y1);
     // A log axis's labels are plain numbers, up to 5 characters wide: its title goes further out.
     pllab(p.x_label.c_str(), p.log_y ? "" : p.y_label.c_str(), p.title.c_str());
-    if (p.log_y) plmtex("l", 4.6, 0.5, 0.5, p.y_label.c_str());
+    if (p.log_y) plmtex("l", 5.4, 0.5, 0.5, p.y_label.c_str());
     for (size_t i = 0; i < p.series.size(); ++i)
-      draw_series(p.series[i], p.log_x, p.log_y, kFirstSeries + static_cast<int>(i) % kSeriesColours);
+      draw_series(p.series[i], p.log_x, p.log_y,
+                  kFirstSeries + static_cast<int>(i) % kSeriesColours);
     if (labels) draw_legend(p, emptiest_corner(p, x0, x1, y0, y1));
   });
   internal::write_file_bytes(fn, path, bytes);

@@ -26,8 +26,8 @@ RNNBase::RNNBase(ops::RnnCell cell, const RnnOptions& options, Rng& rng, uint64_
     : cell_(cell), o_(options), dropout_(options.dropout, dropout_seed) {
   const char* fn = ops::rnn_cell_name(cell);
   if (o_.input_size < 1 || o_.hidden_size < 1 || o_.num_layers < 1)
-    fail<ValueError>(fn, "input_size, hidden_size and num_layers must be >= 1, got ",
-                     o_.input_size, ", ", o_.hidden_size, ", ", o_.num_layers);
+    fail<ValueError>(fn, "input_size, hidden_size and num_layers must be >= 1, got ", o_.input_size,
+                     ", ", o_.hidden_size, ", ", o_.num_layers);
   if (!(o_.dropout >= 0.0 && o_.dropout <= 1.0))
     fail<ValueError>(fn, "dropout must be in [0, 1], got ", o_.dropout);
   const int64_t G = ops::rnn_gates(cell), H = o_.hidden_size, D = directions();
@@ -41,7 +41,8 @@ RNNBase::RNNBase(ops::RnnCell cell, const RnnOptions& options, Rng& rng, uint64_
     for (int64_t d = 0; d < D; ++d) {
       const std::string sfx = layer_suffix(l, d);
       const int64_t in = l == 0 ? o_.input_size : D * H;
-      LayerParams p{add("weight_ih" + sfx, Shape{G * H, in}), add("weight_hh" + sfx, Shape{G * H, H})};
+      LayerParams p{add("weight_ih" + sfx, Shape{G * H, in}),
+                    add("weight_hh" + sfx, Shape{G * H, H})};
       if (o_.bias) {
         p.b_ih = add("bias_ih" + sfx, Shape{G * H});
         p.b_hh = add("bias_hh" + sfx, Shape{G * H});
@@ -77,8 +78,9 @@ RNNBase::Output RNNBase::forward(ConstTensorView x, ConstTensorView h0, ConstTen
                                  const Context& ctx) {
   const char* fn = fn_forward();
   if (!x.defined() || (x.rank() != 2 && x.rank() != 3))
-    fail<ShapeError>(fn, "input must be (T, B, IN), (B, T, IN) with batch_first, or unbatched (T, IN); got ",
-                     x.defined() ? x.shape().str() : std::string("none"));
+    fail<ShapeError>(
+        fn, "input must be (T, B, IN), (B, T, IN) with batch_first, or unbatched (T, IN); got ",
+        x.defined() ? x.shape().str() : std::string("none"));
   const bool batched = x.rank() == 3;
   if (x.dim(-1) != o_.input_size)
     fail<ShapeError>(fn, "input has ", x.dim(-1), " features (shape ", x.shape().str(),
@@ -153,8 +155,8 @@ RNNBase::Grads RNNBase::backward(ConstTensorView doutput, ConstTensorView dh_n,
   if (cache.inputs.empty()) fail<ValueError>(fn, "the cache is empty: run forward with a cache");
   const int64_t T = cache.inputs[0].dim(0), B = cache.inputs[0].dim(1), H = o_.hidden_size,
                 L = o_.num_layers, D = directions();
-  const Shape out_shape = cache.batched ? (o_.batch_first ? Shape{B, T, D * H} : Shape{T, B, D * H})
-                                        : Shape{T, D * H};
+  const Shape out_shape =
+      cache.batched ? (o_.batch_first ? Shape{B, T, D * H} : Shape{T, B, D * H}) : Shape{T, D * H};
   if (!doutput.defined() || !(doutput.shape() == out_shape))
     fail<ShapeError>(fn, "doutput has shape ", doutput.defined() ? doutput.shape().str() : "none",
                      " but the output's ", out_shape.str(), " is expected");
@@ -169,8 +171,8 @@ RNNBase::Grads RNNBase::backward(ConstTensorView doutput, ConstTensorView dh_n,
   const Tensor dhn = state(dh_n, "dh_n"), dcn = state(dc_n, "dc_n");
   Grads g{Tensor(), Tensor(state_shape),
           cell_ == ops::RnnCell::kLSTM ? Tensor(state_shape) : Tensor()};
-  Tensor dy = time_major(cache.batched ? doutput : doutput.unsqueeze(1),
-                         cache.batched && o_.batch_first);
+  Tensor dy =
+      time_major(cache.batched ? doutput : doutput.unsqueeze(1), cache.batched && o_.batch_first);
   for (int64_t l = L - 1; l >= 0; --l) {
     const std::vector<ops::RnnDirection> dirs = layer_directions(l, cache.h0, cache.c0);
     std::vector<ops::RnnDirectionGrad> grads;

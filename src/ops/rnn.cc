@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Fast LSTM / GRU layers (attn/ops/rnn.h). Per direction:
 //   1. the input side of every step at once: gates = x W_ihᵀ + biases, one (T·B, G·H) GEMM;
-//   2. the time loop, inside one OpenMP region: at each step, every fixed block of kUnitBlock hidden
+//   2. the time loop, inside one OpenMP region: at each step, every fixed block of kUnitBlock
+//   hidden
 //      units (of each direction) runs its recurrent GEMM h_{t−1} W_hh[block]ᵀ and the fused gate
 //      row (rnn_kernels); a barrier ends the step, since the next one needs all of h_t.
 // The backward walks the steps back with two barriers a step (gate gradients of every block, then
@@ -32,9 +33,7 @@ using internal::RnnDims;
 constexpr int64_t kUnitBlock = 64;
 
 int64_t unit_blocks(int64_t H) { return (H + kUnitBlock - 1) / kUnitBlock; }
-int64_t block_units(int64_t H, int64_t blk) {
-  return std::min(kUnitBlock, H - blk * kUnitBlock);
-}
+int64_t block_units(int64_t H, int64_t blk) { return std::min(kUnitBlock, H - blk * kUnitBlock); }
 
 // fn(s, phase, task, worker) for every step s in [0, T) and phase in [0, phases): all tasks of a
 // phase finish before the next phase (or step) starts. One parallel region for the whole loop.
@@ -105,8 +104,8 @@ struct ForwardDir {
   RnnSaved* s;
   Tensor w_packed;  // per block, panels of P (H, G·ub): P[j][k·ub + u] = W_hh[k·H + j0 + u][j]
   int64_t block_floats;
-  Tensor h0, c0;    // (B, H)
-  Tensor b_hn;      // (H) GRU's recurrent n bias, or undefined
+  Tensor h0, c0;  // (B, H)
+  Tensor b_hn;    // (H) GRU's recurrent n bias, or undefined
 };
 
 // gates[:, :G·H] = x W_ihᵀ + b_ih + b_hh (for GRU, b_hh's r and z parts only: b_hn stays inside
@@ -134,8 +133,13 @@ void project_inputs(RnnCell cell, const RnnDims& d, const Tensor& xc, const RnnD
 ForwardDir prepare_forward(RnnCell cell, const RnnDims& d, const Tensor& xc, const RnnDirection& p,
                            RnnSaved& s, const Context& ctx) {
   const int64_t block_floats = internal::kernels::panel_floats(d.H, d.G * kUnitBlock);
-  ForwardDir f{&p, &s, Tensor(Shape{unit_blocks(d.H), block_floats}), block_floats,
-               state_or_zeros(p.h0, d), state_or_zeros(p.c0, d), Tensor()};
+  ForwardDir f{&p,
+               &s,
+               Tensor(Shape{unit_blocks(d.H), block_floats}),
+               block_floats,
+               state_or_zeros(p.h0, d),
+               state_or_zeros(p.c0, d),
+               Tensor()};
   s.gates = Tensor(Shape{d.T, d.B, 4 * d.H});
   s.h = Tensor(Shape{d.T, d.B, d.H});
   s.c = cell == RnnCell::kLSTM ? Tensor(Shape{d.T, d.B, d.H}) : Tensor();
@@ -143,9 +147,8 @@ ForwardDir prepare_forward(RnnCell cell, const RnnDims& d, const Tensor& xc, con
   // Row j of a block's P is what h_j multiplies, so a step's product is h_{t−1} (B, H) · P.
   for (int64_t blk = 0; blk < unit_blocks(d.H); ++blk) {
     const int64_t ub = block_units(d.H, blk), j0 = blk * kUnitBlock;
-    pack_panels(d.H, d.G * ub, f.w_packed.data() + blk * block_floats, [&](int64_t j, int64_t n) {
-      return p.w_hh(n / ub * d.H + j0 + n % ub, j);
-    });
+    pack_panels(d.H, d.G * ub, f.w_packed.data() + blk * block_floats,
+                [&](int64_t j, int64_t n) { return p.w_hh(n / ub * d.H + j0 + n % ub, j); });
   }
   if (cell == RnnCell::kGRU && p.b_hh.defined())
     f.b_hn = Tensor::copy_of(p.b_hh.slice(0, 2 * d.H, 3 * d.H));
@@ -165,8 +168,9 @@ void forward_task(RnnCell cell, const RnnDims& d, std::span<const int64_t> lengt
   const int64_t H = d.H, B = d.B, ub = block_units(H, blk), j0 = blk * kUnitBlock;
   const auto [t, prev] = step_times(f.p->reverse, s, d.T);
   const float* h_prev = prev < 0 ? f.h0.data() : f.s->h.data() + prev * B * H;
-  const float* c_prev =
-      cell != RnnCell::kLSTM ? nullptr : prev < 0 ? f.c0.data() : f.s->c.data() + prev * B * H;
+  const float* c_prev = cell != RnnCell::kLSTM ? nullptr
+                        : prev < 0             ? f.c0.data()
+                                               : f.s->c.data() + prev * B * H;
   const float* w = f.w_packed.data() + blk * f.block_floats;
   internal::kernels::panel_gemm(h_prev, H, B, w, H, d.G * ub, hp, d.G * ub, false);
   for (int64_t b = 0; b < B; ++b) {
@@ -185,8 +189,8 @@ void forward_task(RnnCell cell, const RnnDims& d, std::span<const int64_t> lengt
       internal::kernels::lstm_forward_row(gates, H, hp + b * d.G * ub, ub, c_now, h_now, ub);
     else
       internal::kernels::gru_forward_row(gates, H, hp + b * d.G * ub, ub,
-                                         f.b_hn.defined() ? f.b_hn.data() + j0 : nullptr, hb,
-                                         h_now, ub);
+                                         f.b_hn.defined() ? f.b_hn.data() + j0 : nullptr, hb, h_now,
+                                         ub);
     store_output(f.p->y, t, b, j0, h_now, ub);
   }
 }
@@ -229,7 +233,7 @@ struct BackwardDir {
   const RnnDirection* p;
   const RnnSaved* s;
   const RnnDirectionGrad* g;
-  Tensor w_cols;      // per block, panels of its columns of W_hh (G·H, ub)
+  Tensor w_cols;  // per block, panels of its columns of W_hh (G·H, ub)
   int64_t block_floats;
   Tensor h0, c0;      // (B, H)
   Tensor dax, dah_t;  // (T, B, G·H): the input side's and (GRU only) the recurrent side's gradients
@@ -241,8 +245,13 @@ struct BackwardDir {
 BackwardDir prepare_backward(RnnCell cell, const RnnDims& d, const RnnDirection& p,
                              const RnnSaved& s, const RnnDirectionGrad& g) {
   const int64_t block_floats = internal::kernels::panel_floats(d.G * d.H, kUnitBlock);
-  BackwardDir b{&p, &s, &g, Tensor(Shape{unit_blocks(d.H), block_floats}), block_floats,
-                state_or_zeros(p.h0, d), state_or_zeros(p.c0, d),
+  BackwardDir b{&p,
+                &s,
+                &g,
+                Tensor(Shape{unit_blocks(d.H), block_floats}),
+                block_floats,
+                state_or_zeros(p.h0, d),
+                state_or_zeros(p.c0, d),
                 Tensor(Shape{d.T, d.B, d.G * d.H}),
                 cell == RnnCell::kGRU ? Tensor(Shape{d.T, d.B, d.G * d.H}) : Tensor(),
                 {state_or_zeros(g.dh_n, d), Tensor(Shape{d.B, d.H})},
@@ -253,8 +262,9 @@ BackwardDir prepare_backward(RnnCell cell, const RnnDims& d, const RnnDirection&
   return b;
 }
 
-// Phase 0 of the walk back's iteration `it` (the forward's step T − 1 − it) for one block: the gate gradients of every sequence, and into dh_next the part
-// of dh_{t−1} that bypasses W_hh (GRU's dh ⊙ z, or all of dh where the step is past the sequence).
+// Phase 0 of the walk back's iteration `it` (the forward's step T − 1 − it) for one block: the gate
+// gradients of every sequence, and into dh_next the part of dh_{t−1} that bypasses W_hh (GRU's dh ⊙
+// z, or all of dh where the step is past the sequence).
 void backward_gates_task(RnnCell cell, const RnnDims& d, std::span<const int64_t> lengths,
                          BackwardDir& bd, int64_t it, int64_t blk, float* dh_total) {
   const int64_t H = d.H, B = d.B, GH = d.G * H, ub = block_units(H, blk), j0 = blk * kUnitBlock;
@@ -276,9 +286,8 @@ void backward_gates_task(RnnCell cell, const RnnDims& d, std::span<const int64_t
     float* dax = bd.dax.data() + (t * B + b) * GH + j0;
     if (cell == RnnCell::kLSTM) {
       const float* c_prev = (prev < 0 ? bd.c0.data() : sv.c.data() + prev * B * H) + b * H + j0;
-      internal::kernels::lstm_backward_row(gates, H, sv.c.data() + (t * B + b) * H + j0,
-                                           c_prev, dh_total, bd.dc.data() + b * H + j0, dax, H,
-                                           ub);
+      internal::kernels::lstm_backward_row(gates, H, sv.c.data() + (t * B + b) * H + j0, c_prev,
+                                           dh_total, bd.dc.data() + b * H + j0, dax, H, ub);
       std::memset(next, 0, sizeof(float) * static_cast<size_t>(ub));
     } else {
       const float* h_prev = (prev < 0 ? bd.h0.data() : sv.h.data() + prev * B * H) + b * H + j0;
@@ -301,8 +310,8 @@ void backward_state_task(const RnnDims& d, BackwardDir& bd, int64_t it, int64_t 
 void gemm_acc(const Context& ctx, bool trans_a, int64_t M, int64_t N, int64_t K, const float* a,
               int64_t lda, const float* b, int64_t ldb, TensorView c) {
   internal::BlasOutput out(c, true);
-  internal::parallel_sgemm(ctx, trans_a, false, M, N, K, 1.0f, {a, 0, 0, lda}, {b, 0, 0, ldb},
-                           1.0f, out);
+  internal::parallel_sgemm(ctx, trans_a, false, M, N, K, 1.0f, {a, 0, 0, lda}, {b, 0, 0, ldb}, 1.0f,
+                           out);
   out.flush();
 }
 
@@ -311,15 +320,16 @@ void add_column_sums(const Context& ctx, const Tensor& a, int64_t rows, int64_t 
                      TensorView bias) {
   if (!bias.defined()) return;
   constexpr int64_t kCols = 256;
-  internal::parallel_for(ctx, (cols + kCols - 1) / kCols, static_cast<double>(rows * kCols),
-                         [&](int64_t blk, int) {
-                           const int64_t c0 = blk * kCols, c1 = std::min(cols, c0 + kCols);
-                           std::vector<double> acc(static_cast<size_t>(c1 - c0), 0.0);
-                           for (int64_t r = 0; r < rows; ++r)
-                             for (int64_t c = c0; c < c1; ++c) acc[c - c0] += static_cast<double>(a.data()[r * cols + c]);
-                           for (int64_t c = c0; c < c1; ++c)
-                             bias(c) = static_cast<float>(static_cast<double>(bias(c)) + acc[c - c0]);
-                         });
+  internal::parallel_for(
+      ctx, (cols + kCols - 1) / kCols, static_cast<double>(rows * kCols), [&](int64_t blk, int) {
+        const int64_t c0 = blk * kCols, c1 = std::min(cols, c0 + kCols);
+        std::vector<double> acc(static_cast<size_t>(c1 - c0), 0.0);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = c0; c < c1; ++c)
+            acc[c - c0] += static_cast<double>(a.data()[r * cols + c]);
+        for (int64_t c = c0; c < c1; ++c)
+          bias(c) = static_cast<float>(static_cast<double>(bias(c)) + acc[c - c0]);
+      });
 }
 
 // After the time loop: every gradient that is a sum over steps, as GEMMs over all T·B rows.
@@ -363,14 +373,14 @@ void rnn_backward(RnnCell cell, ConstTensorView x, std::span<const int64_t> leng
   if (saved == nullptr) fail<ValueError>(fn, "needs what rnn_forward saved; got none");
   for (size_t i = 0; i < dirs.size(); ++i)
     if (!(saved[i].gates.defined() && saved[i].gates.shape() == Shape{d.T, d.B, 4 * d.H}))
-      fail<ShapeError>(fn, "saved state of direction ", i, " does not match x ",
-                       x.shape().str(), " and H = ", d.H);
+      fail<ShapeError>(fn, "saved state of direction ", i, " does not match x ", x.shape().str(),
+                       " and H = ", d.H);
   std::vector<BackwardDir> bw;
   for (size_t i = 0; i < dirs.size(); ++i)
     bw.push_back(prepare_backward(cell, d, dirs[i], saved[i], grads[i]));
   const int64_t blocks = unit_blocks(d.H), tasks = blocks * static_cast<int64_t>(dirs.size());
-  const int threads = loop_threads(ctx, tasks, static_cast<double>(d.B * d.G * kUnitBlock * d.H),
-                                   kUnitBlock);
+  const int threads =
+      loop_threads(ctx, tasks, static_cast<double>(d.B * d.G * kUnitBlock * d.H), kUnitBlock);
   step_loop(threads, d.T, 2, tasks, [&](int64_t it, int phase, int64_t k, int worker) {
     BackwardDir& bd = bw[static_cast<size_t>(k / blocks)];
     if (phase == 0)
@@ -387,8 +397,8 @@ void rnn_backward(RnnCell cell, ConstTensorView x, std::span<const int64_t> leng
     parameter_gradients(d, xc, bd, ctx);
     if (dx.defined()) {
       const Tensor w_ih = contiguous(bd.p->w_ih);
-      gemm_acc(ctx, false, d.T * d.B, d.IN, d.G * d.H, bd.dax.data(), d.G * d.H, w_ih.data(),
-               d.IN, dx_acc.view());
+      gemm_acc(ctx, false, d.T * d.B, d.IN, d.G * d.H, bd.dax.data(), d.G * d.H, w_ih.data(), d.IN,
+               dx_acc.view());
     }
   }
   if (dx.defined()) {

@@ -174,10 +174,17 @@ void PanelGemm(const float* a, int64_t lda, int64_t M, const float* panels, int6
     const float* am = a + m * lda;
     float* cm = c + m * ldc + n0;
     switch (M - m) {
-      case 3: PanelTile<3>(am, lda, panel, K, n_valid, cm, ldc, accumulate); break;
-      case 2: PanelTile<2>(am, lda, panel, K, n_valid, cm, ldc, accumulate); break;
-      case 1: PanelTile<1>(am, lda, panel, K, n_valid, cm, ldc, accumulate); break;
-      default: break;
+      case 3:
+        PanelTile<3>(am, lda, panel, K, n_valid, cm, ldc, accumulate);
+        break;
+      case 2:
+        PanelTile<2>(am, lda, panel, K, n_valid, cm, ldc, accumulate);
+        break;
+      case 1:
+        PanelTile<1>(am, lda, panel, K, n_valid, cm, ldc, accumulate);
+        break;
+      default:
+        break;
     }
   }
 }

@@ -59,8 +59,7 @@ struct Step {
         double a[4];
         for (int k = 0; k < 4; ++k)
           a[k] = input_row(x, t, b, k * H + u) + hidden_row(hp, k * H + u);
-        const double i = sigmoid(a[0]), f = sigmoid(a[1]), g = std::tanh(a[2]),
-                     o = sigmoid(a[3]);
+        const double i = sigmoid(a[0]), f = sigmoid(a[1]), g = std::tanh(a[2]), o = sigmoid(a[3]);
         c[u] = f * c[u] + i * g;
         hn[u] = o * std::tanh(c[u]);
         gates[u] = i, gates[H + u] = f, gates[2 * H + u] = g, gates[3 * H + u] = o;
@@ -184,7 +183,8 @@ void backward_impl(RnnCell cell, BasicView<const T> x, std::span<const int64_t> 
         step.run(x, step_time(p, k, L), b, hs[k + 1], cs[k + 1], gs[k]);
       }
       Vec dh(H), dc(H), dax(G * H), dah(G * H), direct(H);
-      for (int64_t u = 0; u < H; ++u) dh[u] = at_or_zero(g.dh_n, b, u), dc[u] = at_or_zero(g.dc_n, b, u);
+      for (int64_t u = 0; u < H; ++u)
+        dh[u] = at_or_zero(g.dh_n, b, u), dc[u] = at_or_zero(g.dc_n, b, u);
       for (int64_t k = L - 1; k >= 0; --k) {
         const int64_t t = step_time(p, k, L);
         for (int64_t u = 0; u < H; ++u)

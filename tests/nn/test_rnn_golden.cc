@@ -43,8 +43,7 @@ struct Fixture {
 };
 
 ::testing::AssertionResult close_to(ConstTensorView actual, ConstTensorView expected) {
-  return all_close<float, float>(actual, expected,
-                                 1e-5 * std::max(1.0, max_abs<float>(expected)));
+  return all_close<float, float>(actual, expected, 1e-5 * std::max(1.0, max_abs<float>(expected)));
 }
 
 void check_case(const std::string& name) {
@@ -69,7 +68,8 @@ void check_case(const std::string& name) {
   if (!c["lengths"].is_null()) lengths = c["lengths"].get<std::vector<int64_t>>();
   Context ctx(ContextOptions{.num_threads = 2});
   RNNBase::Cache cache;
-  const auto out = m->forward(f.at("in.x"), f.maybe("in.h0"), f.maybe("in.c0"), lengths, &cache, ctx);
+  const auto out =
+      m->forward(f.at("in.x"), f.maybe("in.h0"), f.maybe("in.c0"), lengths, &cache, ctx);
   EXPECT_TRUE(close_to(out.output, f.at("out.y")));
   EXPECT_TRUE(close_to(out.h_n, f.at("out.h_n")));
   if (lstm) {
@@ -90,9 +90,9 @@ void check_case(const std::string& name) {
 }
 
 TEST(RnnGolden, LstmMatchesTorch) {
-  for (const char* name : {"lstm_l1", "lstm_l1_reverse_lengths_batch_first",
-                           "lstm_l2_bi_h0_batch_first", "lstm_l2_bi_h0_lengths",
-                           "lstm_l2_h0_lengths"})
+  for (const char* name :
+       {"lstm_l1", "lstm_l1_reverse_lengths_batch_first", "lstm_l2_bi_h0_batch_first",
+        "lstm_l2_bi_h0_lengths", "lstm_l2_h0_lengths"})
     check_case(name);
 }
 
@@ -107,14 +107,14 @@ TEST(Rnn, ParameterNamesAndShapesArePyTorchs) {
   LSTM m({.input_size = 3, .hidden_size = 5, .num_layers = 2, .bidirectional = true}, rng);
   std::vector<std::string> names;
   for (auto& [n, p] : m.named_parameters()) names.push_back(n + p->value.shape().str());
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "weight_ih_l0(20, 3)", "weight_hh_l0(20, 5)", "bias_ih_l0(20,)",
-                       "bias_hh_l0(20,)", "weight_ih_l0_reverse(20, 3)",
-                       "weight_hh_l0_reverse(20, 5)", "bias_ih_l0_reverse(20,)",
-                       "bias_hh_l0_reverse(20,)", "weight_ih_l1(20, 10)", "weight_hh_l1(20, 5)",
-                       "bias_ih_l1(20,)", "bias_hh_l1(20,)", "weight_ih_l1_reverse(20, 10)",
-                       "weight_hh_l1_reverse(20, 5)", "bias_ih_l1_reverse(20,)",
-                       "bias_hh_l1_reverse(20,)"}));
+  EXPECT_EQ(
+      names,
+      (std::vector<std::string>{
+          "weight_ih_l0(20, 3)", "weight_hh_l0(20, 5)", "bias_ih_l0(20,)", "bias_hh_l0(20,)",
+          "weight_ih_l0_reverse(20, 3)", "weight_hh_l0_reverse(20, 5)", "bias_ih_l0_reverse(20,)",
+          "bias_hh_l0_reverse(20,)", "weight_ih_l1(20, 10)", "weight_hh_l1(20, 5)",
+          "bias_ih_l1(20,)", "bias_hh_l1(20,)", "weight_ih_l1_reverse(20, 10)",
+          "weight_hh_l1_reverse(20, 5)", "bias_ih_l1_reverse(20,)", "bias_hh_l1_reverse(20,)"}));
   for (auto& [n, p] : m.named_parameters())
     EXPECT_LE(max_abs<float>(p->value.view()), 1.0 / std::sqrt(5.0)) << n;  // U(±1/√H)
   GRU gru({.input_size = 3, .hidden_size = 5, .bias = false}, rng);
@@ -162,11 +162,11 @@ TEST(Rnn, RejectsBadInputWithShapes) {
   const Tensor x(Shape{5, 2, 3}), wrong(Shape{5, 2, 7}), h0(Shape{1, 2, 4});
   ATTN_EXPECT_THROW_MSG(m.forward(wrong, {}, {}, {}, nullptr, ctx), ShapeError, "LSTM.forward",
                         "7 features", "(5, 2, 7)", "input_size is 3");
-  ATTN_EXPECT_THROW_MSG(m.forward(x, h0, {}, {}, nullptr, ctx), ShapeError, "h0 has shape (1, 2, 4)",
-                        "(2, 2, 4)");
+  ATTN_EXPECT_THROW_MSG(m.forward(x, h0, {}, {}, nullptr, ctx), ShapeError,
+                        "h0 has shape (1, 2, 4)", "(2, 2, 4)");
   const std::vector<int64_t> too_long = {5, 6}, three = {1, 2, 3};
-  ATTN_EXPECT_THROW_MSG(m.forward(x, {}, {}, too_long, nullptr, ctx), ValueError,
-                        "lengths[1] = 6", "[1, T = 5]");
+  ATTN_EXPECT_THROW_MSG(m.forward(x, {}, {}, too_long, nullptr, ctx), ValueError, "lengths[1] = 6",
+                        "[1, T = 5]");
   ATTN_EXPECT_THROW_MSG(m.forward(x, {}, {}, three, nullptr, ctx), ShapeError,
                         "lengths has 3 values", "batch is 2");
   ATTN_EXPECT_THROW_MSG(m.forward(Tensor(Shape{3}), {}, {}, {}, nullptr, ctx), ShapeError,

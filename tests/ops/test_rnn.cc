@@ -37,19 +37,25 @@ std::vector<ops::BasicRnnDirection<T>> directions(const RnnCaseShape& s,
   const size_t per_out = lstm ? 3 : 2;
   for (int d = 0; d < s.dirs; ++d) {
     const size_t o = 1 + kPerDir * static_cast<size_t>(d), r = per_out * static_cast<size_t>(d);
-    ops::BasicRnnDirection<T> p{in[o], in[o + 1], in[o + 2], in[o + 3], in[o + 4], in[o + 5],
-                                s.dirs == 2 ? d == 1 : s.reverse_single, out[r].view(),
-                                out[r + 1].view(), lstm ? out[r + 2].view() : BasicView<T>()};
+    ops::BasicRnnDirection<T> p{in[o],
+                                in[o + 1],
+                                in[o + 2],
+                                in[o + 3],
+                                in[o + 4],
+                                in[o + 5],
+                                s.dirs == 2 ? d == 1 : s.reverse_single,
+                                out[r].view(),
+                                out[r + 1].view(),
+                                lstm ? out[r + 2].view() : BasicView<T>()};
     dirs.push_back(p);
   }
   return dirs;
 }
 
 template <typename T>
-std::vector<ops::BasicRnnDirectionGrad<T>> direction_grads(const RnnCaseShape& s,
-                                                           const std::vector<BasicView<const T>>& in,
-                                                           const std::vector<BasicView<const T>>& g,
-                                                           std::vector<BasicTensor<T>>& d) {
+std::vector<ops::BasicRnnDirectionGrad<T>> direction_grads(
+    const RnnCaseShape& s, const std::vector<BasicView<const T>>& in,
+    const std::vector<BasicView<const T>>& g, std::vector<BasicTensor<T>>& d) {
   const bool lstm = s.cell == RnnCell::kLSTM;
   d.emplace_back(in[0].shape());  // dx
   for (size_t i = 1; i < in.size(); ++i)
@@ -99,8 +105,8 @@ OpSpec rnn_spec(const RnnCaseShape& s) {
     ops::reference::rnn_backward(s.cell, in[0], s.lengths, dirs, grads, d[0].view(), ctx);
     return d;
   };
-  spec.differentiable_outputs.assign(static_cast<size_t>(s.dirs) * (s.cell == RnnCell::kLSTM ? 3 : 2),
-                                     true);
+  spec.differentiable_outputs.assign(
+      static_cast<size_t>(s.dirs) * (s.cell == RnnCell::kLSTM ? 3 : 2), true);
   // Error model. A gate's pre-activation sums K = IN + H + 2 float products (≤ K·eps·Σ|terms|),
   // the Highway tanh adds ≤ 4 ulp, and σ, tanh have slope ≤ 1. With weights ~ U(±1/√H) (PyTorch's
   // initialisation) the recurrence contracts, so an error made at one step shrinks at the next and
@@ -111,8 +117,10 @@ OpSpec rnn_spec(const RnnCaseShape& s) {
     double w = 0.0, b = 0.0;
     for (size_t i = 1; i < c.inputs.size(); ++i) {
       const size_t slot = (i - 1) % kPerDir;
-      if (slot < 2) w = std::max(w, max_abs_of(c.inputs[i]));
-      else if (slot < 4) b = std::max(b, max_abs_of(c.inputs[i]));
+      if (slot < 2)
+        w = std::max(w, max_abs_of(c.inputs[i]));
+      else if (slot < 4)
+        b = std::max(b, max_abs_of(c.inputs[i]));
     }
     return std::max(1.0, max_abs_of(c.inputs[0])) * w + w + 2 * b + 1.0;
   };
@@ -207,8 +215,8 @@ TEST(Rnn, EveryRunnableSimdTargetMatchesTheReference) {
   for (const std::string& target : ops::available_simd_targets()) {
     SCOPED_TRACE(target);
     ops::set_simd_target(target);
-    for (const auto& s : {RnnCaseShape{RnnCell::kLSTM, 2, false, {}},
-                          RnnCaseShape{RnnCell::kGRU, 1, false, {}}}) {
+    for (const auto& s :
+         {RnnCaseShape{RnnCell::kLSTM, 2, false, {}}, RnnCaseShape{RnnCell::kGRU, 1, false, {}}}) {
       const auto cases = rnn_cases(s, {{5, 5, 3, 67}}, seed++);
       check_forward(rnn_spec(s), cases);
       check_backward(rnn_spec(s), cases);
@@ -260,21 +268,20 @@ TEST(Rnn, RejectsBadArguments) {
                         "lengths[1] = 5", "[1, T = 4]");
   ATTN_EXPECT_THROW_MSG(run({w_ih, w_hh, {}, {}, {}, {}, false, y, {}, {}}, zero), ValueError,
                         "lengths[0] = 0");
-  ATTN_EXPECT_THROW_MSG(run({w_ih, w_hh, {}, {}, {}, {}, false, y, {}, {}}, short_list),
-                        ShapeError, "lengths has 1 values", "batch 2");
+  ATTN_EXPECT_THROW_MSG(run({w_ih, w_hh, {}, {}, {}, {}, false, y, {}, {}}, short_list), ShapeError,
+                        "lengths has 1 values", "batch 2");
   ATTN_EXPECT_THROW_MSG(run({w_ih, w_hh, {}, {}, {}, {}, false, x, {}, {}}), ShapeError,
                         "y has shape (4, 2, 3)", "(4, 2, 5)");
   Tensor g3(Shape{3 * H, IN}), g3h(Shape{3 * H, H}), c(Shape{B, H}), yg(Shape{T, B, H});
   ATTN_EXPECT_THROW_MSG(run({g3, g3h, {}, {}, {}, c, false, yg, {}, {}}, {}, RnnCell::kGRU),
                         ValueError, "c0 and c_n are for LSTM only");
   const ops::RnnDirection p{w_ih, w_hh, {}, {}, {}, {}, false, y, {}, {}};
-  ATTN_EXPECT_THROW_MSG(
-      ops::rnn_backward(RnnCell::kLSTM, x, {}, {&p, 1}, nullptr, {}, {}, ctx), ValueError,
-      "one gradient entry per direction");
+  ATTN_EXPECT_THROW_MSG(ops::rnn_backward(RnnCell::kLSTM, x, {}, {&p, 1}, nullptr, {}, {}, ctx),
+                        ValueError, "one gradient entry per direction");
   const ops::RnnDirectionGrad g{};
-  ATTN_EXPECT_THROW_MSG(ops::rnn_backward(RnnCell::kLSTM, x, {}, {&p, 1}, nullptr, {&g, 1}, {},
-                                          ctx),
-                        ValueError, "needs what rnn_forward saved");
+  ATTN_EXPECT_THROW_MSG(
+      ops::rnn_backward(RnnCell::kLSTM, x, {}, {&p, 1}, nullptr, {&g, 1}, {}, ctx), ValueError,
+      "needs what rnn_forward saved");
 }
 
 }  // namespace

@@ -409,8 +409,10 @@ TEST(CliBench, QueriesTimeADecodingShape) {
 TEST(CliBench, SequenceModelsTimesEachModelAndPlots) {
   const std::string png = ::testing::TempDir() + "/sequence-models.png";
   std::filesystem::remove(png);
-  auto r = run_cli("bench sequence-models --seq 8,16 --d-model 16 --heads 2 --batch 2 --threads 1 "
-                   "--repeats 1 --backward --json --plot " + png);
+  auto r = run_cli(
+      "bench sequence-models --seq 8,16 --d-model 16 --heads 2 --batch 2 --threads 1 "
+      "--repeats 1 --backward --json --plot " +
+      png);
   ASSERT_EQ(r.code, 0) << r.output;
   const auto rows = nlohmann::json::parse(r.output.substr(r.output.find('[')));
   ASSERT_EQ(rows.size(), 8u);  // 4 models x 2 lengths x 1 thread count
@@ -430,8 +432,8 @@ TEST(CliBench, SequenceModelsTimesEachModelAndPlots) {
   EXPECT_NE(r.output.find("divisible by heads"), std::string::npos) << r.output;
 }
 
-// attn encode on a recurrent config: --lengths checked against the input; the recurrent-only options
-// are usage errors on a transformer config.
+// attn encode on a recurrent config: --lengths checked against the input; the recurrent-only
+// options are usage errors on a transformer config.
 TEST(CliEncode, RecurrentConfigTakesLengthsAndRejectsThemOtherwise) {
   const std::string dir = ::testing::TempDir() + "/encode_rnn";
   std::filesystem::create_directories(dir);
@@ -454,8 +456,8 @@ TEST(CliEncode, RecurrentConfigTakesLengthsAndRejectsThemOtherwise) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("lengths[1] = 6 is not in [1, T = 5]"), std::string::npos) << r.output;
   const std::string e = std::string(ATTN_GOLDEN_DIR) + "/encode/";
-  r = run_cli("encode --config " + e + "config.json --weights " + e + "weights.safetensors --input " +
-              e + "input.npy --out " + dir + "/t.npy --lengths 3");
+  r = run_cli("encode --config " + e + "config.json --weights " + e +
+              "weights.safetensors --input " + e + "input.npy --out " + dir + "/t.npy --lengths 3");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("are for recurrent models"), std::string::npos) << r.output;
 }
@@ -465,8 +467,10 @@ TEST(CliEncode, RecurrentConfigTakesLengthsAndRejectsThemOtherwise) {
 TEST(CliExperiment, RnnVsAttentionWritesTableCsvAndPlot) {
   const std::string dir = ::testing::TempDir() + "/rnn-vs-attention";
   std::filesystem::remove_all(dir);
-  auto r = run_cli("experiment rnn-vs-attention --distances 3,5 --steps 4 --batch 4 --d-model 16 "
-                   "--quiet --out-dir " + dir);
+  auto r = run_cli(
+      "experiment rnn-vs-attention --distances 3,5 --steps 4 --batch 4 --d-model 16 "
+      "--quiet --out-dir " +
+      dir);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("Claim: an RNN struggles"), std::string::npos) << r.output;
   std::ifstream csv(dir + "/results.csv");
@@ -550,7 +554,8 @@ TEST(CliFuzz, RandomArgumentListsEndInACleanExitCode) {
        {"--seq", "--d-model", "--batch", "--heads", "--window", "--threads", "--models",
         "--backward", "--json", "--repeats", "--plot"}},
       {"experiment rnn-vs-attention --distances 2 --steps 2 --batch 2 --d-model 8 --quiet "
-       "--out-dir " + tmp + "/fuzz_experiment",
+       "--out-dir " +
+           tmp + "/fuzz_experiment",
        {"--distances", "--steps", "--batch", "--lr", "--seed", "--threads", "--out-dir"}},
       {"bench attention --seq 64 --repeats 1 --reference-max 16",
        with_mask({"--heads", "--head-dim", "--batch", "--backward", "--json"})},
@@ -558,8 +563,9 @@ TEST(CliFuzz, RandomArgumentListsEndInACleanExitCode) {
        {"--vocab", "--seq-len", "--d-model", "--heads", "--ff", "--layers", "--batch", "--warmup",
         "--lr", "--clip", "--target-accuracy", "--seed", "--threads", "--checkpoint-every",
         "--resume"}},
-      {"", {"pe", "attend", "train", "bench", "encode", "experiment", "--help", "--version",
-            "--bogus"}},
+      {"",
+       {"pe", "attend", "train", "bench", "encode", "experiment", "--help", "--version",
+        "--bogus"}},
   };
   Rng rng(2024);
   auto pick = [&](const auto& v) { return v[rng.next_u64() % v.size()]; };

@@ -107,7 +107,8 @@ struct Row {
 void print_header(const SequenceBenchOptions& o, const std::vector<int64_t>& threads) {
   std::cout << "machine: SIMD " << ops::simd_target() << "; B=" << o.batch << " C=" << o.d_model
             << " heads=" << o.heads << " (attention), truncated window ±" << o.window
-            << "; median of " << o.repeats << " runs after a warm-up; peak MiB: resident memory a "
+            << "; median of " << o.repeats
+            << " runs after a warm-up; peak MiB: resident memory a "
                "case adds at its peak\n"
             << pad("model", 24) << std::right << std::setw(6) << "T";
   for (const char* pass : {"fwd", "fwd+bwd"}) {
@@ -116,7 +117,8 @@ void print_header(const SequenceBenchOptions& o, const std::vector<int64_t>& thr
       std::cout << std::setw(16) << (std::string(pass) + " ms " + std::to_string(t) + "T");
     std::cout << std::setw(9) << "speedup";
   }
-  std::cout << std::setw(10) << "peak MiB" << "\n";
+  std::cout << std::setw(10) << "peak MiB"
+            << "\n";
 }
 
 void print_row(const Row& r, const SequenceBenchOptions& o) {
@@ -133,9 +135,9 @@ void print_row(const Row& r, const SequenceBenchOptions& o) {
 void write_plot(const SequenceBenchOptions& o, const std::vector<Row>& rows,
                 const std::vector<std::string>& models, int64_t threads) {
   io::LinePlot plot;
-  plot.title = std::string("One layer, B=") + std::to_string(o.batch) + " C=" +
-               std::to_string(o.d_model) + ", " + std::to_string(threads) + " threads: " +
-               (o.backward ? "forward + backward" : "forward");
+  plot.title = std::string("One layer, B=") + std::to_string(o.batch) +
+               " C=" + std::to_string(o.d_model) + ", " + std::to_string(threads) +
+               " threads: " + (o.backward ? "forward + backward" : "forward");
   plot.x_label = "sequence length T";
   plot.y_label = "ms (log scale)";
   plot.log_x = plot.log_y = true;
@@ -168,7 +170,8 @@ void run_sequence_bench(const SequenceBenchOptions& o) {
     std::stringstream ss(o.models);
     for (std::string m; std::getline(ss, m, ',');) {
       if (m != "lstm" && m != "gru" && m != "attention" && m != "truncated")
-        usage_fail("--models", "unknown model '", m, "'; choose from lstm, gru, attention, truncated");
+        usage_fail("--models", "unknown model '", m,
+                   "'; choose from lstm, gru, attention, truncated");
       models.push_back(m);
     }
   }
@@ -195,15 +198,16 @@ void run_sequence_bench(const SequenceBenchOptions& o) {
       r.peak_mib = peak_rss_mib() - rss_before;
       if (!o.json) print_row(r, o);
       for (size_t i = 0; i < threads.size(); ++i)
-        out.push_back({{"model", model},
-                       {"T", T},
-                       {"threads", threads[i]},
-                       {"fwd_ms", r.fwd_ms[i]},
-                       {"fwd_bwd_ms", o.backward ? nlohmann::json(r.train_ms[i]) : nlohmann::json()},
-                       {"peak_mib", r.peak_mib},
-                       {"batch", o.batch},
-                       {"d_model", o.d_model},
-                       {"simd", ops::simd_target()}});
+        out.push_back(
+            {{"model", model},
+             {"T", T},
+             {"threads", threads[i]},
+             {"fwd_ms", r.fwd_ms[i]},
+             {"fwd_bwd_ms", o.backward ? nlohmann::json(r.train_ms[i]) : nlohmann::json()},
+             {"peak_mib", r.peak_mib},
+             {"batch", o.batch},
+             {"d_model", o.d_model},
+             {"simd", ops::simd_target()}});
       rows.push_back(std::move(r));
     }
   if (o.json) std::cout << out.dump(1) << "\n";

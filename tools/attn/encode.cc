@@ -102,7 +102,8 @@ void run_encode(const EncodeOptions& o) {
   if (j.is_object() && j.contains("type") && (j["type"] == "lstm" || j["type"] == "gru"))
     return run_encode_rnn(o, j, ctx);
   if (!o.lengths.empty() || !o.state_out.empty())
-    usage_fail("--lengths/--state-out", "are for recurrent models (a config with \"type\": "
+    usage_fail("--lengths/--state-out",
+               "are for recurrent models (a config with \"type\": "
                "\"lstm\" or \"gru\"); transformer encoders take --key-lengths");
   const nn::EncoderModelConfig config = nn::parse_encoder_config(text, o.config);
   Rng rng(0);

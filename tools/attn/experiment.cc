@@ -75,7 +75,8 @@ void run(RecallOptions o) {
   if (std::filesystem::exists(o.out_dir) && !std::filesystem::is_directory(o.out_dir))
     usage_fail("--out-dir", "'", o.out_dir, "' exists and is not a directory");
   std::filesystem::create_directories(o.out_dir);
-  Context ctx(ContextOptions{.num_threads = checked_threads("experiment", o.threads), .seed = c.seed});
+  Context ctx(
+      ContextOptions{.num_threads = checked_threads("experiment", o.threads), .seed = c.seed});
   std::cout << "Delayed recall: a key (1 of " << c.keys << ") then D - 1 distractors then a query; "
             << "answer the key. " << c.steps << " steps of batch " << c.batch << ", width "
             << c.d_model << ", " << ctx.num_threads() << " threads, SIMD " << ops::simd_target()
@@ -83,7 +84,8 @@ void run(RecallOptions o) {
                "distance in one step.\n"
             << std::left << std::setw(13) << "model" << std::right << std::setw(6) << "D"
             << std::setw(8) << "params" << std::setw(10) << "accuracy" << std::setw(10) << "train s"
-            << std::setw(11) << "final loss" << "\n";
+            << std::setw(11) << "final loss"
+            << "\n";
   std::vector<examples::RecallResult> results;
   for (int64_t d : distances)
     for (auto kind : {examples::RecallModelKind::kLSTM, examples::RecallModelKind::kTransformer}) {

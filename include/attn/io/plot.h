@@ -21,11 +21,11 @@ struct PlotSeries {
 
 struct LinePlot {
   std::string title, x_label, y_label;
-  std::vector<PlotSeries> series;  // coloured blue, orange, green, red, purple, brown, in order
-  bool log_y = false;              // a log10 y axis (losses)
-  bool log_x = false;              // a log10 x axis (times against sequence length)
+  std::vector<PlotSeries> series;   // coloured blue, orange, green, red, purple, brown, in order
+  bool log_y = false;               // a log10 y axis (losses)
+  bool log_x = false;               // a log10 x axis (times against sequence length)
   double y_min = NAN, y_max = NAN;  // a fixed y range (accuracies: 0 to 1) when both are finite
-  int width = 900, height = 560;   // pixels, each in [200, 8000]
+  int width = 900, height = 560;    // pixels, each in [200, 8000]
 };
 
 enum class Colormap {

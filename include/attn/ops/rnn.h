@@ -42,9 +42,9 @@ struct BasicRnnDirection {
   BasicView<const T> h0;    // (B, H), or undefined (zeros)
   BasicView<const T> c0;    // (B, H), LSTM only; undefined: zeros
   bool reverse = false;     // walk t = L_b − 1 down to 0
-  BasicView<T> y;           // (T, B, H)  overwritten; may be a strided view (half of a wider output)
-  BasicView<T> h_n;         // (B, H)     overwritten ({} to skip)
-  BasicView<T> c_n;         // (B, H)     LSTM, overwritten ({} to skip)
+  BasicView<T> y;    // (T, B, H)  overwritten; may be a strided view (half of a wider output)
+  BasicView<T> h_n;  // (B, H)     overwritten ({} to skip)
+  BasicView<T> c_n;  // (B, H)     LSTM, overwritten ({} to skip)
 };
 using RnnDirection = BasicRnnDirection<float>;
 using RnnDirectionD = BasicRnnDirection<double>;

@@ -38,8 +38,8 @@ RnnDims check_rnn_forward_args(const char* fn, ops::RnnCell cell, BasicView<cons
   if (d.T < 1) fail<ShapeError>(fn, "x (shape ", x.shape().str(), ") has no time steps");
   if (!lengths.empty()) {
     if (static_cast<int64_t>(lengths.size()) != d.B)
-      fail<ShapeError>(fn, "lengths has ", lengths.size(), " values but x (shape ",
-                       x.shape().str(), ") has batch ", d.B);
+      fail<ShapeError>(fn, "lengths has ", lengths.size(), " values but x (shape ", x.shape().str(),
+                       ") has batch ", d.B);
     for (size_t b = 0; b < lengths.size(); ++b)
       if (lengths[b] < 1 || lengths[b] > d.T)
         fail<ValueError>(fn, "lengths[", b, "] = ", lengths[b], " is not in [1, T = ", d.T,
@@ -68,8 +68,7 @@ RnnDims check_rnn_forward_args(const char* fn, ops::RnnCell cell, BasicView<cons
 
 template <typename T>
 void check_rnn_backward_args(const char* fn, ops::RnnCell cell, const RnnDims& d,
-                             BasicView<const T> x,
-                             std::span<const ops::BasicRnnDirection<T>> dirs,
+                             BasicView<const T> x, std::span<const ops::BasicRnnDirection<T>> dirs,
                              std::span<const ops::BasicRnnDirectionGrad<T>> grads,
                              BasicView<T> dx) {
   if (grads.size() != dirs.size())
