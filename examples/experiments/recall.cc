@@ -16,6 +16,13 @@ uint64_t mix(uint64_t seed, int64_t step, uint64_t stream) {
          stream;
 }
 
+// d loss / d (the (B, T, C) sequence) when only the last position (B, C) reaches the loss.
+Tensor last_position_grad(const Tensor& dlast, int64_t B, int64_t T, int64_t C) {
+  Tensor d(Shape{B, T, C});
+  copy(dlast.view(), d.view().select(1, T - 1));
+  return d;
+}
+
 // Embedding → LSTM → Linear at the last position.
 class LstmRecall : public RecallModel {
  public:
@@ -36,9 +43,7 @@ class LstmRecall : public RecallModel {
     return head_.forward(out.output.view().select(1, T - 1), train ? &head_cache_ : nullptr, ctx);
   }
   void backward(ConstTensorView dlogits, const Context& ctx) override {
-    const Tensor dlast = head_.backward(dlogits, head_cache_, ctx);
-    Tensor dout(Shape{B_, T_, C_});  // only the last position's output reaches the loss
-    copy(dlast.view(), dout.view().select(1, T_ - 1));
+    const Tensor dout = last_position_grad(head_.backward(dlogits, head_cache_, ctx), B_, T_, C_);
     const auto g = lstm_.backward(dout, {}, {}, lstm_cache_, ctx);
     embed_.backward(g.dx, embed_cache_, ctx);
   }
@@ -75,9 +80,7 @@ class TransformerRecall : public RecallModel {
     return head_.forward(h.view().select(1, T - 1), train ? &head_cache_ : nullptr, ctx);
   }
   void backward(ConstTensorView dlogits, const Context& ctx) override {
-    const Tensor dlast = head_.backward(dlogits, head_cache_, ctx);
-    Tensor dh(Shape{B_, T_, C_});
-    copy(dlast.view(), dh.view().select(1, T_ - 1));
+    const Tensor dh = last_position_grad(head_.backward(dlogits, head_cache_, ctx), B_, T_, C_);
     Tensor dx = encoder_.backward(dh, encoder_cache_, ctx);
     for (float& v : dx.values()) v *= scale();
     embed_.backward(dx, embed_cache_, ctx);

@@ -214,36 +214,35 @@ void format_tick(char* out, size_t size, double v) {
     std::snprintf(out, size, "%.3g", v);
 }
 
-// The y axis of a log plot (window y in log10 units): grid lines, ticks on both sides and labels
-// at log_axis_ticks, written as plain numbers ("0.05", "1.6", "200").
-void draw_log_y_axis(double x0, double x1, double y0, double y1) {
-  const double tick = 0.012 * (x1 - x0);
-  for (double v : log_axis_ticks(y0, y1)) {
-    const double y = std::log10(v);
+// A log axis (its window range in log10 units): grid lines, ticks on both sides and labels at
+// log_axis_ticks, written as plain numbers ("0.05", "1.6", "200"); y labels left of the box, x
+// labels under it.
+enum class Axis { kX, kY };
+void draw_log_axis(Axis axis, double x0, double x1, double y0, double y1) {
+  const bool y_axis = axis == Axis::kY;
+  const double lo = y_axis ? y0 : x0, hi = y_axis ? y1 : x1;
+  const double tick = y_axis ? 0.012 * (x1 - x0) : 0.015 * (y1 - y0);
+  // A segment across the box at position v of this axis, from `from` to `to` on the other one.
+  auto across = [&](double v, double from, double to) {
+    if (y_axis)
+      pljoin(from, v, to, v);
+    else
+      pljoin(v, from, v, to);
+  };
+  const double a0 = y_axis ? x0 : y0, a1 = y_axis ? x1 : y1;  // the other axis's range
+  for (double v : log_axis_ticks(lo, hi)) {
+    const double p = std::log10(v);
     plcol0(kGrid);
-    pljoin(x0, y, x1, y);
+    across(p, a0, a1);
     plcol0(kInk);
-    pljoin(x0, y, x0 + tick, y);
-    pljoin(x1 - tick, y, x1, y);
+    across(p, a0, a0 + tick);
+    across(p, a1 - tick, a1);
     char label[32];
     format_tick(label, sizeof label, v);
-    plmtex("lv", 0.6, (y - y0) / (y1 - y0), 1.0, label);
-  }
-}
-
-// The same for a log x axis (window x in log10 units), labels under the box.
-void draw_log_x_axis(double x0, double x1, double y0, double y1) {
-  const double tick = 0.015 * (y1 - y0);
-  for (double v : log_axis_ticks(x0, x1)) {
-    const double x = std::log10(v);
-    plcol0(kGrid);
-    pljoin(x, y0, x, y1);
-    plcol0(kInk);
-    pljoin(x, y0, x, y0 + tick);
-    pljoin(x, y1 - tick, x, y1);
-    char label[32];
-    format_tick(label, sizeof label, v);
-    plmtex("b", 1.5, (x - x0) / (x1 - x0), 0.5, label);
+    if (y_axis)
+      plmtex("lv", 0.6, (p - lo) / (hi - lo), 1.0, label);
+    else
+      plmtex("b", 1.5, (p - lo) / (hi - lo), 0.5, label);
   }
 }
 
@@ -296,8 +295,8 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
     plbox(p.log_x ? "" : "g", 0.0, 0, p.log_y ? "" : "g", 0.0, 0);
     plcol0(kInk);
     plbox(p.log_x ? "bc" : "bcnst", 0.0, 0, p.log_y ? "bc" : "bcnstv", 0.0, 0);
-    if (p.log_y) draw_log_y_axis(x0, x1, y0, y1);
-    if (p.log_x) draw_log_x_axis(x0, x1, y0, y1);
+    if (p.log_y) draw_log_axis(Axis::kY, x0, x1, y0, y1);
+    if (p.log_x) draw_log_axis(Axis::kX, x0, x1, y0, y1);
     // A log axis's labels are plain numbers, up to 5 characters wide: its title goes further out.
     pllab(p.x_label.c_str(), p.log_y ? "" : p.y_label.c_str(), p.title.c_str());
     if (p.log_y) plmtex("l", 5.4, 0.5, 0.5, p.y_label.c_str());

@@ -39,12 +39,6 @@ struct BenchOptions {
   std::string simd_target;  // "": the best this machine runs
 };
 
-Tensor random(const Shape& shape, Rng& rng) {
-  Tensor t(shape);
-  for (auto& x : t.values()) x = static_cast<float>(rng.normal());
-  return t;
-}
-
 // Unmasked (query, key) pairs of batch entry 0, counted per query in O(T) (the bench sets no
 // dilation).
 double visible_pairs(const ops::AttentionMask& m, int64_t T, int64_t S) {
@@ -93,7 +87,8 @@ void run_bench(const BenchOptions& o) {
       if (T < N) m.query_offset = N - T;
       const Shape q_shape{o.batch, o.heads, T, o.head_dim},
           kv_shape{o.batch, o.heads, N, o.head_dim};
-      const Tensor q = random(q_shape, rng), k = random(kv_shape, rng), v = random(kv_shape, rng);
+      const Tensor q = random_normal(q_shape, rng), k = random_normal(kv_shape, rng),
+                   v = random_normal(kv_shape, rng);
       Tensor out(q_shape), lse(Shape{o.batch, o.heads, T}), dq(q_shape), dk(kv_shape), dv(kv_shape);
       // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so
       // one buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N =

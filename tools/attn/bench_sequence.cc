@@ -40,12 +40,6 @@ struct Runner {
   std::function<void(const Context&)> forward, train;
 };
 
-Tensor random(const Shape& shape, Rng& rng) {
-  Tensor t(shape);
-  for (auto& x : t.values()) x = static_cast<float>(rng.normal());
-  return t;
-}
-
 struct Case {
   std::unique_ptr<nn::Module> module;
   Runner run;
@@ -187,8 +181,8 @@ void run_sequence_bench(const SequenceBenchOptions& o) {
   {
     Rng rng(1);
     const int64_t T = 2 * *std::min_element(seqs.begin(), seqs.end());
-    const Tensor x = random(Shape{o.batch, T, o.d_model}, rng),
-                 dout = random(Shape{o.batch, T, o.d_model}, rng);
+    const Tensor x = random_normal(Shape{o.batch, T, o.d_model}, rng),
+                 dout = random_normal(Shape{o.batch, T, o.d_model}, rng);
     for (const std::string& model : models) {
       Case c = make_case(model, o, x, dout);
       for (const auto& ctx : contexts) c.run.train(*ctx);
@@ -199,8 +193,8 @@ void run_sequence_bench(const SequenceBenchOptions& o) {
   for (int64_t T : seqs)
     for (const std::string& model : models) {
       Rng rng(1);
-      const Tensor x = random(Shape{o.batch, T, o.d_model}, rng),
-                   dout = random(Shape{o.batch, T, o.d_model}, rng);
+      const Tensor x = random_normal(Shape{o.batch, T, o.d_model}, rng),
+                   dout = random_normal(Shape{o.batch, T, o.d_model}, rng);
       Case c = make_case(model, o, x, dout);
       Row r{model, T, {}, {}, 0.0};
       const double rss_before = status_mib("VmRSS:");

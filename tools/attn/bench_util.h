@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "attn/context.h"
+#include "attn/tensor.h"
+
 namespace attn::cli {
 
 // Resets the kernel's peak-RSS counter (Linux >= 4.0) so each case reports its own peak.
@@ -25,6 +28,13 @@ inline double status_mib(const char* key) {
   return 0.0;
 }
 inline double peak_rss_mib() { return status_mib("VmHWM:"); }
+
+// A tensor of N(0, 1) values: the benches' inputs.
+inline Tensor random_normal(const Shape& shape, Rng& rng) {
+  Tensor t(shape);
+  for (auto& x : t.values()) x = static_cast<float>(rng.normal());
+  return t;
+}
 
 // Median wall time of `repeats` runs after one warm-up run, in milliseconds.
 template <typename F>
