@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+// Fast pooling: one task per block of (image, channel) planes, windows clipped to the image once
+// per output instead of testing every tap (tested against pool_reference.cc).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "attn/ops/pool.h"
+#include "core/parallel.h"
+#include "ops/internal/pool_checks.h"
+
+namespace attn::internal {
+
+PoolDims pool2d_dims(const char* fn, const Shape& x, const ops::Pool2dOptions& options, bool avg) {
+  PoolDims d{x[0], x[1], x[2], x[3], 0, 0, options};
+  ops::Pool2dOptions& o = d.o;
+  if (o.stride_h == 0) o.stride_h = o.kernel_h;
+  if (o.stride_w == 0) o.stride_w = o.kernel_w;
+  if (o.kernel_h < 1 || o.kernel_w < 1)
+    fail<ValueError>(fn, "kernel_size must be >= 1, got (", o.kernel_h, ", ", o.kernel_w, ")");
+  if (o.stride_h < 1 || o.stride_w < 1)
+    fail<ValueError>(fn, "stride must be >= 1 (or 0 for the kernel size), got (", o.stride_h, ", ",
+                     o.stride_w, ")");
+  if (o.dilation_h < 1 || o.dilation_w < 1)
+    fail<ValueError>(fn, "dilation must be >= 1, got (", o.dilation_h, ", ", o.dilation_w, ")");
+  if (avg && (o.dilation_h != 1 || o.dilation_w != 1))
+    fail<ValueError>(fn, "avg pooling has no dilation, got (", o.dilation_h, ", ", o.dilation_w,
+                     ")");
+  const int64_t eff_h = o.dilation_h * (o.kernel_h - 1) + 1,
+                eff_w = o.dilation_w * (o.kernel_w - 1) + 1;
+  if (o.pad_h < 0 || o.pad_w < 0 || o.pad_h > eff_h / 2 || o.pad_w > eff_w / 2)
+    fail<ValueError>(fn, "padding (", o.pad_h, ", ", o.pad_w,
+                     ") must be >= 0 and at most half the kernel (", eff_h, ", ", eff_w, ")");
+  auto out_size = [&](int64_t in, int64_t pad, int64_t eff, int64_t stride) {
+    const int64_t span = in + 2 * pad - eff + (o.ceil_mode ? stride - 1 : 0);
+    if (span < 0) return int64_t{0};
+    int64_t n = span / stride + 1;
+    if (o.ceil_mode && (n - 1) * stride >= in + pad) --n;
+    return n;
+  };
+  d.OH = out_size(d.H, o.pad_h, eff_h, o.stride_h);
+  d.OW = out_size(d.W, o.pad_w, eff_w, o.stride_w);
+  if (d.OH < 1 || d.OW < 1)
+    fail<ShapeError>(fn, "a (", o.kernel_h, ", ", o.kernel_w, ") window does not fit x of shape ",
+                     x.str(), " with padding (", o.pad_h, ", ", o.pad_w, "): the output is empty");
+  return d;
+}
+
+AvgWindow avg_window(const PoolDims& d, int64_t oh, int64_t ow) {
+  int64_t h0 = d.h0(oh), w0 = d.w0(ow);
+  int64_t h1 = std::min(h0 + d.o.kernel_h, d.H + d.o.pad_h);
+  int64_t w1 = std::min(w0 + d.o.kernel_w, d.W + d.o.pad_w);
+  const int64_t padded = (h1 - h0) * (w1 - w0);
+  h0 = std::max<int64_t>(h0, 0);
+  w0 = std::max<int64_t>(w0, 0);
+  h1 = std::min(h1, d.H);
+  w1 = std::min(w1, d.W);
+  const int64_t inside = std::max<int64_t>(h1 - h0, 0) * std::max<int64_t>(w1 - w0, 0);
+  return {h0, h1, w0, w1, d.o.count_include_pad ? padded : inside};
+}
+
+}  // namespace attn::internal
+
+namespace attn::ops {
+namespace {
+
+using internal::PoolDims;
+
+// fn(b, c) for every plane, in parallel; `work` per plane in element operations.
+template <typename F>
+void for_each_plane(const Context& ctx, const PoolDims& d, double work, F&& fn) {
+  internal::parallel_for(ctx, d.B * d.C, work, [&](int64_t bc, int) { fn(bc / d.C, bc % d.C); });
+}
+
+// The first largest tap of window (oh, ow) of plane (b, c): its (ih, iw), or (-1, -1) if the window
+// holds no image element. NaN wins, as in PyTorch.
+struct Tap {
+  int64_t h = -1, w = -1;
+};
+Tap argmax_tap(ConstTensorView x, const PoolDims& d, int64_t b, int64_t c, int64_t oh, int64_t ow) {
+  Tap best;
+  float best_v = -std::numeric_limits<float>::infinity();
+  for (int64_t kh = 0; kh < d.o.kernel_h; ++kh) {
+    const int64_t ih = d.h0(oh) + kh * d.o.dilation_h;
+    if (ih < 0 || ih >= d.H) continue;
+    for (int64_t kw = 0; kw < d.o.kernel_w; ++kw) {
+      const int64_t iw = d.w0(ow) + kw * d.o.dilation_w;
+      if (iw < 0 || iw >= d.W) continue;
+      const float v = x(b, c, ih, iw);
+      if (best.h < 0 || v > best_v || std::isnan(v)) {
+        best = {ih, iw};
+        best_v = v;
+        if (std::isnan(v)) return best;
+      }
+    }
+  }
+  return best;
+}
+
+double window_work(const PoolDims& d) {
+  return static_cast<double>(d.OH * d.OW * d.o.kernel_h * d.o.kernel_w);
+}
+
+}  // namespace
+
+Shape pool2d_output_shape(const char* fn, const Shape& x, const Pool2dOptions& options) {
+  if (x.rank() != 4)
+    fail<ShapeError>(fn, "x must have rank 4 (B, C, H, W) but has shape ", x.str());
+  const PoolDims d = internal::pool2d_dims(fn, x, options, false);
+  return Shape{d.B, d.C, d.OH, d.OW};
+}
+
+void max_pool2d_forward(ConstTensorView x, const Pool2dOptions& options, TensorView out,
+                        const Context& ctx) {
+  const PoolDims d =
+      internal::check_pool2d_forward_args("max_pool2d_forward", x, options, out, false);
+  for_each_plane(ctx, d, window_work(d), [&](int64_t b, int64_t c) {
+    for (int64_t oh = 0; oh < d.OH; ++oh)
+      for (int64_t ow = 0; ow < d.OW; ++ow) {
+        const Tap t = argmax_tap(x, d, b, c, oh, ow);
+        out(b, c, oh, ow) = t.h < 0 ? -std::numeric_limits<float>::infinity() : x(b, c, t.h, t.w);
+      }
+  });
+}
+
+void max_pool2d_backward(ConstTensorView x, const Pool2dOptions& options, ConstTensorView dout,
+                         TensorView dx, const Context& ctx) {
+  const PoolDims d =
+      internal::check_pool2d_backward_args("max_pool2d_backward", x, options, dout, dx, false);
+  for_each_plane(ctx, d, window_work(d), [&](int64_t b, int64_t c) {
+    for (int64_t oh = 0; oh < d.OH; ++oh)
+      for (int64_t ow = 0; ow < d.OW; ++ow) {
+        const Tap t = argmax_tap(x, d, b, c, oh, ow);
+        if (t.h >= 0) dx(b, c, t.h, t.w) += dout(b, c, oh, ow);
+      }
+  });
+}
+
+void avg_pool2d_forward(ConstTensorView x, const Pool2dOptions& options, TensorView out,
+                        const Context& ctx) {
+  const PoolDims d =
+      internal::check_pool2d_forward_args("avg_pool2d_forward", x, options, out, true);
+  for_each_plane(ctx, d, window_work(d), [&](int64_t b, int64_t c) {
+    for (int64_t oh = 0; oh < d.OH; ++oh)
+      for (int64_t ow = 0; ow < d.OW; ++ow) {
+        const internal::AvgWindow win = internal::avg_window(d, oh, ow);
+        float s = 0.0f;
+        for (int64_t ih = win.h0; ih < win.h1; ++ih)
+          for (int64_t iw = win.w0; iw < win.w1; ++iw) s += x(b, c, ih, iw);
+        out(b, c, oh, ow) = win.divisor > 0 ? s / static_cast<float>(win.divisor) : 0.0f;
+      }
+  });
+}
+
+void avg_pool2d_backward(ConstTensorView x, const Pool2dOptions& options, ConstTensorView dout,
+                         TensorView dx, const Context& ctx) {
+  const PoolDims d =
+      internal::check_pool2d_backward_args("avg_pool2d_backward", x, options, dout, dx, true);
+  for_each_plane(ctx, d, window_work(d), [&](int64_t b, int64_t c) {
+    for (int64_t oh = 0; oh < d.OH; ++oh)
+      for (int64_t ow = 0; ow < d.OW; ++ow) {
+        const internal::AvgWindow win = internal::avg_window(d, oh, ow);
+        if (win.divisor <= 0) continue;
+        const float g = dout(b, c, oh, ow) / static_cast<float>(win.divisor);
+        for (int64_t ih = win.h0; ih < win.h1; ++ih)
+          for (int64_t iw = win.w0; iw < win.w1; ++iw) dx(b, c, ih, iw) += g;
+      }
+  });
+}
+
+void adaptive_avg_pool2d_forward(ConstTensorView x, TensorView out, const Context& ctx) {
+  const char* fn = "adaptive_avg_pool2d_forward";
+  internal::check_adaptive_args(fn, "x", x, "out", out);
+  internal::check_output(fn, "out", out, x);
+  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), OH = out.dim(2),
+                OW = out.dim(3);
+  internal::parallel_for(ctx, B * C, static_cast<double>(H * W + OH * OW), [&](int64_t bc, int) {
+    const int64_t b = bc / C, c = bc % C;
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t h0 = internal::adaptive_start(oh, H, OH),
+                      h1 = internal::adaptive_end(oh, H, OH);
+        const int64_t w0 = internal::adaptive_start(ow, W, OW),
+                      w1 = internal::adaptive_end(ow, W, OW);
+        float s = 0.0f;
+        for (int64_t ih = h0; ih < h1; ++ih)
+          for (int64_t iw = w0; iw < w1; ++iw) s += x(b, c, ih, iw);
+        out(b, c, oh, ow) = s / static_cast<float>((h1 - h0) * (w1 - w0));
+      }
+  });
+}
+
+void adaptive_avg_pool2d_backward(ConstTensorView dout, TensorView dx, const Context& ctx) {
+  const char* fn = "adaptive_avg_pool2d_backward";
+  internal::check_adaptive_args(fn, "dx", dx, "dout", dout);
+  internal::check_output(fn, "dx", dx, dout);
+  const int64_t B = dx.dim(0), C = dx.dim(1), H = dx.dim(2), W = dx.dim(3), OH = dout.dim(2),
+                OW = dout.dim(3);
+  internal::parallel_for(ctx, B * C, static_cast<double>(H * W + OH * OW), [&](int64_t bc, int) {
+    const int64_t b = bc / C, c = bc % C;
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t h0 = internal::adaptive_start(oh, H, OH),
+                      h1 = internal::adaptive_end(oh, H, OH);
+        const int64_t w0 = internal::adaptive_start(ow, W, OW),
+                      w1 = internal::adaptive_end(ow, W, OW);
+        const float g = dout(b, c, oh, ow) / static_cast<float>((h1 - h0) * (w1 - w0));
+        for (int64_t ih = h0; ih < h1; ++ih)
+          for (int64_t iw = w0; iw < w1; ++iw) dx(b, c, ih, iw) += g;
+      }
+  });
+}
+
+}  // namespace attn::ops
