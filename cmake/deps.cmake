@@ -16,6 +16,8 @@ find_package(nlohmann_json 3 REQUIRED)
 if(ATTN_BUILD_TOOLS OR ATTN_BUILD_TESTS)
   find_package(CLI11 REQUIRED)
 endif()
+# zlib inflates the gzip'd IDX image files (io/idx.h: Fashion-MNIST as Debian ships it).
+find_package(ZLIB REQUIRED)
 # PLplot draws every plot (io/plot.h) with its pngcairo device (plplot-driver-cairo, found at run time).
 pkg_check_modules(PLPLOT REQUIRED IMPORTED_TARGET plplot)
 # stb_image decodes the plots in the tests.

@@ -11,7 +11,8 @@ packages=(
   libopenblas-dev libhwy-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libstb-dev
-  libplplot-dev plplot-driver-cairo
+  libplplot-dev plplot-driver-cairo zlib1g-dev
+  dataset-fashion-mnist
   python3-dev pybind11-dev python3-numpy python3-pytest python3-venv python3-pip
   python3-torch
 )

@@ -36,6 +36,20 @@ std::vector<std::pair<std::string, const Parameter*>> Module::named_parameters()
   return out;
 }
 
+std::vector<std::pair<std::string, Tensor*>> Module::named_buffers() {
+  std::vector<std::pair<std::string, Tensor*>> out;
+  for (const auto& [name, b] : buffers_) out.emplace_back(name, b.get());
+  for (const auto& [name, child] : children_)
+    for (auto& [child_name, b] : child->named_buffers()) out.emplace_back(join(name, child_name), b);
+  return out;
+}
+
+std::vector<std::pair<std::string, const Tensor*>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, const Tensor*>> out;
+  for (auto& [name, b] : const_cast<Module*>(this)->named_buffers()) out.emplace_back(name, b);
+  return out;
+}
+
 Parameter& Module::parameter(const std::string& name) {
   std::vector<std::string> names;
   for (auto& [n, p] : named_parameters()) {
@@ -64,21 +78,25 @@ void Module::set_training(bool training) {
 std::vector<std::pair<std::string, ConstTensorView>> Module::state_dict() const {
   std::vector<std::pair<std::string, ConstTensorView>> out;
   for (const auto& [name, p] : named_parameters()) out.emplace_back(name, p->value.view());
+  for (const auto& [name, b] : named_buffers()) out.emplace_back(name, b->view());
   return out;
 }
 
 LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
   LoadReport report;
   std::set<std::string> used;
-  for (auto& [name, p] : named_parameters()) {
+  std::vector<std::pair<std::string, Tensor*>> targets;  // every parameter's value, then buffers
+  for (auto& [name, p] : named_parameters()) targets.emplace_back(name, &p->value);
+  for (auto& entry : named_buffers()) targets.push_back(entry);
+  for (auto& [name, t] : targets) {
     const auto it = state.find(name);
     if (it == state.end()) {
       report.missing_keys.push_back(name);
       continue;
     }
-    if (!(it->second.shape() == p->value.shape()))
+    if (!(it->second.shape() == t->shape()))
       fail<ShapeError>("load_state_dict", "'", name, "' has shape ", it->second.shape().str(),
-                       " in the state but ", p->value.shape().str(), " in the model");
+                       " in the state but ", t->shape().str(), " in the model");
     used.insert(name);
   }
   for (const auto& [name, t] : state)
@@ -88,9 +106,9 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
                      list(report.missing_keys), "], unexpected keys [",
                      list(report.unexpected_keys), "]");
   // Copy only after every check passed, so a failed load leaves the module unchanged.
-  for (auto& [name, p] : named_parameters()) {
+  for (auto& [name, t] : targets) {
     const auto it = state.find(name);
-    if (it != state.end()) copy(it->second.view(), p->value.view());
+    if (it != state.end()) copy(it->second.view(), t->view());
   }
   return report;
 }
@@ -104,6 +122,13 @@ Parameter& Module::register_parameter(const std::string& name, const Shape& shap
   p->grad = Tensor(shape);
   params_.emplace_back(name, std::move(p));
   return *params_.back().second;
+}
+
+Tensor& Module::register_buffer(const std::string& name, const Shape& shape) {
+  for (const auto& [n, b] : buffers_)
+    if (n == name) fail<ValueError>("Module::register_buffer", "buffer '", name, "' registered twice");
+  buffers_.emplace_back(name, std::make_unique<Tensor>(shape));
+  return *buffers_.back().second;
 }
 
 void Module::register_module(const std::string& name, Module& child) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "attn/attn.h"
+#include "testing/golden_fixture.h"
 #include "testing/testing.h"
 
 namespace attn::nn {
@@ -19,28 +20,7 @@ using attn::testing::all_close;
 using attn::testing::golden_path;
 using attn::testing::max_abs;
 
-struct Fixture {
-  io::SafetensorsFile file;
-  nlohmann::json config;
-  explicit Fixture(const std::string& name)
-      : file(io::read_safetensors(golden_path("rnn/" + name + ".safetensors"))),
-        config(nlohmann::json::parse(file.metadata.at("config"))) {}
-  bool has(const std::string& name) const { return file.tensors.count(name) > 0; }
-  ConstTensorView at(const std::string& name) const {
-    const auto it = file.tensors.find(name);
-    if (it == file.tensors.end()) throw std::runtime_error("fixture has no tensor " + name);
-    return it->second.view();
-  }
-  ConstTensorView maybe(const std::string& name) const {
-    return has(name) ? at(name) : ConstTensorView();
-  }
-  std::map<std::string, Tensor> params() const {
-    std::map<std::string, Tensor> out;
-    for (const auto& [k, v] : file.tensors)
-      if (k.rfind("param.", 0) == 0) out.emplace(k.substr(6), Tensor::copy_of(v.view()));
-    return out;
-  }
-};
+using Fixture = attn::testing::GoldenFixture;
 
 ::testing::AssertionResult close_to(ConstTensorView actual, ConstTensorView expected) {
   return all_close<float, float>(actual, expected, 1e-5 * std::max(1.0, max_abs<float>(expected)));
@@ -48,7 +28,7 @@ struct Fixture {
 
 void check_case(const std::string& name) {
   SCOPED_TRACE(name);
-  const Fixture f(name);
+  const Fixture f("rnn/" + name);
   const auto& c = f.config;
   RnnOptions o;
   o.input_size = c["input_size"];

@@ -60,9 +60,15 @@ class Module {
   void set_training(bool training);
   bool training() const { return training_; }
 
-  // (name, value view) pairs to save, e.g. with io::write_safetensors.
+  // Buffers: state that is saved and loaded but not learned (BatchNorm's running statistics), as
+  // torch's register_buffer. Optimisers never see them; named_buffers() walks them like parameters.
+  std::vector<std::pair<std::string, Tensor*>> named_buffers();
+  std::vector<std::pair<std::string, const Tensor*>> named_buffers() const;
+
+  // (name, value view) pairs to save, e.g. with io::write_safetensors: every parameter, then every
+  // buffer.
   std::vector<std::pair<std::string, ConstTensorView>> state_dict() const;
-  // Copies matching entries into the parameters. A shape mismatch always throws ShapeError naming
+  // Copies matching entries into the parameters and buffers. A shape mismatch always throws ShapeError naming
   // the key; with strict, missing or unexpected keys throw ValueError listing them (as torch's
   // strict=True).
   LoadReport load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
@@ -70,6 +76,8 @@ class Module {
  protected:
   // Adds a zero-initialised parameter (and gradient) of this shape under `name`.
   Parameter& register_parameter(const std::string& name, const Shape& shape);
+  // Adds a zero-initialised buffer of this shape under `name`.
+  Tensor& register_buffer(const std::string& name, const Shape& shape);
   // Adds a child whose parameters appear as "name.<child names>"; an empty name splices the child's
   // parameters in at this level (used where PyTorch has no sub-module, e.g. FeedForward in an
   // encoder layer).
@@ -77,6 +85,7 @@ class Module {
 
  private:
   std::vector<std::pair<std::string, std::unique_ptr<Parameter>>> params_;
+  std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;
   bool training_ = true;
 };

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+// The image layers against PyTorch (tests/golden/images, made by scripts/gen_image_golden.py):
+// Conv2d and Conv1d over stride, padding, dilation and groups, the pools, BatchNorm in training
+// (the running statistics after the step included) and evaluation, and both SAGAN forms with their
+// attention maps; forward, the input gradient and every parameter gradient. The expectations are
+// float64 PyTorch results from the same float32 values, so the only error is attn's float32
+// arithmetic: reductions of at most a few hundred terms, inside 1e-5 of each tensor's scale.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "attn/attn.h"
+#include "testing/golden_fixture.h"
+#include "testing/testing.h"
+
+namespace attn::nn {
+namespace {
+
+using attn::testing::all_close;
+using attn::testing::GoldenFixture;
+using attn::testing::max_abs;
+
+::testing::AssertionResult close_to(ConstTensorView actual, ConstTensorView expected) {
+  return all_close<float, float>(actual, expected, 1e-5 * std::max(1.0, max_abs<float>(expected)));
+}
+
+Context& ctx() {
+  static Context c(ContextOptions{.num_threads = 2});
+  return c;
+}
+
+int64_t at(const nlohmann::json& v, int i) {
+  return v.is_array() ? v[i].get<int64_t>() : v.get<int64_t>();
+}
+
+ops::Pool2dOptions pool_options(const nlohmann::json& c) {
+  ops::Pool2dOptions p;
+  p.kernel_h = p.kernel_w = c["kernel"];
+  p.stride_h = p.stride_w = c["stride"];
+  p.pad_h = p.pad_w = c["padding"];
+  p.dilation_h = p.dilation_w = c.value("dilation", 1);
+  p.ceil_mode = c["ceil_mode"];
+  p.count_include_pad = c.value("count_include_pad", true);
+  return p;
+}
+
+// Forward with a cache, backward of dout, and the comparisons every module shares.
+template <typename M, typename... Extra>
+void check_module(M& m, const GoldenFixture& f, bool training, Extra... extra) {
+  ASSERT_NO_THROW(m.load_state_dict(f.params(), true));
+  m.set_training(training);
+  typename M::Cache cache;
+  const Tensor y = m.forward(f.at("in.x"), &cache, ctx(), extra...);
+  EXPECT_TRUE(close_to(y.view(), f.at("out.y"))) << "y";
+  m.zero_grad();
+  const Tensor dx = m.backward(f.at("in.dout"), cache, ctx());
+  EXPECT_TRUE(close_to(dx.view(), f.at("grad.in.x"))) << "dx";
+  for (auto& [name, p] : m.named_parameters())
+    EXPECT_TRUE(close_to(p->grad.view(), f.at("grad.param." + name))) << "grad of " << name;
+  for (auto& [name, b] : m.named_buffers()) {
+    if (!f.has("after." + name)) continue;
+    EXPECT_TRUE(close_to(b->view(), f.at("after." + name))) << name;
+  }
+}
+
+void check_case(const std::string& name) {
+  SCOPED_TRACE(name);
+  const GoldenFixture f("images/" + name);
+  const auto& c = f.config;
+  const std::string kind = c["module"];
+  Rng rng(0);
+  if (kind == "Conv2d") {
+    const ops::Conv2dOptions p{at(c["stride"], 0),  at(c["stride"], 1),   at(c["padding"], 0),
+                               at(c["padding"], 1), at(c["dilation"], 0), at(c["dilation"], 1),
+                               c["groups"]};
+    Conv2d m(c["in"], c["out"], at(c["kernel"], 0), at(c["kernel"], 1), p, c["bias"], rng);
+    check_module(m, f, true);
+  } else if (kind == "Conv1d") {
+    Conv1d m(c["in"], c["out"], c["kernel"],
+             {.stride = c["stride"],
+              .padding = c["padding"],
+              .dilation = c["dilation"],
+              .groups = c["groups"]},
+             c["bias"], rng);
+    check_module(m, f, true);
+  } else if (kind == "MaxPool2d") {
+    MaxPool2d m(pool_options(c));
+    check_module(m, f, true);
+  } else if (kind == "AvgPool2d") {
+    AvgPool2d m(pool_options(c));
+    check_module(m, f, true);
+  } else if (kind == "AdaptiveAvgPool2d") {
+    AdaptiveAvgPool2d m(c["out"][0], c["out"][1]);
+    check_module(m, f, true);
+  } else if (kind == "BatchNorm2d" || kind == "BatchNorm1d") {
+    const BatchNormOptions o{.eps = c["eps"], .momentum = c["momentum"], .affine = c["affine"]};
+    if (kind == "BatchNorm2d") {
+      BatchNorm2d m(c["C"], o);
+      check_module(m, f, c["train"]);
+    } else {
+      BatchNorm1d m(c["C"], o);
+      check_module(m, f, c["train"]);
+    }
+  } else if (kind == "SelfAttention2d") {
+    SelfAttention2d m(c["C"], parse_sagan_form(c["form"]), rng);
+    Tensor attention;
+    check_module(m, f, true, &attention);
+    EXPECT_TRUE(close_to(attention.view(), f.at("out.attention"))) << "attention map";
+  } else {
+    FAIL() << "unknown module " << kind;
+  }
+}
+
+TEST(ImageLayersGolden, Conv2d) {
+  for (const char* name : {"conv2d_3x3_pad1", "conv2d_stride2_dil2", "conv2d_groups2_nobias",
+                           "conv2d_depthwise", "conv2d_patch4"})
+    check_case(name);
+}
+TEST(ImageLayersGolden, Conv1d) { check_case("conv1d_stride2_groups2"); }
+TEST(ImageLayersGolden, Pooling) {
+  for (const char* name : {"maxpool_3s2p1_ceil", "maxpool_2_dil2", "avgpool_3s2p1_exclude",
+                           "avgpool_2", "adaptive_avgpool_3x2"})
+    check_case(name);
+}
+TEST(ImageLayersGolden, BatchNorm) {
+  for (const char* name : {"batchnorm2d_train", "batchnorm2d_eval", "batchnorm1d_train_noaffine",
+                           "batchnorm1d_2d_input"})
+    check_case(name);
+}
+TEST(ImageLayersGolden, SelfAttention2dBothForms) {
+  check_case("sagan_paper");
+  check_case("sagan_released");
+}
+
+TEST(ImageLayers, RejectBadInput) {
+  Rng rng(1);
+  Conv2d conv(3, 4, 3, 3, {.pad_h = 1, .pad_w = 1}, true, rng);
+  ATTN_EXPECT_THROW_MSG(conv.forward(Tensor(Shape{2, 5, 8, 8}), nullptr, ctx()), ShapeError,
+                        "Conv2d::forward", "x has shape (2, 5, 8, 8)", "C = 3");
+  ATTN_EXPECT_THROW_MSG(Conv2d(3, 4, 3, 3, {.groups = 2}, true, rng), ValueError, "groups = 2");
+  Conv2d::Cache empty;
+  ATTN_EXPECT_THROW_MSG(conv.backward(Tensor(Shape{2, 4, 8, 8}), empty, ctx()), ValueError,
+                        "Conv2d::backward", "cache is empty");
+  BatchNorm2d bn(4);
+  ATTN_EXPECT_THROW_MSG(bn.forward(Tensor(Shape{2, 4, 3}), nullptr, ctx()), ShapeError,
+                        "BatchNorm2d::forward", "(B, C, H, W)");
+  ATTN_EXPECT_THROW_MSG(SelfAttention2d(12, SaganForm::kPaper, rng), ValueError, "multiple of 8");
+  SelfAttention2d released(16, SaganForm::kReleased, rng);
+  ATTN_EXPECT_THROW_MSG(released.forward(Tensor(Shape{1, 16, 5, 6}), nullptr, ctx()), ShapeError,
+                        "H and W must be even");
+  ATTN_EXPECT_THROW_MSG(parse_sagan_form("big"), ValueError, "paper, released");
+}
+
+TEST(ImageLayers, BatchNormEvaluationUsesRunningStatistics) {
+  BatchNorm1d bn(2);
+  bn.set_training(false);
+  auto buffers = bn.named_buffers();
+  buffers[0].second->data()[0] = 3.0f;  // running_mean of channel 0
+  buffers[1].second->data()[0] = 4.0f;  // running_var of channel 0
+  const Tensor x = Tensor::from_values(Shape{1, 2}, std::vector<float>{5.0f, 1.0f});
+  const Tensor y = bn.forward(x, nullptr, ctx());  // B = 1 is fine in evaluation
+  EXPECT_NEAR(y(0, 0), (5.0 - 3.0) / std::sqrt(4.0 + 1e-5), 1e-6);
+  EXPECT_NEAR(y(0, 1), 1.0 / std::sqrt(1.0 + 1e-5), 1e-6);
+  EXPECT_EQ(bn.state_dict().size(),
+            5u);  // weight, bias, running_mean, running_var, num_batches_tracked
+}
+
+}  // namespace
+}  // namespace attn::nn
