@@ -50,15 +50,17 @@ bench: build
 	build/release/bench/bench_ops --benchmark_min_time=0.2
 	build/release/bench/bench_tiles --benchmark_min_time=0.2
 
-# libFuzzer on the .npy and safetensors readers for 60 s each (clang).
+# libFuzzer on the .npy, safetensors and IDX readers for 60 s each (clang).
 fuzz:
 	cmake --preset fuzz
-	cmake --build --preset fuzz -j $(JOBS) --target fuzz_npy fuzz_safetensors
-	mkdir -p .fuzz-corpus/npy .fuzz-corpus/safetensors
+	cmake --build --preset fuzz -j $(JOBS) --target fuzz_npy fuzz_safetensors fuzz_idx
+	mkdir -p .fuzz-corpus/npy .fuzz-corpus/safetensors .fuzz-corpus/idx
 	cp -n tests/golden/npy/*.npy .fuzz-corpus/npy/ || true
 	cp -n tests/golden/nn/*.safetensors .fuzz-corpus/safetensors/ || true
+	cp -n tests/golden/idx/* .fuzz-corpus/idx/ || true
 	build/fuzz/tests/fuzz_npy -max_total_time=60 .fuzz-corpus/npy
 	build/fuzz/tests/fuzz_safetensors -max_total_time=60 .fuzz-corpus/safetensors
+	build/fuzz/tests/fuzz_idx -max_total_time=60 .fuzz-corpus/idx
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
