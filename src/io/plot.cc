@@ -315,6 +315,9 @@ void set_colormap(Colormap c) {
     const std::array<PLFLT, 3> at = {0.0, 0.5, 1.0}, r = {0.13, 1.0, 0.70}, g = {0.40, 1.0, 0.09},
                                b = {0.67, 1.0, 0.17};
     plscmap1l(1, 3, at.data(), r.data(), g.data(), b.data(), nullptr);
+  } else if (c == Colormap::kGray) {
+    const std::array<PLFLT, 2> at = {0.0, 1.0}, v = {0.0, 1.0};
+    plscmap1l(1, 2, at.data(), v.data(), v.data(), v.data(), nullptr);
   } else {  // viridis at five stops
     const std::array<PLFLT, 5> at = {0.0, 0.25, 0.5, 0.75, 1.0},
                                r = {0.267, 0.231, 0.128, 0.369, 0.993},
@@ -325,12 +328,34 @@ void set_colormap(Colormap c) {
   plscmap1n(256);
 }
 
-void draw_colorbar(const Heatmap& p) {
+// A matrix as plimage takes it: columns of cells, cells[c][r], from its ymin (the top row: the
+// callers' world y axes run downwards). NaN shows as vmin; values are clamped to [vmin, vmax].
+class Cells {
+ public:
+  Cells(ConstTensorView values, double vmin, double vmax)
+      : rows_(values.dim(0)), storage_(static_cast<size_t>(values.numel())) {
+    for (int64_t c = 0; c < values.dim(1); ++c) {
+      columns_.push_back(storage_.data() + c * rows_);
+      for (int64_t r = 0; r < rows_; ++r) {
+        const double v = static_cast<double>(values(r, c));
+        columns_.back()[r] = std::isnan(v) ? vmin : std::clamp(v, vmin, vmax);
+      }
+    }
+  }
+  const PLFLT* const* columns() const { return columns_.data(); }
+
+ private:
+  int64_t rows_;
+  std::vector<PLFLT> storage_;
+  std::vector<PLFLT*> columns_;
+};
+
+void draw_colorbar(double vmin, double vmax, const std::string& label) {
   const std::array<PLINT, 1> label_opts = {PL_COLORBAR_LABEL_RIGHT}, sub_ticks = {0},
                              n_values = {2};
-  const std::array<const char*, 1> labels = {p.value_label.c_str()}, axis_opts = {"bcvtm"};
+  const std::array<const char*, 1> labels = {label.c_str()}, axis_opts = {"bcvtm"};
   const std::array<PLFLT, 1> ticks = {0.0};
-  const std::array<PLFLT, 2> range = {p.vmin, p.vmax};
+  const std::array<PLFLT, 2> range = {vmin, vmax};
   const PLFLT* values[] = {range.data()};
   PLFLT w = 0, h = 0;
   plcol0(kInk);
@@ -351,16 +376,7 @@ void write_heatmap(const std::string& path, const Heatmap& p) {
   if (!(std::isfinite(p.vmin) && std::isfinite(p.vmax) && p.vmin < p.vmax))
     fail<ValueError>(fn, "need finite vmin < vmax, got ", p.vmin, ", ", p.vmax);
   const int64_t rows = p.values.dim(0), cols = p.values.dim(1);
-  // plimage takes columns of cells, cells[c][r], from its ymin (here the top, see plwind below).
-  std::vector<PLFLT> storage(static_cast<size_t>(rows * cols));
-  std::vector<PLFLT*> cells(static_cast<size_t>(cols));
-  for (int64_t c = 0; c < cols; ++c) {
-    cells[static_cast<size_t>(c)] = storage.data() + c * rows;
-    for (int64_t r = 0; r < rows; ++r) {
-      const double v = static_cast<double>(p.values(r, c));
-      cells[static_cast<size_t>(c)][r] = std::isnan(v) ? p.vmin : std::clamp(v, p.vmin, p.vmax);
-    }
-  }
+  const Cells cells(p.values, p.vmin, p.vmax);
   const double x0 = p.x0 - 0.5, x1 = p.x0 + static_cast<double>(cols) - 0.5;
   const double y_top = p.y0 - 0.5, y_bottom = p.y0 + static_cast<double>(rows) - 0.5;
   const auto bytes = render(fn, p.width, p.height, [&] {
@@ -369,12 +385,91 @@ void write_heatmap(const std::string& path, const Heatmap& p) {
     plvpor(0.12, 0.84, 0.11, 0.91);
     // Row y0 at the top: the world y axis runs downwards.
     plwind(x0, x1, y_bottom, y_top);
-    plimage(cells.data(), static_cast<PLINT>(cols), static_cast<PLINT>(rows), x0, x1, y_top,
+    plimage(cells.columns(), static_cast<PLINT>(cols), static_cast<PLINT>(rows), x0, x1, y_top,
             y_bottom, p.vmin, p.vmax, x0, x1, y_top, y_bottom);
     plcol0(kInk);
     plbox("bcnst", 0.0, 0, "bcnstv", 0.0, 0);
     pllab(p.x_label.c_str(), p.y_label.c_str(), p.title.c_str());
-    draw_colorbar(p);
+    draw_colorbar(p.vmin, p.vmax, p.value_label);
+  });
+  internal::write_file_bytes(fn, path, bytes);
+}
+
+}  // namespace attn::io
+
+namespace attn::io {
+
+namespace {
+
+void check_panel(const char* fn, size_t i, const HeatmapPanel& p) {
+  if (!p.values.defined() || p.values.rank() != 2 || p.values.numel() == 0)
+    fail<ShapeError>(fn, "panel ", i, ": values must be a non-empty (rows, cols) matrix, got ",
+                     p.values.defined() ? p.values.shape().str() : std::string("none"));
+  if (!(std::isfinite(p.vmin) && std::isfinite(p.vmax) && p.vmin < p.vmax))
+    fail<ValueError>(fn, "panel ", i, ": need finite vmin < vmax, got ", p.vmin, ", ", p.vmax);
+}
+
+// One panel in the viewport [vx0, vx1] × [vy0, vy1] (normalised page coordinates).
+void draw_panel(const HeatmapPanel& p, double vx0, double vx1, double vy0, double vy1) {
+  const int64_t rows = p.values.dim(0), cols = p.values.dim(1);
+  const Cells cells(p.values, p.vmin, p.vmax);
+  set_colormap(p.colormap);
+  plvpor(vx0, vx1, vy0, vy1);
+  const double x0 = -0.5, x1 = static_cast<double>(cols) - 0.5;
+  const double y_top = -0.5, y_bottom = static_cast<double>(rows) - 0.5;
+  plwind(x0, x1, y_bottom, y_top);
+  plimage(cells.columns(), static_cast<PLINT>(cols), static_cast<PLINT>(rows), x0, x1, y_top,
+          y_bottom, p.vmin, p.vmax, x0, x1, y_top, y_bottom);
+  plcol0(kInk);
+  plbox("bc", 0.0, 0, "bc", 0.0, 0);
+  plmtex("t", 0.8, 0.5, 0.5, p.title.c_str());
+  for (size_t m = 0; m < p.markers.size(); ++m) {
+    PLFLT x = p.markers[m].first, y = p.markers[m].second;
+    plcol0(kFirstSeries + 3);  // red rings, white numbers beside them
+    plwidth(3.0);
+    plssym(0.0, 2.2);
+    plpoin(1, &x, &y, 4);  // a circle
+    plwidth(1.0);
+    plcol0(0);
+    const std::string label = std::to_string(p.first_marker_number + static_cast<int>(m));
+    plptex(x + 0.06 * static_cast<double>(cols), y - 0.06 * static_cast<double>(rows), 1.0, 0.0,
+           0.0, label.c_str());
+  }
+  plssym(0.0, 1.0);
+  if (p.colormap != Colormap::kGray) {
+    plschr(0.0, 0.7);
+    draw_colorbar(p.vmin, p.vmax, "");
+    plschr(0.0, 0.85);
+  }
+}
+
+}  // namespace
+
+void write_heatmap_grid(const std::string& path, const HeatmapGrid& g) {
+  constexpr const char* fn = "write_heatmap_grid";
+  if (g.panels.empty()) fail<ValueError>(fn, "no panels");
+  if (g.columns < 1) fail<ValueError>(fn, "columns must be >= 1, got ", g.columns);
+  for (size_t i = 0; i < g.panels.size(); ++i) check_panel(fn, i, g.panels[i]);
+  const int cols = std::min<int>(g.columns, static_cast<int>(g.panels.size()));
+  const int rows = static_cast<int>((g.panels.size() + static_cast<size_t>(cols) - 1) /
+                                    static_cast<size_t>(cols));
+  const int title_px = 60, width = cols * g.panel_size, height = rows * g.panel_size + title_px;
+  check_size(fn, width, height);
+  const auto bytes = render(fn, width, height, [&] {
+    plschr(0.0, 1.1);
+    plvpor(0.0, 1.0, 0.0, 1.0);
+    plwind(0.0, 1.0, 0.0, 1.0);
+    plcol0(kInk);
+    plmtex("t", -1.6, 0.5, 0.5, g.title.c_str());
+    plschr(0.0, 0.85);
+    const double ph = static_cast<double>(g.panel_size) / height, pw = 1.0 / cols;
+    for (size_t i = 0; i < g.panels.size(); ++i) {
+      const int r = static_cast<int>(i) / cols, c = static_cast<int>(i) % cols;
+      const double top = 1.0 - static_cast<double>(title_px) / height - r * ph;
+      // Room for the panel title above and the colour bar to the right.
+      draw_panel(g.panels[i], c * pw + 0.08 * pw, c * pw + 0.80 * pw, top - 0.92 * ph,
+                 top - 0.12 * ph);
+    }
   });
   internal::write_file_bytes(fn, path, bytes);
 }

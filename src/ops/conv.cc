@@ -12,6 +12,7 @@
 #include "core/parallel.h"
 #include "ops/internal/blas.h"
 #include "ops/internal/conv_checks.h"
+#include "ops/internal/dense.h"
 
 namespace attn::internal {
 
@@ -50,38 +51,8 @@ namespace attn::ops {
 namespace {
 
 using internal::ConvDims;
-
-// A contiguous float view of v: v itself, or a copy.
-struct Dense {
-  Tensor copy;
-  const float* data;
-  explicit Dense(ConstTensorView v) {
-    if (v.defined() && !v.is_contiguous()) copy = Tensor::copy_of(v);
-    data = !v.defined() ? nullptr : copy.defined() ? copy.data() : v.data();
-  }
-};
-
-// An output: written in place when contiguous, else through a temporary that flush() copies (or,
-// for an accumulated output, adds) back.
-struct DenseOut {
-  TensorView view;
-  Tensor temp;
-  float* data = nullptr;
-  DenseOut(TensorView v) : view(v) {
-    if (!v.defined()) return;
-    if (!v.is_contiguous()) temp = Tensor(v.shape());
-    data = temp.defined() ? temp.data() : v.data();
-  }
-  void flush_overwrite() {
-    if (temp.defined()) copy(ConstTensorView(temp.view()), view);
-  }
-  void flush_accumulate() {
-    if (!temp.defined()) return;
-    const ConstTensorView t = temp.view();
-    for_each_offset_pair(t, view,
-                         [&](int64_t a, int64_t b) { view.at_offset(b) += t.at_offset(a); });
-  }
-};
+using internal::Dense;
+using internal::DenseOut;
 
 bool is_pointwise(const ConvDims& d, const Conv2dOptions& p) {
   return d.KH == 1 && d.KW == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&

@@ -7,6 +7,7 @@
 
 #include "attn/ops/pool.h"
 #include "core/parallel.h"
+#include "ops/internal/dense.h"
 #include "ops/internal/pool_checks.h"
 
 namespace attn::internal {
@@ -66,34 +67,68 @@ namespace {
 
 using internal::PoolDims;
 
-// fn(b, c) for every plane, in parallel; `work` per plane in element operations.
+// fn(plane) for every (image, channel) plane b·C + c, in parallel; `work` per plane in element
+// operations.
 template <typename F>
 void for_each_plane(const Context& ctx, const PoolDims& d, double work, F&& fn) {
-  internal::parallel_for(ctx, d.B * d.C, work, [&](int64_t bc, int) { fn(bc / d.C, bc % d.C); });
+  internal::parallel_for(ctx, d.B * d.C, work, [&](int64_t plane, int) { fn(plane); });
 }
 
-// The first largest tap of window (oh, ow) of plane (b, c): its (ih, iw), or (-1, -1) if the window
-// holds no image element. NaN wins, as in PyTorch.
-struct Tap {
-  int64_t h = -1, w = -1;
+// The taps of a window along one axis that land inside the image: k in [lo, hi), the input index
+// start + k·dilation.
+struct TapRange {
+  int64_t lo, hi;
 };
-Tap argmax_tap(ConstTensorView x, const PoolDims& d, int64_t b, int64_t c, int64_t oh, int64_t ow) {
-  Tap best;
-  float best_v = -std::numeric_limits<float>::infinity();
-  for (int64_t kh = 0; kh < d.o.kernel_h; ++kh) {
-    const int64_t ih = d.h0(oh) + kh * d.o.dilation_h;
-    if (ih < 0 || ih >= d.H) continue;
-    for (int64_t kw = 0; kw < d.o.kernel_w; ++kw) {
-      const int64_t iw = d.w0(ow) + kw * d.o.dilation_w;
-      if (iw < 0 || iw >= d.W) continue;
-      const float v = x(b, c, ih, iw);
-      if (best.h < 0 || v > best_v || std::isnan(v)) {
-        best = {ih, iw};
+TapRange taps(int64_t start, int64_t kernel, int64_t dilation, int64_t size) {
+  const int64_t lo = start >= 0 ? 0 : (-start + dilation - 1) / dilation;
+  const int64_t last = size - 1 - start;  // the largest k·dilation still inside
+  const int64_t hi = last < 0 ? 0 : std::min(kernel, last / dilation + 1);
+  return {lo, std::max(lo, hi)};
+}
+
+// Offset (ih·W + iw) of the first largest tap of window (oh, ow) in a contiguous H×W plane, or −1
+// if the window holds no image element. NaN wins, as in PyTorch.
+int64_t argmax_tap(const float* plane, const PoolDims& d, int64_t oh, int64_t ow) {
+  const int64_t h0 = d.h0(oh), w0 = d.w0(ow);
+  const TapRange th = taps(h0, d.o.kernel_h, d.o.dilation_h, d.H);
+  const TapRange tw = taps(w0, d.o.kernel_w, d.o.dilation_w, d.W);
+  int64_t best = -1;
+  float best_v = 0.0f;
+  for (int64_t kh = th.lo; kh < th.hi; ++kh) {
+    const int64_t row = (h0 + kh * d.o.dilation_h) * d.W;
+    for (int64_t kw = tw.lo; kw < tw.hi; ++kw) {
+      const int64_t at = row + w0 + kw * d.o.dilation_w;
+      const float v = plane[at];
+      if (best < 0 || v > best_v || std::isnan(v)) {
+        best = at;
         best_v = v;
         if (std::isnan(v)) return best;
       }
     }
   }
+  return best;
+}
+
+// The CNN's pooling (2×2, stride 2, no padding or dilation, every window inside the image) without
+// the general window walk: a plane of H×W into (H/2)×(W/2). Windows holding a NaN take the general
+// path, which implements the NaN rule.
+bool is_plain_2x2(const PoolDims& d) {
+  const auto& o = d.o;
+  return o.kernel_h == 2 && o.kernel_w == 2 && o.stride_h == 2 && o.stride_w == 2 && o.pad_h == 0 &&
+         o.pad_w == 0 && o.dilation_h == 1 && o.dilation_w == 1 && 2 * d.OH <= d.H &&
+         2 * d.OW <= d.W;
+}
+
+// Offset of the first largest of the four taps of window (oh, ow) of a plain 2×2 pooling.
+inline int64_t argmax_2x2(const float* plane, const PoolDims& d, int64_t oh, int64_t ow) {
+  const int64_t at = 2 * oh * d.W + 2 * ow;
+  const float a = plane[at], b = plane[at + 1], c = plane[at + d.W], e = plane[at + d.W + 1];
+  if (std::isnan(a + b + c + e)) return argmax_tap(plane, d, oh, ow);
+  int64_t best = at;
+  float v = a;
+  best = b > v ? at + 1 : best, v = std::max(v, b);
+  best = c > v ? at + d.W : best, v = std::max(v, c);
+  best = e > v ? at + d.W + 1 : best;
   return best;
 }
 
@@ -114,58 +149,97 @@ void max_pool2d_forward(ConstTensorView x, const Pool2dOptions& options, TensorV
                         const Context& ctx) {
   const PoolDims d =
       internal::check_pool2d_forward_args("max_pool2d_forward", x, options, out, false);
-  for_each_plane(ctx, d, window_work(d), [&](int64_t b, int64_t c) {
+  const internal::Dense xd(x);
+  internal::DenseOut od(out);
+  const bool plain = is_plain_2x2(d);
+  for_each_plane(ctx, d, window_work(d), [&](int64_t plane) {
+    const float* px = xd.data + plane * d.H * d.W;
+    float* po = od.data + plane * d.OH * d.OW;
+    if (plain) {
+      for (int64_t oh = 0; oh < d.OH; ++oh) {
+        const float* r0 = px + 2 * oh * d.W;
+        const float* r1 = r0 + d.W;
+        for (int64_t ow = 0; ow < d.OW; ++ow) {
+          const float m =
+              std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
+          po[oh * d.OW + ow] = m;
+        }
+      }
+      // std::max drops NaN; a plane holding one takes the general rule.
+      bool any_nan = false;
+      for (int64_t i = 0; i < d.OH * d.OW; ++i) any_nan |= std::isnan(po[i]);
+      for (int64_t i = 0; i < d.H * d.W && !any_nan; ++i) any_nan |= std::isnan(px[i]);
+      if (!any_nan) return;
+    }
     for (int64_t oh = 0; oh < d.OH; ++oh)
       for (int64_t ow = 0; ow < d.OW; ++ow) {
-        const Tap t = argmax_tap(x, d, b, c, oh, ow);
-        out(b, c, oh, ow) = t.h < 0 ? -std::numeric_limits<float>::infinity() : x(b, c, t.h, t.w);
+        const int64_t at = argmax_tap(px, d, oh, ow);
+        po[oh * d.OW + ow] = at < 0 ? -std::numeric_limits<float>::infinity() : px[at];
       }
   });
+  od.flush_overwrite();
 }
 
 void max_pool2d_backward(ConstTensorView x, const Pool2dOptions& options, ConstTensorView dout,
                          TensorView dx, const Context& ctx) {
   const PoolDims d =
       internal::check_pool2d_backward_args("max_pool2d_backward", x, options, dout, dx, false);
-  for_each_plane(ctx, d, window_work(d), [&](int64_t b, int64_t c) {
+  const internal::Dense xd(x), gd(dout);
+  internal::DenseOut dxo(dx);
+  const bool plain = is_plain_2x2(d);
+  for_each_plane(ctx, d, window_work(d), [&](int64_t plane) {
+    const float* px = xd.data + plane * d.H * d.W;
+    const float* pg = gd.data + plane * d.OH * d.OW;
+    float* pdx = dxo.data + plane * d.H * d.W;
     for (int64_t oh = 0; oh < d.OH; ++oh)
       for (int64_t ow = 0; ow < d.OW; ++ow) {
-        const Tap t = argmax_tap(x, d, b, c, oh, ow);
-        if (t.h >= 0) dx(b, c, t.h, t.w) += dout(b, c, oh, ow);
+        const int64_t at = plain ? argmax_2x2(px, d, oh, ow) : argmax_tap(px, d, oh, ow);
+        if (at >= 0) pdx[at] += pg[oh * d.OW + ow];
       }
   });
+  dxo.flush_accumulate();
 }
 
 void avg_pool2d_forward(ConstTensorView x, const Pool2dOptions& options, TensorView out,
                         const Context& ctx) {
   const PoolDims d =
       internal::check_pool2d_forward_args("avg_pool2d_forward", x, options, out, true);
-  for_each_plane(ctx, d, window_work(d), [&](int64_t b, int64_t c) {
+  const internal::Dense xd(x);
+  internal::DenseOut od(out);
+  for_each_plane(ctx, d, window_work(d), [&](int64_t plane) {
+    const float* px = xd.data + plane * d.H * d.W;
+    float* po = od.data + plane * d.OH * d.OW;
     for (int64_t oh = 0; oh < d.OH; ++oh)
       for (int64_t ow = 0; ow < d.OW; ++ow) {
         const internal::AvgWindow win = internal::avg_window(d, oh, ow);
         float s = 0.0f;
         for (int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (int64_t iw = win.w0; iw < win.w1; ++iw) s += x(b, c, ih, iw);
-        out(b, c, oh, ow) = win.divisor > 0 ? s / static_cast<float>(win.divisor) : 0.0f;
+          for (int64_t iw = win.w0; iw < win.w1; ++iw) s += px[ih * d.W + iw];
+        po[oh * d.OW + ow] = win.divisor > 0 ? s / static_cast<float>(win.divisor) : 0.0f;
       }
   });
+  od.flush_overwrite();
 }
 
 void avg_pool2d_backward(ConstTensorView x, const Pool2dOptions& options, ConstTensorView dout,
                          TensorView dx, const Context& ctx) {
   const PoolDims d =
       internal::check_pool2d_backward_args("avg_pool2d_backward", x, options, dout, dx, true);
-  for_each_plane(ctx, d, window_work(d), [&](int64_t b, int64_t c) {
+  const internal::Dense gd(dout);
+  internal::DenseOut dxo(dx);
+  for_each_plane(ctx, d, window_work(d), [&](int64_t plane) {
+    const float* pg = gd.data + plane * d.OH * d.OW;
+    float* pdx = dxo.data + plane * d.H * d.W;
     for (int64_t oh = 0; oh < d.OH; ++oh)
       for (int64_t ow = 0; ow < d.OW; ++ow) {
         const internal::AvgWindow win = internal::avg_window(d, oh, ow);
         if (win.divisor <= 0) continue;
-        const float g = dout(b, c, oh, ow) / static_cast<float>(win.divisor);
+        const float g = pg[oh * d.OW + ow] / static_cast<float>(win.divisor);
         for (int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (int64_t iw = win.w0; iw < win.w1; ++iw) dx(b, c, ih, iw) += g;
+          for (int64_t iw = win.w0; iw < win.w1; ++iw) pdx[ih * d.W + iw] += g;
       }
   });
+  dxo.flush_accumulate();
 }
 
 void adaptive_avg_pool2d_forward(ConstTensorView x, TensorView out, const Context& ctx) {

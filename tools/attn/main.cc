@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   attn::cli::add_encode_command(app);
   attn::cli::add_train_command(app);
   attn::cli::add_experiment_command(app);
+  attn::cli::add_image_command(app);
   auto report = [&](const std::string& what, int code) {
     const std::string sub = attn::cli::chosen_subcommands(app);
     std::cerr << "attn: " << (sub.empty() ? "" : sub + ": ")

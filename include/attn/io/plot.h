@@ -29,8 +29,9 @@ struct LinePlot {
 };
 
 enum class Colormap {
-  kDiverging,  // blue (vmin) – white – red (vmax): signed values such as sinusoids
-  kSequential  // dark blue to yellow (viridis-like): probabilities, magnitudes
+  kDiverging,   // blue (vmin) – white – red (vmax): signed values such as sinusoids
+  kSequential,  // dark blue to yellow (viridis-like): probabilities, magnitudes
+  kGray         // black (vmin) to white (vmax): images
 };
 
 // values (rows, cols) as coloured cells: column c at x = x0 + c, row r at y = y0 + r with the first
@@ -44,10 +45,29 @@ struct Heatmap {
   int width = 900, height = 700;
 };
 
+// Several heatmaps side by side, `columns` per row, each with its own title, colour map and
+// optional markers (a numbered ring at cell coordinates (x, y), x the column): e.g. an image and
+// where each of its query pixels attends. Non-gray panels get a colour bar.
+struct HeatmapPanel {
+  std::string title;
+  ConstTensorView values;  // (rows, cols)
+  double vmin = 0.0, vmax = 1.0;
+  Colormap colormap = Colormap::kSequential;
+  std::vector<std::pair<double, double>> markers;
+  int first_marker_number = 1;  // markers are labelled first, first + 1, ...
+};
+struct HeatmapGrid {
+  std::string title;
+  std::vector<HeatmapPanel> panels;
+  int columns = 3;
+  int panel_size = 330;  // pixels per panel side; the page is columns × rows panels plus the title
+};
+
 // Write the plot to `path` (a PNG). Throw ValueError / ShapeError on a bad specification, IoError
 // when the file cannot be written (with the OS reason; no partial file is left) or when PLplot's
 // pngcairo device is not installed (Debian: plplot-driver-cairo).
 void write_line_plot(const std::string& path, const LinePlot& plot);
 void write_heatmap(const std::string& path, const Heatmap& plot);
+void write_heatmap_grid(const std::string& path, const HeatmapGrid& grid);
 
 }  // namespace attn::io
