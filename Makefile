@@ -41,6 +41,11 @@ demo: build
 	@$(ATTN) train reverse --out-dir $(DEMO_OUT)/train --quiet
 	@echo "== Versus an RNN: an LSTM and a transformer of the same size recall a key D steps back ($(DEMO_OUT)/rnn-vs-attention/accuracy.png):"
 	@$(ATTN) experiment rnn-vs-attention --quick --quiet --out-dir $(DEMO_OUT)/rnn-vs-attention
+	@echo "== Images: a CNN, a ViT and a CNN with a SAGAN block on Fashion-MNIST subsets ($(DEMO_OUT)/images/accuracy.png):"
+	@$(ATTN) experiment images --quick --quiet --out-dir $(DEMO_OUT)/images
+	@echo "== Where a SAGAN block looks: a CNN+SAGAN trained briefly, its attention for 5 query pixels ($(DEMO_OUT)/sagan/attention-map.png):"
+	@$(ATTN) train fashion-mnist --model cnn-sagan --train-size 4000 --epochs 2 --quiet --out-dir $(DEMO_OUT)/sagan | tail -1
+	@$(ATTN) image attention-map --model $(DEMO_OUT)/sagan --index 0 --png $(DEMO_OUT)/sagan/attention-map.png
 	@if ls build/release/python/attn/_attn*.so >/dev/null 2>&1; then \
 	  echo "== Attention from Python (import attn), checked against PyTorch:"; \
 	  PYTHONPATH=build/release/python /usr/bin/python3 examples/python/tour.py; fi

@@ -2,6 +2,7 @@
 // The CNN, the ViT and the CNN with a SAGAN block (image_models.h).
 #include "image_models.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace attn::examples {
@@ -12,13 +13,13 @@ using nn::Conv2d;
 // (B, C, N) image planes <-> (B, N, C) token rows.
 Tensor to_tokens(ConstTensorView x) {
   const int64_t B = x.dim(0), C = x.dim(1), N = x.dim(2) * x.dim(3);
-  Tensor t(Shape{B, N, C});
+  Tensor t = Tensor::uninitialized(Shape{B, N, C});
   copy(ConstTensorView(x.reshape(Shape{B, C, N}).transpose(1, 2)), t.view());
   return t;
 }
 Tensor to_planes(ConstTensorView tokens, int64_t H, int64_t W) {
   const int64_t B = tokens.dim(0), N = tokens.dim(1), C = tokens.dim(2);
-  Tensor x(Shape{B, C, H, W});
+  Tensor x = Tensor::uninitialized(Shape{B, C, H, W});
   copy(tokens, x.view().reshape(Shape{B, C, N}).transpose(1, 2));
   return x;
 }
@@ -198,30 +199,36 @@ class Vit : public ImageModel {
     const Tensor patches = patch_.forward(x, train ? &patch_cache_ : nullptr, ctx);
     const Tensor grid = to_tokens(patches);  // (B, 49, C)
     const int64_t B = x.dim(0), C = c_.d_model, first = c_.class_token ? 1 : 0;
-    Tensor seq(Shape{B, tokens_, C});
+    // seq (B, tokens, C) = [class token,] patches, plus the positional encoding.
+    Tensor seq = Tensor::uninitialized(Shape{B, tokens_, C});
+    const float* pos = pos_ ? pos_->value.data() : nullptr;
     for (int64_t b = 0; b < B; ++b) {
-      if (cls_)
-        copy(ConstTensorView(cls_->value.view().select(0, 0).select(0, 0)),
-             seq.view().select(0, b).select(0, 0));
-      copy(ConstTensorView(grid.view().select(0, b)),
-           seq.view().select(0, b).slice(0, first, tokens_));
-      for (int64_t t = 0; t < tokens_; ++t)
-        for (int64_t k = 0; k < C; ++k)
-          seq(b, t, k) +=
-              pos_ ? pos_->value(0, t, k) : (t < first ? 0.0f : fixed_pos_(t - first, k));
+      float* row = seq.data() + b * tokens_ * C;
+      if (cls_) std::copy(cls_->value.data(), cls_->value.data() + C, row);
+      std::copy(grid.data() + b * (tokens_ - first) * C,
+                grid.data() + (b + 1) * (tokens_ - first) * C, row + first * C);
+      if (pos) {
+        for (int64_t i = 0; i < tokens_ * C; ++i) row[i] += pos[i];
+      } else {  // the fixed encoding covers the patches; a class token gets none
+        for (int64_t i = 0; i < (tokens_ - first) * C; ++i)
+          row[first * C + i] += fixed_pos_.data()[i];
+      }
     }
     const Tensor h = encoder_.forward(seq, {}, train ? &encoder_cache_ : nullptr, ctx);
-    Tensor pooled(Shape{B, C});
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t k = 0; k < C; ++k) {
-        if (cls_) {
-          pooled(b, k) = h(b, 0, k);
-          continue;
-        }
-        double s = 0.0;
-        for (int64_t t = 0; t < tokens_; ++t) s += static_cast<double>(h(b, t, k));
-        pooled(b, k) = static_cast<float>(s / static_cast<double>(tokens_));
+    Tensor pooled = Tensor::uninitialized(Shape{B, C});
+    for (int64_t b = 0; b < B; ++b) {
+      const float* hb = h.data() + b * tokens_ * C;
+      float* out = pooled.data() + b * C;
+      if (cls_) {
+        std::copy(hb, hb + C, out);
+        continue;
       }
+      for (int64_t k = 0; k < C; ++k) {
+        double sum = 0.0;
+        for (int64_t t = 0; t < tokens_; ++t) sum += static_cast<double>(hb[t * C + k]);
+        out[k] = static_cast<float>(sum / static_cast<double>(tokens_));
+      }
+    }
     B_ = B;
     return head_.forward(pooled, train ? &head_cache_ : nullptr, ctx);
   }
@@ -231,22 +238,21 @@ class Vit : public ImageModel {
     const int64_t C = c_.d_model, first = c_.class_token ? 1 : 0;
     Tensor dh(Shape{B_, tokens_, C});
     const float share = 1.0f / static_cast<float>(tokens_);
-    for (int64_t b = 0; b < B_; ++b)
-      for (int64_t k = 0; k < C; ++k) {
-        if (cls_) {
-          dh(b, 0, k) = dpooled(b, k);
-          continue;
-        }
-        for (int64_t t = 0; t < tokens_; ++t) dh(b, t, k) = dpooled(b, k) * share;
-      }
+    for (int64_t b = 0; b < B_; ++b) {
+      const float* g = dpooled.data() + b * C;
+      float* out = dh.data() + b * tokens_ * C;
+      for (int64_t t = 0; t < (cls_ ? 1 : tokens_); ++t)
+        for (int64_t k = 0; k < C; ++k) out[t * C + k] = cls_ ? g[k] : g[k] * share;
+    }
     const Tensor dseq = encoder_.backward(dh, encoder_cache_, ctx);
-    for (int64_t b = 0; b < B_; ++b)
-      for (int64_t t = 0; t < tokens_; ++t)
-        for (int64_t k = 0; k < C; ++k) {
-          if (pos_) pos_->grad(0, t, k) += dseq(b, t, k);
-          if (cls_ && t == 0) cls_->grad(0, 0, k) += dseq(b, 0, k);
-        }
-    Tensor dgrid(Shape{B_, gh_ * gw_, C});
+    for (int64_t b = 0; b < B_; ++b) {
+      const float* g = dseq.data() + b * tokens_ * C;
+      if (pos_)
+        for (int64_t i = 0; i < tokens_ * C; ++i) pos_->grad.data()[i] += g[i];
+      if (cls_)
+        for (int64_t k = 0; k < C; ++k) cls_->grad.data()[k] += g[k];
+    }
+    Tensor dgrid = Tensor::uninitialized(Shape{B_, gh_ * gw_, C});
     copy(ConstTensorView(dseq.view().slice(1, first, tokens_)), dgrid.view());
     patch_.backward(to_planes(dgrid, gh_, gw_), patch_cache_, ctx);
   }

@@ -85,7 +85,7 @@ ImageTrainResult train_image_model(ImageModel& model, const train::ImageDataset&
     const std::vector<int64_t> y = train::label_batch(train_set, idx);
     const Tensor logits = model.forward(x, true, ctx);
     if (!(dlogits.defined() && dlogits.shape() == logits.shape())) dlogits = Tensor(logits.shape());
-    const auto ce = train::cross_entropy(logits, y, dlogits);
+    const auto ce = train::cross_entropy(logits, y, dlogits, -100, o.label_smoothing);
     model.backward(dlogits, ctx);
     return train::StepResult{ce.loss, ce.correct, ce.count};
   };

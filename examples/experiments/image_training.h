@@ -20,6 +20,7 @@ struct ImageTrainOptions {
   int64_t epochs = 10, min_examples = 0, batch = 128;
   double lr = 2e-3, min_lr = 1e-5, weight_decay = 0.01, clip = 5.0;
   double warmup_fraction = 0.03;  // of the steps
+  double label_smoothing = 0.1;   // of the cross-entropy targets, as torch's label_smoothing
   train::Augmentation augmentation{.crop_padding = 2, .horizontal_flip = true};
   bool augment = true;
   int64_t evaluations = 10;    // held-out evaluations spread over the run (the curve)

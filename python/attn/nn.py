@@ -15,7 +15,8 @@ import numpy as _np
 from . import _attn, _check_array_finite, _checking, _mask_args
 
 __all__ = ["Module", "Linear", "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
-           "LSTM", "GRU"]
+           "LSTM", "GRU", "Conv2d", "Conv1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",
+           "BatchNorm2d", "Flatten", "SelfAttention2d"]
 
 
 class Module:
@@ -286,3 +287,163 @@ class GRU(_RNNBase):
     def forward(self, input, hx=None, lengths=None):
         output, h_n, _ = self._run(input, hx, None, lengths)
         return output, h_n
+
+
+def _pair(v, name, cls):
+    t = (v, v) if _np.isscalar(v) else tuple(v)
+    if len(t) != 2:
+        raise ValueError(f"attn.nn.{cls}: {name} must be an int or a pair, got {v!r}")
+    return [int(t[0]), int(t[1])]
+
+
+def _conv_padding(padding, kernel, dilation, stride, cls):
+    """An int/pair padding, or 'valid' / 'same' (odd effective kernels, stride 1), as torch's."""
+    if padding == "valid":
+        return [0] * len(kernel)
+    if padding == "same":
+        if any(s != 1 for s in stride):
+            raise ValueError(f"attn.nn.{cls}: padding='same' needs stride 1, got {tuple(stride)}")
+        span = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if any(v % 2 for v in span):
+            raise ValueError(f"attn.nn.{cls}: padding='same' with an even effective kernel {tuple(kernel)} "
+                             "pads unevenly; give the padding explicitly")
+        return [v // 2 for v in span]
+    if isinstance(padding, str):
+        raise ValueError(f"attn.nn.{cls}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    return None
+
+
+class Conv2d(Module):
+    """torch.nn.Conv2d over (B, C_in, H, W): stride, padding (int, pair, 'valid', 'same'), dilation, groups
+    (depthwise when groups == in_channels), bias. weight (C_out, C_in/groups, KH, KW), bias (C_out)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None, *, seed=0):
+        if padding_mode != "zeros":
+            raise ValueError(f"attn.nn.Conv2d: padding_mode {padding_mode!r} is not supported (only 'zeros')")
+        k, st, dl = (_pair(v, n, "Conv2d") for v, n in ((kernel_size, "kernel_size"), (stride, "stride"),
+                                                         (dilation, "dilation")))
+        pd = _conv_padding(padding, k, dl, st, "Conv2d") or _pair(padding, "padding", "Conv2d")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size, self.stride, self.padding, self.dilation = tuple(k), tuple(st), tuple(pd), tuple(dl)
+        self._impl = _attn.nn.Conv2d(self.in_channels, self.out_channels, k, st, pd, dl, self.groups,
+                                     bool(bias), int(seed))
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class Conv1d(Module):
+    """torch.nn.Conv1d over (B, C_in, L): weight (C_out, C_in/groups, K), bias (C_out)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None, *, seed=0):
+        if padding_mode != "zeros":
+            raise ValueError(f"attn.nn.Conv1d: padding_mode {padding_mode!r} is not supported (only 'zeros')")
+        one = lambda v: int(v[0]) if not _np.isscalar(v) else int(v)  # noqa: E731
+        k, st, dl = one(kernel_size), one(stride), one(dilation)
+        pd = _conv_padding(padding, [k], [dl], [st], "Conv1d")
+        pd = pd[0] if pd is not None else one(padding)
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size, self.stride, self.padding, self.dilation = (k,), (st,), (pd,), (dl,)
+        self._impl = _attn.nn.Conv1d(self.in_channels, self.out_channels, k, st, pd, dl, self.groups,
+                                     bool(bias), int(seed))
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class MaxPool2d(Module):
+    """torch.nn.MaxPool2d over (B, C, H, W): kernel_size, stride (default kernel_size), padding, dilation,
+    ceil_mode. return_indices is not supported."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        if return_indices:
+            raise ValueError("attn.nn.MaxPool2d: return_indices is not supported")
+        k = _pair(kernel_size, "kernel_size", "MaxPool2d")
+        st = k if stride is None else _pair(stride, "stride", "MaxPool2d")
+        self._impl = _attn.nn.MaxPool2d(k, st, _pair(padding, "padding", "MaxPool2d"),
+                                        _pair(dilation, "dilation", "MaxPool2d"), bool(ceil_mode))
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class AvgPool2d(Module):
+    """torch.nn.AvgPool2d over (B, C, H, W): kernel_size, stride, padding, ceil_mode, count_include_pad.
+    divisor_override is not supported."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        if divisor_override is not None:
+            raise ValueError("attn.nn.AvgPool2d: divisor_override is not supported")
+        k = _pair(kernel_size, "kernel_size", "AvgPool2d")
+        st = k if stride is None else _pair(stride, "stride", "AvgPool2d")
+        self._impl = _attn.nn.AvgPool2d(k, st, _pair(padding, "padding", "AvgPool2d"), bool(ceil_mode),
+                                        bool(count_include_pad))
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class AdaptiveAvgPool2d(Module):
+    """torch.nn.AdaptiveAvgPool2d(output_size): (B, C, H, W) -> (B, C, OH, OW)."""
+
+    def __init__(self, output_size):
+        oh, ow = _pair(output_size, "output_size", "AdaptiveAvgPool2d")
+        self._impl = _attn.nn.AdaptiveAvgPool2d(oh, ow)
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class _BatchNorm(Module):
+    _dims = None
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None):
+        if momentum is None:
+            raise ValueError(f"attn.nn.{type(self).__name__}: momentum=None (a cumulative average) is not supported")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self._impl = _attn.nn.BatchNorm(self.num_features, self.eps, self.momentum, bool(affine),
+                                        bool(track_running_stats), self._dims)
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class BatchNorm1d(_BatchNorm):
+    """torch.nn.BatchNorm1d over (B, C) or (B, C, L): batch statistics in training mode (updating
+    running_mean / running_var), the running ones after .eval(). Buffers appear in state_dict()."""
+    _dims = 1
+
+
+class BatchNorm2d(_BatchNorm):
+    """torch.nn.BatchNorm2d over (B, C, H, W), as BatchNorm1d."""
+    _dims = 2
+
+
+class Flatten(Module):
+    """torch.nn.Flatten() (start_dim=1, end_dim=-1): (B, ...) -> (B, prod(...))."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        if (start_dim, end_dim) != (1, -1):
+            raise ValueError("attn.nn.Flatten: only start_dim=1, end_dim=-1 is supported")
+        self._impl = _attn.nn.Flatten()
+
+    def forward(self, input):
+        return self._impl.forward(_f32(input, "input"))
+
+
+class SelfAttention2d(Module):
+    """The SAGAN block over (B, C, H, W), y = gamma * attention(x) + x with gamma starting at 0.
+    form="paper": heykeetae/Self-Attention-GAN's Self_Attn (query_conv, key_conv, value_conv, gamma);
+    form="released": BigGAN-PyTorch's Attention (theta, phi, g, o, gamma; keys and values 2x2 max-pooled).
+    forward(x, need_weights=False) returns (y, attention), attention (B, H*W, keys) or None."""
+
+    def __init__(self, channels, form="paper", *, seed=0):
+        self.channels, self.form = int(channels), str(form)
+        self._impl = _attn.nn.SelfAttention2d(self.channels, self.form, int(seed))
+
+    def forward(self, input, need_weights=False):
+        return self._impl.forward(_f32(input, "input"), bool(need_weights))

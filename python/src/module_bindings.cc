@@ -294,6 +294,106 @@ void bind_recurrent(py::module_& m) {
   bind_module_common<nn::RNNBase>(rnn);
 }
 
+// Conv2d, Conv1d, the pools, BatchNorm, Flatten and SelfAttention2d (python/attn/nn.py maps
+// PyTorch's constructor arguments onto these).
+void bind_image_layers(py::module_& m) {
+  py::class_<nn::Conv2d> conv2d(m, "Conv2d");
+  conv2d.def(
+      py::init([](int64_t in, int64_t out, std::vector<int64_t> k, std::vector<int64_t> s,
+                  std::vector<int64_t> p, std::vector<int64_t> d, int64_t groups, bool bias,
+                  uint64_t seed) {
+        Rng rng(seed);
+        const ops::Conv2dOptions o{s.at(0), s.at(1), p.at(0), p.at(1), d.at(0), d.at(1), groups};
+        return std::make_unique<nn::Conv2d>(in, out, k.at(0), k.at(1), o, bias, rng);
+      }),
+      py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride"),
+      py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("bias"), py::arg("seed"));
+  bind_input_forward<nn::Conv2d>(conv2d);
+  bind_module_common<nn::Conv2d>(conv2d);
+
+  py::class_<nn::Conv1d> conv1d(m, "Conv1d");
+  conv1d.def(py::init([](int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, int64_t d,
+                         int64_t groups, bool bias, uint64_t seed) {
+               Rng rng(seed);
+               return std::make_unique<nn::Conv1d>(in, out, k, ops::Conv1dOptions{s, p, d, groups},
+                                                   bias, rng);
+             }),
+             py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"),
+             py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+             py::arg("bias"), py::arg("seed"));
+  bind_input_forward<nn::Conv1d>(conv1d);
+  bind_module_common<nn::Conv1d>(conv1d);
+
+  auto pool_options = [](std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> p,
+                         std::vector<int64_t> d, bool ceil_mode, bool count_include_pad) {
+    return ops::Pool2dOptions{k.at(0), k.at(1), s.at(0), s.at(1),   p.at(0),
+                              p.at(1), d.at(0), d.at(1), ceil_mode, count_include_pad};
+  };
+  py::class_<nn::MaxPool2d> max_pool(m, "MaxPool2d");
+  max_pool.def(py::init([=](std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> p,
+                            std::vector<int64_t> d, bool ceil_mode) {
+                 return std::make_unique<nn::MaxPool2d>(pool_options(k, s, p, d, ceil_mode, true));
+               }),
+               py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+               py::arg("ceil_mode"));
+  bind_input_forward<nn::MaxPool2d>(max_pool);
+  bind_module_common<nn::MaxPool2d>(max_pool);
+
+  py::class_<nn::AvgPool2d> avg_pool(m, "AvgPool2d");
+  avg_pool.def(py::init([=](std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> p,
+                            bool ceil_mode, bool count_include_pad) {
+                 return std::make_unique<nn::AvgPool2d>(
+                     pool_options(k, s, p, {1, 1}, ceil_mode, count_include_pad));
+               }),
+               py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+               py::arg("count_include_pad"));
+  bind_input_forward<nn::AvgPool2d>(avg_pool);
+  bind_module_common<nn::AvgPool2d>(avg_pool);
+
+  py::class_<nn::AdaptiveAvgPool2d> adaptive(m, "AdaptiveAvgPool2d");
+  adaptive.def(py::init<int64_t, int64_t>(), py::arg("out_h"), py::arg("out_w"));
+  bind_input_forward<nn::AdaptiveAvgPool2d>(adaptive);
+  bind_module_common<nn::AdaptiveAvgPool2d>(adaptive);
+
+  py::class_<nn::BatchNorm> bn(m, "BatchNorm");
+  bn.def(py::init([](int64_t C, double eps, double momentum, bool affine, bool track,
+                     int spatial_dims) -> std::unique_ptr<nn::BatchNorm> {
+           const nn::BatchNormOptions o{eps, momentum, affine, track};
+           if (spatial_dims == 1) return std::make_unique<nn::BatchNorm1d>(C, o);
+           return std::make_unique<nn::BatchNorm2d>(C, o);
+         }),
+         py::arg("num_features"), py::arg("eps"), py::arg("momentum"), py::arg("affine"),
+         py::arg("track_running_stats"), py::arg("spatial_dims"));
+  bind_input_forward<nn::BatchNorm>(bn);
+  bind_module_common<nn::BatchNorm>(bn);
+
+  py::class_<nn::Flatten> flatten(m, "Flatten");
+  flatten.def(py::init<>());
+  bind_input_forward<nn::Flatten>(flatten);
+  bind_module_common<nn::Flatten>(flatten);
+
+  py::class_<nn::SelfAttention2d> sagan(m, "SelfAttention2d");
+  sagan.def(py::init([](int64_t C, const std::string& form, uint64_t seed) {
+              Rng rng(seed);
+              return std::make_unique<nn::SelfAttention2d>(C, nn::parse_sagan_form(form), rng);
+            }),
+            py::arg("channels"), py::arg("form"), py::arg("seed"));
+  sagan.def(
+      "forward",
+      [](nn::SelfAttention2d& a, const FloatArray& x, bool need_weights) {
+        const ConstTensorView xv = view_of(x, "input");
+        Tensor y, w;
+        {
+          py::gil_scoped_release release;
+          y = a.forward(xv, nullptr, thread_context(), need_weights ? &w : nullptr);
+        }
+        return py::make_tuple(to_numpy(std::move(y)),
+                              need_weights ? py::object(to_numpy(std::move(w))) : py::none());
+      },
+      py::arg("input"), py::arg("need_weights") = false);
+  bind_module_common<nn::SelfAttention2d>(sagan);
+}
+
 }  // namespace
 
 void register_modules(py::module_& m) {
@@ -302,6 +402,7 @@ void register_modules(py::module_& m) {
   bind_attention(nn);
   bind_encoders(nn);
   bind_recurrent(nn);
+  bind_image_layers(nn);
 }
 
 }  // namespace attn::python

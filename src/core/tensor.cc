@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <sstream>
 #include <type_traits>
@@ -204,7 +205,21 @@ void BasicTensor<T>::FreeDeleter::operator()(T* p) const {
 }
 
 template <typename T>
-BasicTensor<T>::BasicTensor(const Shape& shape) : shape_(shape), defined_(true) {
+BasicTensor<T>::BasicTensor(const Shape& shape) : BasicTensor(shape, NoInit{}) {
+  if (data_) std::memset(data_.get(), 0, static_cast<size_t>(shape.numel()) * sizeof(T));
+}
+
+template <typename T>
+BasicTensor<T> BasicTensor<T>::uninitialized(const Shape& shape) {
+  BasicTensor t(shape, NoInit{});
+#if !defined(NDEBUG) || defined(ATTN_ENABLE_DCHECK)
+  std::fill(t.values().begin(), t.values().end(), std::numeric_limits<T>::quiet_NaN());
+#endif
+  return t;
+}
+
+template <typename T>
+BasicTensor<T>::BasicTensor(const Shape& shape, NoInit) : shape_(shape), defined_(true) {
   const int64_t n = shape.numel();
   if (n > 0) {
     if (static_cast<uint64_t>(n) > SIZE_MAX / sizeof(T) - 64)
@@ -215,7 +230,6 @@ BasicTensor<T>::BasicTensor(const Shape& shape) : shape_(shape), defined_(true) 
     void* p = internal::acquire_buffer(bytes);
     if (p == nullptr)
       fail<Error>("Tensor", "out of memory allocating ", bytes, " bytes for ", shape.str());
-    std::memset(p, 0, bytes);
     data_ = std::unique_ptr<T, FreeDeleter>(static_cast<T*>(p), FreeDeleter{bytes});
   }
 }
@@ -241,7 +255,7 @@ template <typename T>
 template <typename U>
 BasicTensor<T> BasicTensor<T>::copy_of(BasicView<const U> view) {
   if (!view.defined()) fail<ShapeError>("Tensor::copy_of", "view is undefined");
-  BasicTensor t(view.shape());
+  BasicTensor t = uninitialized(view.shape());
   copy(view, t.view());
   return t;
 }

@@ -69,7 +69,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int6
 Tensor Conv2d::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   const char* fn = "Conv2d::forward";
   check_input(fn, x, 4, in_, "(B, C_in, H, W)");
-  Tensor y(ops::conv2d_output_shape(fn, x.shape(), weight_->value.shape(), options_));
+  Tensor y = Tensor::uninitialized(
+      ops::conv2d_output_shape(fn, x.shape(), weight_->value.shape(), options_));
   ops::conv2d_forward(x, weight_->value, maybe(bias_), options_, y, ctx);
   if (cache) cache->x = Tensor::copy_of(x);
   return y;
@@ -115,7 +116,7 @@ Tensor Conv1d::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   const Shape o = ops::conv2d_output_shape(fn, x.unsqueeze(2).shape(),
                                            weight_->value.view().unsqueeze(2).shape(),
                                            ops::as_conv2d(options_));
-  Tensor y(Shape{o[0], o[1], o[3]});
+  Tensor y = Tensor::uninitialized(Shape{o[0], o[1], o[3]});
   ops::conv1d_forward(x, weight_->value, maybe(bias_), options_, y, ctx);
   if (cache) cache->x = Tensor::copy_of(x);
   return y;
@@ -136,7 +137,7 @@ Tensor Conv1d::backward(ConstTensorView dout, const Cache& cache, const Context&
 Tensor MaxPool2d::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   const char* fn = "MaxPool2d::forward";
   check_input(fn, x, 4, 0, "(B, C, H, W)");
-  Tensor y(ops::pool2d_output_shape(fn, x.shape(), options_));
+  Tensor y = Tensor::uninitialized(ops::pool2d_output_shape(fn, x.shape(), options_));
   ops::max_pool2d_forward(x, options_, y, ctx);
   if (cache) cache->x = Tensor::copy_of(x);
   return y;
@@ -154,7 +155,7 @@ Tensor MaxPool2d::backward(ConstTensorView dout, const Cache& cache, const Conte
 Tensor AvgPool2d::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   const char* fn = "AvgPool2d::forward";
   check_input(fn, x, 4, 0, "(B, C, H, W)");
-  Tensor y(ops::pool2d_output_shape(fn, x.shape(), options_));
+  Tensor y = Tensor::uninitialized(ops::pool2d_output_shape(fn, x.shape(), options_));
   ops::avg_pool2d_forward(x, options_, y, ctx);
   if (cache) cache->x = Tensor::copy_of(x);
   return y;
@@ -177,7 +178,7 @@ AdaptiveAvgPool2d::AdaptiveAvgPool2d(int64_t out_h, int64_t out_w) : out_h_(out_
 
 Tensor AdaptiveAvgPool2d::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   check_input("AdaptiveAvgPool2d::forward", x, 4, 0, "(B, C, H, W)");
-  Tensor y(Shape{x.dim(0), x.dim(1), out_h_, out_w_});
+  Tensor y = Tensor::uninitialized(Shape{x.dim(0), x.dim(1), out_h_, out_w_});
   ops::adaptive_avg_pool2d_forward(x, y, ctx);
   if (cache) cache->x_shape = x.shape();
   return y;
@@ -224,11 +225,11 @@ Tensor BatchNorm::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
                      spatial_dims_ == 1 ? "(B, C) or (B, C, L)" : "(B, C, H, W)", " with C = ", C_,
                      " is expected");
   const int64_t B = x.dim(0), L = x.numel() / std::max<int64_t>(B * C_, 1);
-  Tensor x3(Shape{B, C_, L});
+  Tensor x3 = Tensor::uninitialized(Shape{B, C_, L});
   copy(x, x3.view().reshape(x.shape()));
   const bool batch_stats = training() || !options_.track_running_stats;
   const bool update = training() && options_.track_running_stats;
-  Tensor y(x.shape()), mean(Shape{C_}), rstd(Shape{C_});
+  Tensor y = Tensor::uninitialized(x.shape()), mean(Shape{C_}), rstd(Shape{C_});
   // Training updates the running statistics; evaluation reads them (batch_stats = false).
   const bool pass_running = options_.track_running_stats && (update || !batch_stats);
   ops::batch_norm_forward(
@@ -245,7 +246,7 @@ Tensor BatchNorm::backward(ConstTensorView dout, const Cache& cache, const Conte
   const char* fn = spatial_dims_ == 1 ? "BatchNorm1d::backward" : "BatchNorm2d::backward";
   require_cache(fn, cache.x.defined());
   check_same_shape(fn, dout, cache.x_shape);
-  Tensor g(cache.x.shape());
+  Tensor g = Tensor::uninitialized(cache.x.shape());
   copy(dout, g.view().reshape(dout.shape()));
   Tensor dx(cache.x_shape);
   ops::batch_norm_backward(cache.x, maybe(weight_), cache.mean, cache.rstd, cache.batch_stats, g,
@@ -260,7 +261,7 @@ Tensor BatchNorm::backward(ConstTensorView dout, const Cache& cache, const Conte
 Tensor Flatten::forward(ConstTensorView x, Cache* cache, const Context&) {
   if (!x.defined() || x.rank() < 1) fail<ShapeError>("Flatten::forward", "x must have rank >= 1");
   const int64_t B = x.dim(0), rest = B == 0 ? 0 : x.numel() / B;
-  Tensor y(Shape{B, rest});
+  Tensor y = Tensor::uninitialized(Shape{B, rest});
   copy(x, y.view().reshape(x.shape()));
   if (cache) cache->x_shape = x.shape();
   return y;
@@ -272,7 +273,7 @@ Tensor Flatten::backward(ConstTensorView dout, const Cache& cache, const Context
   if (!dout.defined() || dout.numel() != cache.x_shape.numel() || dout.rank() != 2)
     fail<ShapeError>(fn, "dout has shape ", dout.defined() ? dout.shape().str() : "(undefined)",
                      " but the forward flattened ", cache.x_shape.str());
-  Tensor dx(cache.x_shape);
+  Tensor dx = Tensor::uninitialized(cache.x_shape);
   copy(dout, dx.view().reshape(dout.shape()));
   return dx;
 }

@@ -182,7 +182,7 @@ const char* activation_name(ActivationKind kind) {
 
 Tensor Activation::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   if (!x.defined()) fail<ShapeError>("Activation::forward", "x is required but was not given");
-  Tensor y(x.shape());
+  Tensor y = Tensor::uninitialized(x.shape());  // the op overwrites every element
   if (kind_ == ActivationKind::kReLU) {
     ops::relu_forward(x, y.view(), ctx);
   } else {

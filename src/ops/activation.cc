@@ -67,10 +67,11 @@ void unary_backward(const char* fn, ConstTensorView x, ConstTensorView dout, Ten
   copy(ConstTensorView(dc.view()), dx);
 }
 
-void relu_row(const float* x, float* y, int64_t n) {
+void relu_row(const float* x, float* y, int64_t n) {  // may run in place (y == x)
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
-void relu_backward_row(const float* x, const float* g, float* dx, int64_t n) {
+void relu_backward_row(const float* __restrict__ x, const float* __restrict__ g,
+                       float* __restrict__ dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] += x[i] > 0.0f ? g[i] : 0.0f;
 }
 

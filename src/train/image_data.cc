@@ -71,7 +71,7 @@ Tensor image_batch(const ImageDataset& data, std::span<const int64_t> indices,
   const char* fn = "image_batch";
   if (augmentation && !rng) fail<ValueError>(fn, "augmentation needs an rng");
   const auto B = static_cast<int64_t>(indices.size());
-  Tensor out(Shape{B, data.C, data.H, data.W});
+  Tensor out = Tensor::uninitialized(Shape{B, data.C, data.H, data.W});
   const int64_t plane = data.H * data.W;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t i = indices[static_cast<size_t>(b)];

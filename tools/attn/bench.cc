@@ -173,6 +173,7 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   sub->callback([o] { run_bench(*o); });
   add_bench_sequence_models_command(bench);
+  add_bench_images_command(bench);
 }
 
 }  // namespace attn::cli

@@ -49,6 +49,7 @@ void add_pe_command(CLI::App& app);
 void add_attend_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_bench_sequence_models_command(CLI::App* bench);  // under `attn bench`
+void add_bench_images_command(CLI::App* bench);           // under `attn bench`
 void add_encode_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_train_fashion_command(CLI::App* train);           // under `attn train`

@@ -101,8 +101,9 @@ void run(ImagesOptions o) {
   examples::ImageTrainOptions t = image_train_options(o.flags);
   if (o.quick) {
     o.sizes = "1000,4000";
-    t.epochs = 2;
-    t.min_examples = 8000;
+    t.epochs = 1;
+    t.min_examples = 4000;
+    t.evaluations = 2;
     o.test_images = 2000;
   }
   if (t.min_examples < 0) usage_fail("--min-examples", "must be >= 0, got ", t.min_examples);
@@ -150,7 +151,9 @@ void add_experiment_images_command(CLI::App* exp) {
   sub->add_option("--epochs", o->flags.train.epochs,
                   "Epochs per model and size (the budget: max(epochs·n, --min-examples) images)")
       ->capture_default_str();
-  o->flags.train.min_examples = 100000;
+  o->flags.train.epochs = 3;  // the budget docs/images.md ran: about 25 minutes on 2 cores
+  o->flags.train.min_examples = 30000;
+  o->flags.train.evaluations = 5;
   sub->add_option("--min-examples", o->flags.train.min_examples,
                   "The fewest training images any run sees (small sets get more epochs)")
       ->capture_default_str();
@@ -160,7 +163,7 @@ void add_experiment_images_command(CLI::App* exp) {
       ->capture_default_str();
   add_image_model_options(sub, o->flags);
   sub->add_flag("--quick", o->quick,
-                "Sizes 1000,4000, 8000 images per run, 2000 test images (make demo)");
+                "Sizes 1000,4000, 4000 images per run, 2000 test images (make demo)");
   sub->callback([o] { run(*o); });
 }
 

@@ -107,8 +107,9 @@ void run_train(TrainOptions o, examples::SequenceTask task) {
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* train_cmd =
-      app.add_subcommand("train", "Train a model: a small transformer on a toy sequence task, or an image classifier on Fashion-MNIST");
+  CLI::App* train_cmd = app.add_subcommand("train",
+                                           "Train a model: a small transformer on a toy sequence "
+                                           "task, or an image classifier on Fashion-MNIST");
   train_cmd->require_subcommand(1);
   add_train_fashion_command(train_cmd);
   for (auto task : {examples::SequenceTask::kCopy, examples::SequenceTask::kReverse,

@@ -24,6 +24,8 @@ void add_image_model_options(CLI::App* sub, ImageModelFlags& f) {
   sub->add_option("--batch", f.train.batch, "Images per step")->capture_default_str();
   sub->add_option("--lr", f.train.lr, "Peak learning rate (AdamW, warm-up then cosine)")
       ->capture_default_str();
+  sub->add_option("--label-smoothing", f.train.label_smoothing, "Cross-entropy label smoothing")
+      ->capture_default_str();
   sub->add_flag("--no-augment", f.no_augment, "No random crop (padding 2) and horizontal flip");
   sub->add_option("--seed", f.train.seed, "Seed (same seed and threads: same run, bit for bit)")
       ->capture_default_str();
@@ -50,6 +52,8 @@ examples::ImageTrainOptions image_train_options(const ImageModelFlags& f) {
   if (o.batch < 1) usage_fail("--batch", "must be >= 1, got ", o.batch);
   if (!(o.lr > 0)) usage_fail("--lr", "must be > 0, got ", o.lr);
   if (o.epochs < 1) usage_fail("--epochs", "must be >= 1, got ", o.epochs);
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
+    usage_fail("--label-smoothing", "must be in [0, 1), got ", o.label_smoothing);
   o.augment = !f.no_augment;
   o.progress = !f.quiet;
   return o;
