@@ -466,8 +466,9 @@ void write_heatmap_grid(const std::string& path, const HeatmapGrid& g) {
     for (size_t i = 0; i < g.panels.size(); ++i) {
       const int r = static_cast<int>(i) / cols, c = static_cast<int>(i) % cols;
       const double top = 1.0 - static_cast<double>(title_px) / height - r * ph;
-      // Room for the panel title above and the colour bar to the right.
-      draw_panel(g.panels[i], c * pw + 0.08 * pw, c * pw + 0.80 * pw, top - 0.92 * ph,
+      // Room for the panel title above, the colour bar and its exponent to the right, and the
+      // colour bar's end below.
+      draw_panel(g.panels[i], c * pw + 0.06 * pw, c * pw + 0.70 * pw, top - 0.86 * ph,
                  top - 0.12 * ph);
     }
   });

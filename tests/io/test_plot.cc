@@ -155,6 +155,39 @@ TEST(Plot, HeatmapPutsTheFirstRowOnTopAndHasAColourBar) {
   EXPECT_GT(d.count(bar0, bar1, 0, d.height, red, 30), 50);
 }
 
+TEST(Plot, HeatmapGridLaysPanelsOutWithTheirColourMapsAndMarkers) {
+  // A black image panel with a white square, and a viridis panel whose top half is the low end.
+  Tensor image(Shape{28, 28}), map(Shape{14, 14});
+  for (int64_t r = 10; r < 18; ++r)
+    for (int64_t c = 10; c < 18; ++c) image(r, c) = 255.0f;
+  for (int64_t r = 7; r < 14; ++r)
+    for (int64_t c = 0; c < 14; ++c) map(r, c) = 1.0f;
+  io::HeatmapGrid g;
+  g.title = "grid";
+  g.columns = 2;
+  g.panels = {{"image", image.view(), 0.0, 255.0, io::Colormap::kGray, {{14.0, 14.0}}, 1},
+              {"map", map.view(), 0.0, 1.0, io::Colormap::kSequential, {}, 2},
+              {"again", map.view(), 0.0, 1.0, io::Colormap::kSequential, {}, 3}};
+  const std::string path = ::testing::TempDir() + "/grid.png";
+  io::write_heatmap_grid(path, g);
+  const Decoded d = decode(path);
+  ASSERT_EQ(d.width, 2 * g.panel_size);
+  ASSERT_EQ(d.height, 2 * g.panel_size + 60);  // two rows of panels and the title
+  const int p = g.panel_size;
+  EXPECT_GT(d.count(0, p, 60, 60 + p, kBlack, 30), 5000);       // the image's background
+  EXPECT_GT(d.count(0, p, 60, 60 + p, kWhite, 30), 1000);       // its square (and the margins)
+  EXPECT_GT(d.count(0, p, 60, 60 + p, {214, 39, 40}, 60), 50);  // the red ring of the marker
+  const std::array<int, 3> low = {68, 1, 84}, high = {253, 231, 37};  // viridis ends
+  EXPECT_GT(d.count(p, 2 * p, 60, 60 + p / 2, low, 40), 2000);
+  EXPECT_GT(d.count(p, 2 * p, 60 + p / 2, 60 + p, high, 40), 2000);
+  EXPECT_GT(d.count(0, p, 60 + p, 60 + 2 * p, high, 40), 2000);  // the third panel, second row
+  g.panels[1].vmin = 2.0;
+  ATTN_EXPECT_THROW_MSG(io::write_heatmap_grid(path, g), ValueError, "write_heatmap_grid",
+                        "panel 1", "vmin < vmax");
+  g.panels.clear();
+  ATTN_EXPECT_THROW_MSG(io::write_heatmap_grid(path, g), ValueError, "no panels");
+}
+
 TEST(Plot, RejectsBadSpecificationsAndUnwritablePaths) {
   const std::string dir = ::testing::TempDir();
   io::LinePlot p;

@@ -44,8 +44,8 @@ void write_outputs(const ImagesOptions& o, const std::vector<Row>& rows,
       << row.r.train_seconds << "\n";
   if (!f) fail<IoError>("--out-dir", "cannot write '", csv, "'");
   io::LinePlot plot;
-  plot.title = "Fashion-MNIST test accuracy against training-set size (" + budget + ")";
-  plot.x_label = "training images (log scale)";
+  plot.title = "Fashion-MNIST: test accuracy against training-set size";
+  plot.x_label = "training images (log scale); " + budget;
   plot.y_label = "test accuracy";
   plot.log_x = true;
   double lo = 1.0;
