@@ -46,17 +46,18 @@ class BlasOutput {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const BlasMatrix& a, const BlasMatrix& b, float beta, BlasOutput& c);
 
+// C = alpha · op(A) · op(B) + beta · C on raw row-major pointers, on the calling thread (callers
+// that run their own parallel loop: the recurrent layers' per-step GEMMs, the
+// convolutions' per-image GEMMs).
+void gemm_raw(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+              int64_t ldc);
+
 // The same product on the context's threads: C is cut into fixed blocks of rows (or of columns,
 // when C is wider than tall), sizes chosen from the shape alone, and each block is one
 // single-threaded sgemm, run in parallel when the work pays for it. So the result does not depend
 // on the thread count, and OpenBLAS's own thread pool never runs beside ours (two pools spinning on
 // two cores made `attn train` 2.5x slower with 2 threads than with 1).
-// C = alpha · op(A) · op(B) + beta · C on raw row-major pointers, on the calling thread (callers
-// that run their own parallel loop: the recurrent layers' per-step GEMMs).
-void gemm_raw(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-              int64_t ldc);
-
 void parallel_sgemm(const Context& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                     float alpha, const BlasMatrix& a, const BlasMatrix& b, float beta,
                     BlasOutput& c);
