@@ -251,10 +251,7 @@ void adaptive_avg_pool2d_forward(ConstTensorView x, TensorView out, const Contex
     const int64_t b = bc / C, c = bc % C;
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t h0 = internal::adaptive_start(oh, H, OH),
-                      h1 = internal::adaptive_end(oh, H, OH);
-        const int64_t w0 = internal::adaptive_start(ow, W, OW),
-                      w1 = internal::adaptive_end(ow, W, OW);
+        const auto [h0, h1, w0, w1] = internal::adaptive_window(oh, ow, H, W, OH, OW);
         float s = 0.0f;
         for (int64_t ih = h0; ih < h1; ++ih)
           for (int64_t iw = w0; iw < w1; ++iw) s += x(b, c, ih, iw);
@@ -273,10 +270,7 @@ void adaptive_avg_pool2d_backward(ConstTensorView dout, TensorView dx, const Con
     const int64_t b = bc / C, c = bc % C;
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t h0 = internal::adaptive_start(oh, H, OH),
-                      h1 = internal::adaptive_end(oh, H, OH);
-        const int64_t w0 = internal::adaptive_start(ow, W, OW),
-                      w1 = internal::adaptive_end(ow, W, OW);
+        const auto [h0, h1, w0, w1] = internal::adaptive_window(oh, ow, H, W, OH, OW);
         const float g = dout(b, c, oh, ow) / static_cast<float>((h1 - h0) * (w1 - w0));
         for (int64_t ih = h0; ih < h1; ++ih)
           for (int64_t iw = w0; iw < w1; ++iw) dx(b, c, ih, iw) += g;

@@ -144,10 +144,7 @@ void adaptive_avg_pool2d_backward(ConstTensorViewD dout, TensorViewD dx, const C
     for (int64_t c = 0; c < dx.dim(1); ++c)
       for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow) {
-          const int64_t h0 = internal::adaptive_start(oh, H, OH),
-                        h1 = internal::adaptive_end(oh, H, OH);
-          const int64_t w0 = internal::adaptive_start(ow, W, OW),
-                        w1 = internal::adaptive_end(ow, W, OW);
+          const auto [h0, h1, w0, w1] = internal::adaptive_window(oh, ow, H, W, OH, OW);
           const double g = dout(b, c, oh, ow) / static_cast<double>((h1 - h0) * (w1 - w0));
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw) dx(b, c, ih, iw) += g;

@@ -32,6 +32,16 @@ inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * 
 inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
   return ((i + 1) * in + out - 1) / out;
 }
+// Output cell (oh, ow)'s window [h0, h1) × [w0, w1) of an H×W plane pooled to OH×OW.
+struct AdaptiveWindow {
+  int64_t h0, h1, w0, w1;
+  int64_t size() const { return (h1 - h0) * (w1 - w0); }
+};
+inline AdaptiveWindow adaptive_window(int64_t oh, int64_t ow, int64_t H, int64_t W, int64_t OH,
+                                      int64_t OW) {
+  return {adaptive_start(oh, H, OH), adaptive_end(oh, H, OH), adaptive_start(ow, W, OW),
+          adaptive_end(ow, W, OW)};
+}
 
 template <typename T>
 PoolDims check_pool2d_forward_args(const char* fn, const BasicView<const T>& x,
