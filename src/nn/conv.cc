@@ -6,17 +6,13 @@
 #include <cmath>
 
 #include "attn/ops/batch_norm.h"
+#include "nn/internal/module_helpers.h"
 
 namespace attn::nn {
 namespace {
 
-void init_uniform(Parameter& p, double bound, Rng& rng) {
-  for (auto& v : p.value.values()) v = static_cast<float>(rng.uniform(-bound, bound));
-}
-
-void require_cache(const char* fn, bool filled) {
-  if (!filled) fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
-}
+using internal::init_uniform;
+using internal::require_cache;
 
 void check_input(const char* fn, ConstTensorView x, int rank, int64_t channels, const char* dims) {
   if (!x.defined()) fail<ShapeError>(fn, "x is required but was not given");

@@ -8,6 +8,7 @@
 #include "attn/ops/activation.h"
 #include "attn/ops/layer_norm.h"
 #include "attn/ops/linear.h"
+#include "nn/internal/module_helpers.h"
 
 namespace attn::nn {
 
@@ -29,10 +30,6 @@ Tensor as_rows(ConstTensorView x, const char* fn) {
 
 namespace {
 
-void init_uniform(Parameter& p, double bound, Rng& rng) {
-  for (auto& v : p.value.values()) v = static_cast<float>(rng.uniform(-bound, bound));
-}
-
 void check_last_dim(const char* fn, ConstTensorView x, int64_t C, const char* what) {
   if (!x.defined()) fail<ShapeError>(fn, "x is required but was not given");
   if (x.rank() < 1 || x.dim(-1) != C)
@@ -52,10 +49,10 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng)
                      out_features);
   weight_ = &register_parameter("weight", Shape{out_, in_});
   const double bound = 1.0 / std::sqrt(static_cast<double>(in_));
-  init_uniform(*weight_, bound, rng);
+  internal::init_uniform(*weight_, bound, rng);
   if (bias) {
     bias_ = &register_parameter("bias", Shape{out_});
-    init_uniform(*bias_, bound, rng);
+    internal::init_uniform(*bias_, bound, rng);
   }
 }
 

@@ -40,7 +40,8 @@ std::vector<std::pair<std::string, Tensor*>> Module::named_buffers() {
   std::vector<std::pair<std::string, Tensor*>> out;
   for (const auto& [name, b] : buffers_) out.emplace_back(name, b.get());
   for (const auto& [name, child] : children_)
-    for (auto& [child_name, b] : child->named_buffers()) out.emplace_back(join(name, child_name), b);
+    for (auto& [child_name, b] : child->named_buffers())
+      out.emplace_back(join(name, child_name), b);
   return out;
 }
 
@@ -126,7 +127,8 @@ Parameter& Module::register_parameter(const std::string& name, const Shape& shap
 
 Tensor& Module::register_buffer(const std::string& name, const Shape& shape) {
   for (const auto& [n, b] : buffers_)
-    if (n == name) fail<ValueError>("Module::register_buffer", "buffer '", name, "' registered twice");
+    if (n == name)
+      fail<ValueError>("Module::register_buffer", "buffer '", name, "' registered twice");
   buffers_.emplace_back(name, std::make_unique<Tensor>(shape));
   return *buffers_.back().second;
 }

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <string>
 
+#include "nn/internal/module_helpers.h"
+
 namespace attn::nn {
 
 namespace {
@@ -34,7 +36,7 @@ RNNBase::RNNBase(ops::RnnCell cell, const RnnOptions& options, Rng& rng, uint64_
   const double bound = 1.0 / std::sqrt(static_cast<double>(H));
   auto add = [&](const std::string& name, const Shape& shape) {
     Parameter& p = register_parameter(name, shape);
-    for (float& v : p.value.values()) v = static_cast<float>(rng.uniform(-bound, bound));
+    internal::init_uniform(p, bound, rng);
     return &p;
   };
   for (int64_t l = 0; l < o_.num_layers; ++l)

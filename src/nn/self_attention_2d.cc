@@ -4,6 +4,7 @@
 #include "attn/nn/self_attention_2d.h"
 
 #include "attn/ops/attention.h"
+#include "nn/internal/module_helpers.h"
 
 namespace attn::nn {
 namespace {
@@ -119,19 +120,15 @@ Tensor SelfAttention2d::forward(ConstTensorView x, Cache* cache, const Context& 
   }
   c.attended = std::move(r.out);
   c.lse = std::move(r.lse);
-  Tensor y(x.shape());
+  Tensor y = Tensor::copy_of(x);  // the residual, then + γ·o
   const float g = gamma_->value.data()[0];
-  const ConstTensorView o = c.o.view();
-  TensorView yv = y.view();
-  copy(x, yv);
-  for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] += g * o.data()[i];
+  for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] += g * c.o.data()[i];
   return y;
 }
 
 Tensor SelfAttention2d::backward(ConstTensorView dout, const Cache& c, const Context& ctx) {
   const char* fn = "SelfAttention2d::backward";
-  if (!c.attended.defined())
-    fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
+  internal::require_cache(fn, c.attended.defined());
   if (!dout.defined() || !(dout.shape() == c.x_shape))
     fail<ShapeError>(fn, "dout has shape ", dout.defined() ? dout.shape().str() : "(undefined)",
                      " but the forward's output had shape ", c.x_shape.str());
@@ -140,8 +137,7 @@ Tensor SelfAttention2d::backward(ConstTensorView dout, const Cache& c, const Con
   gamma_->grad.data()[0] += static_cast<float>(dot_all(dout, c.o));
   // d o = γ · dout; through o_conv (released) to the attended values' gradient.
   const float g = gamma_->value.data()[0];
-  Tensor d_o(c.x_shape);
-  copy(dout, d_o.view());
+  Tensor d_o = Tensor::copy_of(dout);
   for (float& v : d_o.values()) v *= g;
   Tensor d_attended(c.attended.shape());
   const TensorView d_attended_image = as_image(d_attended.view(), H, W);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <numeric>
 
 #include "attn/attn.h"
 #include "commands.h"
@@ -117,13 +118,10 @@ void run_fashion(const FashionOptions& o) {
   const std::string dir = train::fashion_mnist_dir();
   const train::ImageDataset train_set = train::load_fashion_mnist(dir, true);
   const train::ImageDataset test = train::load_fashion_mnist(dir, false);
-  const std::vector<int64_t> subset =
-      o.train_size == train_set.N ? [&] {
-        std::vector<int64_t> all(static_cast<size_t>(train_set.N));
-        for (int64_t i = 0; i < train_set.N; ++i) all[static_cast<size_t>(i)] = i;
-        return all;
-      }()
-                                  : train::balanced_subset(train_set, o.train_size, train_options.seed);
+  std::vector<int64_t> subset(static_cast<size_t>(train_set.N));  // all of them, in order
+  std::iota(subset.begin(), subset.end(), int64_t{0});
+  if (o.train_size < train_set.N)
+    subset = train::balanced_subset(train_set, o.train_size, train_options.seed);
   Rng rng(train_options.seed);
   auto model = examples::make_image_model(kind, config, rng);
   examples::ImageTrainOptions t = train_options;

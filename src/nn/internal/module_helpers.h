@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: MIT
+// What the layers' constructors and backwards share: PyTorch's uniform initialisation and the
+// empty-cache check. Internal header (src/ only).
+#pragma once
+
+#include "attn/error.h"
+#include "attn/nn/module.h"
+
+namespace attn::nn::internal {
+
+// Every value of p U(−bound, bound), in storage order (PyTorch's kaiming_uniform(a = √5) default
+// is bound = 1/√fan_in).
+inline void init_uniform(Parameter& p, double bound, Rng& rng) {
+  for (auto& v : p.value.values()) v = static_cast<float>(rng.uniform(-bound, bound));
+}
+
+// A backward called with a cache no forward filled.
+inline void require_cache(const char* fn, bool filled) {
+  if (!filled) fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
+}
+
+}  // namespace attn::nn::internal
