@@ -158,22 +158,25 @@ TEST(PoolOutputShape, FollowsPyTorch) {
             (Shape{1, 1, 4, 5}));
 }
 
+// Fast against reference (forward and backward, contiguous and strided) and 1 vs 3 threads.
+void check_fast_path(const OpSpec& spec, const std::vector<OpCase>& cases) {
+  check_forward(spec, cases);
+  check_backward(spec, cases);
+  check_threads(spec, cases);
+}
+
 TEST(MaxPool2d, FastMatchesReference) {
   uint64_t seed = 1;
   for (const PoolCase& k : pool_configs(false)) {
     const auto cases = one_case(k.x, seed++, k.name);
-    check_forward(pool_spec(Pool::kMax, k.p), cases);
-    check_backward(pool_spec(Pool::kMax, k.p), cases);
-    check_threads(pool_spec(Pool::kMax, k.p), cases);
+    check_fast_path(pool_spec(Pool::kMax, k.p), cases);
   }
 }
 TEST(AvgPool2d, FastMatchesReference) {
   uint64_t seed = 100;
   for (const PoolCase& k : pool_configs(true)) {
     const auto cases = one_case(k.x, seed++, k.name);
-    check_forward(pool_spec(Pool::kAvg, k.p), cases);
-    check_backward(pool_spec(Pool::kAvg, k.p), cases);
-    check_threads(pool_spec(Pool::kAvg, k.p), cases);
+    check_fast_path(pool_spec(Pool::kAvg, k.p), cases);
   }
 }
 TEST(AdaptiveAvgPool2d, FastMatchesReference) {
@@ -182,9 +185,7 @@ TEST(AdaptiveAvgPool2d, FastMatchesReference) {
            {7, 7, 1, 1}, {10, 9, 3, 4}, {5, 5, 5, 5}, {4, 6, 7, 9}, {13, 11, 2, 5}}) {
     const auto cases =
         one_case(Shape{2, 3, H, W}, seed++, "to " + std::to_string(OH) + "x" + std::to_string(OW));
-    check_forward(pool_spec(Pool::kAdaptive, {}, OH, OW), cases);
-    check_backward(pool_spec(Pool::kAdaptive, {}, OH, OW), cases);
-    check_threads(pool_spec(Pool::kAdaptive, {}, OH, OW), cases);
+    check_fast_path(pool_spec(Pool::kAdaptive, {}, OH, OW), cases);
   }
 }
 TEST(Pooling, ReferenceBackwardMatchesFiniteDifferences) {
