@@ -17,21 +17,39 @@ uint64_t mix(uint64_t seed, int64_t a, uint64_t b) {
 }
 
 // The batch of step s (0-based, as train::fit counts): epoch e = s / steps_per_epoch walks a
-// permutation of the subset drawn from (seed, e), so a batch is a function of the step.
-std::vector<int64_t> batch_indices(std::span<const int64_t> subset, int64_t batch, int64_t step,
-                                   uint64_t seed) {
-  const auto n = static_cast<int64_t>(subset.size());
-  const int64_t per_epoch = std::max<int64_t>(1, n / batch);  // drop the ragged last batch
-  if (step < 0) fail<ValueError>("batch_indices", "step must be >= 0, got ", step);
-  const int64_t epoch = step / per_epoch, k = step % per_epoch;
-  std::vector<int64_t> perm(subset.begin(), subset.end());
-  Rng rng(mix(seed, epoch, 1));
-  for (size_t i = perm.size(); i > 1; --i)
-    std::swap(perm[i - 1],
-              perm[static_cast<size_t>(rng.uniform_int(0, static_cast<int64_t>(i) - 1))]);
-  const int64_t lo = k * batch, hi = std::min(n, lo + batch);
-  return {perm.begin() + lo, perm.begin() + hi};
-}
+// permutation of the subset drawn from (seed, e), so a batch is a function of the step. The
+// permutation is drawn once per epoch, not once per step.
+class BatchOrder {
+ public:
+  BatchOrder(std::span<const int64_t> subset, int64_t batch, uint64_t seed)
+      : subset_(subset), batch_(batch), seed_(seed) {}
+
+  std::vector<int64_t> indices(int64_t step) {
+    if (step < 0) fail<ValueError>("batch_indices", "step must be >= 0, got ", step);
+    const auto n = static_cast<int64_t>(subset_.size());
+    const int64_t per_epoch = std::max<int64_t>(1, n / batch_);  // drop the ragged last batch
+    const int64_t epoch = step / per_epoch, k = step % per_epoch;
+    if (epoch != epoch_) shuffle(epoch);
+    const int64_t lo = k * batch_, hi = std::min(n, lo + batch_);
+    return {perm_.begin() + lo, perm_.begin() + hi};
+  }
+
+ private:
+  void shuffle(int64_t epoch) {
+    perm_.assign(subset_.begin(), subset_.end());
+    Rng rng(mix(seed_, epoch, 1));
+    for (size_t i = perm_.size(); i > 1; --i)
+      std::swap(perm_[i - 1],
+                perm_[static_cast<size_t>(rng.uniform_int(0, static_cast<int64_t>(i) - 1))]);
+    epoch_ = epoch;
+  }
+
+  std::span<const int64_t> subset_;
+  int64_t batch_;
+  uint64_t seed_;
+  int64_t epoch_ = -1;
+  std::vector<int64_t> perm_;
+};
 
 }  // namespace
 
@@ -77,8 +95,9 @@ ImageTrainResult train_image_model(ImageModel& model, const train::ImageDataset&
   f.eval_every = o.evaluations > 0 ? std::max<int64_t>(1, f.steps / o.evaluations) : 0;
   f.csv_path = o.csv_path;
   Tensor dlogits;
+  BatchOrder order(subset, batch, o.seed);
   auto step = [&](int64_t s) {
-    const std::vector<int64_t> idx = batch_indices(subset, batch, s, o.seed);
+    const std::vector<int64_t> idx = order.indices(s);
     Rng aug_rng(mix(o.seed, s, 2));
     const Tensor x = train::image_batch(train_set, idx, o.augment ? &o.augmentation : nullptr,
                                         o.augment ? &aug_rng : nullptr);

@@ -72,7 +72,8 @@ void run(const AttentionMapOptions& o) {
     if (logits(0, k) > logits(0, predicted)) predicted = k;
   const int64_t grid = m.model->attention_grid();
   io::HeatmapGrid fig;
-  const std::string label = data.class_names[static_cast<size_t>(data.labels[0 + o.index])];
+  const std::string label =
+      data.class_names[static_cast<size_t>(data.labels[static_cast<size_t>(o.index)])];
   fig.title = "SAGAN attention (" + std::string(nn::sagan_form_name(m.config.sagan_form)) +
               " form), " + o.split + " image " + std::to_string(o.index) + ": " + label +
               ", predicted " + data.class_names[static_cast<size_t>(predicted)];
