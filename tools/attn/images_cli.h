@@ -21,6 +21,6 @@ examples::ImageModelConfig image_model_config(const ImageModelFlags& flags);
 examples::ImageTrainOptions image_train_options(const ImageModelFlags& flags);
 void make_out_dir(const std::string& dir);
 void write_curves_plot(const std::string& path, const std::string& title,
-                       const examples::ImageTrainResult& result);
+                       const examples::ImageTrainResult& result, int64_t eval_images);
 
 }  // namespace attn::cli

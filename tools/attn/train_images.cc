@@ -69,7 +69,7 @@ void make_out_dir(const std::string& dir) {
 }
 
 void write_curves_plot(const std::string& path, const std::string& title,
-                       const examples::ImageTrainResult& r) {
+                       const examples::ImageTrainResult& r, int64_t eval_images) {
   // The loss per step averaged over 50 steps, and the held-out accuracy: one plot, one axis (both
   // live in [0, ~2.5]; accuracy is a fraction).
   std::vector<double> smooth, steps;
@@ -85,7 +85,8 @@ void write_curves_plot(const std::string& path, const std::string& title,
   plot.y_label = "loss / accuracy";
   std::vector<double> eval_x(r.eval_steps.begin(), r.eval_steps.end());
   plot.series = {{"training loss (50-step average)", smooth, steps},
-                 {"held-out accuracy", r.eval_accuracy, eval_x}};
+                 {"held-out accuracy (first " + std::to_string(eval_images) + " test images)",
+                  r.eval_accuracy, eval_x}};
   plot.y_min = 0.0;
   plot.y_max =
       std::max(1.0, smooth.empty() ? 1.0 : *std::max_element(smooth.begin(), smooth.end()));
@@ -139,7 +140,7 @@ void run_fashion(const FashionOptions& o) {
                     std::string("attn train fashion-mnist --model ") +
                         examples::image_model_name(kind) + " (" + std::to_string(subset.size()) +
                         " images)",
-                    r);
+                    r, t.eval_images);
   std::printf("%lld steps in %.1f s of training (%.0f images/s)\n", static_cast<long long>(r.steps),
               r.train_seconds,
               r.train_seconds > 0 ? static_cast<double>(r.examples) / r.train_seconds : 0.0);
