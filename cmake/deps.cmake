@@ -18,6 +18,11 @@ if(ATTN_BUILD_TOOLS OR ATTN_BUILD_TESTS)
 endif()
 # zlib inflates the gzip'd IDX image files (io/idx.h: Fashion-MNIST as Debian ships it).
 find_package(ZLIB REQUIRED)
+# Audio: libsndfile decodes WAV/FLAC/OGG, libsoxr resamples, FFTW (single precision) transforms the
+# feature frames (chosen over kissfft by bench/bench_fft.cc; docs/design.md).
+pkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)
+pkg_check_modules(SOXR REQUIRED IMPORTED_TARGET soxr)
+pkg_check_modules(FFTW3F REQUIRED IMPORTED_TARGET fftw3f)
 # PLplot draws every plot (io/plot.h) with its pngcairo device (plplot-driver-cairo, found at run time).
 pkg_check_modules(PLPLOT REQUIRED IMPORTED_TARGET plplot)
 # stb_image decodes the plots in the tests.

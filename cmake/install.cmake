@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: MIT
 # `cmake --install`: headers, the per-layer static libraries, attnConfig.cmake (+ version file, exported
-# targets attn::attn and attn::core/io/ops/nn/train) and attn.pc. examples/consumer/ is built against it.
+# targets attn::attn and attn::core/io/audio/ops/nn/train) and attn.pc. examples/consumer/ is built against it.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/attn DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS attn_core attn_io attn_ops attn_nn attn_train attn EXPORT attnTargets
+install(TARGETS attn_core attn_io attn_audio attn_ops attn_nn attn_train attn EXPORT attnTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 set(ATTN_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/attn)

@@ -13,8 +13,9 @@ packages=(
   libcli11-dev nlohmann-json3-dev libstb-dev
   libplplot-dev plplot-driver-cairo zlib1g-dev
   dataset-fashion-mnist
+  libsndfile1-dev libsoxr-dev libfftw3-dev libkissfft-dev pocketsphinx-testdata
   python3-dev pybind11-dev python3-numpy python3-pytest python3-venv python3-pip
-  python3-torch
+  python3-torch python3-torchaudio
 )
 
 missing=()

@@ -2,6 +2,8 @@
 // Umbrella header: everything a frontend may use.
 #pragma once
 
+#include "attn/audio/audio.h"
+#include "attn/audio/features.h"
 #include "attn/context.h"
 #include "attn/error.h"
 #include "attn/io/idx.h"

@@ -12,12 +12,13 @@ fused kernel; float64 arrays run the reference implementation in double. See doc
 import numpy as _np
 
 from . import _attn
+from . import audio
 from ._attn import get_num_threads, set_num_threads, simd_target
 
 __version__ = _attn.__version__
 __all__ = [
     "scaled_dot_product_attention", "attention_backward", "positional_encoding", "alibi_slopes",
-    "set_num_threads", "get_num_threads", "simd_target", "set_check_finite", "get_check_finite", "nn",
+    "set_num_threads", "get_num_threads", "simd_target", "set_check_finite", "get_check_finite", "nn", "audio",
 ]
 
 _check_finite = True

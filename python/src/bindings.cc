@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "attn/attn.h"
+#include "audio_bindings.h"
 #include "module_bindings.h"
 
 namespace py = pybind11;
@@ -294,4 +295,5 @@ PYBIND11_MODULE(_attn, m) {
   m.def("get_num_threads", &default_num_threads);
   m.def("simd_target", [] { return std::string(ops::simd_target()); });
   register_modules(m);
+  register_audio(m);
 }

@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: MIT
+"""Audio in and speech features, with torchaudio's names.
+
+    wav, sr = attn.audio.load("clip.wav")                    # (channels, frames) float32 in [-1, 1]
+    feats = attn.audio.fbank(wav * 32768, num_mel_bins=80)   # torchaudio.compliance.kaldi.fbank
+    mel = attn.audio.whisper_log_mel(wav[0])                  # (frames, 80), Whisper's features
+
+Arrays come back as float32 numpy arrays; inputs may be numpy arrays, lists or torch tensors.
+See docs/speech.md.
+"""
+import numpy as _np
+
+from . import _attn
+
+__all__ = ["load", "resample", "fbank", "whisper_log_mel"]
+
+# torchaudio.compliance.kaldi.fbank's keyword arguments (vtln_* aside) and their defaults.
+_FBANK_DEFAULTS = dict(
+    blackman_coeff=0.42, dither=0.0, energy_floor=1.0, frame_length=25.0, frame_shift=10.0,
+    high_freq=0.0, htk_compat=False, low_freq=20.0, min_duration=0.0, num_mel_bins=23,
+    preemphasis_coefficient=0.97, raw_energy=True, remove_dc_offset=True, round_to_power_of_two=True,
+    snip_edges=True, subtract_mean=False, use_energy=False, use_log_fbank=True, use_power=True,
+    window_type="povey", seed=0)
+
+
+def _float32(x, name):
+    if hasattr(x, "detach"):  # a torch tensor
+        x = x.detach().cpu().numpy()
+    a = _np.ascontiguousarray(_np.asarray(x, dtype=_np.float32))
+    if not _np.isfinite(a).all():
+        raise ValueError(f"attn.audio: {name} has NaN or Inf samples")
+    return a
+
+
+def load(path, sample_rate=None, mono=False):
+    """Decode an audio file (WAV, FLAC, OGG, ... through libsndfile) as torchaudio.load does:
+    returns (waveform (channels, frames) float32 in [-1, 1], sample_rate). sample_rate resamples
+    (libsoxr, high quality); mono mixes the channels down to their mean."""
+    return _attn.audio_load(str(path), int(sample_rate or 0), bool(mono))
+
+
+def resample(waveform, orig_freq, new_freq):
+    """(channels, frames) or (frames) from orig_freq to new_freq Hz (libsoxr high quality)."""
+    a = _float32(waveform, "waveform")
+    if a.ndim not in (1, 2):
+        raise ValueError(f"attn.audio.resample: waveform must be (frames) or (channels, frames), got {a.shape}")
+    out = _attn.audio_resample(a.reshape(1, -1) if a.ndim == 1 else a, float(orig_freq), float(new_freq))
+    return out[0] if a.ndim == 1 else out
+
+
+def _channel(a, channel, fn):
+    if a.ndim == 1:
+        return a
+    if a.ndim != 2:
+        raise ValueError(f"attn.audio.{fn}: waveform must be (frames) or (channels, frames), got {a.shape}")
+    c = max(int(channel), 0)
+    if c >= a.shape[0]:
+        raise ValueError(f"attn.audio.{fn}: channel {channel} out of range for waveform {a.shape}")
+    return _np.ascontiguousarray(a[c])
+
+
+def fbank(waveform, sample_frequency=16000.0, channel=-1, **options):
+    """Kaldi's log-mel filterbank, as torchaudio.compliance.kaldi.fbank (same keywords and defaults;
+    dither draws from `seed`). waveform: (frames) or (channels, frames), at the scale Kaldi expects
+    (int16 values: multiply [-1, 1] audio by 32768). Returns (T, num_mel_bins + use_energy)."""
+    unknown = set(options) - set(_FBANK_DEFAULTS)
+    if unknown:
+        raise TypeError(f"attn.audio.fbank: unknown option(s) {sorted(unknown)}")
+    a = _channel(_float32(waveform, "waveform"), channel, "fbank")
+    opts = dict(_FBANK_DEFAULTS, **options)
+    if a.shape[0] < opts.pop("min_duration") * sample_frequency:
+        return _np.zeros((0, 0), dtype=_np.float32)
+    opts["sample_frequency"] = float(sample_frequency)
+    return _attn.audio_fbank(a, opts)
+
+
+def whisper_log_mel(waveform, n_mels=80, n_fft=400, hop_length=160, sample_rate=16000):
+    """Whisper's log-mel spectrogram of (frames) audio in [-1, 1] at 16 kHz: (frames // hop_length,
+    n_mels), the transpose of whisper.log_mel_spectrogram's (n_mels, frames)."""
+    a = _channel(_float32(waveform, "waveform"), 0, "whisper_log_mel")
+    return _attn.audio_whisper_log_mel(a, int(n_fft), int(hop_length), int(n_mels), int(sample_rate))

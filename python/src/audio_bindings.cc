@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+// attn.audio's C++ side: loading files and computing speech features (python/attn/audio.py gives
+// torchaudio's names and argument handling).
+#include "audio_bindings.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "attn/audio/audio.h"
+#include "attn/audio/features.h"
+
+namespace py = pybind11;
+
+namespace attn::python {
+namespace {
+
+py::array_t<float> to_numpy(const Tensor& t) {
+  std::vector<py::ssize_t> dims(t.shape().begin(), t.shape().end());
+  py::array_t<float> a(dims);
+  std::copy(t.data(), t.data() + t.numel(), a.mutable_data());
+  return a;
+}
+
+// A (N) float32 array (the Python layer makes it contiguous and picks the channel).
+ConstTensorView waveform_view(const py::array_t<float, py::array::c_style>& a, const char* fn) {
+  if (a.ndim() != 1) fail<ShapeError>(fn, "waveform must be 1-D here, got rank ", a.ndim());
+  return ConstTensorView(a.data(), Shape{static_cast<int64_t>(a.shape(0))});
+}
+
+audio::FbankOptions fbank_options(const py::dict& d) {
+  audio::FbankOptions o;
+  for (const auto& [key, value] : d) {
+    const std::string k = py::str(key);
+    if (k == "sample_frequency")
+      o.sample_frequency = value.cast<double>();
+    else if (k == "frame_length")
+      o.frame_length = value.cast<double>();
+    else if (k == "frame_shift")
+      o.frame_shift = value.cast<double>();
+    else if (k == "num_mel_bins")
+      o.num_mel_bins = value.cast<int>();
+    else if (k == "low_freq")
+      o.low_freq = value.cast<double>();
+    else if (k == "high_freq")
+      o.high_freq = value.cast<double>();
+    else if (k == "preemphasis_coefficient")
+      o.preemphasis_coefficient = value.cast<double>();
+    else if (k == "remove_dc_offset")
+      o.remove_dc_offset = value.cast<bool>();
+    else if (k == "window_type")
+      o.window_type = audio::parse_window_type(value.cast<std::string>());
+    else if (k == "blackman_coeff")
+      o.blackman_coeff = value.cast<double>();
+    else if (k == "round_to_power_of_two")
+      o.round_to_power_of_two = value.cast<bool>();
+    else if (k == "snip_edges")
+      o.snip_edges = value.cast<bool>();
+    else if (k == "dither")
+      o.dither = value.cast<double>();
+    else if (k == "seed")
+      o.seed = value.cast<uint64_t>();
+    else if (k == "use_energy")
+      o.use_energy = value.cast<bool>();
+    else if (k == "raw_energy")
+      o.raw_energy = value.cast<bool>();
+    else if (k == "energy_floor")
+      o.energy_floor = value.cast<double>();
+    else if (k == "htk_compat")
+      o.htk_compat = value.cast<bool>();
+    else if (k == "use_log_fbank")
+      o.use_log_fbank = value.cast<bool>();
+    else if (k == "use_power")
+      o.use_power = value.cast<bool>();
+    else if (k == "subtract_mean")
+      o.subtract_mean = value.cast<bool>();
+    else
+      fail<ValueError>("attn.audio.fbank", "unknown option '", k, "'");
+  }
+  return o;
+}
+
+}  // namespace
+
+void register_audio(py::module_& m) {
+  m.def(
+      "audio_load",
+      [](const std::string& path, int sample_rate, bool mono) {
+        audio::Audio a;
+        {
+          py::gil_scoped_release release;
+          a = audio::load(path, {sample_rate, mono});
+        }
+        return py::make_tuple(to_numpy(a.samples), a.sample_rate);
+      },
+      py::arg("path"), py::arg("sample_rate"), py::arg("mono"));
+  m.def(
+      "audio_resample",
+      [](const py::array_t<float, py::array::c_style>& x, double from_rate, double to_rate) {
+        if (x.ndim() != 2)
+          fail<ShapeError>("attn.audio.resample", "waveform must be (channels, frames)");
+        const ConstTensorView v(
+            x.data(), Shape{static_cast<int64_t>(x.shape(0)), static_cast<int64_t>(x.shape(1))});
+        Tensor out;
+        {
+          py::gil_scoped_release release;
+          out = audio::resample(v, from_rate, to_rate);
+        }
+        return to_numpy(out);
+      },
+      py::arg("waveform"), py::arg("from_rate"), py::arg("to_rate"));
+  m.def(
+      "audio_fbank",
+      [](const py::array_t<float, py::array::c_style>& x, const py::dict& options) {
+        const audio::FbankOptions o = fbank_options(options);
+        const ConstTensorView v = waveform_view(x, "attn.audio.fbank");
+        Tensor out;
+        {
+          py::gil_scoped_release release;
+          out = audio::fbank(v, o);
+        }
+        return to_numpy(out);
+      },
+      py::arg("waveform"), py::arg("options"));
+  m.def(
+      "audio_whisper_log_mel",
+      [](const py::array_t<float, py::array::c_style>& x, int n_fft, int hop_length, int n_mels,
+         int sample_rate) {
+        const ConstTensorView v = waveform_view(x, "attn.audio.whisper_log_mel");
+        Tensor out;
+        {
+          py::gil_scoped_release release;
+          out = audio::whisper_log_mel(v, {n_fft, hop_length, n_mels, sample_rate});
+        }
+        return to_numpy(out);
+      },
+      py::arg("waveform"), py::arg("n_fft"), py::arg("hop_length"), py::arg("n_mels"),
+      py::arg("sample_rate"));
+}
+
+}  // namespace attn::python

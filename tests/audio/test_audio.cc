@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: MIT
+// Audio in: WAV round trips, mixing down, resampling from the rates speech arrives at, and clean
+// errors for files that are not audio. Features: frame counts, edge cases and thread determinism.
+// The comparison with torchaudio on real recordings is python/tests/test_audio.py.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+
+#include "attn/audio/audio.h"
+#include "attn/audio/features.h"
+#include "attn/error.h"
+
+namespace attn::audio {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("attn_test_audio_" + name)).string();
+}
+
+Tensor sine(int64_t channels, int64_t frames, double hz, double rate, float amplitude = 0.5f) {
+  Tensor t = Tensor::zeros(Shape{channels, frames});
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t i = 0; i < frames; ++i)
+      t(c, i) = amplitude * static_cast<float>(std::sin(
+                                2.0 * std::numbers::pi * hz * double(i) / rate + 0.3 * double(c)));
+  return t;
+}
+
+TEST(Audio, WavRoundTripPcm16AndFloat) {
+  const Tensor s = sine(2, 1000, 440.0, 8000.0);
+  for (SampleFormat format : {SampleFormat::kPcm16, SampleFormat::kFloat32}) {
+    const std::string path = temp_path("roundtrip.wav");
+    write_wav(path, s, 8000, format);
+    const Audio a = read(path);
+    ASSERT_EQ(a.sample_rate, 8000);
+    ASSERT_EQ(a.channels(), 2);
+    ASSERT_EQ(a.frames(), 1000);
+    const float tol = format == SampleFormat::kPcm16 ? 1.0f / 16000.0f : 0.0f;
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t i = 0; i < 1000; ++i)
+        ASSERT_NEAR(a.samples(c, i), s(c, i), tol) << c << "," << i;
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(Audio, LoadMixesStereoDownAndResamplesFromCommonRates) {
+  for (int rate : {8000, 22050, 44100, 48000}) {
+    const int64_t frames = rate / 2;  // 0.5 s
+    const Tensor s = sine(2, frames, 440.0, rate);
+    const std::string path = temp_path("rate.wav");
+    write_wav(path, s, rate, SampleFormat::kFloat32);
+    const Audio a = load(path);
+    std::filesystem::remove(path);
+    ASSERT_EQ(a.sample_rate, 16000);
+    ASSERT_EQ(a.channels(), 1);
+    ASSERT_EQ(a.frames(), 8000) << rate;
+    // The mean of the two phases is a sine of amplitude 0.5 cos(0.15) and phase 0.15.
+    double max_error = 0.0;
+    for (int64_t i = 400; i < 7600; ++i) {
+      const double expected = 0.5 * std::cos(0.15) *
+                              std::sin(2.0 * std::numbers::pi * 440.0 * double(i) / 16000.0 + 0.15);
+      max_error = std::max(max_error, std::abs(double(a.samples(0, i)) - expected));
+    }
+    EXPECT_LT(max_error, 2e-3) << "from " << rate << " Hz";
+  }
+}
+
+TEST(Audio, RejectsFilesThatAreNotAudio) {
+  EXPECT_THROW(read(temp_path("does-not-exist.wav")), IoError);
+  std::vector<std::byte> junk(100, std::byte{0x42});
+  EXPECT_THROW(decode(junk, "junk"), IoError);
+  EXPECT_THROW(decode({}, "empty"), IoError);
+  // A valid WAV header with no frames.
+  const std::string path = temp_path("empty.wav");
+  write_wav(path, Tensor::zeros(Shape{1, 0}), 16000);
+  try {
+    read(path);
+    FAIL() << "an empty file was accepted";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+  EXPECT_THROW(resample(Tensor::zeros(Shape{1, 10}), 0.0, 16000.0), ValueError);
+  EXPECT_THROW(to_mono(Tensor::zeros(Shape{10})), ShapeError);
+}
+
+Tensor noise(int64_t n, uint64_t seed) {
+  Rng rng(seed);
+  Tensor t = Tensor::zeros(Shape{n});
+  for (int64_t i = 0; i < n; ++i) t(i) = static_cast<float>(3000.0 * rng.normal());
+  return t;
+}
+
+TEST(Fbank, FrameCountsAndEdgeCases) {
+  FbankOptions o;
+  o.num_mel_bins = 80;
+  EXPECT_EQ(fbank(noise(399, 1), o).dim(0), 0);  // shorter than one frame
+  EXPECT_EQ(fbank(noise(400, 1), o).dim(0), 1);  // exactly one
+  EXPECT_EQ(fbank(noise(16000, 1), o).dim(0), 98);
+  o.snip_edges = false;
+  EXPECT_EQ(fbank(noise(16000, 1), o).dim(0), 100);
+  EXPECT_EQ(fbank(noise(100, 1), o).dim(0), 1);  // reflected on both sides
+  // Silence: every mel energy is zero, so every feature is the log floor, not -inf.
+  o.snip_edges = true;
+  const Tensor silent = fbank(Tensor::zeros(Shape{1600}), o);
+  for (float v : silent.values())
+    EXPECT_FLOAT_EQ(v, std::log(std::numeric_limits<float>::epsilon()));
+  // A full-scale square wave stays finite.
+  Tensor square = Tensor::zeros(Shape{1600});
+  for (int64_t i = 0; i < 1600; ++i) square(i) = (i / 20) % 2 ? 32767.0f : -32768.0f;
+  for (float v : fbank(square, o).values()) EXPECT_TRUE(std::isfinite(v));
+  o.use_energy = true;
+  EXPECT_EQ(fbank(noise(16000, 1), o).dim(1), 81);
+}
+
+TEST(Fbank, SameBitsForOneAndTwoThreadsAndStridedInput) {
+  const Tensor x = noise(32000, 7);
+  FbankOptions o;
+  o.num_mel_bins = 80;
+  o.dither = 1.0;
+  o.seed = 5;
+  const Tensor one = fbank(x, o, Context(ContextOptions{1}));
+  const Tensor two = fbank(x, o, Context(ContextOptions{2}));
+  ASSERT_EQ(one.shape(), two.shape());
+  for (int64_t i = 0; i < one.numel(); ++i)
+    ASSERT_EQ(one.values()[size_t(i)], two.values()[size_t(i)]) << i;
+  Tensor wide = Tensor::zeros(Shape{32000, 2});
+  for (int64_t i = 0; i < 32000; ++i) wide(i, 0) = x(i);
+  const Tensor strided = fbank(wide.view().select(1, 0), o, Context(ContextOptions{1}));
+  for (int64_t i = 0; i < one.numel(); ++i)
+    ASSERT_EQ(one.values()[size_t(i)], strided.values()[size_t(i)]) << i;
+}
+
+TEST(Fbank, MelFiltersAreKaldis) {
+  FbankOptions o;
+  o.num_mel_bins = 23;
+  const Tensor banks = kaldi_mel_banks(o);
+  ASSERT_EQ(banks.shape(), (Shape{23, 257}));
+  for (int64_t m = 0; m < 23; ++m) {
+    float peak = 0.0f;
+    for (int64_t k = 0; k < 257; ++k) peak = std::max(peak, banks(m, k));
+    EXPECT_GT(peak, 0.5f) << m;  // each triangle reaches near 1 at a bin close to its centre
+    EXPECT_LE(peak, 1.0f) << m;
+    EXPECT_EQ(banks(m, 256), 0.0f);  // the Nyquist bin
+  }
+  const Tensor slaney = slaney_mel_banks(16000, 400, 80);
+  ASSERT_EQ(slaney.shape(), (Shape{80, 201}));
+}
+
+TEST(Fbank, RejectsBadArguments) {
+  FbankOptions o;
+  EXPECT_THROW(fbank(Tensor::zeros(Shape{2, 400}), o), ShapeError);
+  Tensor x = noise(1000, 1);
+  x(500) = NAN;
+  EXPECT_THROW(fbank(x, o), ValueError);
+  o.num_mel_bins = 3;
+  EXPECT_THROW(fbank(noise(1000, 1), o), ValueError);
+  o = {};
+  o.high_freq = 9000.0;
+  EXPECT_THROW(fbank(noise(1000, 1), o), ValueError);
+  o = {};
+  o.frame_shift = 0.0;
+  EXPECT_THROW(fbank(noise(1000, 1), o), ValueError);
+  EXPECT_THROW(parse_window_type("gauss"), ValueError);
+  EXPECT_THROW(whisper_log_mel(noise(180, 1)), ValueError);  // too short to reflect-pad by 200
+  EXPECT_EQ(whisper_log_mel(noise(100, 1)).dim(0), 0);
+  EXPECT_EQ(whisper_log_mel(noise(16000, 1)).shape(), (Shape{100, 80}));
+}
+
+TEST(Cmvn, NormalisesToZeroMeanUnitVarianceAndRoundTrips) {
+  Tensor f = Tensor::zeros(Shape{100, 3});
+  for (int64_t r = 0; r < 100; ++r)
+    for (int64_t c = 0; c < 3; ++c) f(r, c) = float(r % 7) * float(c + 1) + float(c);
+  CmvnStats stats;
+  stats.accumulate(f);
+  const std::string path = temp_path("cmvn.json");
+  stats.save(path);
+  const CmvnStats loaded = CmvnStats::load(path);
+  std::filesystem::remove(path);
+  EXPECT_EQ(loaded.frames(), 100);
+  loaded.apply(f);
+  for (int64_t c = 0; c < 3; ++c) {
+    double sum = 0.0, sq = 0.0;
+    for (int64_t r = 0; r < 100; ++r) {
+      sum += double(f(r, c));
+      sq += double(f(r, c)) * double(f(r, c));
+    }
+    EXPECT_NEAR(sum / 100.0, 0.0, 1e-5);
+    EXPECT_NEAR(sq / 100.0, 1.0, 1e-4);
+  }
+  EXPECT_THROW(stats.accumulate(Tensor::zeros(Shape{4, 5})), ShapeError);
+  EXPECT_THROW(CmvnStats::load(temp_path("missing.json")), IoError);
+}
+
+}  // namespace
+}  // namespace attn::audio
