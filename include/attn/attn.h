@@ -17,6 +17,7 @@
 #include "attn/nn/conv.h"
 #include "attn/nn/rnn.h"
 #include "attn/nn/self_attention_2d.h"
+#include "attn/nn/speech_encoder.h"
 #include "attn/nn/transformer.h"
 #include "attn/ops/activation.h"
 #include "attn/ops/attention.h"

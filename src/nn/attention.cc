@@ -14,11 +14,17 @@ namespace attn::nn {
 
 namespace {
 
-// (B, L, C) -> the (B, NH, L, HS) view the kernel takes, without copying.
+// (B, L, C) -> the (B, NH, L, HS) view the kernel takes, without copying (any strides: head h is
+// channels [h·HS, (h+1)·HS) of every row).
 template <typename T>
 BasicView<T> heads_view(BasicView<T> x, int64_t NH) {
-  const int64_t B = x.dim(0), L = x.dim(1), C = x.dim(2);
-  return x.reshape(Shape{B, L, NH, C / NH}).permute({0, 2, 1, 3});
+  const int64_t B = x.dim(0), L = x.dim(1), HS = x.dim(2) / NH;
+  Strides strides{};
+  strides[0] = x.stride(0);
+  strides[1] = HS * x.stride(2);
+  strides[2] = x.stride(1);
+  strides[3] = x.stride(2);
+  return BasicView<T>(x.data(), Shape{B, NH, L, HS}, strides);
 }
 
 // Row r of in_proj (rows [r·C, (r+1)·C)) of a (3C, C) weight or a (3C) bias.
@@ -243,6 +249,53 @@ MultiheadAttention::Grads MultiheadAttention::backward(ConstTensorView dout, con
   project_back(cache.self ? cache.query_in : cache.value_in, 2, dv,
                cache.self ? g.dquery : g.dvalue);
   return g;
+}
+
+void MultiheadAttention::project_self(ConstTensorView x, TensorView q, TensorView k, TensorView v,
+                                      int64_t start_pos, const Context& ctx) {
+  constexpr const char* fn = "MultiheadAttention::project_self";
+  if (!x.defined() || x.rank() != 3 || x.dim(2) != C_)
+    fail<ShapeError>(fn, "x must be (B, T, ", C_, "), got ",
+                     x.defined() ? x.shape().str() : "nothing");
+  for (auto [name, dst] : {std::pair{"q", q}, {"k", k}, {"v", v}})
+    if (!dst.defined() || !(dst.shape() == x.shape()) || dst.stride(2) != 1 ||
+        dst.stride(1) != C_ || (dst.dim(0) > 1 && dst.stride(0) != dst.dim(1) * C_))
+      fail<ShapeError>(fn, name, " must be a row-contiguous ", x.shape().str(), ", got ",
+                       dst.defined() ? dst.shape().str() : "nothing");
+  const Tensor rows = as_rows(x, fn);
+  const ConstTensorView w = in_proj_weight_->value.view();
+  const ConstTensorView bvec =
+      in_proj_bias_ ? ConstTensorView(in_proj_bias_->value.view()) : ConstTensorView();
+  const int64_t N = rows.dim(0);
+  int64_t r = 0;
+  for (TensorView dst : {q, k, v}) {
+    const TensorView out(dst.data(), Shape{N, C_});
+    ops::linear_forward(rows.view(), third(w, r, C_),
+                        bvec.defined() ? third(bvec, r, C_) : ConstTensorView(), out, ctx);
+    ++r;
+  }
+  if (rope_.enabled) {
+    ops::rope_forward(heads_view(q, NH_), start_pos, ctx, rope_.base, rope_.layout);
+    ops::rope_forward(heads_view(k, NH_), start_pos, ctx, rope_.base, rope_.layout);
+  }
+}
+
+Tensor MultiheadAttention::attend_projected(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                                            const ops::AttentionMask& mask, const Context& ctx) {
+  constexpr const char* fn = "MultiheadAttention::attend_projected";
+  for (auto [name, x] : {std::pair{"q", q}, {"k", k}, {"v", v}})
+    if (!x.defined() || x.rank() != 3 || x.dim(2) != C_)
+      fail<ShapeError>(fn, name, " must be (B, L, ", C_, "), got ",
+                       x.defined() ? x.shape().str() : "nothing");
+  if (k.dim(0) != q.dim(0) || !(k.shape() == v.shape()))
+    fail<ShapeError>(fn, "q ", q.shape().str(), ", k ", k.shape().str(), " and v ",
+                     v.shape().str(), " must share B, and k and v must have the same shape");
+  const int64_t B = q.dim(0), T = q.dim(1);
+  Tensor attn(Shape{B, T, C_}), lse(Shape{B, NH_, T});
+  ops::attention_forward(heads_view(q, NH_), heads_view(k, NH_), heads_view(v, NH_), mask, {},
+                         ops::default_attention_scale(C_ / NH_), heads_view(attn.view(), NH_),
+                         lse.view(), {}, ctx);
+  return out_proj.forward(attn.view(), nullptr, ctx);
 }
 
 // ------------------------------------------------------------------------------ positional

@@ -77,6 +77,16 @@ class MultiheadAttention : public Module {
                  Tensor* weights = nullptr);
   Grads backward(ConstTensorView dout, const Cache& cache, const Context& ctx);
 
+  // The two halves of a self-attention forward, for callers that keep their own key/value cache
+  // (nn::StreamingEncoder). Inference only: nothing is cached, dropout does not apply.
+  // project_self: x (B, T, C) -> q, k, v (each (B, T, C), overwritten, any row-contiguous view),
+  //   RoPE (if enabled) applied to q and k at positions start_pos + t.
+  // attend_projected: q (B, T, C), k and v (B, S, C) -> out_proj(attention(q, k, v, mask)), (B, T, C).
+  void project_self(ConstTensorView x, TensorView q, TensorView k, TensorView v, int64_t start_pos,
+                    const Context& ctx);
+  Tensor attend_projected(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                          const ops::AttentionMask& mask, const Context& ctx);
+
   int64_t embed_dim() const { return C_; }
   int64_t num_heads() const { return NH_; }
   const RopeConfig& rope() const { return rope_; }

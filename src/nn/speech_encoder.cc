@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+// Conv2dSubsampling4, SpeechEncoder and its JSON config (include/attn/nn/speech_encoder.h). The
+// StreamingEncoder is in streaming_encoder.cc.
+#include "attn/nn/speech_encoder.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "attn/ops/activation.h"
+#include "attn/ops/positional.h"
+
+namespace attn::nn {
+
+namespace {
+
+ops::Conv2dOptions stride2() {
+  ops::Conv2dOptions o;
+  o.stride_h = o.stride_w = 2;
+  return o;
+}
+
+int64_t halved(int64_t n) { return n >= 3 ? (n - 3) / 2 + 1 : 0; }  // a 3-wide stride-2 conv
+
+Tensor relu(const Tensor& h, const Context& ctx) {
+  Tensor a = Tensor::uninitialized(h.shape());
+  ops::relu_forward(h.view(), a.view(), ctx);
+  return a;
+}
+
+}  // namespace
+
+Conv2dSubsampling4::Conv2dSubsampling4(int64_t F, int64_t C, Rng& rng)
+    : conv1(1, C, 3, 3, stride2(), true, rng),
+      conv2(C, C, 3, 3, stride2(), true, rng),
+      out(C * halved(halved(F)), C, true, rng),
+      F_(F),
+      C_(C) {
+  if (halved(halved(F)) < 1)
+    fail<ValueError>("Conv2dSubsampling4",
+                     "input_dim must be >= 7 (two 3×3 stride-2 convolutions), got ", F);
+  register_module("conv1", conv1);
+  register_module("conv2", conv2);
+  register_module("out", out);
+}
+
+int64_t Conv2dSubsampling4::output_length(int64_t T) { return halved(halved(T)); }
+
+Tensor Conv2dSubsampling4::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
+  constexpr const char* fn = "Conv2dSubsampling4::forward";
+  if (!x.defined() || x.rank() != 3 || x.dim(2) != F_)
+    fail<ShapeError>(fn, "x must be (B, T, ", F_, "), got ",
+                     x.defined() ? x.shape().str() : "nothing");
+  const int64_t B = x.dim(0), T2 = output_length(x.dim(1));
+  if (T2 == 0) {  // fewer than 7 frames: nothing to emit (as WeNet, which drops them)
+    if (cache) *cache = Cache{};
+    return Tensor(Shape{B, 0, C_});
+  }
+  Tensor h1 = conv1.forward(x.unsqueeze(1), cache ? &cache->conv1 : nullptr, ctx);
+  const Tensor a1 = relu(h1, ctx);
+  Tensor h2 = conv2.forward(a1.view(), cache ? &cache->conv2 : nullptr, ctx);
+  const Tensor a2 = relu(h2, ctx);
+  // (B, C, T', F') -> (B, T', C·F'): each encoder frame is every channel's frequency column.
+  const int64_t F2 = a2.dim(3);
+  const Tensor rows = Tensor::copy_of(a2.view().permute({0, 2, 1, 3}));
+  Tensor y =
+      out.forward(rows.view().reshape(Shape{B, T2, C_ * F2}), cache ? &cache->out : nullptr, ctx);
+  if (cache) {
+    cache->h1 = std::move(h1);
+    cache->h2 = std::move(h2);
+  }
+  return y;
+}
+
+Tensor Conv2dSubsampling4::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
+  constexpr const char* fn = "Conv2dSubsampling4::backward";
+  if (!cache.h2.defined())
+    fail<ValueError>(fn, "the cache is empty: run forward with a cache (on >= 7 frames) first");
+  const int64_t B = cache.h2.dim(0), T2 = cache.h2.dim(2), F2 = cache.h2.dim(3);
+  if (!dout.defined() || !(dout.shape() == Shape{B, T2, C_}))
+    fail<ShapeError>(fn, "dout must be ", Shape{B, T2, C_}.str(), ", got ",
+                     dout.defined() ? dout.shape().str() : "nothing");
+  const Tensor drows = out.backward(dout, cache.out, ctx);  // (B, T', C·F')
+  const Tensor da2 =
+      Tensor::copy_of(drows.view().reshape(Shape{B, T2, C_, F2}).permute({0, 2, 1, 3}));
+  Tensor dh2(cache.h2.shape());
+  ops::relu_backward(cache.h2.view(), da2.view(), dh2.view(), ctx);
+  const Tensor da1 = conv2.backward(dh2.view(), cache.conv2, ctx);
+  Tensor dh1(cache.h1.shape());
+  ops::relu_backward(cache.h1.view(), da1.view(), dh1.view(), ctx);
+  Tensor dx = conv1.backward(dh1.view(), cache.conv1, ctx);  // (B, 1, T, F)
+  return Tensor::copy_of(dx.view().select(1, 0));
+}
+
+// ------------------------------------------------------------------------------------ encoder
+
+SpeechEncoder::SpeechEncoder(const SpeechEncoderConfig& config, Rng& rng, uint64_t seed)
+    : embed(config.input_dim, config.layer.d_model, rng),
+      encoder(config.layer, config.num_layers, /*final_norm=*/true, rng, seed),
+      config_(config) {
+  register_module("embed", embed);
+  register_module("encoder", encoder);
+}
+
+void SpeechEncoder::add_positions(TensorView x, int64_t start_pos, const Context& ctx) const {
+  const auto scale = static_cast<float>(std::sqrt(static_cast<double>(d_model())));
+  for_each_offset(x.shape(), x.strides(), [&](int64_t o) { x.at_offset(o) *= scale; });
+  ops::add_sinusoidal_encoding(x, x, start_pos, ctx);
+}
+
+Tensor SpeechEncoder::forward(ConstTensorView feats, const ops::AttentionMask& mask, Cache* cache,
+                              const Context& ctx, int64_t start_pos) {
+  Tensor x = embed.forward(feats, cache ? &cache->embed : nullptr, ctx);
+  if (x.dim(1) == 0) {
+    if (cache) cache->encoder = {};
+    return x;
+  }
+  add_positions(x.view(), start_pos, ctx);
+  AttentionOptions opts;
+  opts.mask = mask;
+  opts.start_pos = start_pos;
+  return encoder.forward(x.view(), opts, cache ? &cache->encoder : nullptr, ctx);
+}
+
+Tensor SpeechEncoder::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
+  Tensor g = encoder.backward(dout, cache.encoder, ctx);
+  const auto scale = static_cast<float>(std::sqrt(static_cast<double>(d_model())));
+  for (float& v : g.values()) v *= scale;  // d(x·√C + PE)/dx = √C
+  return embed.backward(g.view(), cache.embed, ctx);
+}
+
+// ------------------------------------------------------------------------------------- config
+
+namespace {
+
+[[noreturn]] void bad_config(const std::string& source, const std::string& why) {
+  fail<ValueError>("speech encoder config", source, ": ", why);
+}
+
+int64_t get_int(const nlohmann::json& j, const char* key, int64_t fallback,
+                const std::string& source) {
+  if (!j.contains(key)) return fallback;
+  if (!j[key].is_number_integer())
+    bad_config(source, std::string("\"") + key + "\" must be an integer, got " + j[key].dump());
+  return j[key].get<int64_t>();
+}
+
+double get_number(const nlohmann::json& j, const char* key, double fallback,
+                  const std::string& source) {
+  if (!j.contains(key)) return fallback;
+  if (!j[key].is_number())
+    bad_config(source, std::string("\"") + key + "\" must be a number, got " + j[key].dump());
+  return j[key].get<double>();
+}
+
+bool get_bool(const nlohmann::json& j, const char* key, bool fallback, const std::string& source) {
+  if (!j.contains(key)) return fallback;
+  if (!j[key].is_boolean())
+    bad_config(source, std::string("\"") + key + "\" must be true or false, got " + j[key].dump());
+  return j[key].get<bool>();
+}
+
+}  // namespace
+
+SpeechEncoderConfig parse_speech_encoder_config(const std::string& text,
+                                                const std::string& source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    bad_config(source, std::string("not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) bad_config(source, "must be a JSON object");
+  static const std::set<std::string> known = {
+      "input_dim",  "d_model",        "nhead",   "dim_feedforward", "num_layers",
+      "norm_first", "layer_norm_eps", "dropout", "activation",      "rope"};
+  for (const auto& [key, value] : j.items())
+    if (!known.count(key)) bad_config(source, "unknown key \"" + key + "\"");
+  SpeechEncoderConfig c;
+  auto& l = c.layer;
+  c.input_dim = get_int(j, "input_dim", c.input_dim, source);
+  c.num_layers = get_int(j, "num_layers", c.num_layers, source);
+  l.d_model = get_int(j, "d_model", l.d_model, source);
+  l.nhead = get_int(j, "nhead", l.nhead, source);
+  l.dim_feedforward = get_int(j, "dim_feedforward", l.dim_feedforward, source);
+  l.norm_first = get_bool(j, "norm_first", l.norm_first, source);
+  l.layer_norm_eps = get_number(j, "layer_norm_eps", l.layer_norm_eps, source);
+  l.dropout = get_number(j, "dropout", l.dropout, source);
+  l.rope.enabled = get_bool(j, "rope", false, source);
+  if (j.contains("activation")) {
+    if (!j["activation"].is_string() || (j["activation"] != "relu" && j["activation"] != "gelu"))
+      bad_config(source,
+                 "\"activation\" must be \"relu\" or \"gelu\", got " + j["activation"].dump());
+    l.activation = parse_activation(j["activation"].get<std::string>());
+  }
+  if (Conv2dSubsampling4::output_length(c.input_dim) < 1)
+    bad_config(source, "input_dim must be >= 7, got " + std::to_string(c.input_dim));
+  if (l.d_model < 1 || l.nhead < 1 || l.d_model % l.nhead != 0)
+    bad_config(source, "d_model (" + std::to_string(l.d_model) +
+                           ") must be a positive multiple of nhead (" + std::to_string(l.nhead) +
+                           ")");
+  if (c.num_layers < 1) bad_config(source, "num_layers must be >= 1");
+  if (l.dim_feedforward < 1) bad_config(source, "dim_feedforward must be >= 1");
+  if (!(l.layer_norm_eps >= 0.0)) bad_config(source, "layer_norm_eps must be >= 0");
+  if (!(l.dropout >= 0.0 && l.dropout < 1.0)) bad_config(source, "dropout must be in [0, 1)");
+  if (l.rope.enabled && (l.d_model / l.nhead) % 2 != 0)
+    bad_config(source, "\"rope\" needs an even head size");
+  return c;
+}
+
+std::string speech_encoder_config_to_json(const SpeechEncoderConfig& c) {
+  const auto& l = c.layer;
+  const nlohmann::json j = {{"input_dim", c.input_dim},
+                            {"d_model", l.d_model},
+                            {"nhead", l.nhead},
+                            {"dim_feedforward", l.dim_feedforward},
+                            {"num_layers", c.num_layers},
+                            {"norm_first", l.norm_first},
+                            {"activation", activation_name(l.activation)},
+                            {"layer_norm_eps", l.layer_norm_eps},
+                            {"dropout", l.dropout},
+                            {"rope", l.rope.enabled}};
+  return j.dump(2) + "\n";
+}
+
+}  // namespace attn::nn
