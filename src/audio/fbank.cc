@@ -249,4 +249,29 @@ Tensor fbank(ConstTensorView waveform, const FbankOptions& options, const Contex
   return out;
 }
 
+
+// ------------------------------------------------------------------------------ StreamingFbank
+
+StreamingFbank::StreamingFbank(const FbankOptions& options, const Context& ctx)
+    : options_(options), ctx_(ctx) {
+  constexpr const char* fn = "audio::StreamingFbank";
+  const FrameGeometry g = frame_geometry(fn, options);
+  if (!options.snip_edges || options.dither != 0.0 || options.subtract_mean)
+    fail<ValueError>(fn, "snip_edges = false, dither and subtract_mean need the whole utterance; "
+                         "a stream can use none of them");
+  window_ = g.window_size;
+  shift_ = g.window_shift;
+}
+
+Tensor StreamingFbank::push(std::span<const float> samples) {
+  pending_.insert(pending_.end(), samples.begin(), samples.end());
+  const auto have = static_cast<int64_t>(pending_.size());
+  const int64_t n = fbank_num_frames(have, options_);
+  if (n == 0) return Tensor(Shape{0, num_bins()});
+  const int64_t used = (n - 1) * shift_ + window_;
+  Tensor frames = fbank(ConstTensorView(pending_.data(), Shape{used}), options_, ctx_);
+  pending_.erase(pending_.begin(), pending_.begin() + n * shift_);
+  return frames;
+}
+
 }  // namespace attn::audio

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <filesystem>
 #include <numbers>
+#include <span>
+#include <vector>
 
 #include "attn/audio/audio.h"
 #include "attn/audio/features.h"
@@ -132,6 +134,34 @@ TEST(Fbank, SameBitsForOneAndTwoThreadsAndStridedInput) {
   const Tensor strided = fbank(wide.view().select(1, 0), o, Context(ContextOptions{1}));
   for (int64_t i = 0; i < one.numel(); ++i)
     ASSERT_EQ(one.values()[size_t(i)], strided.values()[size_t(i)]) << i;
+}
+
+TEST(StreamingFbank, PiecesOfAnySizeGiveTheWholeWaveformsFrames) {
+  const Tensor x = noise(16000 + 123, 9);
+  FbankOptions o;
+  o.num_mel_bins = 80;
+  o.use_energy = true;
+  const Tensor whole = fbank(x, o);
+  for (int64_t piece : {1, 37, 160, 401, 20000}) {
+    StreamingFbank s(o);
+    std::vector<float> got;
+    for (int64_t i = 0; i < x.dim(0); i += piece) {
+      const int64_t n = std::min(piece, x.dim(0) - i);
+      const Tensor f = s.push(std::span<const float>(x.data() + i, size_t(n)));
+      ASSERT_EQ(f.rank(), 2);
+      ASSERT_EQ(f.dim(1), 81);
+      got.insert(got.end(), f.values().begin(), f.values().end());
+    }
+    ASSERT_EQ(got.size(), size_t(whole.numel())) << "piece " << piece;
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_EQ(got[i], whole.values()[i]) << "piece " << piece << " value " << i;
+  }
+  FbankOptions dither = o;
+  dither.dither = 1.0;
+  EXPECT_THROW(StreamingFbank{dither}, ValueError);
+  FbankOptions centred = o;
+  centred.snip_edges = false;
+  EXPECT_THROW(StreamingFbank{centred}, ValueError);
 }
 
 TEST(Fbank, MelFiltersAreKaldis) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <span>
 #include <vector>
 
 #include "attn/context.h"
@@ -55,6 +56,24 @@ int64_t fbank_num_frames(int64_t num_samples, const FbankOptions& options);
 // output.
 Tensor fbank(ConstTensorView waveform, const FbankOptions& options = {},
              const Context& ctx = thread_context());
+
+// fbank over a stream: push samples in pieces of any size, get the frames they complete. The
+// frames equal fbank() of the whole waveform (each frame reads only its own window), so options
+// that need the whole utterance are rejected (ValueError): snip_edges = false, dither,
+// subtract_mean. Holds at most one window of samples between calls.
+class StreamingFbank {
+ public:
+  explicit StreamingFbank(const FbankOptions& options = {}, const Context& ctx = thread_context());
+  Tensor push(std::span<const float> samples);  // -> (n, num_mel_bins + use_energy), n >= 0
+  void reset() { pending_.clear(); }
+  int64_t num_bins() const { return options_.num_mel_bins + (options_.use_energy ? 1 : 0); }
+
+ private:
+  FbankOptions options_;
+  const Context& ctx_;
+  int64_t window_, shift_;
+  std::vector<float> pending_;
+};
 
 // The triangular mel filters fbank applies: (num_mel_bins, padded_window_size / 2 + 1), as
 // torchaudio's get_mel_banks with its zero column for the Nyquist bin.
