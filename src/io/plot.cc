@@ -375,16 +375,22 @@ void write_heatmap(const std::string& path, const Heatmap& p) {
                      p.values.defined() ? p.values.shape().str() : std::string("none"));
   if (!(std::isfinite(p.vmin) && std::isfinite(p.vmax) && p.vmin < p.vmax))
     fail<ValueError>(fn, "need finite vmin < vmax, got ", p.vmin, ", ", p.vmax);
+  if (!(p.dx > 0 && std::isfinite(p.dx) && p.dy > 0 && std::isfinite(p.dy)))
+    fail<ValueError>(fn, "need finite dx, dy > 0, got ", p.dx, ", ", p.dy);
   const int64_t rows = p.values.dim(0), cols = p.values.dim(1);
   const Cells cells(p.values, p.vmin, p.vmax);
-  const double x0 = p.x0 - 0.5, x1 = p.x0 + static_cast<double>(cols) - 0.5;
-  const double y_top = p.y0 - 0.5, y_bottom = p.y0 + static_cast<double>(rows) - 0.5;
+  const double x0 = p.x0 - 0.5 * p.dx, x1 = p.x0 + (static_cast<double>(cols) - 0.5) * p.dx;
+  const double y_top = p.y0 - 0.5 * p.dy, y_bottom = p.y0 + (static_cast<double>(rows) - 0.5) * p.dy;
   const auto bytes = render(fn, p.width, p.height, [&] {
     set_colormap(p.colormap);
     plschr(0.0, 1.1);
-    plvpor(0.12, 0.84, 0.11, 0.91);
-    // Row y0 at the top: the world y axis runs downwards.
-    plwind(x0, x1, y_bottom, y_top);
+    // At least 95 pixels below the axes for the tick labels and the x label.
+    plvpor(0.12, 0.84, std::max(0.11, 95.0 / p.height), 0.91);
+    // Row y0 at the top: the world y axis runs downwards (unless y_up).
+    if (p.y_up)
+      plwind(x0, x1, y_top, y_bottom);
+    else
+      plwind(x0, x1, y_bottom, y_top);
     plimage(cells.columns(), static_cast<PLINT>(cols), static_cast<PLINT>(rows), x0, x1, y_top,
             y_bottom, p.vmin, p.vmax, x0, x1, y_top, y_bottom);
     plcol0(kInk);

@@ -34,14 +34,18 @@ enum class Colormap {
   kGray         // black (vmin) to white (vmax): images
 };
 
-// values (rows, cols) as coloured cells: column c at x = x0 + c, row r at y = y0 + r with the first
-// row at the top (as a matrix is printed). Values outside [vmin, vmax] take the end colours.
+// values (rows, cols) as coloured cells: column c at x = x0 + c·dx, row r at y = y0 + r·dy, the
+// first row at the top (as a matrix is printed) or, with y_up, at the bottom (as a spectrogram:
+// rows are frequency bins, columns frames dx seconds apart). Values outside [vmin, vmax] take the
+// end colours.
 struct Heatmap {
   std::string title, x_label, y_label, value_label;  // value_label: beside the colour bar
   ConstTensorView values;
   double vmin = 0.0, vmax = 1.0;
   Colormap colormap = Colormap::kSequential;
   double x0 = 0.0, y0 = 0.0;
+  double dx = 1.0, dy = 1.0;  // cell width and height in axis units; > 0
+  bool y_up = false;
   int width = 900, height = 700;
 };
 
