@@ -2,9 +2,15 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
+#include <iterator>
 #include <mutex>
+#include <string>
+#include <vector>
 
+#include "attn/ops/attention.h"
+#include "attn/ops/linear.h"
 #include "core/parallel.h"
 #include "ops/internal/blas.h"
 
@@ -124,3 +130,31 @@ void parallel_sgemm(const Context& ctx, bool trans_a, bool trans_b, int64_t M, i
 }
 
 }  // namespace attn::internal
+
+namespace attn::ops {
+
+std::string blas_core() {
+  const char* name = openblas_get_corename();
+  return name ? std::string(name) : std::string();
+}
+
+std::string suggested_blas_coretype() {
+  std::string core = blas_core();
+  std::transform(core.begin(), core.end(), core.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // The SSE-era kernel sets OpenBLAS falls back to when it does not know a CPU.
+  static const char* const kGeneric[] = {"prescott", "core2", "penryn",  "dunnington",
+                                         "nehalem",  "atom",  "katmai",  "coppermine",
+                                         "northwood", "banias", "unknown", ""};
+  if (std::find(std::begin(kGeneric), std::end(kGeneric), core) == std::end(kGeneric)) return "";
+  const std::vector<std::string> simd = available_simd_targets();
+  auto has = [&](const std::string& prefix) {
+    return std::any_of(simd.begin(), simd.end(),
+                       [&](const std::string& t) { return t.rfind(prefix, 0) == 0; });
+  };
+  if (has("AVX3")) return "SkylakeX";
+  if (has("AVX2")) return "Haswell";
+  return "";
+}
+
+}  // namespace attn::ops

@@ -2,6 +2,8 @@
 // attn: command-line front end. Every error is one line on stderr, "attn: <subcommand>: <what>",
 // with exit code 2 for usage errors (the parser's and UsageError) and 1 for runtime errors
 // (docs/cli.md).
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -71,11 +73,23 @@ std::string top_level_message(const CLI::App& app, int argc, char** argv, const 
     names += (names.empty() ? "" : ", ") + sub->get_name();
   return std::string("unknown subcommand '") + argv[1] + "'; choose one of " + names;
 }
+
+// OpenBLAS picks its kernels when it loads, from OPENBLAS_CORETYPE or its own CPU detection, which
+// takes CPUs newer than it knows for a generic SSE3 core (ops::suggested_blas_coretype). Then the
+// CLI restarts itself once with the better core set, unless the user set one.
+void restart_with_better_blas_core(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
+  const std::string core = ops::suggested_blas_coretype();
+  if (core.empty()) return;
+  setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then run on as we are
+}
 }  // namespace
 
 }  // namespace attn::cli
 
 int main(int argc, char** argv) {
+  attn::cli::restart_with_better_blas_core(argv);
   CLI::App app{"attn: self-attention on the CPU (attention kernels, positional encodings, tools)",
                "attn"};
   app.set_version_flag("--version", std::string("attn ") + attn::kVersion);
@@ -87,6 +101,9 @@ int main(int argc, char** argv) {
   attn::cli::add_train_command(app);
   attn::cli::add_experiment_command(app);
   attn::cli::add_image_command(app);
+  attn::cli::add_fbank_command(app);
+  attn::cli::add_speech_command(app);
+  attn::cli::add_stream_command(app);
   auto report = [&](const std::string& what, int code) {
     const std::string sub = attn::cli::chosen_subcommands(app);
     std::cerr << "attn: " << (sub.empty() ? "" : sub + ": ")

@@ -2,6 +2,8 @@
 // Fully connected layer y = x Wᵀ + b, with PyTorch's weight layout (OUT, IN).
 #pragma once
 
+#include <string>
+
 #include "attn/context.h"
 #include "attn/tensor.h"
 
@@ -22,6 +24,15 @@ void linear_forward(ConstTensorView x, ConstTensorView w, ConstTensorView bias, 
 // dbias:(OUT)       ACCUMULATED: dbias += Σ_n dout   ({} to skip)
 void linear_backward(ConstTensorView x, ConstTensorView w, ConstTensorView dout, TensorView dx,
                      TensorView dw, TensorView dbias, const Context& ctx);
+
+// The OpenBLAS kernel set this process runs ("Haswell", "SkylakeX", "Zen", "Prescott", ...).
+std::string blas_core();
+// An OPENBLAS_CORETYPE that suits this CPU better than OpenBLAS's own pick, or "" when its pick is
+// fine. OpenBLAS takes CPUs newer than it knows for a generic SSE3 "Prescott": Debian 12's 0.3.21
+// does so on Emerald Rapids Xeons (model 207), where sgemm then runs about 3× slower (the speech
+// encoder of `attn speech encode`: 1.5 s instead of 0.45 s). The variable is read when OpenBLAS
+// loads, so a process must be restarted with it set; the attn CLI does that itself.
+std::string suggested_blas_coretype();
 
 namespace reference {
 // Same contracts as above; plain loops with double accumulation.
