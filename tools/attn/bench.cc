@@ -174,6 +174,7 @@ void add_bench_command(CLI::App& app) {
   sub->callback([o] { run_bench(*o); });
   add_bench_sequence_models_command(bench);
   add_bench_images_command(bench);
+  add_bench_speech_command(bench);
 }
 
 }  // namespace attn::cli

@@ -50,11 +50,15 @@ void add_attend_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_bench_sequence_models_command(CLI::App* bench);  // under `attn bench`
 void add_bench_images_command(CLI::App* bench);           // under `attn bench`
+void add_bench_speech_command(CLI::App* bench);           // under `attn bench`
 void add_encode_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_train_fashion_command(CLI::App* train);           // under `attn train`
 void add_experiment_images_command(CLI::App* experiment);  // under `attn experiment`
 void add_image_command(CLI::App& app);
+void add_fbank_command(CLI::App& app);
+void add_speech_command(CLI::App& app);
+void add_stream_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
 
 // "1,2,3" -> {1, 2, 3}; throws attn::ValueError naming the option on anything else.

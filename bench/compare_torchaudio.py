@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Kaldi fbank of 10 s of real speech: attn.audio.fbank beside torchaudio.compliance.kaldi.fbank, same
+process, same audio, same options (80 bins, torchaudio's defaults otherwise), 1 and 2 threads.
+
+    PYTHONPATH=build/release/python /usr/bin/python3 bench/compare_torchaudio.py [--seconds 10] [--repeats 30]
+
+The audio: the five LibriVox clips of Debian's pocketsphinx-testdata, concatenated (24.7 s) and cut to
+--seconds, at int16 scale (x 32768, what Kaldi and WeNet feed fbank). torchaudio runs on a float32
+tensor with torch.set_num_threads(n); attn with attn.set_num_threads(n). The two alternate repeat by
+repeat (so a busy moment of a shared machine hits both); each figure is the median. The largest
+difference between the two feature matrices is printed too. Skipped with a message (exit 0) when
+torchaudio or the clips are not installed.
+"""
+import argparse
+import glob
+import json
+import statistics
+import sys
+import time
+
+CLIPS = sorted(glob.glob("/usr/share/pocketsphinx/test/data/librivox/*.wav"))
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return (time.perf_counter() - start) * 1e3, out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    try:
+        import numpy as np
+        import torch
+        import torchaudio.compliance.kaldi as kaldi
+    except ImportError as e:
+        print(f"compare_torchaudio: skipped ({e})")
+        return 0
+    if not CLIPS:
+        print("compare_torchaudio: skipped (pocketsphinx-testdata is not installed)")
+        return 0
+    import attn
+
+    audio = np.concatenate([attn.audio.load(c, sample_rate=16000)[0][0] for c in CLIPS])
+    n = int(args.seconds * 16000)
+    audio = (np.resize(audio, n) * 32768.0).astype(np.float32)
+    wave = torch.from_numpy(audio).unsqueeze(0)
+    rows = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        attn.set_num_threads(threads)
+        ours = lambda: attn.audio.fbank(audio, 16000.0, num_mel_bins=80)  # noqa: E731
+        theirs = lambda: kaldi.fbank(wave, num_mel_bins=80, sample_frequency=16000.0)  # noqa: E731
+        ours(), theirs()  # warm-up
+        a_ms, t_ms = [], []
+        for _ in range(args.repeats):
+            ms, a = timed(ours)
+            a_ms.append(ms)
+            ms, t = timed(theirs)
+            t_ms.append(ms)
+        diff = float(np.abs(a - t.numpy()).max())
+        rows.append({"threads": threads, "attn_ms": statistics.median(a_ms),
+                     "torchaudio_ms": statistics.median(t_ms), "frames": int(a.shape[0]), "max_abs_diff": diff})
+    if args.json:
+        print(json.dumps({"simd": attn.simd_target(), "seconds": args.seconds, "rows": rows}))
+        return 0
+    print(f"fbank of {args.seconds:g} s of LibriVox speech, 80 bins; attn SIMD target {attn.simd_target()}, "
+          f"torch {torch.__version__}")
+    print(f"{'threads':>7} {'frames':>7} {'torchaudio ms':>14} {'attn ms':>9} {'speed-up':>9} {'max |diff|':>11}")
+    for r in rows:
+        print(f"{r['threads']:>7} {r['frames']:>7} {r['torchaudio_ms']:>14.2f} {r['attn_ms']:>9.2f} "
+              f"{r['torchaudio_ms'] / r['attn_ms']:>8.2f}x {r['max_abs_diff']:>11.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
