@@ -16,7 +16,7 @@ from . import _attn, _check_array_finite, _checking, _mask_args
 
 __all__ = ["Module", "Linear", "LayerNorm", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
            "LSTM", "GRU", "Conv2d", "Conv1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",
-           "BatchNorm2d", "Flatten", "SelfAttention2d"]
+           "BatchNorm2d", "Flatten", "SelfAttention2d", "SpeechEncoder", "StreamingEncoder"]
 
 
 class Module:
@@ -447,3 +447,73 @@ class SelfAttention2d(Module):
 
     def forward(self, input, need_weights=False):
         return self._impl.forward(_f32(input, "input"), bool(need_weights))
+
+
+class SpeechEncoder(Module):
+    """The speech encoder of WeNet's transformer models (docs/speech.md): feats (B, T, F) or (T, F), Kaldi
+    fbank frames, -> Conv2dSubsampling4 (two 3x3 stride-2 convolutions + ReLU, then Linear) -> x*sqrt(C) +
+    sinusoidal positions -> num_layers encoder layers -> LayerNorm -> (B, T', C), T' = ((T-1)//2-1)//2.
+    forward(feats, window=..., chunk=(size, left_chunks), dilation=..., key_lengths=...) takes attn's kernel
+    masks over encoder frames. Parameters "embed.*", "encoder.layers.<i>.*", "encoder.norm.*"."""
+
+    def __init__(self, input_dim=80, d_model=256, nhead=4, dim_feedforward=1024, num_layers=12, dropout=0.1,
+                 activation="relu", layer_norm_eps=1e-5, norm_first=True, *, seed=0):
+        self.nhead = int(nhead)
+        self._impl = _attn.nn.SpeechEncoder(int(input_dim), int(d_model), self.nhead, int(dim_feedforward),
+                                            int(num_layers), float(dropout), str(activation),
+                                            float(layer_norm_eps), bool(norm_first), int(seed))
+
+    @classmethod
+    def from_pretrained(cls, directory):
+        """A model directory as `attn speech new-model` writes it (config.json + model.safetensors), in
+        evaluation mode."""
+        self = cls.__new__(cls)
+        self._impl = _attn.nn.SpeechEncoder.from_dir(str(directory))
+        import json
+        self.nhead = json.loads(self._impl.config_json).get("nhead", 4)
+        return self
+
+    def save_pretrained(self, directory):
+        """Writes config.json and model.safetensors into directory (created), as `attn speech new-model`."""
+        import os
+        os.makedirs(directory, exist_ok=True)
+        self._impl.save_dir(str(directory))
+
+    @staticmethod
+    def output_length(T):
+        """Encoder frames for T feature frames (0 when T < 7)."""
+        return _attn.nn.SpeechEncoder.output_length(int(T))
+
+    def forward(self, feats, **kernel_masks):
+        x = _f32(feats, "feats")
+        unbatched = x.ndim == 2
+        y = self._impl.forward(x[None] if unbatched else x,
+                               **_kernel_mask_kwargs(num_heads=self.nhead, **kernel_masks))
+        return y[0] if unbatched else y
+
+
+class StreamingEncoder:
+    """A SpeechEncoder run on a stream: push(frames (n, F)) returns the encoder frames completed so far, in
+    whole chunks of chunk_size; flush() returns the rest and resets. Equals encoder(feats, chunk=(chunk_size,
+    num_left_chunks)) on the whole stream; its key/value caches hold num_left_chunks + 1 chunks per layer
+    (-1: all). The encoder must be in eval() mode."""
+
+    def __init__(self, encoder, chunk_size=16, num_left_chunks=4):
+        if not isinstance(encoder, SpeechEncoder):
+            raise TypeError("attn.nn.StreamingEncoder: encoder must be an attn.nn.SpeechEncoder")
+        self.encoder = encoder
+        self._impl = _attn.nn.StreamingEncoder(encoder._impl, int(chunk_size), int(num_left_chunks))
+
+    def push(self, frames):
+        return self._impl.push(_f32(frames, "frames"))
+
+    def flush(self):
+        return self._impl.flush()
+
+    @property
+    def frames_emitted(self):
+        return self._impl.frames_emitted
+
+    @property
+    def cache_bytes(self):
+        return self._impl.cache_bytes

@@ -7,7 +7,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -394,6 +396,105 @@ void bind_image_layers(py::module_& m) {
   bind_module_common<nn::SelfAttention2d>(sagan);
 }
 
+// The speech encoder (config as keyword arguments, or a directory `attn speech new-model` wrote)
+// and its streaming twin, which keeps the encoder alive while it streams.
+void bind_speech(py::module_& m) {
+  py::class_<nn::SpeechEncoder> enc(m, "SpeechEncoder");
+  enc.def(py::init([](int64_t input_dim, int64_t d_model, int64_t nhead, int64_t dim_feedforward,
+                      int64_t num_layers, double dropout, const std::string& activation,
+                      double eps, bool norm_first, uint64_t seed) {
+            nn::SpeechEncoderConfig c;
+            c.input_dim = input_dim;
+            c.num_layers = num_layers;
+            c.layer = layer_config(d_model, nhead, dim_feedforward, dropout, activation, eps,
+                                   norm_first, true);
+            // Validate through the parser, so Python gets the config file's messages.
+            c = nn::parse_speech_encoder_config(nn::speech_encoder_config_to_json(c),
+                                                "attn.nn.SpeechEncoder");
+            Rng rng(seed);
+            return std::make_unique<nn::SpeechEncoder>(c, rng, seed);
+          }),
+          py::arg("input_dim"), py::arg("d_model"), py::arg("nhead"), py::arg("dim_feedforward"),
+          py::arg("num_layers"), py::arg("dropout"), py::arg("activation"),
+          py::arg("layer_norm_eps"), py::arg("norm_first"), py::arg("seed"));
+  enc.def(
+      "forward",
+      [](nn::SpeechEncoder& e, const FloatArray& feats, const py::kwargs& kw) {
+        const ops::AttentionMask mask = attention_options(mask_kwargs(kw), {}, {}).mask;
+        const ConstTensorView xv = view_of(feats, "feats");
+        Tensor y;
+        {
+          py::gil_scoped_release release;
+          y = e.forward(xv, mask, nullptr, thread_context());
+        }
+        return to_numpy(std::move(y));
+      },
+      py::arg("feats"));
+  enc.def_static("output_length", &nn::Conv2dSubsampling4::output_length, py::arg("T"));
+  enc.def_static(
+      "from_dir",
+      [](const std::string& dir) {
+        const std::string config_path = dir + "/config.json", weights_path = dir + "/model.safetensors";
+        std::ifstream f(config_path);
+        if (!f) fail<IoError>("attn.nn.SpeechEncoder.from_pretrained", "cannot open '", config_path, "'");
+        std::stringstream text;
+        text << f.rdbuf();
+        const nn::SpeechEncoderConfig c = nn::parse_speech_encoder_config(text.str(), config_path);
+        Rng rng(0);
+        auto e = std::make_unique<nn::SpeechEncoder>(c, rng);
+        e->load_state_dict(io::read_safetensors(weights_path).tensors, /*strict=*/true);
+        e->set_training(false);
+        return e;
+      },
+      py::arg("dir"));
+  enc.def(
+      "save_dir",
+      [](const nn::SpeechEncoder& e, const std::string& dir) {
+        const std::string config_path = dir + "/config.json";
+        std::ofstream f(config_path);
+        f << nn::speech_encoder_config_to_json(e.config());
+        if (!f) fail<IoError>("attn.nn.SpeechEncoder.save_pretrained", "cannot write '", config_path, "'");
+        std::vector<io::NamedTensorView> tensors;
+        for (const auto& [name, view] : e.state_dict()) tensors.push_back({name, view});
+        io::write_safetensors(dir + "/model.safetensors", tensors);
+      },
+      py::arg("dir"));
+  enc.def_property_readonly("config_json", [](const nn::SpeechEncoder& e) {
+    return nn::speech_encoder_config_to_json(e.config());
+  });
+  bind_module_common<nn::SpeechEncoder>(enc);
+
+  py::class_<nn::StreamingEncoder> st(m, "StreamingEncoder");
+  st.def(py::init([](nn::SpeechEncoder& e, int64_t chunk, int64_t left) {
+           return std::make_unique<nn::StreamingEncoder>(e, chunk, left, thread_context());
+         }),
+         py::arg("encoder"), py::arg("chunk_size"), py::arg("num_left_chunks"),
+         py::keep_alive<1, 2>());
+  st.def(
+      "push",
+      [](nn::StreamingEncoder& s, const FloatArray& frames) {
+        const ConstTensorView fv = view_of(frames, "frames");
+        Tensor y;
+        {
+          py::gil_scoped_release release;
+          y = s.push(fv);
+        }
+        return to_numpy(std::move(y));
+      },
+      py::arg("frames"));
+  st.def("flush", [](nn::StreamingEncoder& s) {
+    Tensor y;
+    {
+      py::gil_scoped_release release;
+      y = s.flush();
+    }
+    return to_numpy(std::move(y));
+  });
+  st.def("reset", &nn::StreamingEncoder::reset);
+  st.def_property_readonly("frames_emitted", &nn::StreamingEncoder::frames_emitted);
+  st.def_property_readonly("cache_bytes", &nn::StreamingEncoder::cache_bytes);
+}
+
 }  // namespace
 
 void register_modules(py::module_& m) {
@@ -403,6 +504,7 @@ void register_modules(py::module_& m) {
   bind_encoders(nn);
   bind_recurrent(nn);
   bind_image_layers(nn);
+  bind_speech(nn);
 }
 
 }  // namespace attn::python
