@@ -46,6 +46,13 @@ demo: build
 	@echo "== Where a SAGAN block looks: a CNN+SAGAN trained briefly, its attention for 5 query pixels ($(DEMO_OUT)/sagan/attention-map.png):"
 	@$(ATTN) train fashion-mnist --model cnn-sagan --train-size 4000 --epochs 2 --quiet --out-dir $(DEMO_OUT)/sagan | tail -1
 	@$(ATTN) image attention-map --model $(DEMO_OUT)/sagan --index 0 --png $(DEMO_OUT)/sagan/attention-map.png
+	@echo "== Speech: Kaldi fbank of the five LibriVox clips (24.7 s of real speech; spectrogram $(DEMO_OUT)/speech/fbank.png):"
+	@mkdir -p $(DEMO_OUT)/speech
+	@$(ATTN) fbank --wav /usr/share/pocketsphinx/test/data/librivox/*.wav --out $(DEMO_OUT)/speech/fbank.npy --png $(DEMO_OUT)/speech/fbank.png
+	@echo "== Speech: a 12-layer streaming encoder (random weights) on the same audio, chunks of 16 frames, 4 left chunks, 1 thread:"
+	@$(ATTN) speech new-model --out $(DEMO_OUT)/speech/model --seed 1
+	@$(ATTN) stream --wav /usr/share/pocketsphinx/test/data/librivox/*.wav --model $(DEMO_OUT)/speech/model \
+	  --chunk 16 --left-chunks 4 --threads 1 --quiet
 	@if ls build/release/python/attn/_attn*.so >/dev/null 2>&1; then \
 	  echo "== Attention from Python (import attn), checked against PyTorch:"; \
 	  PYTHONPATH=build/release/python /usr/bin/python3 examples/python/tour.py; fi
@@ -55,17 +62,19 @@ bench: build
 	build/release/bench/bench_ops --benchmark_min_time=0.2
 	build/release/bench/bench_tiles --benchmark_min_time=0.2
 
-# libFuzzer on the .npy, safetensors and IDX readers for 60 s each (clang).
+# libFuzzer on the .npy, safetensors, IDX and WAV readers for 60 s each (clang).
 fuzz:
 	cmake --preset fuzz
-	cmake --build --preset fuzz -j $(JOBS) --target fuzz_npy fuzz_safetensors fuzz_idx
-	mkdir -p .fuzz-corpus/npy .fuzz-corpus/safetensors .fuzz-corpus/idx
+	cmake --build --preset fuzz -j $(JOBS) --target fuzz_npy fuzz_safetensors fuzz_idx fuzz_wav
+	mkdir -p .fuzz-corpus/npy .fuzz-corpus/safetensors .fuzz-corpus/idx .fuzz-corpus/wav
 	cp -n tests/golden/npy/*.npy .fuzz-corpus/npy/ || true
 	cp -n tests/golden/nn/*.safetensors .fuzz-corpus/safetensors/ || true
 	cp -n tests/golden/idx/* .fuzz-corpus/idx/ || true
+	cp -n tests/golden/wav/* .fuzz-corpus/wav/ || true
 	build/fuzz/tests/fuzz_npy -max_total_time=60 .fuzz-corpus/npy
 	build/fuzz/tests/fuzz_safetensors -max_total_time=60 .fuzz-corpus/safetensors
 	build/fuzz/tests/fuzz_idx -max_total_time=60 .fuzz-corpus/idx
+	build/fuzz/tests/fuzz_wav -max_total_time=60 .fuzz-corpus/wav
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

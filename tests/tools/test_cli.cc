@@ -10,27 +10,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "cli_runner.h"
 #include "testing/testing.h"
 
 namespace attn::testing {
 namespace {
-
-struct RunResult {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-RunResult run_cli(const std::string& args) {
-  const std::string cmd = std::string(ATTN_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 TEST(CliPe, PrintsTheLectureVector) {
   const auto r = run_cli("pe --pos 1 --dim 512");

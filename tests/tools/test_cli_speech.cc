@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+// The speech subcommands run as a user runs them: fbank (npy + PNG), speech new-model / encode,
+// stream (equal to the offline chunk mask, bounded caches in its report), bench speech, and their
+// errors. The audio is a WAV the test writes (a chirp), so nothing depends on installed clips.
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+
+#include "attn/attn.h"
+#include "cli_runner.h"
+
+namespace attn::testing {
+namespace {
+
+std::string temp(const std::string& name) { return ::testing::TempDir() + "/cli_speech_" + name; }
+
+// 3 s of a chirp at 16 kHz.
+std::string chirp_wav() {
+  const std::string path = temp("chirp.wav");
+  Tensor x(Shape{1, 48000});
+  for (int64_t i = 0; i < 48000; ++i) {
+    const double t = double(i) / 16000.0;
+    x(0, i) = static_cast<float>(0.3 * std::sin(2 * std::numbers::pi * (200 + 300 * t) * t));
+  }
+  audio::write_wav(path, x.view(), 16000);
+  return path;
+}
+
+TEST(CliSpeech, FbankWritesFeaturesAndASpectrogram) {
+  const std::string wav = chirp_wav(), npy = temp("f.npy"), png = temp("f.png");
+  auto r = run_cli("fbank --wav " + wav + " --out " + npy + " --png " + png);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("kaldi features (298, 80)"), std::string::npos) << r.output;
+  EXPECT_EQ(io::read_npy(npy).shape, (Shape{298, 80}));
+  EXPECT_GT(std::filesystem::file_size(png), 1000u);
+  r = run_cli("fbank --wav " + wav + " --kind whisper --bins 80 --out " + npy + " --quiet");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(io::read_npy(npy).shape, (Shape{300, 80}));
+  r = run_cli("fbank --wav " + wav + " --kind mfcc");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("attn: fbank: --kind"), std::string::npos) << r.output;
+  r = run_cli("fbank --wav /no/such.wav");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("/no/such.wav"), std::string::npos) << r.output;
+}
+
+TEST(CliSpeech, StreamEqualsOfflineChunkMaskAndReportsItsCost) {
+  const std::string wav = chirp_wav(), model = temp("model");
+  std::filesystem::remove_all(model);
+  auto r = run_cli("speech new-model --out " + model +
+                   " --layers 2 --d-model 32 --heads 4 --ff 48 --seed 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string off = temp("offline.npy"), on = temp("stream.npy");
+  r = run_cli("speech encode --wav " + wav + " --model " + model + " --chunk 4,2 --out " + off);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_cli("stream --wav " + wav + " --model " + model +
+              " --chunk 4 --left-chunks 2 --piece-ms 30 --out " + on);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("chunk     0  frames      0-3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("real-time factor"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("73 encoder frames in 19 chunks of 4"), std::string::npos) << r.output;
+  const io::NpyArray a = io::read_npy(off), b = io::read_npy(on);
+  ASSERT_EQ(a.shape, (Shape{73, 32}));
+  ASSERT_EQ(b.shape, a.shape);
+  const TensorD x = a.to_double(), y = b.to_double();
+  double worst = 0.0;
+  for (int64_t i = 0; i < x.numel(); ++i)
+    worst = std::max(worst, std::abs(x.data()[i] - y.data()[i]));
+  EXPECT_LT(worst, 1e-5);
+  // A looped 70 s stream reports its memory each minute.
+  r = run_cli("stream --wav " + wav + " --model " + model +
+              " --chunk 4 --left-chunks 2 --seconds 70 --quiet");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("--   60 s of audio: RSS"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("chunk     0"), std::string::npos) << r.output;  // --quiet
+  r = run_cli("stream --wav " + wav + " --model " + temp("no-model"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("config.json"), std::string::npos) << r.output;
+  r = run_cli("stream --wav " + wav + " --model " + model + " --chunk 0");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("chunk_size must be >= 1"), std::string::npos) << r.output;
+}
+
+TEST(CliSpeech, BenchSpeechReportsEveryMaskAndTheStream) {
+  const auto r = run_cli(
+      "bench speech --threads 1 --repeats 1 --seconds 2 --layers 1 --d-model 32 --heads 2 --ff 32 "
+      "--json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"rtf\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("window ±16"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"fbank_ms\""), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace attn::testing
