@@ -12,6 +12,7 @@
 
 #include "attn/audio/features.h"
 #include "attn/error.h"
+#include "audio/internal/feature_kernels.h"
 #include "audio/internal/fft.h"
 #include "audio/internal/frames.h"
 #include "audio/internal/mel_filters.h"
@@ -105,10 +106,9 @@ double sum_of(int64_t n, Term term) {
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-float log_energy(const float* x, int64_t n, double energy_floor) {
-  const double sum =
-      sum_of(n, [x](int64_t i) { return static_cast<double>(x[i]) * static_cast<double>(x[i]); });
-  float e = std::log(std::max(static_cast<float>(sum), kEpsilon));
+// log(max(sum_squares, ε)), floored at log(energy_floor) when that is > 0 (Kaldi's energy).
+float floored_log_energy(double sum_squares, double energy_floor) {
+  float e = std::log(std::max(static_cast<float>(sum_squares), kEpsilon));
   if (energy_floor > 0.0) e = std::max(e, static_cast<float>(std::log(energy_floor)));
   return e;
 }
@@ -118,58 +118,80 @@ struct FramePlan {
   FrameGeometry geometry;
   std::vector<float> window;
   internal::MelFilters filters;
-  internal::RealFft fft;
+  internal::RealFftD fft;
   int64_t num_samples;
 };
 
-// Fills the FFT input with frame f (window_size samples, then zeros) and returns its log energy.
-float prepare_frame(const FramePlan& p, const float* x, int64_t stride, int64_t f, float* buf) {
+// Fills the FFT input with frame f (window_size samples, then zeros) and returns its log energy
+// (0 unless use_energy). `scratch` holds window_size floats.
+float prepare_frame(const FramePlan& p, const float* x, int64_t stride, int64_t f, double* buf,
+                    float* scratch) {
   const FbankOptions& o = p.options;
   const int64_t ws = p.geometry.window_size, shift = p.geometry.window_shift;
   const int64_t start = o.snip_edges ? f * shift : f * shift + shift / 2 - ws / 2;
-  if (start >= 0 && start + ws <= p.num_samples) {
-    for (int64_t j = 0; j < ws; ++j) buf[j] = x[(start + j) * stride];
+  const bool interior = start >= 0 && start + ws <= p.num_samples;
+  const float* raw = scratch;
+  if (interior && stride == 1 && o.dither == 0.0) {
+    raw = x + start;  // the common case: read the waveform in place
   } else {
-    for (int64_t j = 0; j < ws; ++j) buf[j] = x[reflect_index(start + j, p.num_samples) * stride];
+    for (int64_t j = 0; j < ws; ++j)
+      scratch[j] = x[(interior ? start + j : reflect_index(start + j, p.num_samples)) * stride];
+    if (o.dither > 0.0) {
+      Rng rng(o.seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(f + 1)));
+      for (int64_t j = 0; j < ws; ++j) scratch[j] += static_cast<float>(o.dither * rng.normal());
+    }
   }
-  if (o.dither > 0.0) {
-    Rng rng(o.seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(f + 1)));
-    for (int64_t j = 0; j < ws; ++j) buf[j] += static_cast<float>(o.dither * rng.normal());
-  }
-  if (o.remove_dc_offset) {
-    const double sum = sum_of(ws, [buf](int64_t j) { return static_cast<double>(buf[j]); });
-    const auto mean = static_cast<float>(sum / static_cast<double>(ws));
-    for (int64_t j = 0; j < ws; ++j) buf[j] -= mean;
-  }
-  float energy = o.raw_energy ? log_energy(buf, ws, o.energy_floor) : 0.0f;
-  const auto c = static_cast<float>(o.preemphasis_coefficient);
-  if (c != 0.0f) {
-    for (int64_t j = ws - 1; j > 0; --j) buf[j] -= c * buf[j - 1];
-    buf[0] -= c * buf[0];
-  }
-  for (int64_t j = 0; j < ws; ++j) buf[j] *= p.window[static_cast<size_t>(j)];
-  std::fill(buf + ws, buf + p.geometry.padded_size, 0.0f);
-  if (!o.raw_energy) energy = log_energy(buf, p.geometry.padded_size, o.energy_floor);
+  // DC removal, pre-emphasis and the window in one SIMD pass, in double.
+  const double sum_squares = internal::prepare_frame_row(
+      raw, ws, o.remove_dc_offset, o.preemphasis_coefficient, p.window.data(), buf);
+  float energy = 0.0f;
+  if (o.use_energy && o.raw_energy) energy = floored_log_energy(sum_squares, o.energy_floor);
+  std::fill(buf + ws, buf + p.geometry.padded_size, 0.0);
+  if (o.use_energy && !o.raw_energy)
+    energy = floored_log_energy(
+        sum_of(p.geometry.padded_size, [buf](int64_t j) { return buf[j] * buf[j]; }),
+        o.energy_floor);
   return energy;
 }
 
-// One output row: the mel energies (logged) and the energy where the options put it.
-void frame_features(const FramePlan& p, const internal::FftBuffers& buf, float energy,
-                    float* spectrum, float* row) {
+// Per-thread buffers of the frame loop.
+struct BlockScratch {
+  explicit BlockScratch(const FrameGeometry& g)
+      : fft(static_cast<int>(g.padded_size)),
+        spectra(static_cast<size_t>((g.padded_size / 2 + 1) * internal::MelFilters::kBlock)),
+        power(static_cast<size_t>(g.padded_size / 2 + 1)),
+        samples(static_cast<size_t>(g.window_size)) {}
+  internal::FftBuffersD fft;
+  std::vector<float> spectra;  // bin-major: spectra[k · kBlock + j] for frame j of the block
+  std::vector<float> power;    // one frame's spectrum
+  std::vector<float> samples;
+};
+
+// Frames [f0, f0 + n), n <= kBlock, into rows f0.. of out: FFT each, keep the power spectra
+// bin-major, then the mel filters and the log across the block at once.
+void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, int n,
+                    BlockScratch& s, float* out, int64_t cols) {
+  constexpr int kBlock = internal::MelFilters::kBlock;
   const FbankOptions& o = p.options;
-  p.fft.forward(buf);
   const int64_t bins = p.geometry.padded_size / 2 + 1;
-  const float* z = buf.output();
-  for (int64_t k = 0; k < bins; ++k) {
-    const float power = z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1];
-    spectrum[k] = o.use_power ? power : std::sqrt(power);
+  float energy[kBlock] = {};
+  for (int j = 0; j < n; ++j) {
+    energy[j] = prepare_frame(p, waveform.data(), waveform.stride(0), f0 + j, s.fft.input(),
+                              s.samples.data());
+    p.fft.forward(s.fft);
+    internal::power_row(s.fft.output(), bins, o.use_power, s.power.data());
+    for (int64_t k = 0; k < bins; ++k)
+      s.spectra[static_cast<size_t>(k * kBlock + j)] = s.power[static_cast<size_t>(k)];
   }
+  for (int j = n; j < kBlock; ++j)  // lanes of a short last block: zeros, never stored
+    for (int64_t k = 0; k < bins; ++k) s.spectra[static_cast<size_t>(k * kBlock + j)] = 0.0f;
   const bool energy_first = o.use_energy && !o.htk_compat;
-  float* mel = row + (energy_first ? 1 : 0);
-  p.filters.apply(spectrum, mel);
-  if (o.use_log_fbank)
-    for (int m = 0; m < o.num_mel_bins; ++m) mel[m] = std::log(std::max(mel[m], kEpsilon));
-  if (o.use_energy) row[o.htk_compat ? o.num_mel_bins : 0] = energy;
+  float* mel = out + f0 * cols + (energy_first ? 1 : 0);
+  p.filters.apply_block(s.spectra.data(), n, mel, cols);
+  for (int j = 0; j < n; ++j) {
+    if (o.use_log_fbank) internal::log_floor_row(mel + j * cols, o.num_mel_bins, kEpsilon);
+    if (o.use_energy) out[(f0 + j) * cols + (o.htk_compat ? o.num_mel_bins : 0)] = energy[j];
+  }
 }
 
 void subtract_column_means(Tensor& features) {
@@ -228,27 +250,25 @@ Tensor fbank(ConstTensorView waveform, const FbankOptions& options, const Contex
                        g,
                        window_function(options.window_type, g.window_size, options.blackman_coeff),
                        internal::kaldi_mel_filters(kFn, options, g.padded_size),
-                       internal::RealFft(static_cast<int>(g.padded_size)),
+                       internal::RealFftD(static_cast<int>(g.padded_size)),
                        n};
   Tensor out = Tensor::uninitialized(Shape{frames, cols});
+  constexpr int kBlock = internal::MelFilters::kBlock;
+  const int64_t blocks = (frames + kBlock - 1) / kBlock;
   const int threads = static_cast<int>(std::clamp<int64_t>(frames / 64, 1, ctx.num_threads()));
   // Buffers are allocated here, not in the parallel region, so that a failed allocation throws.
-  std::vector<std::unique_ptr<internal::FftBuffers>> buffers;
-  for (int t = 0; t < threads; ++t)
-    buffers.push_back(std::make_unique<internal::FftBuffers>(static_cast<int>(g.padded_size)));
-  std::vector<float> spectra(static_cast<size_t>(threads * (g.padded_size / 2 + 1)));
+  std::vector<std::unique_ptr<BlockScratch>> scratch;
+  for (int t = 0; t < threads; ++t) scratch.push_back(std::make_unique<BlockScratch>(g));
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t f = 0; f < frames; ++f) {
-    const int t = omp_get_thread_num();
-    const internal::FftBuffers& buf = *buffers[static_cast<size_t>(t)];
-    const float energy = prepare_frame(plan, waveform.data(), waveform.stride(0), f, buf.input());
-    frame_features(plan, buf, energy, spectra.data() + t * (g.padded_size / 2 + 1),
-                   out.data() + f * cols);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t f0 = b * kBlock;
+    const int count = static_cast<int>(std::min<int64_t>(kBlock, frames - f0));
+    block_features(plan, waveform, f0, count, *scratch[static_cast<size_t>(omp_get_thread_num())],
+                   out.data(), cols);
   }
   if (options.subtract_mean && frames > 0) subtract_column_means(out);
   return out;
 }
-
 
 // ------------------------------------------------------------------------------ StreamingFbank
 
@@ -257,8 +277,9 @@ StreamingFbank::StreamingFbank(const FbankOptions& options, const Context& ctx)
   constexpr const char* fn = "audio::StreamingFbank";
   const FrameGeometry g = frame_geometry(fn, options);
   if (!options.snip_edges || options.dither != 0.0 || options.subtract_mean)
-    fail<ValueError>(fn, "snip_edges = false, dither and subtract_mean need the whole utterance; "
-                         "a stream can use none of them");
+    fail<ValueError>(fn,
+                     "snip_edges = false, dither and subtract_mean need the whole utterance; "
+                     "a stream can use none of them");
   window_ = g.window_size;
   shift_ = g.window_shift;
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <type_traits>
 
 #include "attn/error.h"
 
@@ -17,49 +18,85 @@ std::mutex& planner_mutex() {
   return m;
 }
 
-// One plan per size for the life of the process: plans are small, and the sizes a program uses
-// (400, 512, ...) are few.
-fftwf_plan plan_for(int n) {
-  static std::map<int, fftwf_plan>* plans = new std::map<int, fftwf_plan>();  // never destroyed:
-  // workers may still run at exit
+// One plan per size and precision for the life of the process: plans are small, and the sizes a
+// program uses (400, 512, ...) are few. FFTW_ESTIMATE leaves the arrays untouched; new-array
+// execution needs the same alignment, which fftw(f)_malloc gives every buffer.
+template <typename T>
+void* plan_for(int n) {
+  static auto* plans =
+      new std::map<int, void*>();  // never destroyed: workers may still run at exit
   std::lock_guard<std::mutex> lock(planner_mutex());
   auto it = plans->find(n);
   if (it != plans->end()) return it->second;
-  FftBuffers scratch(n);  // FFTW_ESTIMATE leaves the arrays untouched; new-array execution needs
-                          // the same alignment, which fftwf_malloc gives every buffer
-  fftwf_plan plan = fftwf_plan_dft_r2c_1d(
-      n, scratch.input(), reinterpret_cast<fftwf_complex*>(scratch.mutable_output()),
-      FFTW_ESTIMATE);
+  BasicFftBuffers<T> scratch(n);
+  void* plan = nullptr;
+  if constexpr (std::is_same_v<T, float>)
+    plan = fftwf_plan_dft_r2c_1d(n, scratch.input(),
+                                 reinterpret_cast<fftwf_complex*>(scratch.mutable_output()),
+                                 FFTW_ESTIMATE);
+  else
+    plan = fftw_plan_dft_r2c_1d(n, scratch.input(),
+                                reinterpret_cast<fftw_complex*>(scratch.mutable_output()),
+                                FFTW_ESTIMATE);
   if (plan == nullptr) fail<Error>("RealFft", "FFTW could not plan a size-", n, " transform");
   plans->emplace(n, plan);
   return plan;
 }
 
+template <typename T>
+T* alloc_values(size_t n) {
+  if constexpr (std::is_same_v<T, float>)
+    return fftwf_alloc_real(n);
+  else
+    return fftw_alloc_real(n);
+}
+
+template <typename T>
+void free_values(T* p) {
+  if constexpr (std::is_same_v<T, float>)
+    fftwf_free(p);
+  else
+    fftw_free(p);
+}
+
 }  // namespace
 
-FftBuffers::FftBuffers(int n)
-    : input_(fftwf_alloc_real(static_cast<size_t>(n))),
-      output_(reinterpret_cast<float*>(fftwf_alloc_complex(static_cast<size_t>(n / 2 + 1)))) {
+template <typename T>
+BasicFftBuffers<T>::BasicFftBuffers(int n)
+    : input_(alloc_values<T>(static_cast<size_t>(n))),
+      output_(alloc_values<T>(2 * static_cast<size_t>(n / 2 + 1))) {
   if (input_ == nullptr || output_ == nullptr) {
-    fftwf_free(input_);
-    fftwf_free(output_);
+    free_values(input_);
+    free_values(output_);
     throw std::bad_alloc();
   }
 }
 
-FftBuffers::~FftBuffers() {
-  fftwf_free(input_);
-  fftwf_free(output_);
+template <typename T>
+BasicFftBuffers<T>::~BasicFftBuffers() {
+  free_values(input_);
+  free_values(output_);
 }
 
-RealFft::RealFft(int n) : n_(n) {
+template <typename T>
+BasicRealFft<T>::BasicRealFft(int n) : n_(n) {
   if (n < 1) fail<ValueError>("RealFft", "size must be >= 1, got ", n);
-  plan_ = plan_for(n);
+  plan_ = plan_for<T>(n);
 }
 
-void RealFft::forward(const FftBuffers& buffers) const {
-  fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan_), buffers.input(),
-                        reinterpret_cast<fftwf_complex*>(buffers.mutable_output()));
+template <typename T>
+void BasicRealFft<T>::forward(const BasicFftBuffers<T>& buffers) const {
+  if constexpr (std::is_same_v<T, float>)
+    fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan_), buffers.input(),
+                          reinterpret_cast<fftwf_complex*>(buffers.mutable_output()));
+  else
+    fftw_execute_dft_r2c(static_cast<fftw_plan>(plan_), buffers.input(),
+                         reinterpret_cast<fftw_complex*>(buffers.mutable_output()));
 }
+
+template class BasicFftBuffers<float>;
+template class BasicFftBuffers<double>;
+template class BasicRealFft<float>;
+template class BasicRealFft<double>;
 
 }  // namespace attn::audio::internal

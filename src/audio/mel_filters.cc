@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "audio/internal/mel_filters.h"
 
+#include "audio/internal/feature_kernels.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -31,6 +33,11 @@ void MelFilters::apply(const float* spectrum, float* out) const {
     for (int64_t k = 0; k < length; ++k) sum += w[begin + k] * s[k];
     out[m] = sum;
   }
+}
+
+void MelFilters::apply_block(const float* spectra, int n, float* out, int64_t out_stride) const {
+  mel_block(weights_.data(), first_.data(), offset_.data(), num_filters(), spectra, kBlock, n, out,
+            out_stride);
 }
 
 Tensor MelFilters::dense() const {

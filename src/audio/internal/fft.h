@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Real-input FFTs through FFTW (single precision). FFTW beat kissfft 4.8x on the 512-point frames
-// fbank uses (bench/bench_fft.cc, docs/design.md). Plans are made once per size (FFTW's planner is
-// not thread-safe, so under a lock) and executed concurrently on per-worker buffers.
+// Real-input FFTs through FFTW (single and double precision). FFTW beat kissfft 4.8x on the
+// 512-point frames fbank uses (bench/bench_fft.cc, docs/design.md). Plans are made once per size
+// (FFTW's planner is not thread-safe, so under a lock) and executed concurrently on per-worker
+// buffers.
 #pragma once
 
 #include <cstdint>
@@ -9,33 +10,43 @@
 
 namespace attn::audio::internal {
 
-// Buffers one worker transforms with: `input` (n floats) and `output` (n / 2 + 1 complex values as
-// interleaved re, im), allocated with FFTW's alignment.
-class FftBuffers {
+// Buffers one worker transforms with: `input` (n values) and `output` (n / 2 + 1 complex values as
+// interleaved re, im), allocated with FFTW's alignment. T is float (fftw3f) or double (fftw3).
+template <typename T>
+class BasicFftBuffers {
  public:
-  explicit FftBuffers(int n);
-  ~FftBuffers();
-  FftBuffers(const FftBuffers&) = delete;
-  FftBuffers& operator=(const FftBuffers&) = delete;
-  float* input() const { return input_; }
-  const float* output() const { return output_; }
-  float* mutable_output() const { return output_; }
+  explicit BasicFftBuffers(int n);
+  ~BasicFftBuffers();
+  BasicFftBuffers(const BasicFftBuffers&) = delete;
+  BasicFftBuffers& operator=(const BasicFftBuffers&) = delete;
+  T* input() const { return input_; }
+  const T* output() const { return output_; }
+  T* mutable_output() const { return output_; }
 
  private:
-  float* input_;
-  float* output_;
+  T* input_;
+  T* output_;
 };
 
-class RealFft {
+template <typename T>
+class BasicRealFft {
  public:
-  explicit RealFft(int n);  // n >= 1
+  explicit BasicRealFft(int n);  // n >= 1
   int size() const { return n_; }
   // output = DFT(input) for bins 0 .. n/2. Safe to call from several threads on different buffers.
-  void forward(const FftBuffers& buffers) const;
+  void forward(const BasicFftBuffers<T>& buffers) const;
 
  private:
   int n_;
-  void* plan_;  // fftwf_plan, owned by the process-wide cache
+  void* plan_;  // fftw(f)_plan, owned by the process-wide cache
 };
+
+using FftBuffers = BasicFftBuffers<float>;
+using RealFft = BasicRealFft<float>;
+// fbank's transform: Kaldi's frames have a dynamic range (silence beside speech, the empty band
+// above a codec's cut-off) where float32 rounding of the FFT alone moves log mel energies by
+// more than 1e-3; in double the features match torchaudio's float64 to about 1e-4.
+using FftBuffersD = BasicFftBuffers<double>;
+using RealFftD = BasicRealFft<double>;
 
 }  // namespace attn::audio::internal

@@ -20,6 +20,12 @@ class MelFilters {
   int64_t num_bins() const { return num_bins_; }
   // out[m] = sum_k filter[m][k] · spectrum[k] for every filter m (overwritten).
   void apply(const float* spectrum, float* out) const;
+  // The same for a block of n <= kBlock spectra stored bin-major, spectra[k · kBlock + j] for frame
+  // j: out[j · out_stride + m] (overwritten). The kBlock frames share each weight, so the inner loop
+  // is one SIMD multiply-add across them; the sums run in apply()'s order (with fused
+  // multiply-adds where the CPU has them, so they may differ from apply() in the last bit).
+  static constexpr int kBlock = 16;
+  void apply_block(const float* spectra, int n, float* out, int64_t out_stride) const;
   Tensor dense() const;  // (num_filters, num_bins)
 
  private:
