@@ -17,11 +17,13 @@ namespace py = pybind11;
 namespace attn::python {
 namespace {
 
-py::array_t<float> to_numpy(const Tensor& t) {
-  std::vector<py::ssize_t> dims(t.shape().begin(), t.shape().end());
-  py::array_t<float> a(dims);
-  std::copy(t.data(), t.data() + t.numel(), a.mutable_data());
-  return a;
+// The tensor's buffer handed to numpy without a copy: the array owns the moved tensor through a
+// capsule (features of 10 s are 320 KB; copying them was 4% of a Python fbank call).
+py::array_t<float> to_numpy(Tensor&& t) {
+  auto* owner = new Tensor(std::move(t));
+  const py::capsule base(owner, [](void* p) { delete static_cast<Tensor*>(p); });
+  std::vector<py::ssize_t> dims(owner->shape().begin(), owner->shape().end());
+  return py::array_t<float>(dims, owner->data(), base);
 }
 
 // A (N) float32 array (the Python layer makes it contiguous and picks the channel).
@@ -93,7 +95,7 @@ void register_audio(py::module_& m) {
           py::gil_scoped_release release;
           a = audio::load(path, {sample_rate, mono});
         }
-        return py::make_tuple(to_numpy(a.samples), a.sample_rate);
+        return py::make_tuple(to_numpy(std::move(a.samples)), a.sample_rate);
       },
       py::arg("path"), py::arg("sample_rate"), py::arg("mono"));
   m.def(
@@ -108,7 +110,7 @@ void register_audio(py::module_& m) {
           py::gil_scoped_release release;
           out = audio::resample(v, from_rate, to_rate);
         }
-        return to_numpy(out);
+        return to_numpy(std::move(out));
       },
       py::arg("waveform"), py::arg("from_rate"), py::arg("to_rate"));
   m.def(
@@ -121,7 +123,7 @@ void register_audio(py::module_& m) {
           py::gil_scoped_release release;
           out = audio::fbank(v, o);
         }
-        return to_numpy(out);
+        return to_numpy(std::move(out));
       },
       py::arg("waveform"), py::arg("options"));
   m.def(
@@ -134,7 +136,7 @@ void register_audio(py::module_& m) {
           py::gil_scoped_release release;
           out = audio::whisper_log_mel(v, {n_fft, hop_length, n_mels, sample_rate});
         }
-        return to_numpy(out);
+        return to_numpy(std::move(out));
       },
       py::arg("waveform"), py::arg("n_fft"), py::arg("hop_length"), py::arg("n_mels"),
       py::arg("sample_rate"));

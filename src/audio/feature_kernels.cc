@@ -35,33 +35,43 @@ double PrepareFrameRow(const float* raw, int64_t ws, bool remove_dc, double c, c
   const hn::Rebind<float, decltype(dd)> df;  // as many floats as dd has doubles
   const auto NL = static_cast<int64_t>(hn::Lanes(dd));
   auto load = [&](const float* p) { return hn::PromoteTo(dd, hn::LoadU(df, p)); };
+  // Two accumulators per sum: one chain of dependent adds would cost more than the arithmetic.
   double mean = 0.0;
   if (remove_dc) {
-    auto sum = hn::Zero(dd);
+    auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
     int64_t j = 0;
-    for (; j + NL <= ws; j += NL) sum = hn::Add(sum, load(raw + j));
-    mean = hn::GetLane(hn::SumOfLanes(dd, sum));
+    for (; j + 2 * NL <= ws; j += 2 * NL) {
+      s0 = hn::Add(s0, load(raw + j));
+      s1 = hn::Add(s1, load(raw + j + NL));
+    }
+    for (; j + NL <= ws; j += NL) s0 = hn::Add(s0, load(raw + j));
+    mean = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
     for (; j < ws; ++j) mean += static_cast<double>(raw[j]);
     mean /= static_cast<double>(ws);
   }
   const auto vmean = hn::Set(dd, mean), vc = hn::Set(dd, c);
-  auto energy = hn::Zero(dd);
+  auto e0 = hn::Zero(dd), e1 = hn::Zero(dd);
   const double y0 = static_cast<double>(raw[0]) - mean;
   out[0] = static_cast<double>(window[0]) * (y0 - c * y0);
   double tail_energy = y0 * y0;
-  int64_t j = 1;
-  for (; j + NL <= ws; j += NL) {
+  auto step = [&](int64_t j, hn::Vec<decltype(dd)>& e) {
     const auto y = hn::Sub(load(raw + j), vmean), prev = hn::Sub(load(raw + j - 1), vmean);
-    energy = hn::MulAdd(y, y, energy);
+    e = hn::MulAdd(y, y, e);
     hn::StoreU(hn::Mul(load(window + j), hn::NegMulAdd(vc, prev, y)), dd, out + j);
+  };
+  int64_t j = 1;
+  for (; j + 2 * NL <= ws; j += 2 * NL) {
+    step(j, e0);
+    step(j + NL, e1);
   }
+  for (; j + NL <= ws; j += NL) step(j, e0);
   for (; j < ws; ++j) {
     const double y = static_cast<double>(raw[j]) - mean,
                  prev = static_cast<double>(raw[j - 1]) - mean;
     tail_energy += y * y;
     out[j] = static_cast<double>(window[j]) * (y - c * prev);
   }
-  return hn::GetLane(hn::SumOfLanes(dd, energy)) + tail_energy;
+  return hn::GetLane(hn::SumOfLanes(dd, hn::Add(e0, e1))) + tail_energy;
 }
 
 void PowerRow(const double* z, int64_t bins, bool power, float* out) {
