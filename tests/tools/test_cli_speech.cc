@@ -53,6 +53,15 @@ TEST(CliSpeech, StreamEqualsOfflineChunkMaskAndReportsItsCost) {
   const std::string off = temp("offline.npy"), on = temp("stream.npy");
   r = run_cli("speech encode --wav " + wav + " --model " + model + " --chunk 4,2 --out " + off);
   ASSERT_EQ(r.code, 0) << r.output;
+  // The spelling, as attn stream takes it, gives the same mask.
+  const std::string off2 = temp("offline2.npy");
+  r = run_cli("speech encode --wav " + wav + " --model " + model +
+              " --chunk 4 --left-chunks 2 --out " + off2);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(io::read_npy(off2).data, io::read_npy(off).data);
+  r = run_cli("speech encode --wav " + wav + " --model " + model + " --chunk 4,2 --left-chunks 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--left-chunks"), std::string::npos) << r.output;
   r = run_cli("stream --wav " + wav + " --model " + model +
               " --chunk 4 --left-chunks 2 --piece-ms 30 --out " + on);
   ASSERT_EQ(r.code, 0) << r.output;
