@@ -24,6 +24,7 @@ pkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)
 pkg_check_modules(SOXR REQUIRED IMPORTED_TARGET soxr)
 pkg_check_modules(FFTW3F REQUIRED IMPORTED_TARGET fftw3f)
 pkg_check_modules(FFTW3 REQUIRED IMPORTED_TARGET fftw3)
+pkg_check_modules(ESPEAK REQUIRED IMPORTED_TARGET espeak-ng)
 # PLplot draws every plot (io/plot.h) with its pngcairo device (plplot-driver-cairo, found at run time).
 pkg_check_modules(PLPLOT REQUIRED IMPORTED_TARGET plplot)
 # stb_image decodes the plots in the tests.

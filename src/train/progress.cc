@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -62,10 +63,13 @@ void ProgressBar::draw(int64_t step) {
                   std::string(static_cast<size_t>(width - filled), '.').c_str());
     out_ << buf;
   }
-  std::snprintf(buf, sizeof buf, " %6lld/%lld %3.0f%% %8.1f step/s  loss %.4f",
-                static_cast<long long>(step), static_cast<long long>(total_), 100.0 * frac, rate,
-                loss_);
+  std::snprintf(buf, sizeof buf, " %6lld/%lld %3.0f%% %8.1f step/s",
+                static_cast<long long>(step), static_cast<long long>(total_), 100.0 * frac, rate);
   out_ << buf;
+  if (!std::isnan(loss_)) {  // NaN: work without a loss (data generation)
+    std::snprintf(buf, sizeof buf, "  loss %.4f", loss_);
+    out_ << buf;
+  }
   if (accuracy_ >= 0) {
     std::snprintf(buf, sizeof buf, "  acc %.3f", accuracy_);
     out_ << buf;

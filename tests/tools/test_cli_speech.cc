@@ -4,6 +4,8 @@
 // errors. The audio is a WAV the test writes (a chirp), so nothing depends on installed clips.
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <numbers>
 
 #include "attn/attn.h"
@@ -88,6 +90,30 @@ TEST(CliSpeech, StreamEqualsOfflineChunkMaskAndReportsItsCost) {
   r = run_cli("stream --wav " + wav + " --model " + model + " --chunk 0");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("chunk_size must be >= 1"), std::string::npos) << r.output;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TEST(CliData, SpeechIsTheSameBytesForASeedInFreshProcesses) {
+  const std::string a = temp("data_a"), b = temp("data_b"), c = temp("data_c");
+  for (const auto& d : {a, b, c}) std::filesystem::remove_all(d);
+  auto r = run_cli("data speech --out " + a + " --utterances 4 --seed 3 --quiet");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("wrote 3 training and 1 test utterances"), std::string::npos) << r.output;
+  ASSERT_EQ(run_cli("data speech --out " + b + " --utterances 4 --seed 3 --quiet").code, 0);
+  ASSERT_EQ(run_cli("data speech --out " + c + " --utterances 4 --seed 4 --quiet").code, 0);
+  for (const char* f : {"/manifest.jsonl", "/phonemes.json", "/train/utt_00000.wav",
+                        "/train/utt_00002.labels.npy", "/test/utt_00003.wav"})
+    EXPECT_EQ(file_bytes(a + f), file_bytes(b + f)) << f;
+  EXPECT_NE(file_bytes(a + "/manifest.jsonl"), file_bytes(c + "/manifest.jsonl"));
+  r = run_cli("data speech --out " + a + " --utterances 0");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("attn: data speech: --utterances"), std::string::npos) << r.output;
 }
 
 TEST(CliSpeech, BenchSpeechReportsEveryMaskAndTheStream) {

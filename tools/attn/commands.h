@@ -59,6 +59,7 @@ void add_image_command(CLI::App& app);
 void add_fbank_command(CLI::App& app);
 void add_speech_command(CLI::App& app);
 void add_stream_command(CLI::App& app);
+void add_data_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
 
 // "1,2,3" -> {1, 2, 3}; throws attn::ValueError naming the option on anything else.

@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   attn::cli::add_fbank_command(app);
   attn::cli::add_speech_command(app);
   attn::cli::add_stream_command(app);
+  attn::cli::add_data_command(app);
   auto report = [&](const std::string& what, int code) {
     const std::string sub = attn::cli::chosen_subcommands(app);
     std::cerr << "attn: " << (sub.empty() ? "" : sub + ": ")

@@ -21,7 +21,8 @@ class ProgressBar {
  public:
   ProgressBar(std::ostream& out, int64_t total_steps, bool enabled = true,
               double min_interval_s = 0.1);
-  void update(int64_t step, double loss, double accuracy = -1.0);  // step: completed steps
+  // step: completed steps; a NaN loss is not shown (work that has none), nor a negative accuracy.
+  void update(int64_t step, double loss, double accuracy = -1.0);
   void finish();                                                   // final redraw and newline
 
  private:
