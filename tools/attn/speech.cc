@@ -207,6 +207,7 @@ void run_stream(const StreamOptions& o) {
   const Tensor samples = load_speech_samples(o.wavs);
   const int64_t N = samples.dim(0);
   const auto total = o.seconds > 0 ? static_cast<int64_t>(o.seconds * 16000.0) : N;
+  if (total < 1) usage_fail("--seconds", "is less than one sample: ", o.seconds);
   const auto piece = std::max<int64_t>(1, static_cast<int64_t>(o.piece_ms * 16.0));
   audio::StreamingFbank fbank(m.fbank, ctx);
   nn::StreamingEncoder encoder(*m.encoder, o.chunk, o.left_chunks, ctx);
