@@ -475,8 +475,6 @@ class SpeechEncoder(Module):
 
     def save_pretrained(self, directory):
         """Writes config.json and model.safetensors into directory (created), as `attn speech new-model`."""
-        import os
-        os.makedirs(directory, exist_ok=True)
         self._impl.save_dir(str(directory))
 
     @staticmethod

@@ -7,9 +7,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -401,8 +399,8 @@ void bind_image_layers(py::module_& m) {
 void bind_speech(py::module_& m) {
   py::class_<nn::SpeechEncoder> enc(m, "SpeechEncoder");
   enc.def(py::init([](int64_t input_dim, int64_t d_model, int64_t nhead, int64_t dim_feedforward,
-                      int64_t num_layers, double dropout, const std::string& activation,
-                      double eps, bool norm_first, uint64_t seed) {
+                      int64_t num_layers, double dropout, const std::string& activation, double eps,
+                      bool norm_first, uint64_t seed) {
             nn::SpeechEncoderConfig c;
             c.input_dim = input_dim;
             c.num_layers = num_layers;
@@ -431,33 +429,10 @@ void bind_speech(py::module_& m) {
       },
       py::arg("feats"));
   enc.def_static("output_length", &nn::Conv2dSubsampling4::output_length, py::arg("T"));
-  enc.def_static(
-      "from_dir",
-      [](const std::string& dir) {
-        const std::string config_path = dir + "/config.json", weights_path = dir + "/model.safetensors";
-        std::ifstream f(config_path);
-        if (!f) fail<IoError>("attn.nn.SpeechEncoder.from_pretrained", "cannot open '", config_path, "'");
-        std::stringstream text;
-        text << f.rdbuf();
-        const nn::SpeechEncoderConfig c = nn::parse_speech_encoder_config(text.str(), config_path);
-        Rng rng(0);
-        auto e = std::make_unique<nn::SpeechEncoder>(c, rng);
-        e->load_state_dict(io::read_safetensors(weights_path).tensors, /*strict=*/true);
-        e->set_training(false);
-        return e;
-      },
-      py::arg("dir"));
+  enc.def_static("from_dir", &nn::load_speech_encoder, py::arg("dir"));
   enc.def(
       "save_dir",
-      [](const nn::SpeechEncoder& e, const std::string& dir) {
-        const std::string config_path = dir + "/config.json";
-        std::ofstream f(config_path);
-        f << nn::speech_encoder_config_to_json(e.config());
-        if (!f) fail<IoError>("attn.nn.SpeechEncoder.save_pretrained", "cannot write '", config_path, "'");
-        std::vector<io::NamedTensorView> tensors;
-        for (const auto& [name, view] : e.state_dict()) tensors.push_back({name, view});
-        io::write_safetensors(dir + "/model.safetensors", tensors);
-      },
+      [](const nn::SpeechEncoder& e, const std::string& dir) { nn::save_speech_encoder(dir, e); },
       py::arg("dir"));
   enc.def_property_readonly("config_json", [](const nn::SpeechEncoder& e) {
     return nn::speech_encoder_config_to_json(e.config());

@@ -4,11 +4,14 @@
 #include "attn/nn/speech_encoder.h"
 
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "attn/io/safetensors.h"
 #include "attn/ops/activation.h"
 #include "attn/ops/positional.h"
+#include "io/internal/file_bytes.h"
 
 namespace attn::nn {
 
@@ -221,6 +224,37 @@ std::string speech_encoder_config_to_json(const SpeechEncoderConfig& c) {
                             {"dropout", l.dropout},
                             {"rope", l.rope.enabled}};
   return j.dump(2) + "\n";
+}
+
+// ----------------------------------------------------------------------------- directories
+
+void save_speech_encoder(const std::string& dir, const SpeechEncoder& model) {
+  constexpr const char* fn = "nn::save_speech_encoder";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) fail<IoError>(fn, "cannot create '", dir, "': ", ec.message());
+  const std::string json = speech_encoder_config_to_json(model.config());
+  io::internal::write_file_bytes(
+      fn, (std::filesystem::path(dir) / "config.json").string(),
+      std::span(reinterpret_cast<const std::byte*>(json.data()), json.size()));
+  std::vector<io::NamedTensorView> tensors;
+  for (const auto& [name, view] : model.state_dict()) tensors.emplace_back(name, view);
+  io::write_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), tensors);
+}
+
+std::unique_ptr<SpeechEncoder> load_speech_encoder(const std::string& dir) {
+  constexpr const char* fn = "nn::load_speech_encoder";
+  const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
+  const std::vector<std::byte> bytes = io::internal::read_file_bytes(fn, config_path);
+  const SpeechEncoderConfig config = parse_speech_encoder_config(
+      std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), config_path);
+  Rng rng(0);
+  auto model = std::make_unique<SpeechEncoder>(config, rng);
+  model->load_state_dict(
+      io::read_safetensors((std::filesystem::path(dir) / "model.safetensors").string()).tensors,
+      /*strict=*/true);
+  model->set_training(false);
+  return model;
 }
 
 }  // namespace attn::nn

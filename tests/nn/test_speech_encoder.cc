@@ -262,6 +262,21 @@ TEST(Conv2dSubsampling4, GradientsMatchCentralDifferences) {
   }
 }
 
+TEST(SpeechEncoderDirectory, SaveThenLoadGivesTheSameModelInEvalMode) {
+  Rng rng(10);
+  SpeechEncoder model(small_config(false), rng);
+  const std::string dir = ::testing::TempDir() + "/speech_encoder_dir";
+  save_speech_encoder(dir, model);
+  const auto back = load_speech_encoder(dir);
+  EXPECT_FALSE(back->training());
+  model.set_training(false);
+  const Tensor feats = random_tensor<float>(Shape{1, 40, 13}, rng);
+  const Tensor a = model.forward(feats.view(), {}, nullptr, ctx());
+  const Tensor b = back->forward(feats.view(), {}, nullptr, ctx());
+  for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data()[i], b.data()[i]);
+  EXPECT_THROW(load_speech_encoder(dir + "/missing"), IoError);
+}
+
 TEST(SpeechEncoderConfig, RoundTripsAndRejectsBadKeys) {
   SpeechEncoderConfig c = small_config(false);
   c.layer.activation = ActivationKind::kGELU;

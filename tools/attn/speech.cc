@@ -114,7 +114,7 @@ void run_new_model(const NewModelOptions& o) {
   c = nn::parse_speech_encoder_config(nn::speech_encoder_config_to_json(c), "the options");
   Rng rng(o.seed);
   nn::SpeechEncoder model(c, rng);
-  save_speech_model(o.out, c, model);
+  nn::save_speech_encoder(o.out, model);
   std::cout << "wrote " << o.out << "/config.json and model.safetensors: " << c.num_layers
             << " layers, d_model " << c.layer.d_model << ", " << model.num_parameters()
             << " parameters (random, seed " << o.seed << ")\n";

@@ -4,61 +4,25 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace attn::cli {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) fail<IoError>("--model", "cannot open '", path, "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
-
 SpeechModel load_speech_model(const std::string& dir) {
-  const std::string config_path = (fs::path(dir) / "config.json").string();
-  const std::string weights_path = (fs::path(dir) / "model.safetensors").string();
-  const nn::SpeechEncoderConfig config =
-      nn::parse_speech_encoder_config(read_text(config_path), config_path);
   SpeechModel m;
-  Rng rng(0);
-  m.encoder = std::make_unique<nn::SpeechEncoder>(config, rng);
-  const io::SafetensorsFile weights = io::read_safetensors(weights_path);
-  for (const auto& [name, tensor] : weights.tensors)
-    check_finite("--model", weights_path + " tensor '" + name + "'", tensor.view(), "");
-  m.encoder->load_state_dict(weights.tensors, /*strict=*/true);
-  m.encoder->set_training(false);
+  m.encoder = nn::load_speech_encoder(dir);
+  for (const auto& [name, view] : m.encoder->state_dict())
+    check_finite("--model", dir + "/model.safetensors tensor '" + name + "'", view, "");
   const std::string cmvn_path = (fs::path(dir) / "global_cmvn.json").string();
   if (fs::exists(cmvn_path)) {
     m.cmvn = audio::CmvnStats::load(cmvn_path);
-    if (m.cmvn->dim() != config.input_dim)
+    if (m.cmvn->dim() != m.encoder->config().input_dim)
       fail<ValueError>("--model", cmvn_path, " has ", m.cmvn->dim(),
-                       " features but the model takes ", config.input_dim);
+                       " features but the model takes ", m.encoder->config().input_dim);
   }
-  m.fbank.num_mel_bins = static_cast<int>(config.input_dim);
+  m.fbank.num_mel_bins = static_cast<int>(m.encoder->config().input_dim);
   return m;
-}
-
-void save_speech_model(const std::string& dir, const nn::SpeechEncoderConfig& config,
-                       nn::SpeechEncoder& encoder) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) fail<IoError>("--out", "cannot create '", dir, "': ", ec.message());
-  const std::string config_path = (fs::path(dir) / "config.json").string();
-  std::ofstream f(config_path);
-  f << nn::speech_encoder_config_to_json(config);
-  if (!f) fail<IoError>("--out", "cannot write '", config_path, "'");
-  std::vector<io::NamedTensorView> tensors;
-  for (const auto& [name, view] : encoder.state_dict()) tensors.push_back({name, view});
-  io::write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors);
 }
 
 Tensor load_speech_samples(const std::vector<std::string>& paths) {

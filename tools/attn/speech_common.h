@@ -23,12 +23,9 @@ struct SpeechModel {
   audio::FbankOptions fbank;  // the features the encoder takes
 };
 
-// Reads DIR/config.json, DIR/model.safetensors and DIR/global_cmvn.json (if present); the model is
-// in evaluation mode. Throws IoError / ValueError naming the file.
+// nn::load_speech_encoder(dir), its weights checked for NaN and Inf, and DIR/global_cmvn.json (if
+// present). Throws IoError / ValueError naming the file.
 SpeechModel load_speech_model(const std::string& dir);
-// Writes a randomly initialised model (config.json + model.safetensors) into dir (created).
-void save_speech_model(const std::string& dir, const nn::SpeechEncoderConfig& config,
-                       nn::SpeechEncoder& encoder);
 
 // The files, each loaded at 16 kHz mono, concatenated, scaled by 32768: (N).
 Tensor load_speech_samples(const std::vector<std::string>& paths);

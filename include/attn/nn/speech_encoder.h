@@ -94,6 +94,13 @@ class SpeechEncoder : public Module {
   SpeechEncoderConfig config_;
 };
 
+// A model directory: config.json (the JSON above) and model.safetensors (the parameters). save
+// creates the directory; load returns the model in evaluation mode and throws IoError / ValueError
+// / ShapeError naming the file for a missing, malformed or mismatched one (strict: every parameter,
+// nothing else). `attn speech new-model` writes such directories.
+void save_speech_encoder(const std::string& dir, const SpeechEncoder& model);
+std::unique_ptr<SpeechEncoder> load_speech_encoder(const std::string& dir);
+
 // The chunk mask a StreamingEncoder reproduces: chunk_size encoder frames, num_left_chunks back
 // (-1: every earlier chunk).
 ops::AttentionMask streaming_mask(int64_t chunk_size, int64_t num_left_chunks);
