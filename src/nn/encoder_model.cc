@@ -3,7 +3,8 @@
 #include "attn/nn/encoder_model.h"
 
 #include <nlohmann/json.hpp>
-#include <set>
+
+#include "nn/internal/json_config.h"
 
 namespace attn::nn {
 
@@ -12,46 +13,25 @@ namespace {
 constexpr const char* kPositionalNames[] = {"none", "sinusoidal", "learned",
                                             "rope", "alibi",      "relative"};
 
+constexpr const char* kWhat = "encoder config";
+
 [[noreturn]] void bad_config(const std::string& source, const std::string& why) {
-  fail<ValueError>("encoder config", source, ": ", why);
+  internal::bad_config(kWhat, source, why);
 }
 
 template <typename T>
 T get(const nlohmann::json& j, const char* key, T fallback, const std::string& source) {
-  if (!j.contains(key)) return fallback;
-  const auto& v = j[key];
-  if constexpr (std::is_same_v<T, bool>) {
-    if (!v.is_boolean())
-      bad_config(source, std::string("\"") + key + "\" must be true or false, got " + v.dump());
-  } else if constexpr (std::is_integral_v<T>) {
-    if (!v.is_number_integer())
-      bad_config(source, std::string("\"") + key + "\" must be an integer, got " + v.dump());
-  } else if constexpr (std::is_floating_point_v<T>) {
-    if (!v.is_number())
-      bad_config(source, std::string("\"") + key + "\" must be a number, got " + v.dump());
-  } else {
-    if (!v.is_string())
-      bad_config(source, std::string("\"") + key + "\" must be a string, got " + v.dump());
-  }
-  return v.get<T>();
+  return internal::config_value<T>(kWhat, j, key, fallback, source);
 }
 
 }  // namespace
 
 EncoderModelConfig parse_encoder_config(const std::string& text, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    bad_config(source, std::string("not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) bad_config(source, "must be a JSON object");
-  static const std::set<std::string> known = {
-      "d_model",    "nhead",          "dim_feedforward", "num_layers",  "norm_first",
-      "activation", "layer_norm_eps", "final_norm",      "batch_first", "bias",
-      "positional", "max_len",        "dropout",         "rope_base"};
-  for (const auto& [key, value] : j.items())
-    if (!known.count(key)) bad_config(source, "unknown key \"" + key + "\"");
+  const nlohmann::json j = internal::parse_config_object(
+      kWhat, text, source,
+      {"d_model", "nhead", "dim_feedforward", "num_layers", "norm_first", "activation",
+       "layer_norm_eps", "final_norm", "batch_first", "bias", "positional", "max_len", "dropout",
+       "rope_base"});
   for (const char* required : {"d_model", "nhead", "num_layers"})
     if (!j.contains(required))
       bad_config(source, std::string("missing required key \"") + required + "\"");

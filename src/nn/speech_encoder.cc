@@ -6,12 +6,12 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "attn/io/safetensors.h"
 #include "attn/ops/activation.h"
 #include "attn/ops/positional.h"
 #include "io/internal/file_bytes.h"
+#include "nn/internal/json_config.h"
 
 namespace attn::nn {
 
@@ -136,66 +136,41 @@ Tensor SpeechEncoder::backward(ConstTensorView dout, const Cache& cache, const C
 
 namespace {
 
+constexpr const char* kWhat = "speech encoder config";
+
 [[noreturn]] void bad_config(const std::string& source, const std::string& why) {
-  fail<ValueError>("speech encoder config", source, ": ", why);
+  internal::bad_config(kWhat, source, why);
 }
 
-int64_t get_int(const nlohmann::json& j, const char* key, int64_t fallback,
-                const std::string& source) {
-  if (!j.contains(key)) return fallback;
-  if (!j[key].is_number_integer())
-    bad_config(source, std::string("\"") + key + "\" must be an integer, got " + j[key].dump());
-  return j[key].get<int64_t>();
-}
-
-double get_number(const nlohmann::json& j, const char* key, double fallback,
-                  const std::string& source) {
-  if (!j.contains(key)) return fallback;
-  if (!j[key].is_number())
-    bad_config(source, std::string("\"") + key + "\" must be a number, got " + j[key].dump());
-  return j[key].get<double>();
-}
-
-bool get_bool(const nlohmann::json& j, const char* key, bool fallback, const std::string& source) {
-  if (!j.contains(key)) return fallback;
-  if (!j[key].is_boolean())
-    bad_config(source, std::string("\"") + key + "\" must be true or false, got " + j[key].dump());
-  return j[key].get<bool>();
+template <typename T>
+T get(const nlohmann::json& j, const char* key, T fallback, const std::string& source) {
+  return internal::config_value<T>(kWhat, j, key, fallback, source);
 }
 
 }  // namespace
 
 SpeechEncoderConfig parse_speech_encoder_config(const std::string& text,
                                                 const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    bad_config(source, std::string("not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) bad_config(source, "must be a JSON object");
-  static const std::set<std::string> known = {
-      "input_dim",  "d_model",        "nhead",   "dim_feedforward", "num_layers",
-      "norm_first", "layer_norm_eps", "dropout", "activation",      "rope"};
-  for (const auto& [key, value] : j.items())
-    if (!known.count(key)) bad_config(source, "unknown key \"" + key + "\"");
+  const nlohmann::json j = internal::parse_config_object(
+      kWhat, text, source,
+      {"input_dim", "d_model", "nhead", "dim_feedforward", "num_layers", "norm_first",
+       "layer_norm_eps", "dropout", "activation", "rope"});
   SpeechEncoderConfig c;
   auto& l = c.layer;
-  c.input_dim = get_int(j, "input_dim", c.input_dim, source);
-  c.num_layers = get_int(j, "num_layers", c.num_layers, source);
-  l.d_model = get_int(j, "d_model", l.d_model, source);
-  l.nhead = get_int(j, "nhead", l.nhead, source);
-  l.dim_feedforward = get_int(j, "dim_feedforward", l.dim_feedforward, source);
-  l.norm_first = get_bool(j, "norm_first", l.norm_first, source);
-  l.layer_norm_eps = get_number(j, "layer_norm_eps", l.layer_norm_eps, source);
-  l.dropout = get_number(j, "dropout", l.dropout, source);
-  l.rope.enabled = get_bool(j, "rope", false, source);
-  if (j.contains("activation")) {
-    if (!j["activation"].is_string() || (j["activation"] != "relu" && j["activation"] != "gelu"))
-      bad_config(source,
-                 "\"activation\" must be \"relu\" or \"gelu\", got " + j["activation"].dump());
-    l.activation = parse_activation(j["activation"].get<std::string>());
-  }
+  c.input_dim = get<int64_t>(j, "input_dim", c.input_dim, source);
+  c.num_layers = get<int64_t>(j, "num_layers", c.num_layers, source);
+  l.d_model = get<int64_t>(j, "d_model", l.d_model, source);
+  l.nhead = get<int64_t>(j, "nhead", l.nhead, source);
+  l.dim_feedforward = get<int64_t>(j, "dim_feedforward", l.dim_feedforward, source);
+  l.norm_first = get<bool>(j, "norm_first", l.norm_first, source);
+  l.layer_norm_eps = get<double>(j, "layer_norm_eps", l.layer_norm_eps, source);
+  l.dropout = get<double>(j, "dropout", l.dropout, source);
+  l.rope.enabled = get<bool>(j, "rope", false, source);
+  const std::string activation =
+      get<std::string>(j, "activation", activation_name(l.activation), source);
+  if (activation != "relu" && activation != "gelu")
+    bad_config(source, "\"activation\" must be \"relu\" or \"gelu\", got \"" + activation + "\"");
+  l.activation = parse_activation(activation);
   if (Conv2dSubsampling4::output_length(c.input_dim) < 1)
     bad_config(source, "input_dim must be >= 7, got " + std::to_string(c.input_dim));
   if (l.d_model < 1 || l.nhead < 1 || l.d_model % l.nhead != 0)
