@@ -155,100 +155,108 @@ std::vector<std::string> read_words(const std::string& path) {
   return words;
 }
 
-struct Utterance {
-  std::string split, name, text, voice;
-  int rate = 0, pitch = 0;
-  std::vector<std::string> phonemes, frame_labels;
-};
-
-void write_labels(const std::string& path, const std::vector<std::string>& labels,
-                  const std::map<std::string, int64_t>& ids) {
+void write_labels(const std::string& path, const std::vector<int64_t>& labels) {
   io::NpyArray a;
   a.dtype = io::DType::kInt64;
   a.shape = Shape{static_cast<int64_t>(labels.size())};
   a.data.resize(labels.size() * sizeof(int64_t));
-  for (size_t i = 0; i < labels.size(); ++i) {
-    const int64_t id = ids.at(labels[i]);
-    std::memcpy(a.data.data() + i * sizeof(int64_t), &id, sizeof(int64_t));
-  }
+  if (!labels.empty()) std::memcpy(a.data.data(), labels.data(), a.data.size());
   io::write_npy(path, a);
 }
 
-}  // namespace
+std::string utterance_name(const SpeechUtterance& u, size_t i) {
+  const std::string n = std::to_string(i);
+  return u.split + "/utt_" + std::string(5 - std::min<size_t>(5, n.size()), '0') + n;
+}
 
-void generate_speech_dataset(const std::string& dir, const SpeechDatasetOptions& o,
-                             const std::function<void(int64_t, int64_t)>& progress) {
-  constexpr const char* fn = "train::generate_speech_dataset";
+void validate(const SpeechDatasetOptions& o, const char* fn) {
   if (o.utterances < 1) fail<ValueError>(fn, "utterances must be >= 1, got ", o.utterances);
   if (!(o.test_fraction >= 0.0 && o.test_fraction < 1.0))
     fail<ValueError>(fn, "test_fraction must be in [0, 1), got ", o.test_fraction);
   if (o.min_words < 1 || o.max_words < o.min_words)
     fail<ValueError>(fn, "need 1 <= min_words <= max_words, got ", o.min_words, ", ", o.max_words);
+}
+
+}  // namespace
+
+SpeechCorpus make_speech_corpus(const SpeechDatasetOptions& o,
+                                const std::function<void(int64_t, int64_t)>& progress) {
+  validate(o, "train::make_speech_corpus");
   const std::vector<std::string> words = read_words(o.words);
   const auto n_test =
       static_cast<int64_t>(static_cast<double>(o.utterances) * o.test_fraction + 0.5);
   const std::vector<std::string> train_voices = speech_train_voices(),
                                  test_voices = speech_test_voices();
-  for (const char* split : {"train", "test"}) {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(dir) / split, ec);
-    if (ec) fail<IoError>(fn, "cannot create '", dir, "/", split, "': ", ec.message());
-  }
   Rng rng(o.seed);
-  std::vector<Utterance> utts;
+  SpeechCorpus corpus;
+  std::vector<std::vector<std::string>> frame_names;
   std::set<std::string> inventory;
   for (int64_t i = 0; i < o.utterances; ++i) {
-    Utterance u;
+    SpeechUtterance u;
     u.split = i < o.utterances - n_test ? "train" : "test";
     const auto& voices = u.split == "train" ? train_voices : test_voices;
     u.voice = voices[static_cast<size_t>(rng.uniform_int(0, int64_t(voices.size()) - 1))];
-    u.rate = static_cast<int>(rng.uniform_int(130, 200));
+    u.rate_wpm = static_cast<int>(rng.uniform_int(130, 200));
     u.pitch = static_cast<int>(rng.uniform_int(30, 70));
     const int64_t n_words = rng.uniform_int(o.min_words, o.max_words);
     for (int64_t w = 0; w < n_words; ++w)
       u.text += (w ? " " : "") +
                 words[static_cast<size_t>(rng.uniform_int(0, int64_t(words.size()) - 1))];
-    const SynthesizedSpeech s = synthesize(u.text, {u.voice, u.rate, u.pitch});
-    u.name = u.split + "/utt_" +
-             std::string(5 - std::min<size_t>(5, std::to_string(i).size()), '0') +
-             std::to_string(i);
-    audio::write_wav(dir + "/" + u.name + ".wav", s.samples.view().unsqueeze(0),
-                     audio::kSpeechSampleRate);
-    u.phonemes = s.phonemes;
-    u.frame_labels = frame_phonemes(s, audio::fbank_num_frames(s.samples.dim(0), {}));
-    inventory.insert(u.frame_labels.begin(), u.frame_labels.end());
-    utts.push_back(std::move(u));
+    u.speech = synthesize(u.text, {u.voice, u.rate_wpm, u.pitch});
+    frame_names.push_back(
+        frame_phonemes(u.speech, audio::fbank_num_frames(u.speech.samples.dim(0), {})));
+    inventory.insert(frame_names.back().begin(), frame_names.back().end());
+    corpus.utterances.push_back(std::move(u));
     if (progress) progress(i + 1, o.utterances);
   }
-  // Ids: silence 0, then the other phonemes in name order (the same inventory for the same seed).
-  std::vector<std::string> names = {kSilencePhoneme};
+  corpus.phonemes = {kSilencePhoneme};
   for (const auto& p : inventory)
-    if (p != kSilencePhoneme) names.push_back(p);
+    if (p != kSilencePhoneme) corpus.phonemes.push_back(p);
   std::map<std::string, int64_t> ids;
-  for (size_t i = 0; i < names.size(); ++i) ids[names[i]] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < corpus.phonemes.size(); ++i)
+    ids[corpus.phonemes[i]] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < corpus.utterances.size(); ++i)
+    for (const auto& name : frame_names[i]) corpus.utterances[i].frame_labels.push_back(ids[name]);
+  return corpus;
+}
+
+void generate_speech_dataset(const std::string& dir, const SpeechDatasetOptions& o,
+                             const std::function<void(int64_t, int64_t)>& progress) {
+  constexpr const char* fn = "train::generate_speech_dataset";
+  validate(o, fn);
+  for (const char* split : {"train", "test"}) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(dir) / split, ec);
+    if (ec) fail<IoError>(fn, "cannot create '", dir, "/", split, "': ", ec.message());
+  }
+  const SpeechCorpus corpus = make_speech_corpus(o, progress);
   std::ofstream manifest(dir + "/manifest.jsonl");
-  for (const Utterance& u : utts) {
-    write_labels(dir + "/" + u.name + ".labels.npy", u.frame_labels, ids);
+  for (size_t i = 0; i < corpus.utterances.size(); ++i) {
+    const SpeechUtterance& u = corpus.utterances[i];
+    const std::string name = utterance_name(u, i);
+    audio::write_wav(dir + "/" + name + ".wav", u.speech.samples.view().unsqueeze(0),
+                     audio::kSpeechSampleRate);
+    write_labels(dir + "/" + name + ".labels.npy", u.frame_labels);
     manifest << nlohmann::json{{"split", u.split},
-                               {"wav", u.name + ".wav"},
-                               {"labels", u.name + ".labels.npy"},
+                               {"wav", name + ".wav"},
+                               {"labels", name + ".labels.npy"},
                                {"text", u.text},
                                {"voice", u.voice},
-                               {"rate_wpm", u.rate},
+                               {"rate_wpm", u.rate_wpm},
                                {"pitch", u.pitch},
-                               {"phonemes", u.phonemes},
+                               {"phonemes", u.speech.phonemes},
                                {"frames", u.frame_labels.size()}}
                     .dump()
              << "\n";
   }
   std::ofstream inv(dir + "/phonemes.json");
-  inv << nlohmann::json{{"phonemes", names},
+  inv << nlohmann::json{{"phonemes", corpus.phonemes},
                         {"silence", kSilencePhoneme},
                         {"sample_rate", audio::kSpeechSampleRate},
                         {"frame_length_ms", 25},
                         {"frame_shift_ms", 10},
-                        {"train_voices", train_voices},
-                        {"test_voices", test_voices}}
+                        {"train_voices", speech_train_voices()},
+                        {"test_voices", speech_test_voices()}}
              .dump(2)
       << "\n";
   if (!manifest || !inv) fail<IoError>(fn, "cannot write the manifest or inventory in '", dir, "'");

@@ -48,6 +48,27 @@ struct SpeechDatasetOptions {
 std::vector<std::string> speech_train_voices();
 std::vector<std::string> speech_test_voices();
 
+// One utterance of a synthetic corpus: what was spoken, how, and its frame labels.
+struct SpeechUtterance {
+  std::string split;  // "train" or "test"
+  std::string text, voice;
+  int rate_wpm = 0, pitch = 0;
+  SynthesizedSpeech speech;
+  std::vector<int64_t> frame_labels;  // ids into the corpus inventory, one per fbank frame
+};
+
+struct SpeechCorpus {
+  std::vector<std::string> phonemes;  // the inventory: id -> name, silence (id 0) first, then the
+                                      // other phonemes in name order
+  std::vector<SpeechUtterance> utterances;  // the training ones first, then the test ones
+};
+
+// Speaks options.utterances random sentences in memory (what generate_speech_dataset writes).
+// Deterministic for a seed in a fresh process (see synthesize). `progress(done, total)` is called
+// after each utterance if given.
+SpeechCorpus make_speech_corpus(const SpeechDatasetOptions& options,
+                                const std::function<void(int64_t, int64_t)>& progress = {});
+
 // Writes a data set into `dir`: train/ and test/ with utt_NNNNN.wav (16 kHz PCM16) and
 // utt_NNNNN.labels.npy (int64 phoneme ids, one per fbank frame of the WAV), phonemes.json (the
 // inventory: id -> name, silence first), manifest.jsonl (one line per utterance: split, files,
