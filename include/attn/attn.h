@@ -36,5 +36,6 @@
 #include "attn/train/loss.h"
 #include "attn/train/optim.h"
 #include "attn/train/progress.h"
+#include "attn/train/speech_augment.h"
 #include "attn/train/speech_synth.h"
 #include "attn/version.h"
