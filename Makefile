@@ -53,6 +53,8 @@ demo: build
 	@$(ATTN) speech new-model --out $(DEMO_OUT)/speech/model --seed 1
 	@$(ATTN) stream --wav /usr/share/pocketsphinx/test/data/librivox/*.wav --model $(DEMO_OUT)/speech/model \
 	  --chunk 16 --left-chunks 4 --threads 1 --quiet
+	@echo "== Speech: full vs truncated attention labelling the phonemes of espeak-ng voices never heard in training ($(DEMO_OUT)/speech/experiment/accuracy.png, about a minute):"
+	@$(ATTN) experiment speech --quick --quiet --out-dir $(DEMO_OUT)/speech/experiment
 	@if ls build/release/python/attn/_attn*.so >/dev/null 2>&1; then \
 	  echo "== Attention from Python (import attn), checked against PyTorch:"; \
 	  PYTHONPATH=build/release/python /usr/bin/python3 examples/python/tour.py; fi

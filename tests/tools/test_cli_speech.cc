@@ -5,8 +5,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <numbers>
+#include <sstream>
 
 #include "attn/attn.h"
 #include "cli_runner.h"
@@ -114,6 +114,35 @@ TEST(CliData, SpeechIsTheSameBytesForASeedInFreshProcesses) {
   r = run_cli("data speech --out " + a + " --utterances 0");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("attn: data speech: --utterances"), std::string::npos) << r.output;
+}
+
+TEST(CliExperiment, SpeechWritesItsTableCsvAndPlots) {
+  const std::string out = temp("experiment");
+  std::filesystem::remove_all(out);
+  auto r = run_cli(
+      "experiment speech --utterances 20 --steps 2 --models full,window2,lstm-uni "
+      "--d-model 16 --layers 1 --ff 16 --mel-bins 16 --plot-model window2 --quiet "
+      "--threads 1 --out-dir " +
+      out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* s : {"majority class", "window2", "lstm-uni", "real PER"})
+    EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
+  std::ifstream csv(out + "/results.csv");
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_NE(header.find("test_frame_accuracy,inference_ms_10s,attention_gflops_10s"),
+            std::string::npos);
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_EQ(rows, 4);  // three models and the majority class
+  for (const char* f : {"/accuracy.png", "/cost.png"})
+    EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
+  r = run_cli("experiment speech --models window2,gru --out-dir " + out);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--models"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("'gru'"), std::string::npos) << r.output;
+  r = run_cli("experiment speech --steps 0 --out-dir " + out);
+  EXPECT_EQ(r.code, 2);
 }
 
 TEST(CliSpeech, BenchSpeechReportsEveryMaskAndTheStream) {

@@ -55,6 +55,7 @@ void add_encode_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_train_fashion_command(CLI::App* train);           // under `attn train`
 void add_experiment_images_command(CLI::App* experiment);  // under `attn experiment`
+void add_experiment_speech_command(CLI::App* experiment);  // under `attn experiment`
 void add_image_command(CLI::App& app);
 void add_fbank_command(CLI::App& app);
 void add_speech_command(CLI::App& app);

@@ -109,6 +109,7 @@ void add_experiment_command(CLI::App& app) {
   CLI::App* exp = app.add_subcommand("experiment", "The lecture's experiments on real training");
   exp->require_subcommand(1);
   add_experiment_images_command(exp);
+  add_experiment_speech_command(exp);
   auto o = std::make_shared<RecallOptions>();
   CLI::App* sub = exp->add_subcommand(
       "rnn-vs-attention",

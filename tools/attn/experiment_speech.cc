@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: MIT
+// attn experiment speech: the lecture's speech claim on labelled speech. A synthetic espeak-ng
+// corpus (held-out voices for testing) trains frame-level phoneme classifiers that differ only in
+// their sequence model: full self-attention, truncated windows, streaming chunks, interval sampling
+// and LSTMs (examples/experiments/speech_models.h). Per model: frame accuracy on the held-out
+// voices, parameters, training time, inference ms and attention FLOPs on 10 s of audio, and the
+// phone error rate on the LibriVox clips of pocketsphinx-testdata. Writes results.csv,
+// accuracy.png, cost.png and, for one model, the attention map and predictions on a real clip.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <regex>
+#include <sstream>
+
+#include "attn/attn.h"
+#include "commands.h"
+#include "images_cli.h"
+#include "speech_common.h"
+#include "speech_training.h"
+
+namespace attn::cli {
+
+namespace {
+
+struct SpeechExperimentOptions {
+  train::SpeechDatasetOptions corpus{.utterances = 800};
+  examples::SpeechModelConfig model;
+  examples::SpeechTrainOptions train;
+  std::string models, plot_model = "window16", out_dir = "build/experiments/speech";
+  int threads = 0;
+  bool quick = false, no_augment = false;
+};
+
+struct Row {
+  examples::SpeechModelSpec spec;
+  examples::SpeechTrainResult r;
+  double inference_ms = 0.0, attention_gflops = 0.0, real_per = -1.0;
+};
+
+constexpr int64_t kTenSeconds = 1000;  // feature frames
+
+struct RealClip {
+  std::string name;
+  Tensor feats;                    // (T, F), normalised
+  std::vector<int64_t> reference;  // espeak-ng's phonemes of the transcript, no silence
+};
+
+// The LibriVox clips with espeak-ng's phonemisation of their transcripts (empty if not installed).
+std::vector<RealClip> load_real_clips(const examples::SpeechExperimentData& d, const Context& ctx) {
+  std::vector<RealClip> clips;
+  const std::vector<std::string> paths = librivox_clips();
+  if (paths.empty()) return clips;
+  const std::string dir = std::filesystem::path(paths[0]).parent_path().string();
+  std::ifstream f(dir + "/transcription");
+  std::map<std::string, std::string> text;
+  const std::regex line("<s> (.*) </s> \\((.*)\\)");
+  for (std::string l; std::getline(f, l);) {
+    std::smatch m;
+    if (std::regex_search(l, m, line)) text[m[2].str()] = m[1].str();
+  }
+  for (const std::string& p : paths) {
+    RealClip c;
+    c.name = std::filesystem::path(p).stem().string();
+    if (!text.count(c.name)) continue;
+    const audio::Audio a = audio::load(p);
+    c.feats = examples::speech_features(a.samples.view().select(0, 0), d, ctx);
+    for (const std::string& ph : train::synthesize(text[c.name]).phonemes) {
+      if (ph == train::kSilencePhoneme) continue;
+      const auto it = d.ids.find(ph);
+      c.reference.push_back(it == d.ids.end() ? -1 : it->second);
+    }
+    clips.push_back(std::move(c));
+  }
+  return clips;
+}
+
+// Phone errors over all clips / reference phonemes.
+double phone_error_rate(examples::SpeechFrameModel& model, const std::vector<RealClip>& clips,
+                        const Context& ctx) {
+  int64_t errors = 0, total = 0;
+  for (const RealClip& c : clips) {
+    const auto hyp =
+        examples::collapse_frames(examples::speech_predict(model, c.feats.view(), ctx));
+    errors += examples::edit_distance(hyp, c.reference);
+    total += static_cast<int64_t>(c.reference.size());
+  }
+  return total ? static_cast<double>(errors) / static_cast<double>(total) : -1.0;
+}
+
+// The attention map of the last layer over the first clip, its spectrogram and the model's
+// per-frame posteriors, as PNGs, and the predicted and reference phonemes as text.
+void write_real_clip_plots(const SpeechExperimentOptions& o, examples::SpeechFrameModel& model,
+                           const examples::SpeechExperimentData& d, const RealClip& c,
+                           const Context& ctx) {
+  const std::string base = o.out_dir + "/real_" + model.spec().name;
+  constexpr double kEnc = 0.04, kFeat = 0.01;  // seconds per encoder / feature frame
+  const Tensor map =
+      model.attention_map(c.feats.view().unsqueeze(0), model.config().layers - 1, ctx);
+  float vmax = 0.0f;
+  for (float v : map.values()) vmax = std::max(vmax, v);
+  io::Heatmap h;
+  const std::string clip = "LibriVox clip " + c.name.substr(c.name.rfind('-') + 1);
+  h.title = "Layer " + std::to_string(model.config().layers) + " attention (" + model.spec().name +
+            ", mean of heads), " + clip;
+  h.x_label = "key time (s)";
+  h.y_label = "query time (s)";
+  h.value_label = "probability";
+  h.values = map.view();
+  h.vmax = std::max(1e-6f, vmax);
+  h.dx = h.dy = kEnc;
+  io::write_heatmap(base + "_attention.png", h);
+  const Tensor spec_t = Tensor::copy_of(c.feats.view().transpose(0, 1));
+  io::Heatmap s;
+  s.title = "Normalised log-mel fbank, " + clip;
+  s.x_label = "time (s)";
+  s.y_label = "mel bin";
+  s.value_label = "standardised log energy";
+  s.values = spec_t.view();
+  s.vmin = -3.0, s.vmax = 3.0;
+  s.dx = kFeat;
+  s.y_up = true;
+  s.height = 420;
+  io::write_heatmap(base + "_spectrogram.png", s);
+  const std::vector<int64_t> len = {c.feats.dim(0)};
+  const Tensor logits = model.forward(c.feats.view().unsqueeze(0), len, false, ctx);
+  const int64_t T = logits.dim(1), K = logits.dim(2);
+  Tensor post(Shape{K, T});
+  for (int64_t t = 0; t < T; ++t) {
+    float mx = logits(0, t, 0), sum = 0.0f;
+    for (int64_t k = 1; k < K; ++k) mx = std::max(mx, logits(0, t, k));
+    for (int64_t k = 0; k < K; ++k) sum += std::exp(logits(0, t, k) - mx);
+    for (int64_t k = 0; k < K; ++k) post(k, t) = std::exp(logits(0, t, k) - mx) / sum;
+  }
+  io::Heatmap p;
+  p.title = "Per-frame phoneme posteriors (" + model.spec().name + "), " + clip;
+  p.x_label = "time (s)";
+  p.y_label = "phoneme id";
+  p.value_label = "probability";
+  p.values = post.view();
+  p.dx = kEnc;
+  p.y_up = true;
+  p.height = 420;
+  io::write_heatmap(base + "_posteriors.png", p);
+  std::ofstream txt(base + "_phonemes.txt");
+  txt << "# " << c.name << ", model " << model.spec().name << "\n# id phoneme\n";
+  for (size_t i = 0; i < d.phonemes.size(); ++i) txt << i << " " << d.phonemes[i] << "\n";
+  const auto name = [&](int64_t id) { return id < 0 ? std::string("?") : d.phonemes[size_t(id)]; };
+  const auto hyp = examples::collapse_frames(examples::speech_predict(model, c.feats.view(), ctx));
+  txt << "# predicted " << hyp.size() << " phonemes, reference " << c.reference.size()
+      << ", edit distance " << examples::edit_distance(hyp, c.reference) << "\n";
+  txt << "# predicted (collapsed, no silence):\n";
+  for (int64_t id : hyp) txt << name(id) << " ";
+  txt << "\n# reference (espeak-ng's phonemes of the transcript):\n";
+  for (int64_t id : c.reference) txt << name(id) << " ";
+  txt << "\n";
+}
+
+void write_csv(const SpeechExperimentOptions& o, const std::vector<Row>& rows,
+               const examples::SpeechExperimentData& d) {
+  const std::string csv = o.out_dir + "/results.csv";
+  std::ofstream f(csv);
+  if (!f) fail<IoError>("--out-dir", "cannot write '", csv, "'");
+  f << "model,window,parameters,steps,train_seconds,test_frame_accuracy,inference_ms_10s,"
+       "attention_gflops_10s,attention_cost_vs_full,real_speech_per\n";
+  double full = 0.0;
+  for (const Row& r : rows)
+    if (r.spec.name == "full") full = r.attention_gflops;
+  for (const Row& r : rows)
+    f << r.spec.name << "," << r.spec.window << "," << r.r.parameters << "," << r.r.steps << ","
+      << r.r.train_seconds << "," << r.r.test_accuracy << "," << r.inference_ms << ","
+      << r.attention_gflops << "," << (full > 0 ? r.attention_gflops / full : std::nan("")) << ","
+      << r.real_per << "\n";
+  f << "majority-class,-1,0,0,0," << d.majority_accuracy << ",0,0,0,-1\n";
+  if (!f) fail<IoError>("--out-dir", "cannot write '", csv, "'");
+}
+
+// A horizontal reference line over the window axis.
+io::PlotSeries flat(const std::string& label, double y, const std::vector<double>& xs) {
+  return {label, std::vector<double>(xs.size(), y), xs};
+}
+
+void write_plots(const SpeechExperimentOptions& o, const std::vector<Row>& rows,
+                 const examples::SpeechExperimentData& d) {
+  io::PlotSeries win{"window ±w", {}, {}}, cost{"window ±w: attention FLOPs / full", {}, {}};
+  io::PlotSeries ms{"window ±w: inference / full", {}, {}};
+  double full_flops = 0.0, full_ms = 0.0;
+  for (const Row& r : rows)
+    if (r.spec.name == "full") full_flops = r.attention_gflops, full_ms = r.inference_ms;
+  for (const Row& r : rows)
+    if (r.spec.window >= 0 && r.spec.mask.dilation == 1) {
+      win.x.push_back(static_cast<double>(r.spec.window));
+      win.y.push_back(r.r.test_accuracy);
+      cost.x.push_back(static_cast<double>(r.spec.window));
+      cost.y.push_back(full_flops > 0 ? r.attention_gflops / full_flops : std::nan(""));
+      ms.x.push_back(static_cast<double>(r.spec.window));
+      ms.y.push_back(full_ms > 0 ? r.inference_ms / full_ms : std::nan(""));
+    }
+  std::vector<double> xs = win.x;
+  if (xs.size() < 2) xs = {2.0, 32.0};
+  io::LinePlot acc;
+  acc.title = "Frame phoneme accuracy on held-out voices (" + std::to_string(o.train.steps) +
+              " steps per model)";
+  acc.x_label = "attention window ±w (encoder frames of 40 ms, log scale)";
+  acc.y_label = "frame accuracy";
+  acc.log_x = true;
+  acc.y_min = 0.0, acc.y_max = 1.0;
+  if (!win.x.empty()) acc.series.push_back(win);
+  for (const Row& r : rows)
+    if (r.spec.window < 0 || r.spec.mask.dilation > 1)
+      acc.series.push_back(flat(r.spec.name, r.r.test_accuracy, xs));
+  acc.series.push_back(flat("majority class", d.majority_accuracy, xs));
+  io::write_line_plot(o.out_dir + "/accuracy.png", acc);
+  io::LinePlot c;
+  c.title = "Cost of a window relative to full attention, 10 s of audio (250 encoder frames)";
+  c.x_label = acc.x_label;
+  c.y_label = "fraction of full attention";
+  c.log_x = true;
+  c.y_min = 0.0, c.y_max = 1.05;
+  c.series = {cost, ms, flat("1/5 (the target for ±16)", 0.2, xs)};
+  io::write_line_plot(o.out_dir + "/cost.png", c);
+}
+
+void print_header(const SpeechExperimentOptions& o, const examples::SpeechExperimentData& d,
+                  const Context& ctx) {
+  const auto& m = o.model;
+  std::cout << "Frame phoneme classification on espeak-ng speech: " << d.train_feats.size()
+            << " training utterances, " << d.test_feats.size() << " test utterances by voices "
+            << "never heard in training, " << d.phonemes.size() << " phonemes; " << m.input_dim
+            << " fbank bins -> Conv2dSubsampling4 (40 ms frames) -> model -> Linear. Attention: "
+            << m.layers << " pre-norm layers, d_model " << m.d_model << ", " << m.nhead
+            << " heads; " << o.train.steps << " steps of " << o.train.batch << " utterances, "
+            << (o.train.augment.enabled ? "noise + speed + SpecAugment" : "no augmentation") << "; "
+            << ctx.num_threads() << " threads, SIMD " << ops::simd_target()
+            << "\nClaim (the lecture): a frame needs only its neighbourhood, so truncated "
+               "attention does about as well as full attention at a fraction of its cost.\n"
+            << "majority class ('" << d.phonemes[static_cast<size_t>(d.majority_class)]
+            << "'): frame accuracy " << std::fixed << std::setprecision(3) << d.majority_accuracy
+            << "\n"
+            << std::left << std::setw(20) << "model" << std::right << std::setw(9) << "params"
+            << std::setw(10) << "accuracy" << std::setw(9) << "train s" << std::setw(11)
+            << "10 s: ms" << std::setw(12) << "attn GFLOP" << std::setw(9) << "real PER"
+            << "\n";
+}
+
+void run(SpeechExperimentOptions o) {
+  if (o.quick) {
+    o.corpus.utterances = 240;
+    o.train.steps = 100;
+    o.train.evaluations = 1;
+    o.model.d_model = 64;
+    o.model.layers = 2;
+    o.model.dim_feedforward = 256;
+    if (o.models.empty()) o.models = "full,window2,window8";
+    o.plot_model = "window8";
+  }
+  std::vector<examples::SpeechModelSpec> specs;
+  const std::string list = o.models.empty() ? "" : o.models;
+  std::vector<std::string> names = examples::default_speech_models();
+  if (!list.empty()) {
+    names.clear();
+    std::stringstream ss(list);
+    for (std::string n; std::getline(ss, n, ',');) names.push_back(n);
+  }
+  for (const std::string& n : names) {
+    try {
+      specs.push_back(examples::parse_speech_model(n));
+    } catch (const ValueError& e) {
+      usage_fail("--models", e.what());
+    }
+  }
+  if (o.corpus.utterances < 10)
+    usage_fail("--utterances", "must be >= 10, got ", o.corpus.utterances);
+  if (o.train.steps < 1) usage_fail("--steps", "must be >= 1, got ", o.train.steps);
+  if (o.train.batch < 1) usage_fail("--batch", "must be >= 1, got ", o.train.batch);
+  if (o.model.d_model < 1 || o.model.d_model % o.model.nhead != 0)
+    usage_fail("--d-model", "must be a positive multiple of the ", o.model.nhead, " heads, got ",
+               o.model.d_model);
+  o.train.augment.enabled = !o.no_augment;
+  make_out_dir(o.out_dir);
+  Context ctx(ContextOptions{.num_threads = checked_threads("experiment", o.threads),
+                             .seed = o.train.seed});
+  o.corpus.seed = o.train.seed;
+  std::cerr << "synthesising " << o.corpus.utterances << " utterances with espeak-ng\n";
+  train::ProgressBar bar(std::cerr, o.corpus.utterances, o.train.progress);
+  train::SpeechCorpus corpus = train::make_speech_corpus(
+      o.corpus, [&](int64_t done, int64_t) { bar.update(done, std::nan("")); });
+  bar.finish();
+  const examples::SpeechExperimentData d =
+      examples::prepare_speech_data(std::move(corpus), o.model.input_dim, ctx);
+  o.model.classes = static_cast<int64_t>(d.phonemes.size());
+  const std::vector<RealClip> clips = load_real_clips(d, ctx);
+  print_header(o, d, ctx);
+  std::vector<Row> rows;
+  for (const auto& spec : specs) {
+    Rng rng(o.train.seed);
+    examples::SpeechFrameModel model(spec, o.model, rng);
+    Row row{spec, examples::train_speech_model(model, d, o.train, ctx)};
+    row.inference_ms = examples::speech_inference_ms(model, kTenSeconds, 5, ctx);
+    row.attention_gflops =
+        model.attention_flops(nn::Conv2dSubsampling4::output_length(kTenSeconds)) * 1e-9;
+    if (!clips.empty()) row.real_per = phone_error_rate(model, clips, ctx);
+    if (spec.name == o.plot_model && !clips.empty() &&
+        spec.kind == examples::SpeechModelKind::kAttention)
+      write_real_clip_plots(o, model, d, clips[0], ctx);
+    std::cout << std::left << std::setw(20) << spec.name << std::right << std::setw(9)
+              << row.r.parameters << std::fixed << std::setprecision(3) << std::setw(10)
+              << row.r.test_accuracy << std::setprecision(1) << std::setw(9) << row.r.train_seconds
+              << std::setw(11) << row.inference_ms << std::setprecision(3) << std::setw(12)
+              << row.attention_gflops << std::setw(9) << row.real_per << "\n"
+              << std::flush;
+    rows.push_back(std::move(row));
+  }
+  write_csv(o, rows, d);
+  write_plots(o, rows, d);
+  std::cout << "wrote " << o.out_dir << "/results.csv, accuracy.png, cost.png"
+            << (clips.empty() ? " (pocketsphinx-testdata is not installed: no real-speech PER)"
+                              : ", real_" + o.plot_model + "_*.png")
+            << "\n";
+}
+
+}  // namespace
+
+void add_experiment_speech_command(CLI::App* exp) {
+  auto o = std::make_shared<SpeechExperimentOptions>();
+  // The size docs/speech.md ran: about 35 minutes for the 13 models on 2 cores.
+  o->model.d_model = 96, o->model.layers = 3, o->model.dim_feedforward = 384;
+  o->train.steps = 400;
+  CLI::App* sub = exp->add_subcommand(
+      "speech", "Truncated vs full self-attention vs LSTM on frame-level phoneme labelling");
+  sub->add_option("--models", o->models,
+                  "Comma-separated models: full, window<W>, chunk<C>x<L>, dilation<D>[-window<W>], "
+                  "lstm-uni, lstm-bi (default: full, window2..32, chunk16x4, dilation2/4 with and "
+                  "without window16, both LSTMs)");
+  sub->add_option("--utterances", o->corpus.utterances, "Utterances to synthesise (20% test)")
+      ->capture_default_str();
+  sub->add_option("--steps", o->train.steps, "Training steps per model")->capture_default_str();
+  sub->add_option("--batch", o->train.batch, "Utterances per step")->capture_default_str();
+  sub->add_option("--lr", o->train.lr, "Peak learning rate")->capture_default_str();
+  sub->add_option("--d-model", o->model.d_model, "Attention width")->capture_default_str();
+  sub->add_option("--layers", o->model.layers, "Attention layers")->capture_default_str();
+  sub->add_option("--ff", o->model.dim_feedforward, "Attention feed-forward width")
+      ->capture_default_str();
+  sub->add_option("--mel-bins", o->model.input_dim, "fbank bins")->capture_default_str();
+  sub->add_option("--seed", o->train.seed, "Seed of the corpus, models and batches")
+      ->capture_default_str();
+  sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
+  sub->add_option("--plot-model", o->plot_model,
+                  "The model whose attention map and predictions on a real clip are drawn")
+      ->capture_default_str();
+  sub->add_option("--out-dir", o->out_dir, "Where results.csv and the plots go")
+      ->capture_default_str();
+  sub->add_flag("--no-augment", o->no_augment, "No noise, speed perturbation or SpecAugment");
+  sub->add_flag("--quick", o->quick,
+                "240 utterances, 100 steps, width 64, 2 layers, full/window2/window8 (make demo)");
+  sub->add_flag(
+      "--quiet", [o](int64_t) { o->train.progress = false; }, "No progress bars");
+  sub->callback([o] { run(*o); });
+}
+
+}  // namespace attn::cli
