@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
+#include <string_view>
 
 namespace attn::examples {
 
@@ -44,35 +44,58 @@ int64_t matched_lstm_hidden(const SpeechModelConfig& c, bool bidirectional) {
 
 }  // namespace
 
+namespace {
+
+// The number that `text` is after `prefix` (1 to 6 digits), or -1.
+int64_t number_after(std::string_view text, std::string_view prefix) {
+  if (text.substr(0, prefix.size()) != prefix) return -1;
+  const std::string_view digits = text.substr(prefix.size());
+  if (digits.empty() || digits.size() > 6) return -1;
+  int64_t n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return -1;
+    n = 10 * n + (c - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
 SpeechModelSpec parse_speech_model(const std::string& name) {
   SpeechModelSpec s;
   s.name = name;
-  std::smatch m;
-  const auto num = [&](size_t i) { return std::stoll(m[i].str()); };
   if (name == "full") return s;
   if (name == "lstm-uni" || name == "lstm-bi") {
     s.kind = SpeechModelKind::kLSTM;
     s.bidirectional = name == "lstm-bi";
     return s;
   }
-  if (std::regex_match(name, m, std::regex("window([0-9]{1,6})"))) {
-    s.mask = window_mask(num(1));
-    s.window = num(1);
+  const std::string_view n = name;
+  if (const int64_t w = number_after(n, "window"); w >= 0) {
+    s.mask = window_mask(w);
+    s.window = w;
     return s;
   }
-  if (std::regex_match(name, m, std::regex("chunk([0-9]{1,6})x([0-9]{1,6})")) && num(1) > 0) {
-    s.mask.chunk_size = num(1);
-    s.mask.num_left_chunks = num(2);
-    return s;
-  }
-  if (std::regex_match(name, m, std::regex("dilation([0-9]{1,6})(-window([0-9]{1,6}))?")) &&
-      num(1) > 1) {
-    if (m[3].matched) {
-      s.mask = window_mask(num(3));
-      s.window = num(3);
+  if (const auto x = n.find('x'); n.substr(0, 5) == "chunk" && x != std::string_view::npos) {
+    const int64_t c = number_after(n.substr(0, x), "chunk"), l = number_after(n.substr(x), "x");
+    if (c > 0 && l >= 0) {
+      s.mask.chunk_size = c;
+      s.mask.num_left_chunks = l;
+      return s;
     }
-    s.mask.dilation = num(1);
-    return s;
+  }
+  if (n.substr(0, 8) == "dilation") {
+    const auto dash = n.find('-');
+    const int64_t d = number_after(n.substr(0, dash), "dilation");
+    const int64_t w = dash == std::string_view::npos ? -1 : number_after(n.substr(dash), "-window");
+    if (d > 1 && (dash == std::string_view::npos || w >= 0)) {
+      if (w >= 0) {
+        s.mask = window_mask(w);
+        s.window = w;
+      }
+      s.mask.dilation = d;
+      return s;
+    }
   }
   fail<ValueError>("parse_speech_model", "unknown model '", name, "'; expected one of ", kNames,
                    " (W >= 0, C >= 1, D >= 2)");

@@ -120,7 +120,7 @@ TEST(CliExperiment, SpeechWritesItsTableCsvAndPlots) {
   const std::string out = temp("experiment");
   std::filesystem::remove_all(out);
   auto r = run_cli(
-      "experiment speech --utterances 20 --steps 2 --models full,window2,lstm-uni "
+      "experiment speech --utterances 20 --steps 2 --models full,window2,window4,lstm-uni "
       "--d-model 16 --layers 1 --ff 16 --mel-bins 16 --plot-model window2 --quiet "
       "--threads 1 --out-dir " +
       out);
@@ -134,9 +134,17 @@ TEST(CliExperiment, SpeechWritesItsTableCsvAndPlots) {
             std::string::npos);
   int rows = 0;
   while (std::getline(csv, line)) ++rows;
-  EXPECT_EQ(rows, 4);  // three models and the majority class
+  EXPECT_EQ(rows, 5);  // four models and the majority class
+  for (const char* f : {"/accuracy.png", "/cost.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
+    std::filesystem::remove(out + f);
+  }
+  r = run_cli("experiment speech --replot --out-dir " + out);  // the plots again, from the CSV
+  ASSERT_EQ(r.code, 0) << r.output;
   for (const char* f : {"/accuracy.png", "/cost.png"})
     EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
+  r = run_cli("experiment speech --replot --out-dir " + temp("no-such-run"));
+  EXPECT_EQ(r.code, 2);
   r = run_cli("experiment speech --models window2,gru --out-dir " + out);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--models"), std::string::npos) << r.output;

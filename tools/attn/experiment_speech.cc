@@ -9,10 +9,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <memory>
-#include <regex>
 #include <sstream>
 
 #include "attn/attn.h"
@@ -30,14 +30,41 @@ struct SpeechExperimentOptions {
   examples::SpeechModelConfig model;
   examples::SpeechTrainOptions train;
   std::string models, plot_model = "window16", out_dir = "build/experiments/speech";
-  int threads = 0;
-  bool quick = false, no_augment = false;
+  int threads = 0, repeats = 1;
+  bool quick = false, no_augment = false, replot = false;
+};
+
+// One training run of a model (model seed = --seed + run; the corpus is the same for all).
+struct Run {
+  examples::SpeechTrainResult r;
+  double inference_ms = 0.0, real_per = -1.0;
 };
 
 struct Row {
   examples::SpeechModelSpec spec;
-  examples::SpeechTrainResult r;
-  double inference_ms = 0.0, attention_gflops = 0.0, real_per = -1.0;
+  std::vector<Run> runs;
+  double attention_gflops = 0.0;
+  double mean(double Run::*field) const {
+    double sum = 0.0;
+    for (const Run& r : runs) sum += r.*field;
+    return sum / static_cast<double>(runs.size());
+  }
+  double accuracy() const {
+    double sum = 0.0;
+    for (const Run& r : runs) sum += r.r.test_accuracy;
+    return sum / static_cast<double>(runs.size());
+  }
+  double train_seconds() const {
+    double sum = 0.0;
+    for (const Run& r : runs) sum += r.r.train_seconds;
+    return sum / static_cast<double>(runs.size());
+  }
+  std::pair<double, double> accuracy_range() const {
+    double lo = 1.0, hi = 0.0;
+    for (const Run& r : runs)
+      lo = std::min(lo, r.r.test_accuracy), hi = std::max(hi, r.r.test_accuracy);
+    return {lo, hi};
+  }
 };
 
 constexpr int64_t kTenSeconds = 1000;  // feature frames
@@ -56,10 +83,13 @@ std::vector<RealClip> load_real_clips(const examples::SpeechExperimentData& d, c
   const std::string dir = std::filesystem::path(paths[0]).parent_path().string();
   std::ifstream f(dir + "/transcription");
   std::map<std::string, std::string> text;
-  const std::regex line("<s> (.*) </s> \\((.*)\\)");
+  // Lines "<s> words </s> (clip name)".
   for (std::string l; std::getline(f, l);) {
-    std::smatch m;
-    if (std::regex_search(l, m, line)) text[m[2].str()] = m[1].str();
+    const auto open = l.find("<s> "), close = l.find(" </s> ("), end = l.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || end == std::string::npos ||
+        end < close + 7)
+      continue;
+    text[l.substr(close + 7, end - close - 7)] = l.substr(open + 4, close - open - 4);
   }
   for (const std::string& p : paths) {
     RealClip c;
@@ -163,64 +193,106 @@ void write_csv(const SpeechExperimentOptions& o, const std::vector<Row>& rows,
   const std::string csv = o.out_dir + "/results.csv";
   std::ofstream f(csv);
   if (!f) fail<IoError>("--out-dir", "cannot write '", csv, "'");
-  f << "model,window,parameters,steps,train_seconds,test_frame_accuracy,inference_ms_10s,"
+  f << "model,run,window,parameters,steps,train_seconds,test_frame_accuracy,inference_ms_10s,"
        "attention_gflops_10s,attention_cost_vs_full,real_speech_per\n";
   double full = 0.0;
   for (const Row& r : rows)
     if (r.spec.name == "full") full = r.attention_gflops;
-  for (const Row& r : rows)
-    f << r.spec.name << "," << r.spec.window << "," << r.r.parameters << "," << r.r.steps << ","
-      << r.r.train_seconds << "," << r.r.test_accuracy << "," << r.inference_ms << ","
-      << r.attention_gflops << "," << (full > 0 ? r.attention_gflops / full : std::nan("")) << ","
-      << r.real_per << "\n";
-  f << "majority-class,-1,0,0,0," << d.majority_accuracy << ",0,0,0,-1\n";
+  for (const Row& row : rows)
+    for (size_t i = 0; i < row.runs.size(); ++i) {
+      const Run& r = row.runs[i];
+      f << row.spec.name << "," << i << "," << row.spec.window << "," << r.r.parameters << ","
+        << r.r.steps << "," << r.r.train_seconds << "," << r.r.test_accuracy << ","
+        << r.inference_ms << "," << row.attention_gflops << ","
+        << (full > 0 ? row.attention_gflops / full : std::nan("")) << "," << r.real_per << "\n";
+    }
+  f << "majority-class,0,-1,0,0,0," << d.majority_accuracy << ",0,0,0,-1\n";
   if (!f) fail<IoError>("--out-dir", "cannot write '", csv, "'");
 }
 
-// A horizontal reference line over the window axis.
-io::PlotSeries flat(const std::string& label, double y, const std::vector<double>& xs) {
-  return {label, std::vector<double>(xs.size(), y), xs};
+// The rows `keep` selects as one curve of accuracy against attention GFLOPs, in cost order. A
+// single point becomes a short dash (a line needs two points).
+io::PlotSeries cost_curve(const std::string& label, const std::vector<Row>& rows,
+                          const std::function<bool(const examples::SpeechModelSpec&)>& keep) {
+  std::vector<std::pair<double, double>> points;
+  for (const Row& r : rows)
+    if (r.spec.kind == examples::SpeechModelKind::kAttention && keep(r.spec))
+      points.emplace_back(r.attention_gflops, r.accuracy());
+  std::sort(points.begin(), points.end());
+  if (points.size() == 1)
+    points = {{points[0].first * 0.93, points[0].second},
+              {points[0].first * 1.07, points[0].second}};
+  io::PlotSeries s{label, {}, {}};
+  for (const auto& [x, y] : points) s.x.push_back(x), s.y.push_back(y);
+  return s;
 }
 
-void write_plots(const SpeechExperimentOptions& o, const std::vector<Row>& rows,
-                 const examples::SpeechExperimentData& d) {
-  io::PlotSeries win{"window ±w", {}, {}}, cost{"window ±w: attention FLOPs / full", {}, {}};
-  io::PlotSeries ms{"window ±w: inference / full", {}, {}};
-  double full_flops = 0.0, full_ms = 0.0;
+void write_accuracy_plot(const SpeechExperimentOptions& o, const std::vector<Row>& rows,
+                         const examples::SpeechExperimentData& d) {
+  const auto window_only = [](const examples::SpeechModelSpec& s) {
+    return s.mask.dilation == 1 && s.mask.chunk_size == 0;
+  };
+  io::LinePlot acc;
+  acc.title = "Held-out frame accuracy against attention cost, " + std::to_string(o.train.steps) +
+              " steps" + (o.repeats > 1 ? ", mean of " + std::to_string(o.repeats) + " runs" : "");
+  acc.x_label = "attention GFLOP on 10 s of audio (log scale; full attention is the right end)";
+  acc.y_label =
+      "frame accuracy (majority class " + std::to_string(d.majority_accuracy).substr(0, 5) + ")";
+  acc.log_x = true;
+  acc.series.push_back(cost_curve("window ±2 ... ±32, full", rows, window_only));
+  acc.series.push_back(cost_curve("dilation 4, 2, full", rows, [](const auto& s) {
+    return s.mask.chunk_size == 0 && s.window < 0;
+  }));
+  acc.series.push_back(cost_curve("dilation 4, 2, 1 within ±16", rows, [](const auto& s) {
+    return s.mask.chunk_size == 0 && s.window == 16;
+  }));
   for (const Row& r : rows)
-    if (r.spec.name == "full") full_flops = r.attention_gflops, full_ms = r.inference_ms;
+    if (r.spec.mask.chunk_size > 0)
+      acc.series.push_back(
+          cost_curve(r.spec.name, rows, [&](const auto& s) { return s.name == r.spec.name; }));
+  double lo = 1e30, hi = 0.0;
+  for (const Row& r : rows)
+    if (r.attention_gflops > 0)
+      lo = std::min(lo, r.attention_gflops), hi = std::max(hi, r.attention_gflops);
+  for (const Row& r : rows)
+    if (r.spec.kind == examples::SpeechModelKind::kLSTM && hi > 0)
+      acc.series.push_back(
+          {r.spec.name + " (no attention)", {r.accuracy(), r.accuracy()}, {lo, hi}});
+  std::erase_if(acc.series, [](const io::PlotSeries& s) { return s.x.empty(); });
+  if (acc.series.empty()) return;
+  double y_lo = 1.0, y_hi = 0.0;  // the axis spans the results (to 0.05), so a point shows
+  for (const auto& series : acc.series)
+    for (double y : series.y) y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+  acc.y_min = std::max(0.0, std::floor(y_lo * 20.0 - 1.0) / 20.0);
+  acc.y_max = std::min(1.0, std::ceil(y_hi * 20.0 + 0.5) / 20.0);
+  io::write_line_plot(o.out_dir + "/accuracy.png", acc);
+}
+
+// Needs full attention and at least two windows; returns whether it wrote the plot.
+bool write_cost_plot(const SpeechExperimentOptions& o, const std::vector<Row>& rows) {
+  io::PlotSeries cost{"attention FLOPs / full", {}, {}}, ms{"inference ms / full", {}, {}};
+  double full_flops = 0.0, full_ms = 0.0, top = 1.05;
+  for (const Row& r : rows)
+    if (r.spec.name == "full")
+      full_flops = r.attention_gflops, full_ms = r.mean(&Run::inference_ms);
+  if (full_flops <= 0) return false;
   for (const Row& r : rows)
     if (r.spec.window >= 0 && r.spec.mask.dilation == 1) {
-      win.x.push_back(static_cast<double>(r.spec.window));
-      win.y.push_back(r.r.test_accuracy);
-      cost.x.push_back(static_cast<double>(r.spec.window));
-      cost.y.push_back(full_flops > 0 ? r.attention_gflops / full_flops : std::nan(""));
-      ms.x.push_back(static_cast<double>(r.spec.window));
-      ms.y.push_back(full_ms > 0 ? r.inference_ms / full_ms : std::nan(""));
+      const auto w = static_cast<double>(r.spec.window);
+      cost.x.push_back(w), cost.y.push_back(r.attention_gflops / full_flops);
+      ms.x.push_back(w), ms.y.push_back(r.mean(&Run::inference_ms) / full_ms);
+      top = std::max(top, 1.5 * ms.y.back());  // room for the legend above the curves
     }
-  std::vector<double> xs = win.x;
-  if (xs.size() < 2) xs = {2.0, 32.0};
-  io::LinePlot acc;
-  acc.title = "Frame phoneme accuracy on held-out voices (" + std::to_string(o.train.steps) +
-              " steps per model)";
-  acc.x_label = "attention window ±w (encoder frames of 40 ms, log scale)";
-  acc.y_label = "frame accuracy";
-  acc.log_x = true;
-  acc.y_min = 0.0, acc.y_max = 1.0;
-  if (!win.x.empty()) acc.series.push_back(win);
-  for (const Row& r : rows)
-    if (r.spec.window < 0 || r.spec.mask.dilation > 1)
-      acc.series.push_back(flat(r.spec.name, r.r.test_accuracy, xs));
-  acc.series.push_back(flat("majority class", d.majority_accuracy, xs));
-  io::write_line_plot(o.out_dir + "/accuracy.png", acc);
+  if (cost.x.size() < 2) return false;
   io::LinePlot c;
-  c.title = "Cost of a window relative to full attention, 10 s of audio (250 encoder frames)";
-  c.x_label = acc.x_label;
+  c.title = "A window's cost relative to full attention, 10 s of audio (249 encoder frames)";
+  c.x_label = "attention window ±w (encoder frames of 40 ms, log scale)";
   c.y_label = "fraction of full attention";
   c.log_x = true;
-  c.y_min = 0.0, c.y_max = 1.05;
-  c.series = {cost, ms, flat("1/5 (the target for ±16)", 0.2, xs)};
+  c.y_min = 0.0, c.y_max = top;
+  c.series = {cost, ms, {"1/5", {0.2, 0.2}, {cost.x.front(), cost.x.back()}}};
   io::write_line_plot(o.out_dir + "/cost.png", c);
+  return true;
 }
 
 void print_header(const SpeechExperimentOptions& o, const examples::SpeechExperimentData& d,
@@ -240,12 +312,114 @@ void print_header(const SpeechExperimentOptions& o, const examples::SpeechExperi
             << "'): frame accuracy " << std::fixed << std::setprecision(3) << d.majority_accuracy
             << "\n"
             << std::left << std::setw(20) << "model" << std::right << std::setw(9) << "params"
-            << std::setw(10) << "accuracy" << std::setw(9) << "train s" << std::setw(11)
-            << "10 s: ms" << std::setw(12) << "attn GFLOP" << std::setw(9) << "real PER"
+            << std::setw(10) << "accuracy" << std::setw(16) << (o.repeats > 1 ? "(min-max)" : "")
+            << std::setw(9) << "train s" << std::setw(11) << "10 s: ms" << std::setw(12)
+            << "attn GFLOP" << std::setw(9) << "real PER"
             << "\n";
 }
 
+// --replot: the rows of a finished run, read back from its results.csv (as write_csv wrote it).
+std::vector<Row> read_csv(const SpeechExperimentOptions& o, double* majority) {
+  const std::string path = o.out_dir + "/results.csv";
+  std::ifstream f(path);
+  std::string line;
+  if (!f || !std::getline(f, line) || line.rfind("model,run,window,parameters,steps,", 0) != 0)
+    usage_fail("--replot", "'", path, "' is not the results.csv of `attn experiment speech`");
+  std::vector<Row> rows;
+  while (std::getline(f, line)) {
+    std::vector<std::string> c;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) c.push_back(cell);
+    if (c.size() != 11) usage_fail("--replot", "'", path, "': bad row '", line, "'");
+    if (c[0] == "majority-class") {
+      *majority = std::stod(c[6]);
+      continue;
+    }
+    try {
+      if (rows.empty() || rows.back().spec.name != c[0])
+        rows.push_back({examples::parse_speech_model(c[0]), {}, std::stod(c[8])});
+      Run run;
+      run.r.parameters = std::stoll(c[3]), run.r.steps = std::stoll(c[4]);
+      run.r.train_seconds = std::stod(c[5]), run.r.test_accuracy = std::stod(c[6]);
+      run.inference_ms = std::stod(c[7]), run.real_per = std::stod(c[10]);
+      rows.back().runs.push_back(run);
+    } catch (const std::exception&) {  // a model name or number that does not parse
+      usage_fail("--replot", "'", path, "': bad row '", line, "'");
+    }
+  }
+  return rows;
+}
+
+std::vector<examples::SpeechModelSpec> parse_models(const std::string& list) {
+  std::vector<std::string> names = examples::default_speech_models();
+  if (!list.empty()) {
+    names.clear();
+    std::stringstream ss(list);
+    for (std::string n; std::getline(ss, n, ',');) names.push_back(n);
+  }
+  std::vector<examples::SpeechModelSpec> specs;
+  for (const std::string& n : names) {
+    try {
+      specs.push_back(examples::parse_speech_model(n));
+    } catch (const ValueError& e) {
+      usage_fail("--models", e.what());
+    }
+  }
+  return specs;
+}
+
+// Trains, times and tests one model --repeats times; draws the real-clip plots of the first run
+// of --plot-model.
+Row train_row(const SpeechExperimentOptions& o, const examples::SpeechModelSpec& spec,
+              const examples::SpeechExperimentData& d, const std::vector<RealClip>& clips,
+              const Context& ctx) {
+  Row row{spec, {}, 0.0};
+  for (int i = 0; i < o.repeats; ++i) {
+    examples::SpeechTrainOptions t = o.train;
+    t.seed = o.train.seed + static_cast<uint64_t>(i);
+    Rng rng(t.seed);
+    examples::SpeechFrameModel model(spec, o.model, rng);
+    Run run{examples::train_speech_model(model, d, t, ctx)};
+    run.inference_ms = examples::speech_inference_ms(model, kTenSeconds, 5, ctx);
+    row.attention_gflops =
+        model.attention_flops(nn::Conv2dSubsampling4::output_length(kTenSeconds)) * 1e-9;
+    if (!clips.empty()) run.real_per = phone_error_rate(model, clips, ctx);
+    if (i == 0 && spec.name == o.plot_model && !clips.empty() &&
+        spec.kind == examples::SpeechModelKind::kAttention)
+      write_real_clip_plots(o, model, d, clips[0], ctx);
+    row.runs.push_back(std::move(run));
+  }
+  return row;
+}
+
+void print_row(const SpeechExperimentOptions& o, const Row& row) {
+  const auto [lo, hi] = row.accuracy_range();
+  std::ostringstream range;
+  if (o.repeats > 1) range << std::fixed << std::setprecision(3) << " (" << lo << "-" << hi << ")";
+  std::cout << std::left << std::setw(20) << row.spec.name << std::right << std::setw(9)
+            << row.runs[0].r.parameters << std::fixed << std::setprecision(3) << std::setw(10)
+            << row.accuracy() << std::setw(16) << range.str() << std::setprecision(1)
+            << std::setw(9) << row.train_seconds() << std::setw(11) << row.mean(&Run::inference_ms)
+            << std::setprecision(3) << std::setw(12) << row.attention_gflops << std::setw(9)
+            << row.mean(&Run::real_per) << "\n"
+            << std::flush;
+}
+
 void run(SpeechExperimentOptions o) {
+  if (o.replot) {
+    double majority = 0.0;
+    const std::vector<Row> rows = read_csv(o, &majority);
+    if (rows.empty()) usage_fail("--replot", "'", o.out_dir, "/results.csv' has no models");
+    o.train.steps = rows[0].runs[0].r.steps;
+    o.repeats = static_cast<int>(rows[0].runs.size());
+    examples::SpeechExperimentData d;
+    d.majority_accuracy = majority;
+    write_accuracy_plot(o, rows, d);
+    const bool cost = write_cost_plot(o, rows);
+    std::cout << "wrote " << o.out_dir << "/accuracy.png" << (cost ? " and cost.png" : "")
+              << " from its results.csv\n";
+    return;
+  }
   if (o.quick) {
     o.corpus.utterances = 240;
     o.train.steps = 100;
@@ -256,25 +430,14 @@ void run(SpeechExperimentOptions o) {
     if (o.models.empty()) o.models = "full,window2,window8";
     o.plot_model = "window8";
   }
-  std::vector<examples::SpeechModelSpec> specs;
-  const std::string list = o.models.empty() ? "" : o.models;
-  std::vector<std::string> names = examples::default_speech_models();
-  if (!list.empty()) {
-    names.clear();
-    std::stringstream ss(list);
-    for (std::string n; std::getline(ss, n, ',');) names.push_back(n);
-  }
-  for (const std::string& n : names) {
-    try {
-      specs.push_back(examples::parse_speech_model(n));
-    } catch (const ValueError& e) {
-      usage_fail("--models", e.what());
-    }
-  }
+  const std::vector<examples::SpeechModelSpec> specs = parse_models(o.models);
   if (o.corpus.utterances < 10)
     usage_fail("--utterances", "must be >= 10, got ", o.corpus.utterances);
   if (o.train.steps < 1) usage_fail("--steps", "must be >= 1, got ", o.train.steps);
+  if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
   if (o.train.batch < 1) usage_fail("--batch", "must be >= 1, got ", o.train.batch);
+  if (o.model.input_dim < 4) usage_fail("--mel-bins", "must be >= 4, got ", o.model.input_dim);
+  if (o.model.layers < 1) usage_fail("--layers", "must be >= 1, got ", o.model.layers);
   if (o.model.d_model < 1 || o.model.d_model % o.model.nhead != 0)
     usage_fail("--d-model", "must be a positive multiple of the ", o.model.nhead, " heads, got ",
                o.model.d_model);
@@ -295,30 +458,21 @@ void run(SpeechExperimentOptions o) {
   print_header(o, d, ctx);
   std::vector<Row> rows;
   for (const auto& spec : specs) {
-    Rng rng(o.train.seed);
-    examples::SpeechFrameModel model(spec, o.model, rng);
-    Row row{spec, examples::train_speech_model(model, d, o.train, ctx)};
-    row.inference_ms = examples::speech_inference_ms(model, kTenSeconds, 5, ctx);
-    row.attention_gflops =
-        model.attention_flops(nn::Conv2dSubsampling4::output_length(kTenSeconds)) * 1e-9;
-    if (!clips.empty()) row.real_per = phone_error_rate(model, clips, ctx);
-    if (spec.name == o.plot_model && !clips.empty() &&
-        spec.kind == examples::SpeechModelKind::kAttention)
-      write_real_clip_plots(o, model, d, clips[0], ctx);
-    std::cout << std::left << std::setw(20) << spec.name << std::right << std::setw(9)
-              << row.r.parameters << std::fixed << std::setprecision(3) << std::setw(10)
-              << row.r.test_accuracy << std::setprecision(1) << std::setw(9) << row.r.train_seconds
-              << std::setw(11) << row.inference_ms << std::setprecision(3) << std::setw(12)
-              << row.attention_gflops << std::setw(9) << row.real_per << "\n"
-              << std::flush;
-    rows.push_back(std::move(row));
+    rows.push_back(train_row(o, spec, d, clips, ctx));
+    print_row(o, rows.back());
   }
   write_csv(o, rows, d);
-  write_plots(o, rows, d);
-  std::cout << "wrote " << o.out_dir << "/results.csv, accuracy.png, cost.png"
-            << (clips.empty() ? " (pocketsphinx-testdata is not installed: no real-speech PER)"
-                              : ", real_" + o.plot_model + "_*.png")
-            << "\n";
+  write_accuracy_plot(o, rows, d);
+  const bool cost = write_cost_plot(o, rows);
+  bool plotted = false;
+  for (const auto& spec : specs)
+    plotted |= spec.name == o.plot_model && spec.kind == examples::SpeechModelKind::kAttention;
+  std::cout << "wrote " << o.out_dir << "/results.csv, accuracy.png" << (cost ? ", cost.png" : "");
+  if (clips.empty())
+    std::cout << " (pocketsphinx-testdata is not installed: no real-speech PER)";
+  else if (plotted)
+    std::cout << ", real_" << o.plot_model << "_{attention,spectrogram,posteriors}.png";
+  std::cout << "\n";
 }
 
 }  // namespace
@@ -347,11 +501,16 @@ void add_experiment_speech_command(CLI::App* exp) {
   sub->add_option("--seed", o->train.seed, "Seed of the corpus, models and batches")
       ->capture_default_str();
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
+  sub->add_option("--repeats", o->repeats,
+                  "Training runs per model (model seeds --seed, --seed + 1, ...; one corpus)")
+      ->capture_default_str();
   sub->add_option("--plot-model", o->plot_model,
                   "The model whose attention map and predictions on a real clip are drawn")
       ->capture_default_str();
   sub->add_option("--out-dir", o->out_dir, "Where results.csv and the plots go")
       ->capture_default_str();
+  sub->add_flag("--replot", o->replot,
+                "Only redraw accuracy.png and cost.png from the results.csv in --out-dir");
   sub->add_flag("--no-augment", o->no_augment, "No noise, speed perturbation or SpecAugment");
   sub->add_flag("--quick", o->quick,
                 "240 utterances, 100 steps, width 64, 2 layers, full/window2/window8 (make demo)");
