@@ -43,23 +43,24 @@ double default_attention_scale(int64_t head_size) {
 }
 
 bool AttentionMask::key_visible(int64_t b, int64_t t, int64_t s) const {
-  const int64_t p = t + query_offset;
-  if (causal && s > p) return false;
-  if (window_left >= 0 && s < p - window_left) return false;
-  if (window_right >= 0 && s > p + window_right) return false;
-  if (dilation > 1 && (p - s) % dilation != 0) return false;
+  const int64_t p = t + query_offset, k = s + key_offset;
+  if (causal && k > p) return false;
+  if (window_left >= 0 && k < p - window_left) return false;
+  if (window_right >= 0 && k > p + window_right) return false;
+  if (dilation > 1 && (p - k) % dilation != 0) return false;
   if (chunk_size > 0) {
-    const int64_t cs = internal::floor_div(s, chunk_size), cp = internal::floor_div(p, chunk_size);
-    if (cs > cp) return false;
-    if (num_left_chunks >= 0 && cs < cp - num_left_chunks) return false;
+    const int64_t ck = internal::floor_div(k, chunk_size), cp = internal::floor_div(p, chunk_size);
+    if (ck > cp) return false;
+    if (num_left_chunks >= 0 && ck < cp - num_left_chunks) return false;
   }
   if (!key_lengths.empty() && s >= key_lengths[static_cast<size_t>(b)]) return false;
   return true;
 }
 
 AttentionMask::Interval AttentionMask::key_interval(int64_t b, int64_t t, int64_t S) const {
+  // In key positions first, then shifted to local indices.
   const int64_t p = t + query_offset;
-  int64_t lo = 0, hi = S - 1;
+  int64_t lo = key_offset, hi = key_offset + S - 1;
   if (causal) hi = std::min(hi, p);
   if (window_left >= 0) lo = std::max(lo, p - window_left);
   if (window_right >= 0) hi = std::min(hi, p + window_right);
@@ -68,6 +69,7 @@ AttentionMask::Interval AttentionMask::key_interval(int64_t b, int64_t t, int64_
     hi = std::min(hi, (c + 1) * chunk_size - 1);
     if (num_left_chunks >= 0) lo = std::max(lo, (c - num_left_chunks) * chunk_size);
   }
+  lo -= key_offset, hi -= key_offset;
   if (!key_lengths.empty()) hi = std::min(hi, key_lengths[static_cast<size_t>(b)] - 1);
   return {lo, hi};
 }
@@ -91,6 +93,8 @@ void check_attention_mask(const char* fn, const ops::AttentionMask& m, int64_t B
   constexpr int64_t kLimit = int64_t{1} << 40;
   if (m.query_offset < -kLimit || m.query_offset > kLimit)
     fail<ValueError>(fn, "mask.query_offset ", m.query_offset, " is out of range");
+  if (m.key_offset < -kLimit || m.key_offset > kLimit)
+    fail<ValueError>(fn, "mask.key_offset ", m.key_offset, " is out of range");
   if (!m.key_lengths.empty()) {
     if (static_cast<int64_t>(m.key_lengths.size()) != B)
       fail<ShapeError>(fn, "mask.key_lengths has ", m.key_lengths.size(),

@@ -28,7 +28,7 @@ TensorD materialize(const AttentionMask& m, const BasicView<const T>& bias, int6
             value = 0.0;
             if (!m.alibi_slopes.empty())
               value -= static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]) *
-                       static_cast<double>(std::abs(t + m.query_offset - s));
+                       static_cast<double>(std::abs(t + m.query_offset - m.key_offset - s));
             if (bias.defined())
               value += static_cast<double>(
                   bias(bias.dim(0) == 1 ? 0 : b, bias.dim(1) == 1 ? 0 : h, t, s));

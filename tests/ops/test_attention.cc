@@ -243,6 +243,13 @@ std::vector<Case> mask_cases() {
     c.alibi = true;
     c.bias = true, c.mask.query_offset = 20;
   });
+  add("key_offset_chunk_dilation_alibi", [](Case& c) {  // keys as one block of a longer sequence
+    c.mask.key_offset = 37, c.mask.query_offset = 50, c.mask.chunk_size = 16,
+    c.mask.num_left_chunks = 1, c.mask.dilation = 2, c.alibi = true;
+  });
+  add("key_offset_window_causal", [](Case& c) {
+    c.mask.key_offset = -45, c.mask.causal = true, c.mask.window_left = 40;
+  });
   add("negative_offset_empty_rows",
       [](Case& c) { c.mask.causal = true, c.mask.query_offset = -10; });
   return cases;
@@ -298,6 +305,7 @@ TEST(Attention, ReferenceBackwardMatchesFiniteDifferencesForEveryMaskKind) {
     if (c.mask.window_right > 0) c.mask.window_right = 2;
     if (c.mask.query_offset > 0) c.mask.query_offset = 2;
     if (c.mask.query_offset < 0) c.mask.query_offset = -2;
+    if (c.mask.key_offset != 0) c.mask.key_offset = c.mask.key_offset > 0 ? 3 : -2;
     for (auto& n : c.mask.key_lengths) n = std::min<int64_t>(n, 9) / 2;
     check_gradients(spec_of(c), one(op_case(c, seed++)), 1e-8, 1e-6);
   }

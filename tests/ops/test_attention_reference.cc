@@ -64,6 +64,13 @@ std::vector<MaskCase> mask_cases() {
   add("chunk_lengths_bias", [](MaskCase& c) {
     c.mask.chunk_size = 2, c.mask.num_left_chunks = 1, c.mask.key_lengths = {-1}, c.bias_kind = 1;
   });
+  // Keys that are one block of a longer sequence (sequence-parallel attention): chunk boundaries
+  // that do not fall on the block's start, and dilation classes shifted by the offset.
+  add("key_offset_causal", [](MaskCase& c) { c.mask.causal = true, c.mask.key_offset = -3; });
+  add("key_offset_chunk_window_dilation", [](MaskCase& c) {
+    c.mask.key_offset = 5, c.mask.query_offset = 7, c.mask.chunk_size = 4,
+    c.mask.num_left_chunks = 1, c.mask.window_left = 6, c.mask.dilation = 3, c.alibi = true;
+  });
   add("everything", [](MaskCase& c) {
     c.mask.causal = true, c.mask.window_left = 4, c.mask.window_right = 1, c.mask.dilation = 2;
     c.mask.chunk_size = 3, c.mask.num_left_chunks = 1, c.mask.key_lengths = {-1}, c.alibi = true;
@@ -109,23 +116,26 @@ Problem make_problem(const Sizes& z, const MaskCase& mc, uint64_t seed) {
 // Independent statement of the mask: each rule enumerates its own allowed set; the result is their
 // intersection. (Written from docs, not from AttentionMask::key_visible.)
 std::vector<bool> allowed_keys(const AttentionMask& m, int64_t b, int64_t t, int64_t S) {
-  const int64_t p = t + m.query_offset;
+  // Every rule speaks of positions: query t at p, key s at s + key_offset.
+  const int64_t p = t + m.query_offset, ko = m.key_offset;
   std::vector<bool> ok(static_cast<size_t>(S), true);
-  auto keep_only = [&](const std::set<int64_t>& keys) {
+  auto keep_only = [&](const std::set<int64_t>& positions) {
     for (int64_t s = 0; s < S; ++s)
-      if (!keys.count(s)) ok[static_cast<size_t>(s)] = false;
+      if (!positions.count(s + ko)) ok[static_cast<size_t>(s)] = false;
   };
   auto range = [](int64_t lo, int64_t hi) {  // [lo, hi)
     std::set<int64_t> r;
     for (int64_t s = lo; s < hi; ++s) r.insert(s);
     return r;
   };
-  if (m.causal) keep_only(range(0, p + 1));
-  if (m.window_left >= 0) keep_only(range(p - m.window_left, S));
-  if (m.window_right >= 0) keep_only(range(0, p + m.window_right + 1));
+  const int64_t first = ko, end = ko + S;  // the key positions present
+  if (m.causal) keep_only(range(first, p + 1));
+  if (m.window_left >= 0) keep_only(range(p - m.window_left, end));
+  if (m.window_right >= 0) keep_only(range(first, p + m.window_right + 1));
   if (m.dilation > 1) {
     std::set<int64_t> r;
-    for (int64_t j = -(S + std::abs(p)); j <= S + std::abs(p); ++j) r.insert(p + j * m.dilation);
+    const int64_t reach = S + std::abs(p) + std::abs(ko);
+    for (int64_t j = -reach; j <= reach; ++j) r.insert(p + j * m.dilation);
     keep_only(r);
   }
   if (m.chunk_size > 0) {  // WeNet subsequent_chunk_mask: [start, end)
@@ -133,10 +143,13 @@ std::vector<bool> allowed_keys(const AttentionMask& m, int64_t b, int64_t t, int
     const int64_t chunk =
         static_cast<int64_t>(std::floor(static_cast<double>(p) / static_cast<double>(C)));
     const int64_t start =
-        m.num_left_chunks < 0 ? 0 : std::max<int64_t>((chunk - m.num_left_chunks) * C, 0);
-    keep_only(range(start, std::min((chunk + 1) * C, S)));
+        m.num_left_chunks < 0 ? first : std::max<int64_t>((chunk - m.num_left_chunks) * C, first);
+    keep_only(range(start, std::min((chunk + 1) * C, end)));
   }
-  if (!m.key_lengths.empty()) keep_only(range(0, m.key_lengths[static_cast<size_t>(b)]));
+  if (!m.key_lengths.empty()) {  // on local indices
+    for (int64_t s = m.key_lengths[static_cast<size_t>(b)]; s < S; ++s)
+      ok[static_cast<size_t>(s)] = false;
+  }
   return ok;
 }
 
@@ -161,7 +174,7 @@ void brute_force(const Problem& pr, TensorD& out, TensorD& lse) {
           x *= pr.scale;
           if (!pr.mask.alibi_slopes.empty())
             x -= static_cast<long double>(pr.mask.alibi_slopes[static_cast<size_t>(h)]) *
-                 std::abs(t + pr.mask.query_offset - s);
+                 std::abs(t + pr.mask.query_offset - pr.mask.key_offset - s);
           if (pr.bias.defined())
             x += pr.bias(pr.bias.dim(0) == 1 ? 0 : b, pr.bias.dim(1) == 1 ? 0 : h, t, s);
           score[static_cast<size_t>(s)] = x;

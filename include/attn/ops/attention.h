@@ -18,23 +18,26 @@ namespace attn::ops {
 // Which keys a query may see: a plain value (no tensors inside, copy it freely). Every field is
 // optional and they combine with AND; the defaults see all. Positions: query t sits at position p =
 // t + query_offset on the key axis (query_offset = 0 is PyTorch's top-left alignment; query_offset
-// = S - T is FlashAttention's bottom-right alignment, the one a decoder with a KV cache wants). Key
-// s of batch b is visible to query t iff all of:
-//   causal:           s <= p
-//   window_left  >= 0: s >= p - window_left            (truncated attention: t sees t-left …
-//   t+right) window_right >= 0: s <= p + window_right           (-1 means unbounded on that side)
-//   dilation     >  1: (p - s) mod dilation == 0       (interval sampling; 1 means every key)
-//   chunk_size   >  0: chunk(s) <= chunk(p) and, if num_left_chunks >= 0,
-//                      chunk(s) >= chunk(p) - num_left_chunks, with chunk(x) = floor(x /
+// = S - T is FlashAttention's bottom-right alignment, the one a decoder with a KV cache wants), and
+// key s at position k = s + key_offset (0 unless the keys are one block of a longer sequence, as in
+// sequence-parallel attention: then the rules below see global positions). Key s of batch b is
+// visible to query t iff all of:
+//   causal:            k <= p
+//   window_left  >= 0: k >= p - window_left   (truncated attention: t sees t-left … t+right;
+//   window_right >= 0: k <= p + window_right   -1 means unbounded on that side)
+//   dilation     >  1: (p - k) mod dilation == 0       (interval sampling; 1 means every key)
+//   chunk_size   >  0: chunk(k) <= chunk(p) and, if num_left_chunks >= 0,
+//                      chunk(k) >= chunk(p) - num_left_chunks, with chunk(x) = floor(x /
 //                      chunk_size) (WeNet's subsequent_chunk_mask: full attention inside a chunk, L
 //                      chunks back)
-//   key_lengths:       s < key_lengths[b]              (padding; one length per batch entry)
-// Visible scores get  - alibi_slopes[h] * |p - s|  (ALiBi, symmetric as in ggml). A dense additive
+//   key_lengths:       s < key_lengths[b]   (padding, on the local index s; one length per batch)
+// Visible scores get  - alibi_slopes[h] * |p - k|  (ALiBi, symmetric as in ggml). A dense additive
 // bias (PyTorch's float attn_mask) is a separate argument of the attention calls, never part of the
 // mask. A query that sees no key has output 0 and lse = -inf (never NaN); its gradients are 0.
 struct AttentionMask {
   bool causal = false;
   int64_t query_offset = 0;
+  int64_t key_offset = 0;
   int64_t window_left = -1;
   int64_t window_right = -1;
   int64_t dilation = 1;
@@ -51,8 +54,8 @@ struct AttentionMask {
   // The rule above for one (batch, query, key) triple: the single definition of mask semantics that
   // every kernel and test refers to. b must index key_lengths when it is set.
   bool key_visible(int64_t b, int64_t t, int64_t s) const;
-  // The keys the rule leaves query t of batch b, ignoring dilation: the interval [lo, hi] of [0, S)
-  // (empty when lo > hi). Dilation then keeps the keys of it with (p - s) mod dilation == 0.
+  // The keys the rule leaves query t of batch b, ignoring dilation: the interval [lo, hi] of local
+  // indices in [0, S) (empty when lo > hi). Dilation then keeps the keys of it with (p - s) mod dilation == 0.
   // Kernels use it to skip key blocks; benchmarks to count unmasked work.
   struct Interval {
     int64_t lo, hi;
@@ -115,6 +118,38 @@ AttentionGrads attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorV
                               ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
                               const AttentionOptions& options = {}, ConstTensorView bias = {},
                               const Context& ctx = thread_context());
+
+// ---------------------------------------------------------------------------------------------------
+// Merging partial attentions. Attention over the keys K_a ∪ K_b (disjoint sets, e.g. two blocks of
+// a sequence split over ranks, or the key splits of flash-decoding) follows exactly from attention
+// over each part, given each part's out and lse:
+//   lse = log(exp(lse_a) + exp(lse_b)),   out = w_a·out_a + w_b·out_b,   w_x = exp(lse_x − lse).
+// A part that saw no key (lse = −inf) has weight 0; if neither did, out = 0 and lse = −inf.
+
+template <typename T>
+struct BasicAttentionMerge {
+  BasicTensor<T> out;  // (..., HSV)
+  BasicTensor<T> lse;  // (...)
+};
+using AttentionMerge = BasicAttentionMerge<float>;
+
+// out_a, out_b (..., HSV) and lse_a, lse_b (...), e.g. (B, NH, T, HSV) and (B, NH, T).
+AttentionMerge attention_merge(ConstTensorView out_a, ConstTensorView lse_a, ConstTensorView out_b,
+                               ConstTensorView lse_b, const Context& ctx = thread_context());
+
+// out:  (..., HSV)  overwritten; may be out_a itself (accumulating in place), else must not overlap
+// lse:  (...)       overwritten; may be lse_a itself, likewise
+void attention_merge_forward(ConstTensorView out_a, ConstTensorView lse_a, ConstTensorView out_b,
+                             ConstTensorView lse_b, TensorView out, TensorView lse,
+                             const Context& ctx);
+// Gradients of the merge. out, lse: its outputs; dout (..., HSV); dlse (...) or undefined (zero).
+// dout_a, dout_b (..., HSV) and dlse_a, dlse_b (...): ACCUMULATED (+=); any may be undefined (not
+// wanted). dout_x = w_x·dout,  dlse_x = w_x·(⟨dout, out_x − out⟩ + dlse).
+void attention_merge_backward(ConstTensorView out_a, ConstTensorView lse_a, ConstTensorView out_b,
+                              ConstTensorView lse_b, ConstTensorView out, ConstTensorView lse,
+                              ConstTensorView dout, ConstTensorView dlse, TensorView dout_a,
+                              TensorView dlse_a, TensorView dout_b, TensorView dlse_b,
+                              const Context& ctx);
 
 // ---------------------------------------------------------------------------------------------------
 // Out-parameter forms, for callers that own their buffers (modules, arenas). Same shapes and
@@ -198,6 +233,16 @@ void attention_backward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD
                         const AttentionMask& mask, ConstTensorViewD bias, double scale,
                         TensorViewD dq, TensorViewD dk, TensorViewD dv, TensorViewD dbias,
                         const Context& ctx);
+
+// The merge in double, row by row: the specification of attention_merge_forward/backward.
+void attention_merge_forward(ConstTensorViewD out_a, ConstTensorViewD lse_a, ConstTensorViewD out_b,
+                             ConstTensorViewD lse_b, TensorViewD out, TensorViewD lse,
+                             const Context& ctx);
+void attention_merge_backward(ConstTensorViewD out_a, ConstTensorViewD lse_a,
+                              ConstTensorViewD out_b, ConstTensorViewD lse_b, ConstTensorViewD out,
+                              ConstTensorViewD lse, ConstTensorViewD dout, ConstTensorViewD dlse,
+                              TensorViewD dout_a, TensorViewD dlse_a, TensorViewD dout_b,
+                              TensorViewD dlse_b, const Context& ctx);
 
 // The mask (and bias) as a dense additive tensor (B, NH, T, S): 0 or -inf for the structure, plus
 // ALiBi and bias. What xFormers calls materialize(): for tests and debugging, O(B·NH·T·S) memory.

@@ -90,7 +90,9 @@ inline Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
   plan.score_rows = class_queries <= kRowQueries;
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t rho = 0; rho < plan.step; ++rho) {
-      const int64_t t_first = ((rho - m.query_offset) % plan.step + plan.step) % plan.step;
+      // Query t meets key residue class rho where (t + query_offset) - (s + key_offset) ≡ 0.
+      const int64_t shift = m.query_offset - m.key_offset;
+      const int64_t t_first = ((rho - shift) % plan.step + plan.step) % plan.step;
       const int64_t count_q = class_count(t_first, d.T, plan.step);
       const int64_t nkeys = class_count(rho, d.S, plan.step);
       for (int64_t q0 = 0; q0 < count_q; q0 += plan.bq) {
@@ -115,7 +117,7 @@ inline Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
         qb.pos.resize(static_cast<size_t>(plan.bq));
         for (int64_t i = 0; i < plan.bq; ++i) {
           const int64_t t = qb.t0 + plan.step * std::min(i, qb.nq - 1);
-          const int64_t p = t + m.query_offset;
+          const int64_t p = t + m.query_offset - m.key_offset;  // relative to key 0 (ALiBi)
           const auto [lo, hi] = m.key_interval(b, t, d.S);
           int64_t jlo = ceil_div(lo - rho, plan.step), jhi = floor_div(hi - rho, plan.step);
           jlo = std::max<int64_t>(jlo, 0);
