@@ -15,6 +15,7 @@ packages=(
   dataset-fashion-mnist
   libsndfile1-dev libsoxr-dev libfftw3-dev libkissfft-dev pocketsphinx-testdata
   libespeak-ng-dev espeak-ng-data wamerican
+  libopenmpi-dev openmpi-bin
   python3-dev pybind11-dev python3-numpy python3-pytest python3-venv python3-pip
   python3-torch python3-torchaudio
 )
