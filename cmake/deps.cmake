@@ -38,6 +38,16 @@ if(ATTN_BUILD_BENCH)
   find_package(benchmark REQUIRED)
 endif()
 
+# MPI (OpenMPI from libopenmpi-dev) for the optional dist layer: sequence-parallel attention. Without it
+# attn builds as before, minus attn_dist, its tests and `attn dist`.
+if(ATTN_BUILD_DIST)
+  find_package(MPI COMPONENTS C)
+  if(NOT MPI_C_FOUND)
+    message(STATUS "attn: dist layer off (no MPI; install libopenmpi-dev openmpi-bin)")
+    set(ATTN_BUILD_DIST OFF)
+  endif()
+endif()
+
 # Python bindings: on by default when a Python with numpy and pybind11 are found. Debian's numpy belongs
 # to /usr/bin/python3 (another python3 on PATH may lack it), so that one is the default.
 if(ATTN_BUILD_PYTHON)

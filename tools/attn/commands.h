@@ -62,6 +62,7 @@ void add_speech_command(CLI::App& app);
 void add_stream_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
+void add_dist_command(CLI::App& app);  // only when built with MPI (ATTN_HAVE_DIST)
 
 // "1,2,3" -> {1, 2, 3}; throws attn::ValueError naming the option on anything else.
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text);

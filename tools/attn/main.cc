@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
   attn::cli::add_speech_command(app);
   attn::cli::add_stream_command(app);
   attn::cli::add_data_command(app);
+#ifdef ATTN_HAVE_DIST
+  attn::cli::add_dist_command(app);
+#endif
   auto report = [&](const std::string& what, int code) {
     const std::string sub = attn::cli::chosen_subcommands(app);
     std::cerr << "attn: " << (sub.empty() ? "" : sub + ": ")
