@@ -141,13 +141,26 @@ train::FitResult train_sequence_task(const SequenceTaskConfig& c, SequenceModel&
   o.eval_every = c.eval_every;
   o.context = &ctx;
   o.target_metric = std::max(0.0, c.target_accuracy);
+  // Data-parallel: rank r trains on sequences [r·b, (r+1)·b) of the step's global batch, b = batch
+  // / ranks.
+  const train::DataParallel& dp = o.data_parallel;
+  if (c.batch % dp.size != 0)
+    fail<ValueError>("train_sequence_task", "the batch (", c.batch, ") must be a multiple of the ",
+                     dp.size, " data-parallel ranks");
+  const int64_t b = c.batch / dp.size;
   std::vector<int64_t> x, y;
-  Tensor dlogits(Shape{c.batch * c.seq_len, c.vocab});
+  Tensor dlogits(Shape{b * c.seq_len, c.vocab});
   auto step = [&](int64_t s) {
     Rng data_rng(step_seed(c.seed, s, 1));
     make_sequence_batch(c, data_rng, c.batch, x, y);
+    if (dp.size > 1) {
+      const auto first = static_cast<std::ptrdiff_t>(dp.rank * b * c.seq_len),
+                 n = static_cast<std::ptrdiff_t>(b * c.seq_len);
+      x = std::vector<int64_t>(x.begin() + first, x.begin() + first + n);
+      y = std::vector<int64_t>(y.begin() + first, y.begin() + first + n);
+    }
     SequenceModel::Cache cache;
-    const Tensor logits = model.forward(x, c.batch, c.seq_len, &cache, ctx);
+    const Tensor logits = model.forward(x, b, c.seq_len, &cache, ctx);
     const auto ce = cross_entropy(logits.view(), y, dlogits.view());
     model.backward(dlogits.view(), cache, ctx);
     return train::StepResult{ce.loss, ce.correct, ce.count};

@@ -29,6 +29,57 @@ void check_options(const FitOptions& o) {
   if (!(o.target_metric >= 0))
     fail<ValueError>(fn, "target_metric must be >= 0 (0 = never stop early)");
   if (o.resume && o.checkpoint_path.empty()) fail<ValueError>(fn, "resume needs a checkpoint_path");
+  const DataParallel& dp = o.data_parallel;
+  if (dp.size < 1 || dp.rank < 0 || dp.rank >= dp.size)
+    fail<ValueError>(fn, "data_parallel needs 0 <= rank < size, got rank ", dp.rank, " of ",
+                     dp.size);
+  if (dp.size > 1 && (!dp.allreduce_sum || !dp.allreduce_sum_double))
+    fail<ValueError>(fn, "data_parallel over ", dp.size,
+                     " ranks needs allreduce_sum and allreduce_sum_double");
+  if (dp.bucket_floats < 1) fail<ValueError>(fn, "data_parallel.bucket_floats must be >= 1");
+}
+
+// Averages every gradient over the ranks. Buckets are filled from the last parameter back, the
+// order a backward finishes them in; each bucket is one allreduce of about bucket_floats values.
+void average_gradients(nn::Module& model, const DataParallel& dp, std::vector<float>& bucket) {
+  std::vector<nn::Parameter*> params;
+  for (auto& [name, p] : model.named_parameters()) params.push_back(p);
+  const float inv = 1.0f / static_cast<float>(dp.size);
+  std::vector<std::span<float>> pending;  // the gradients (or their pieces) in the bucket
+  size_t used = 0;
+  auto flush = [&] {
+    if (used == 0) return;
+    dp.allreduce_sum(std::span<float>(bucket.data(), used));
+    size_t at = 0;
+    for (const std::span<float> g : pending) {
+      for (size_t i = 0; i < g.size(); ++i) g[i] = bucket[at + i] * inv;
+      at += g.size();
+    }
+    pending.clear();
+    used = 0;
+  };
+  const auto cap = static_cast<size_t>(dp.bucket_floats);
+  bucket.resize(cap);
+  for (auto it = params.rbegin(); it != params.rend(); ++it) {
+    std::span<float> g = (*it)->grad.values();
+    while (!g.empty()) {  // a gradient larger than a bucket is split over several
+      const size_t n = std::min(g.size(), cap - used);
+      std::copy(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(n),
+                bucket.begin() + static_cast<std::ptrdiff_t>(used));
+      pending.push_back(g.first(n));
+      used += n;
+      g = g.subspan(n);
+      if (used == cap) flush();
+    }
+  }
+  flush();
+}
+
+// The ranks' mean loss and summed counts.
+StepResult combine_over_ranks(const StepResult& s, const DataParallel& dp) {
+  double v[3] = {s.loss, static_cast<double>(s.correct), static_cast<double>(s.count)};
+  dp.allreduce_sum_double(v);
+  return {v[0] / dp.size, static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])};
 }
 
 bool due(int64_t step, int64_t every, int64_t last) {
@@ -44,6 +95,9 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
   check_options(o);
   if (!train_step) fail<ValueError>("train::fit", "train_step is required");
   FitResult r;
+  const DataParallel& dp = o.data_parallel;
+  const bool writer = dp.rank == 0;  // the rank that writes the CSV, the bar and the checkpoints
+  std::vector<float> bucket;
   if (o.resume && std::filesystem::exists(o.checkpoint_path)) {
     r.first_step = load_checkpoint(o.checkpoint_path, model, &optimizer);
     if (r.first_step < 0 || r.first_step > o.steps)
@@ -52,17 +106,21 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
   }
   r.steps = r.first_step;
   std::optional<CsvLog> csv;
-  if (!o.csv_path.empty())
+  if (!o.csv_path.empty() && writer)
     csv.emplace(
         o.csv_path,
         std::vector<std::string>{"step", "lr", "loss", "grad_norm", "train_accuracy", "eval"},
         /*append=*/r.first_step > 0);
-  ProgressBar bar(*o.progress_out, o.steps, o.progress);
+  ProgressBar bar(*o.progress_out, o.steps, o.progress && writer);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t step = r.first_step; step < o.steps; ++step) {
     const auto step_start = std::chrono::steady_clock::now();
     model.zero_grad();
-    const StepResult s = train_step(step);
+    StepResult s = train_step(step);
+    if (dp.size > 1) {
+      s = combine_over_ranks(s, dp);
+      average_gradients(model, dp, bucket);
+    }
     if (!std::isfinite(s.loss))
       fail<ValueError>("train::fit", "the loss is ", s.loss, " at step ", step + 1,
                        " (lower lr or enable clipping)");
@@ -89,7 +147,7 @@ FitResult fit(nn::Module& model, Optimizer& optimizer, const FitOptions& o,
     bar.update(r.steps, s.loss, std::isnan(r.last_eval) ? -1.0 : r.last_eval);
     r.reached_target = o.target_metric > 0 && !std::isnan(eval) && eval >= o.target_metric;
     const bool last = r.steps == o.steps || r.reached_target;
-    if (!o.checkpoint_path.empty() && (last || due(r.steps, o.checkpoint_every, o.steps)))
+    if (!o.checkpoint_path.empty() && writer && (last || due(r.steps, o.checkpoint_every, o.steps)))
       save_checkpoint(o.checkpoint_path, model, &optimizer, r.steps, o.checkpoint_metadata);
     if (r.reached_target) break;
   }

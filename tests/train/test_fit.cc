@@ -174,5 +174,53 @@ TEST(Fit, RejectsBadOptionsBeforeAnyStep) {
                         ValueError, "the loss is nan at step 1");
 }
 
+// Data-parallel bookkeeping without MPI: a "rank" whose allreduce adds a copy of its own values,
+// as if a second rank had computed the same gradients, must take exactly the steps of one process
+// (the average of two equal gradients is the gradient), whatever the bucket size; only rank 0
+// writes the CSV; and a data-parallel fit without its reductions is refused.
+TEST(Fit, DataParallelAveragesGradientsInBucketsAndOnlyRankZeroWrites) {
+  auto run = [](DataParallel dp, const std::string& csv) {
+    Rng rng(4);
+    Regression task(rng);
+    AdamW opt(task.model);
+    FitOptions o = options(30);
+    o.data_parallel = std::move(dp);
+    o.csv_path = csv;
+    const FitResult r = fit(task.model, opt, o, [&](int64_t s) { return task.step(s, ctx()); });
+    return std::make_pair(r.losses, Tensor::copy_of(task.model.weight().value.view()));
+  };
+  const auto dir = std::filesystem::temp_directory_path() / "attn_fit_data_parallel";
+  std::filesystem::create_directories(dir);
+  const auto [one_losses, one_w] = run({}, "");
+  int64_t reduced = 0;
+  for (const int64_t bucket : {int64_t{1} << 20, int64_t{5}}) {
+    for (const int rank : {0, 1}) {
+      DataParallel dp;
+      dp.rank = rank, dp.size = 2, dp.bucket_floats = bucket;
+      dp.allreduce_sum = [&](std::span<float> v) {
+        EXPECT_LE(static_cast<int64_t>(v.size()), bucket);
+        for (float& x : v) x += x;
+        ++reduced;
+      };
+      dp.allreduce_sum_double = [](std::span<double> v) {
+        for (double& x : v) x += x;
+      };
+      const std::string csv = (dir / ("rank" + std::to_string(rank) + ".csv")).string();
+      std::filesystem::remove(csv);
+      const auto [losses, w] = run(dp, csv);
+      EXPECT_EQ(losses, one_losses) << "bucket " << bucket << " rank " << rank;
+      EXPECT_TRUE((testing::all_close<float, float>(w, one_w, 0.0)));
+      EXPECT_EQ(std::filesystem::exists(csv), rank == 0);
+    }
+  }
+  EXPECT_GT(reduced, 4 * 30);  // buckets of 5 floats: several reductions per step
+  DataParallel missing;
+  missing.size = 2;
+  EXPECT_THROW(run(missing, ""), ValueError);
+  DataParallel bad_rank;
+  bad_rank.rank = 2, bad_rank.size = 2;
+  EXPECT_THROW(run(bad_rank, ""), ValueError);
+}
+
 }  // namespace
 }  // namespace attn::train

@@ -8,6 +8,11 @@
 #include "attn/attn.h"
 #include "commands.h"
 #include "sequence_task.h"
+#ifdef ATTN_HAVE_DIST
+#include <cstdlib>
+
+#include "attn/dist/communicator.h"
+#endif
 
 namespace attn::cli {
 
@@ -45,11 +50,46 @@ void check_options(TrainOptions& o) {
                       examples::estimate_training_bytes(c), "a training step of these sizes");
 }
 
+#ifdef ATTN_HAVE_DIST
+// Under mpirun (OpenMPI's OMPI_COMM_WORLD_SIZE, or PMI_SIZE) with more than one rank, training is
+// data-parallel: MPI starts here and fit averages the gradients over the ranks.
+bool launched_by_mpirun() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* v = std::getenv(var); v != nullptr && std::atoi(v) > 1) return true;
+  return false;
+}
+struct DataParallelJob {
+  std::unique_ptr<dist::Environment> env;
+  std::unique_ptr<dist::Communicator> comm;
+};
+DataParallelJob start_data_parallel(train::DataParallel& dp) {
+  DataParallelJob job;
+  if (!launched_by_mpirun()) return job;
+  job.env = std::make_unique<dist::Environment>(nullptr, nullptr);
+  job.comm = std::make_unique<dist::Communicator>(dist::Communicator::world());
+  const dist::Communicator* c = job.comm.get();
+  dp.rank = c->rank(), dp.size = c->size();
+  dp.allreduce_sum = [c](std::span<float> v) { c->allreduce_sum(v); };
+  dp.allreduce_sum_double = [c](std::span<double> v) { c->allreduce_sum(v); };
+  return job;
+}
+#endif
+
 void run_train(TrainOptions o, examples::SequenceTask task) {
   check_options(o);
+  train::FitOptions fit;
+#ifdef ATTN_HAVE_DIST
+  const DataParallelJob job = start_data_parallel(fit.data_parallel);
+#endif
+  const train::DataParallel& dp = fit.data_parallel;
+  if (o.config.batch % dp.size != 0)
+    usage_fail("--batch", "must be a multiple of the ", dp.size, " data-parallel ranks, got ",
+               o.config.batch);
+  const bool writer = dp.rank == 0;  // only rank 0 prints and writes files
   examples::SequenceTaskConfig c = o.config;
   c.task = task;
   Context ctx(ContextOptions{.num_threads = checked_threads("train", o.threads), .seed = c.seed});
+  if (!writer) o.quiet = true;
   if (std::filesystem::exists(o.out_dir) && !std::filesystem::is_directory(o.out_dir))
     usage_fail("--out-dir", "'", o.out_dir, "' exists and is not a directory");
   std::error_code ec;
@@ -59,11 +99,15 @@ void run_train(TrainOptions o, examples::SequenceTask task) {
   examples::SequenceModel model(c, rng);
   train::AdamW optimizer(model, 0.9, 0.98, 1e-9, c.weight_decay);
   const std::string name = examples::sequence_task_name(task);
-  std::cout << "task " << name << ": vocab " << c.vocab << ", length " << c.seq_len
-            << ", model d=" << c.d_model << " heads=" << c.nhead << " layers=" << c.num_layers
-            << " (" << model.num_parameters() << " parameters), batch " << c.batch << ", up to "
-            << c.steps << " steps, " << ctx.num_threads() << " threads\n";
-  train::FitOptions fit;
+  if (writer)
+    std::cout << "task " << name << ": vocab " << c.vocab << ", length " << c.seq_len
+              << ", model d=" << c.d_model << " heads=" << c.nhead << " layers=" << c.num_layers
+              << " (" << model.num_parameters() << " parameters), batch " << c.batch << ", up to "
+              << c.steps << " steps, " << ctx.num_threads() << " threads"
+              << (dp.size > 1
+                      ? " per rank, data-parallel over " + std::to_string(dp.size) + " ranks"
+                      : "")
+              << "\n";
   fit.progress = !o.quiet;
   fit.csv_path = o.out_dir + "/metrics.csv";
   fit.checkpoint_path = o.out_dir + "/checkpoint.safetensors";
@@ -71,6 +115,7 @@ void run_train(TrainOptions o, examples::SequenceTask task) {
   fit.resume = o.resume;
   fit.checkpoint_metadata = {{"task", name}, {"seed", std::to_string(c.seed)}};
   const auto result = examples::train_sequence_task(c, model, optimizer, ctx, fit);
+  if (!writer) return;
   if (result.first_step > 0) std::cout << "resumed from step " << result.first_step << "\n";
   // Loss per step, and a 25-step moving average on top of it.
   std::vector<double> smooth(result.losses.size());

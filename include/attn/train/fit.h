@@ -11,6 +11,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,20 @@ namespace attn::train {
 struct StepResult {
   double loss = 0.0;
   int64_t correct = 0, count = 0;
+};
+
+// Data-parallel training (docs/distributed.md): every rank of a job runs train_step on its own
+// shard of the global batch (its loss the mean over that shard; shards of equal size), and fit
+// averages the gradients over the ranks, in buckets, before clipping and the optimiser step, so
+// that every rank takes the same step. The reported loss and counts are the ranks' average and
+// sum; only rank 0 draws the progress bar and writes the CSV and the checkpoints (any number of
+// ranks can resume from one). train does not depend on MPI: the sums come in as functions, e.g.
+// attn::dist::Communicator::allreduce_sum.
+struct DataParallel {
+  int rank = 0, size = 1;                               // size 1: one process, nothing reduced
+  std::function<void(std::span<float>)> allreduce_sum;  // in place, over every rank
+  std::function<void(std::span<double>)> allreduce_sum_double;
+  int64_t bucket_floats = int64_t{1} << 20;  // gradients are summed about this many at a time
 };
 
 struct FitOptions {
@@ -42,6 +57,7 @@ struct FitOptions {
   // passes them); null: thread_context().
   const Context* context = nullptr;
   std::ostream* progress_out = &std::cerr;
+  DataParallel data_parallel;
 };
 
 struct FitResult {
