@@ -142,6 +142,13 @@ class Ring {
                dv.slice(2, p.owner_row, p.owner_row + p.rows));
     }
   }
+  // Forward: step j is done; its messages' memory goes back (it is most of the ring's memory).
+  void release(int j) {
+    Step& s = slot(j);
+    finish_sends(s);
+    std::vector<float>().swap(s.kv_in);
+    std::vector<float>().swap(s.kv_out);
+  }
   ~Ring() {
     for (Step& s : slots_) finish_sends(s);
   }
@@ -201,6 +208,7 @@ ops::AttentionResult ring_attention(const Communicator& comm, const SequenceLayo
     const KvBlock kv = ring.received(j);
     if (j + 1 < P) ring.start(j + 1);
     attend(ring.block_in(j), kv);
+    ring.release(j);
   }
   return res;
 }

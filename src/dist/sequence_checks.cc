@@ -21,9 +21,11 @@ std::vector<int64_t> fingerprint(const SequenceDims& d, const SequenceLayout& la
     std::memcpy(&b, &x, sizeof b);
     return b;
   };
-  int64_t h = 0;  // key_lengths and ALiBi slopes, hashed
-  for (const int64_t len : m.key_lengths) h = h * 1000003 + len;
-  for (const float s : m.alibi_slopes) h = h * 1000003 + bits(static_cast<double>(s));
+  uint64_t hash = 0;  // key_lengths and ALiBi slopes (unsigned: wraps without overflow)
+  for (const int64_t len : m.key_lengths) hash = hash * 1000003u + static_cast<uint64_t>(len);
+  for (const float s : m.alibi_slopes)
+    hash = hash * 1000003u + static_cast<uint64_t>(bits(static_cast<double>(s)));
+  const auto h = static_cast<int64_t>(hash >> 1);
   return {d.B,
           d.NH,
           d.NH_kv,
