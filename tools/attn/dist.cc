@@ -72,7 +72,9 @@ Inputs make_inputs(const DistOptions& o, const dist::SequenceLayout& layout, int
   return {positional_random(Shape{o.batch, o.heads, n, o.head_dim}, layout, rank, o.seed, 1),
           positional_random(Shape{o.batch, kvh, n, o.head_dim}, layout, rank, o.seed, 2),
           positional_random(Shape{o.batch, kvh, n, o.head_dim}, layout, rank, o.seed, 3),
-          positional_random(Shape{o.batch, o.heads, n, o.head_dim}, layout, rank, o.seed, 4)};
+          o.backward
+              ? positional_random(Shape{o.batch, o.heads, n, o.head_dim}, layout, rank, o.seed, 4)
+              : Tensor()};
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
