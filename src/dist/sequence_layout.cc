@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <string>
 
 #include "attn/dist/sequence.h"
@@ -96,15 +97,12 @@ Tensor allgather_sequence(const Communicator& comm, ConstTensorView local,
   const int64_t B = local.dim(0), H = local.dim(1), D = local.dim(3);
   const int64_t dims[3] = {B, H, D};
   const std::vector<int64_t> all = comm.allgather(dims);
-  for (int r = 0; r < comm.size(); ++r)
-    for (size_t i = 0; i < 3; ++i)
-      if (all[static_cast<size_t>(r) * 3 + i] != dims[i])
-        comm.agree(
-            detail::concat(fn, ": rank ", r, " has B, H, D = ", all[static_cast<size_t>(r) * 3],
-                           ", ", all[static_cast<size_t>(r) * 3 + 1], ", ",
-                           all[static_cast<size_t>(r) * 3 + 2], " but rank ", comm.rank(), " has ",
-                           B, ", ", H, ", ", D),
-            1);
+  // Every rank sees every rank's dimensions, so every rank throws the same error here.
+  for (size_t r = 1; r < static_cast<size_t>(comm.size()); ++r)
+    if (!std::equal(all.begin(), all.begin() + 3, all.begin() + static_cast<std::ptrdiff_t>(r * 3)))
+      fail<ShapeError>(fn, "every rank must pass the same B, H and D, but rank ", r, " has ",
+                       all[r * 3], ", ", all[r * 3 + 1], ", ", all[r * 3 + 2], " and rank 0 has ",
+                       all[0], ", ", all[1], ", ", all[2]);
   const Tensor mine = Tensor::copy_of(local);
   std::vector<int64_t> recv_counts(static_cast<size_t>(comm.size()));
   int64_t total = 0;

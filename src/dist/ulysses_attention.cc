@@ -24,7 +24,7 @@ As4d as_4d(ConstTensorView t) {
 // rank's heads of every position.
 std::vector<Tensor> to_heads(const Communicator& comm, const SequenceLayout& layout,
                              const std::vector<ConstTensorView>& locals, CommStats* stats) {
-  const int P = comm.size(), me = comm.rank();
+  const int P = comm.size();
   std::vector<int64_t> send_counts(static_cast<size_t>(P)), recv_counts(static_cast<size_t>(P));
   std::vector<float> send;
   for (int r = 0; r < P; ++r)
@@ -35,7 +35,6 @@ std::vector<Tensor> to_heads(const Communicator& comm, const SequenceLayout& lay
       send_counts[static_cast<size_t>(r)] += part.numel();
       recv_counts[static_cast<size_t>(r)] += t.dim(0) * h * layout.local_length(r) * t.dim(3);
     }
-  (void)me;
   int64_t total = 0;
   for (const int64_t c : recv_counts) total += c;
   std::vector<float> recv(static_cast<size_t>(total));

@@ -214,6 +214,9 @@ TEST(DistAttention, ABadArgumentOnOneRankIsTheSameErrorOnEveryRank) {
   DistAttentionOptions probs;
   probs.attention.return_probs = true;
   EXPECT_THROW(attention(comm(), layout, q, k, v, probs), ValueError);
+  // allgather_sequence with another head size on the last rank.
+  const Tensor wide(Shape{1, 2, layout.local_length(me), me == bad ? 9 : 8});
+  EXPECT_THROW(allgather_sequence(comm(), wide, layout), ShapeError);
   // Work goes on after the errors: every rank is still in step.
   const ops::AttentionResult r = attention(comm(), layout, q, k, v);
   EXPECT_EQ(r.out.dim(2), layout.local_length(me));
