@@ -2,6 +2,7 @@
 // train::fit (include/attn/train/fit.h).
 #include "attn/train/fit.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -58,7 +59,9 @@ void average_gradients(nn::Module& model, const DataParallel& dp, std::vector<fl
     pending.clear();
     used = 0;
   };
-  const auto cap = static_cast<size_t>(dp.bucket_floats);
+  size_t total = 0;
+  for (const nn::Parameter* p : params) total += static_cast<size_t>(p->grad.numel());
+  const size_t cap = std::max<size_t>(1, std::min(static_cast<size_t>(dp.bucket_floats), total));
   bucket.resize(cap);
   for (auto it = params.rbegin(); it != params.rend(); ++it) {
     std::span<float> g = (*it)->grad.values();
