@@ -34,6 +34,7 @@ std::vector<int64_t> fingerprint(const SequenceDims& d, const SequenceLayout& la
           layout.length(),
           static_cast<int64_t>(layout.split()),
           static_cast<int64_t>(o.mode),
+          o.ring_piece_bytes,
           bits(d.scale),
           m.causal,
           m.query_offset,
@@ -53,6 +54,7 @@ constexpr const char* kFieldNames[] = {"B",
                                        "N",
                                        "split",
                                        "mode",
+                                       "ring_piece_bytes",
                                        "scale",
                                        "mask.causal",
                                        "mask.query_offset",
@@ -87,7 +89,8 @@ SequenceDims check_local(const char* fn, const Communicator& comm, const Sequenc
     fail<ValueError>(fn, "the layout splits the sequence over ", layout.ranks(),
                      " ranks but the communicator has ", comm.size());
   const int64_t n = layout.local_length(comm.rank());
-  SequenceDims d{q.dim(0), q.dim(1), k.dim(1), n, q.dim(3), v.dim(3), layout.length(), 0.0};
+  SequenceDims d{q.dim(0), q.dim(1), k.dim(1),       n, q.dim(3), v.dim(3), layout.length(),
+                 0.0,      options.ring_piece_bytes};
   if (q.dim(2) != n || k.dim(2) != n || v.dim(2) != n)
     fail<ShapeError>(fn, "this rank holds ", n, " positions of ", layout.length(),
                      ", so q, k and v need ", n, " in dimension 2 (", shapes, ")");
@@ -102,6 +105,8 @@ SequenceDims check_local(const char* fn, const Communicator& comm, const Sequenc
   const ops::AttentionOptions& a = options.attention;
   d.scale = a.scale ? *a.scale : ops::default_attention_scale(d.HS);
   attn::internal::check_finite(fn, "scale", d.scale);
+  if (options.ring_piece_bytes < 1)
+    fail<ValueError>(fn, "ring_piece_bytes must be at least 1 but is ", options.ring_piece_bytes);
   if (a.return_probs) fail<ValueError>(fn, "return_probs is not supported (it is T×S on one rank)");
   if (a.mask.key_offset != 0)
     fail<ValueError>(fn, "mask.key_offset must be 0 (the mask is in global positions) but is ",

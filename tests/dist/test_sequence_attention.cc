@@ -69,20 +69,37 @@ Problem make_problem(int64_t B, int64_t NH, int64_t NH_kv, int64_t N, int64_t HS
           random_tensor<float>(Shape{B, NH, N, HSV}, rng)};
 }
 
+// A copy of t whose rows are not contiguous (t sits inside a wider tensor), to exercise the ring's
+// path for keys and values it cannot send in place.
+TensorView strided_copy(ConstTensorView t, Tensor& storage) {
+  storage = Tensor(Shape{t.dim(0), t.dim(1), t.dim(2), t.dim(3) + 3});
+  const TensorView view = storage.view().slice(3, 1, 1 + t.dim(3));
+  copy(t, view);
+  return view;
+}
+
 // The distributed forward and backward of one case against one process over the whole sequence.
-void expect_matches_one_process(const Problem& p, const Case& c, Mode mode) {
+// piece_bytes: DistAttentionOptions::ring_piece_bytes (0: its default); strided_kv: k and v with
+// non-contiguous rows.
+void expect_matches_one_process(const Problem& p, const Case& c, Mode mode,
+                                int64_t piece_bytes = 0, bool strided_kv = false) {
   SCOPED_TRACE(c.name + (mode == Mode::ring ? " ring" : " ulysses") +
-               " P=" + std::to_string(comm().size()));
+               " P=" + std::to_string(comm().size()) + " piece_bytes=" +
+               std::to_string(piece_bytes) + (strided_kv ? " strided" : ""));
   const SequenceLayout layout(p.q.dim(2), comm().size(), c.split);
   const int me = comm().rank();
   DistAttentionOptions o;
   o.attention.mask = c.mask;
   o.mode = mode;
+  if (piece_bytes > 0) o.ring_piece_bytes = piece_bytes;
   const ops::AttentionResult want = ops::attention(p.q, p.k, p.v, o.attention);
   const ops::AttentionGrads want_g =
       ops::attention_grad(p.q, p.k, p.v, want.out, want.lse, p.dout, o.attention);
-  const Tensor q = shard(p.q, layout, me), k = shard(p.k, layout, me), v = shard(p.v, layout, me);
-  const Tensor dout = shard(p.dout, layout, me);
+  const Tensor q = shard(p.q, layout, me), dout = shard(p.dout, layout, me);
+  Tensor k_storage = shard(p.k, layout, me), v_storage = shard(p.v, layout, me);
+  ConstTensorView k = k_storage.view(), v = v_storage.view();
+  Tensor k_wide, v_wide;
+  if (strided_kv) k = strided_copy(k, k_wide), v = strided_copy(v, v_wide);
   CommStats stats;
   const ops::AttentionResult got = attention(comm(), layout, q, k, v, o, thread_context(), &stats);
   EXPECT_TRUE(close(got.out, shard(want.out, layout, me), 1e-5));
@@ -141,6 +158,18 @@ TEST(DistAttention, RingMatchesOneProcessUnderEveryMask) {
   const int64_t N = 203;
   const Problem p = make_problem(2, 4, 2, N, 8, 6, 11);
   for (const Case& c : mask_cases(N)) expect_matches_one_process(p, c, Mode::ring);
+}
+
+TEST(DistAttention, RingMatchesOneProcessInSmallPiecesAndStridedKeys) {
+  // A piece holds rows of one batch entry and head, (8+6)·4 = 56 bytes each: pieces of 5 rows (so
+  // blocks travel in many pieces, cut across segments and parts), query chunks of 2 rows (pieces:
+  // 140 bytes over 2 heads × 6 floats) and 1 row (the local block, all heads).
+  const int64_t N = 203;
+  const Problem p = make_problem(2, 4, 2, N, 8, 6, 11);
+  for (const Case& c : mask_cases(N)) {
+    expect_matches_one_process(p, c, Mode::ring, 5 * 56);
+    expect_matches_one_process(p, c, Mode::ring, 1, /*strided_kv=*/true);
+  }
 }
 
 TEST(DistAttention, UlyssesMatchesOneProcessUnderEveryMask) {
@@ -214,6 +243,21 @@ TEST(DistAttention, ABadArgumentOnOneRankIsTheSameErrorOnEveryRank) {
   DistAttentionOptions probs;
   probs.attention.return_probs = true;
   EXPECT_THROW(attention(comm(), layout, q, k, v, probs), ValueError);
+  // Pieces of no bytes on the last rank; pieces the ranks do not agree on (their messages would
+  // not match).
+  DistAttentionOptions pieces;
+  pieces.ring_piece_bytes = me == bad ? 0 : 4096;
+  EXPECT_THROW(attention(comm(), layout, q, k, v, pieces), ValueError);
+  pieces.ring_piece_bytes = me == bad ? 8192 : 4096;
+  try {
+    attention(comm(), layout, q, k, v, pieces);
+    ADD_FAILURE() << "no error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("rank " + std::to_string(bad) +
+                                         " has ring_piece_bytes = 8192 and rank 0 has 4096"),
+              std::string::npos)
+        << e.what();
+  }
   // allgather_sequence with another head size on the last rank.
   const Tensor wide(Shape{1, 2, layout.local_length(me), me == bad ? 9 : 8});
   EXPECT_THROW(allgather_sequence(comm(), wide, layout), ShapeError);

@@ -26,6 +26,7 @@ struct DistOptions {
   MaskFlags mask;
   bool backward = false, check = false;
   int threads = 1, repeats = 1;
+  double piece_mib = 16;
   uint64_t seed = 1;
 };
 
@@ -150,6 +151,8 @@ void run(const DistOptions& o) {
   {
     if (o.seq < 1) usage_fail("--seq", "must be >= 1, got ", o.seq);
     if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
+    if (!(o.piece_mib > 0 && o.piece_mib < 1e6))
+      usage_fail("--piece-mib", "must be > 0 and < 1e6, got ", o.piece_mib);
     if (o.check && o.seq > 16384)
       usage_fail("--check", "runs one process over the whole sequence: use --seq <= 16384");
     if (o.mode != "ring" && o.mode != "ulysses")
@@ -159,6 +162,7 @@ void run(const DistOptions& o) {
     da.attention.mask = o.mask.build(o.heads, o.batch);
   }
   da.mode = o.mode == "ulysses" ? dist::Mode::ulysses : dist::Mode::ring;
+  da.ring_piece_bytes = std::max<int64_t>(1, static_cast<int64_t>(o.piece_mib * (1 << 20)));
   // Causal work is balanced by the zigzag split; everything else by contiguous shards.
   const bool zigzag = o.split.empty() ? da.attention.mask.causal : o.split == "zigzag";
   const dist::SequenceLayout layout(o.seq, comm.size(),
@@ -218,6 +222,10 @@ void add_dist_command(CLI::App& app) {
   sub->add_option("--head-dim", o->head_dim, "Head size HS")->capture_default_str();
   sub->add_option("--mode", o->mode, "ring or ulysses")->capture_default_str();
   sub->add_option("--split", o->split, "contiguous or zigzag (default: zigzag when causal)");
+  sub->add_option("--piece-mib", o->piece_mib,
+                  "Ring: keys and values travel in pieces of at most this many MiB (memory per "
+                  "rank beyond its own tensors is a few pieces)")
+      ->capture_default_str();
   add_mask_flags(
       sub, o->mask,
       kCausalFlag | kWindowFlag | kDilationFlag | kChunkFlag | kKeyLengthsFlag | kAlibiFlag);

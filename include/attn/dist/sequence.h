@@ -66,6 +66,11 @@ struct DistAttentionOptions {
   // over N, key_offset 0). return_probs is not supported (T×S on one rank is what this avoids).
   ops::AttentionOptions attention;
   Mode mode = Mode::ring;
+  // Ring mode: keys and values travel in pieces of at most this many bytes (at least one row), and
+  // each kernel call merges at most half as many bytes of output; the ring's memory beyond this
+  // rank's own tensors is a few times this, whatever N is. Smaller pieces mean more messages and
+  // kernel calls.
+  int64_t ring_piece_bytes = int64_t{16} << 20;
 };
 
 // q (B, NH, n, HS), k (B, NH_kv, n, HS), v (B, NH_kv, n, HSV): this rank's positions, n =

@@ -12,6 +12,7 @@ namespace attn::dist::internal {
 struct SequenceDims {
   int64_t B, NH, NH_kv, n, HS, HSV, N;
   double scale;
+  int64_t piece_bytes;  // DistAttentionOptions::ring_piece_bytes
 };
 
 // q, k, v as documented in attn/dist/sequence.h. Throws on every rank or on none.
