@@ -54,13 +54,7 @@ View select(View t, const Heads& s, int64_t group) {
   return t.slice(0, s.b0, s.b0 + s.nb).slice(1, s.h0 * group, (s.h0 + s.nh) * group);
 }
 ops::AttentionMask select_mask(const ops::AttentionMask& m, const Heads& s, int64_t group) {
-  ops::AttentionMask out = m;
-  if (!m.key_lengths.empty())
-    out.key_lengths.assign(m.key_lengths.begin() + s.b0, m.key_lengths.begin() + s.b0 + s.nb);
-  if (!m.alibi_slopes.empty())
-    out.alibi_slopes.assign(m.alibi_slopes.begin() + s.h0 * group,
-                            m.alibi_slopes.begin() + (s.h0 + s.nh) * group);
-  return out;
+  return heads_mask(m, s.b0, s.nb, s.h0 * group, s.nh * group);
 }
 
 // Keys and values to attend over: the local tensors (local) or a received piece.

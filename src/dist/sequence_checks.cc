@@ -158,6 +158,16 @@ ops::AttentionMask block_mask(const ops::AttentionMask& global, int64_t q_start,
   return m;
 }
 
+ops::AttentionMask heads_mask(const ops::AttentionMask& global, int64_t b0, int64_t nb, int64_t h0,
+                              int64_t nh) {
+  ops::AttentionMask m = global;
+  if (!global.key_lengths.empty())
+    m.key_lengths.assign(global.key_lengths.begin() + b0, global.key_lengths.begin() + b0 + nb);
+  if (!global.alibi_slopes.empty())
+    m.alibi_slopes.assign(global.alibi_slopes.begin() + h0, global.alibi_slopes.begin() + h0 + nh);
+  return m;
+}
+
 void add_into(ConstTensorView src, TensorView dst) {
   ATTN_DCHECK(src.shape() == dst.shape());
   const float* s = src.data();

@@ -100,9 +100,7 @@ ops::AttentionResult ulysses_attention(const Communicator& comm, const SequenceL
   ops::AttentionOptions o = options_for(mask, d);
   // ALiBi slopes belong to heads: this rank's heads get theirs.
   const int64_t h = d.NH / comm.size();
-  if (!mask.alibi_slopes.empty())
-    o.mask.alibi_slopes.assign(mask.alibi_slopes.begin() + comm.rank() * h,
-                               mask.alibi_slopes.begin() + (comm.rank() + 1) * h);
+  o.mask = heads_mask(o.mask, 0, d.B, comm.rank() * h, h);
   const std::vector<Tensor> heads = to_heads(comm, layout, {q, k, v}, stats);
   const ops::AttentionResult r = ops::attention(heads[0], heads[1], heads[2], o, {}, ctx);
   const As4d lse = as_4d(r.lse);
@@ -122,9 +120,7 @@ ops::AttentionGrads ulysses_attention_grad(const Communicator& comm, const Seque
                                            CommStats* stats) {
   ops::AttentionOptions o = options_for(mask, d);
   const int64_t h = d.NH / comm.size();
-  if (!mask.alibi_slopes.empty())
-    o.mask.alibi_slopes.assign(mask.alibi_slopes.begin() + comm.rank() * h,
-                               mask.alibi_slopes.begin() + (comm.rank() + 1) * h);
+  o.mask = heads_mask(o.mask, 0, d.B, comm.rank() * h, h);
   const As4d lse4 = as_4d(lse);
   const std::vector<Tensor> heads = to_heads(comm, layout, {q, k, v, out, lse4.view, dout}, stats);
   const ConstTensorView head_lse(heads[4].data(), Shape{d.B, h, d.N});

@@ -33,6 +33,11 @@ SequenceDims check_sequence_attention_grad(const char* fn, const Communicator& c
 ops::AttentionMask block_mask(const ops::AttentionMask& global, int64_t q_start, int64_t k_start,
                               int64_t rows);
 
+// The mask of batch entries [b0, b0 + nb) and query heads [h0, h0 + nh) of the global one: its key
+// lengths and ALiBi slopes cut to them.
+ops::AttentionMask heads_mask(const ops::AttentionMask& global, int64_t b0, int64_t nb, int64_t h0,
+                              int64_t nh);
+
 // dst += src, element by element (same shapes).
 void add_into(ConstTensorView src, TensorView dst);
 
