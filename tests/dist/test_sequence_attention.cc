@@ -221,18 +221,21 @@ TEST(DistAttention, ABadArgumentOnOneRankIsTheSameErrorOnEveryRank) {
                   std::to_string(layout.local_length(bad)) + ", 4), v (1, 2, " +
                   std::to_string(layout.local_length(bad)) + ", 8))");
   }
+  // Options the last rank does not share with the others: a ValueError on every rank naming them.
+  auto expect_disagreement = [&](const DistAttentionOptions& o, const std::string& what) {
+    try {
+      attention(comm(), layout, q, k, v, o);
+      ADD_FAILURE() << "no error";
+    } catch (const ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find("rank " + std::to_string(bad) + " has " + what),
+                std::string::npos)
+          << e.what();
+    }
+  };
   // The last rank asks for a causal mask the others do not.
   DistAttentionOptions o;
   o.attention.mask.causal = me == bad;
-  try {
-    attention(comm(), layout, q, k, v, o);
-    ADD_FAILURE() << "no error";
-  } catch (const ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("rank " + std::to_string(bad) +
-                                         " has mask.causal = 1 and rank 0 has 0"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_disagreement(o, "mask.causal = 1 and rank 0 has 0");
   // Ulysses with heads the ranks do not divide; return_probs; a global key_offset.
   DistAttentionOptions u;
   u.mode = Mode::ulysses;
@@ -249,15 +252,7 @@ TEST(DistAttention, ABadArgumentOnOneRankIsTheSameErrorOnEveryRank) {
   pieces.ring_piece_bytes = me == bad ? 0 : 4096;
   EXPECT_THROW(attention(comm(), layout, q, k, v, pieces), ValueError);
   pieces.ring_piece_bytes = me == bad ? 8192 : 4096;
-  try {
-    attention(comm(), layout, q, k, v, pieces);
-    ADD_FAILURE() << "no error";
-  } catch (const ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("rank " + std::to_string(bad) +
-                                         " has ring_piece_bytes = 8192 and rank 0 has 4096"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_disagreement(pieces, "ring_piece_bytes = 8192 and rank 0 has 4096");
   // allgather_sequence with another head size on the last rank.
   const Tensor wide(Shape{1, 2, layout.local_length(me), me == bad ? 9 : 8});
   EXPECT_THROW(allgather_sequence(comm(), wide, layout), ShapeError);
