@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
-// The fused attention's backward (FlashAttention-2, two deterministic passes), on the plan and
-// tiles of attention_tiles.h; tested against attention_reference.cc.
+// The fused attention's backward (FlashAttention-2: one fused pass, or two deterministic passes), on
+// the plan and tiles of attention_tiles.h; tested against attention_reference.cc.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "attn/ops/attention.h"
 #include "core/parallel.h"
+#include "ops/internal/attention_backward.h"
 #include "ops/internal/attention_checks.h"
 #include "ops/internal/attention_kernels.h"
 #include "ops/internal/attention_tiles.h"
@@ -26,16 +27,21 @@ using namespace tiles;  // NOLINT(google-build-using-namespace): this file's own
 //     dQ += scale · dS K,  dBias += dS
 // Two passes recompute S and dP twice (7 tile products instead of 5) but need no atomics and no
 // per-thread copies of dQ, which keeps the result independent of the thread count.
+//
+// When there are enough (batch, kv head, class) triples to share out and no dBias is asked for
+// (internal/attention_backward.h), one fused pass does the five products instead: a task owns a
+// triple, walks its key blocks in order and adds each pair's scale · dS K into dQ directly, since
+// no other task writes those rows.
 
 struct BackwardScratch {
-  float *qt, *dot, *P, *dS, *acc_a, *acc_b, *lse, *D;
+  float *qt, *dot, *P, *dS, *acc_a, *acc_b, *lse, *D, *acc_q;
 };
 BackwardScratch backward_scratch(const Context& ctx, int worker, const Plan& p) {
   const int64_t hs = std::max<int64_t>(p.d.HS, p.d.HSV), rows = std::max(p.bq, p.bk);
-  const auto a = carve_scratch<8>(
-      ctx, worker,
-      {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq, rows * hs, rows * hs, p.bq, p.bq});
-  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]};
+  const auto a = carve_scratch<9>(ctx, worker,
+                                  {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq,
+                                   rows * hs, rows * hs, p.bq, p.bq, p.bq * p.d.HS});
+  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]};
 }
 
 struct GradInputs {
@@ -151,69 +157,123 @@ struct BackwardInputs {
   }
 };
 
-// Pass 1: dK, dV. Tasks: (b, kv head, class, key block); each loops over the query heads of its kv
-// head and the query blocks of its class that see some of its keys.
-void key_pass(const BackwardInputs& in, TensorView dk, TensorView dv, const Context& ctx) {
+// acc[i][c] += Σ_r dS[r][i] k[r][c] over one tile's band: a whole tile in one product, a band per
+// column group over just the keys it sees; per visible pair when a hidden key is not finite.
+void add_dq_of_tile(const BackwardInputs& in, const QueryBlock& qb, const HeadViews& hv,
+                    const TileBand& band, const BackwardScratch& sc, float* acc) {
+  const Plan& plan = in.plan;
+  const int64_t bq = plan.bq, HS = plan.d.HS, keys_rs = plan.step * hv.k_rs;
+  const float* keys = hv.k + (qb.s0 + plan.step * band.j0) * hv.k_rs;
+  if (band.masked && !rows_finite(keys, band.nk, HS, keys_rs)) {
+    add_visible_per_query(qb, 0, bq, band.j0, band.nk, sc.dS, bq, keys, keys_rs, HS, acc);
+    return;
+  }
+  if (band.whole) {
+    k::gemm_bcast(bq, HS, band.nk, sc.dS, 1, bq, keys, keys_rs, acc, HS, true);
+    return;
+  }
+  for (int64_t c = 0; c < bq; c += kColumnGroup) {
+    const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), band.j0, band.nk);
+    if (a > b) continue;
+    k::gemm_bcast(kColumnGroup, HS, b - a + 1, sc.dS + (a - band.j0) * bq + c, 1, bq,
+                  keys + (a - band.j0) * keys_rs, keys_rs, acc + c * HS, HS, true);
+  }
+}
+
+// dq[b, h, t_i] += scale · acc[i] for the block's valid queries.
+void add_scaled_dq(const BackwardInputs& in, const QueryBlock& qb, int64_t h, const float* acc,
+                   TensorView dq) {
+  const int64_t HS = in.plan.d.HS;
+  const auto scale = static_cast<float>(in.scale);
+  for (int64_t i = 0; i < qb.nq; ++i) {
+    float* dq_row = dq.data() + qb.b * dq.stride(0) + h * dq.stride(1) +
+                    (qb.t0 + in.plan.step * i) * dq.stride(2);
+    for (int64_t c = 0; c < HS; ++c) dq_row[c] += scale * acc[i * HS + c];
+  }
+}
+
+// The keys [j0, j0 + nk) of class rho of (b, kv head hk): the key pass's unit of work.
+struct KeyBlock {
+  int64_t b, hk, rho, j0, nk;
+};
+
+// dK, dV of one key block (added into dk, dv), from every query head of its kv head and every
+// query block of its class that sees some of its keys. With dq defined (the fused pass) each
+// pair's dQ is added into dq too.
+void key_block(const BackwardInputs& in, const KeyBlock& kt, const BackwardScratch& sc,
+               TensorView dk, TensorView dv, TensorView dq) {
   const Plan& plan = in.plan;
   const AttentionDims& d = plan.d;
   const int64_t step = plan.step;
-  struct KeyTask {
-    int64_t b, hk, rho, j0, nk;
-  };
-  std::vector<KeyTask> key_tasks;
+  std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
+  std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
+  for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
+    const HeadViews hv = in.head(kt.b, h);
+    const GradInputs g = in.grad(kt.b, h);
+    for (size_t bi : in.by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
+      const QueryBlock& qb = plan.blocks[bi];
+      if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
+      prepare_query_block(plan, qb, hv, g, in.lse, in.D, h, in.scale, sc);
+      const TileBand band = gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
+      if (dq.defined()) {
+        std::fill(sc.acc_q, sc.acc_q + plan.bq * d.HS, 0.0f);
+        add_dq_of_tile(in, qb, hv, band, sc, sc.acc_q);
+        add_scaled_dq(in, qb, h, sc.acc_q, dq);
+      }
+      // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
+      const float* dout_rows = g.dout + qb.t0 * g.dout_rs;
+      const float* q_rows = hv.q + qb.t0 * hv.q_rs;
+      if (band.masked && !(rows_finite(dout_rows, qb.nq, d.HSV, step * g.dout_rs) &&
+                           rows_finite(q_rows, qb.nq, d.HS, step * hv.q_rs))) {
+        add_visible_per_key(qb, kt.j0, kt.nk, sc.P, plan.bq, dout_rows, step * g.dout_rs, d.HSV,
+                            sc.acc_b);
+        add_visible_per_key(qb, kt.j0, kt.nk, sc.dS, plan.bq, q_rows, step * hv.q_rs, d.HS,
+                            sc.acc_a);
+        continue;
+      }
+      band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
+        const int64_t c0 = cr.c0, n = std::min(cr.c1, qb.nq) - c0;  // valid queries only
+        if (n <= 0) return;
+        k::gemm_bcast(rows, d.HSV, n, sc.P + r0 * plan.bq + c0, plan.bq, 1,
+                      dout_rows + c0 * step * g.dout_rs, step * g.dout_rs, sc.acc_b + r0 * d.HSV,
+                      d.HSV, true);
+        k::gemm_bcast(rows, d.HS, n, sc.dS + r0 * plan.bq + c0, plan.bq, 1,
+                      q_rows + c0 * step * hv.q_rs, step * hv.q_rs, sc.acc_a + r0 * d.HS, d.HS,
+                      true);
+      });
+    }
+  }
+  for (int64_t r = 0; r < kt.nk; ++r) {
+    const int64_t s = kt.rho + step * (kt.j0 + r);
+    float* dk_row = dk.data() + kt.b * dk.stride(0) + kt.hk * dk.stride(1) + s * dk.stride(2);
+    float* dv_row = dv.data() + kt.b * dv.stride(0) + kt.hk * dv.stride(1) + s * dv.stride(2);
+    for (int64_t c = 0; c < d.HS; ++c)
+      dk_row[c] += static_cast<float>(in.scale) * sc.acc_a[r * d.HS + c];
+    for (int64_t c = 0; c < d.HSV; ++c) dv_row[c] += sc.acc_b[r * d.HSV + c];
+  }
+}
+
+// Pass 1: dK, dV (and, fused, dQ). Two-pass: a task per key block. Fused: a task per (b, kv head,
+// class), its key blocks in order, since its dQ rows are added to by every one of them.
+void key_pass(const BackwardInputs& in, TensorView dk, TensorView dv, TensorView dq,
+              const Context& ctx) {
+  const Plan& plan = in.plan;
+  const AttentionDims& d = plan.d;
+  std::vector<std::vector<KeyBlock>> tasks;
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t hk = 0; hk < d.NH_kv; ++hk)
-      for (int64_t rho = 0; rho < step; ++rho) {
-        const int64_t nkeys = class_count(rho, d.S, step);
-        for (int64_t j0 = 0; j0 < nkeys; j0 += plan.bk)
-          key_tasks.push_back({b, hk, rho, j0, std::min(plan.bk, nkeys - j0)});
+      for (int64_t rho = 0; rho < plan.step; ++rho) {
+        const int64_t nkeys = class_count(rho, d.S, plan.step);
+        if (dq.defined()) tasks.emplace_back();
+        for (int64_t j0 = 0; j0 < nkeys; j0 += plan.bk) {
+          if (!dq.defined()) tasks.emplace_back();
+          tasks.back().push_back({b, hk, rho, j0, std::min(plan.bk, nkeys - j0)});
+        }
       }
-  internal::parallel_for(
-      ctx, static_cast<int64_t>(key_tasks.size()), [&](int64_t task, int worker) {
-        const KeyTask& kt = key_tasks[static_cast<size_t>(task)];
-        const BackwardScratch sc = backward_scratch(ctx, worker, plan);
-        std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
-        std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
-        for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
-          const HeadViews hv = in.head(kt.b, h);
-          const GradInputs g = in.grad(kt.b, h);
-          for (size_t bi : in.by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
-            const QueryBlock& qb = plan.blocks[bi];
-            if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
-            prepare_query_block(plan, qb, hv, g, in.lse, in.D, h, in.scale, sc);
-            const TileBand band = gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
-            // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
-            const float* dout_rows = g.dout + qb.t0 * g.dout_rs;
-            const float* q_rows = hv.q + qb.t0 * hv.q_rs;
-            if (band.masked && !(rows_finite(dout_rows, qb.nq, d.HSV, step * g.dout_rs) &&
-                                 rows_finite(q_rows, qb.nq, d.HS, step * hv.q_rs))) {
-              add_visible_per_key(qb, kt.j0, kt.nk, sc.P, plan.bq, dout_rows, step * g.dout_rs,
-                                  d.HSV, sc.acc_b);
-              add_visible_per_key(qb, kt.j0, kt.nk, sc.dS, plan.bq, q_rows, step * hv.q_rs, d.HS,
-                                  sc.acc_a);
-              continue;
-            }
-            band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
-              const int64_t c0 = cr.c0, n = std::min(cr.c1, qb.nq) - c0;  // valid queries only
-              if (n <= 0) return;
-              k::gemm_bcast(rows, d.HSV, n, sc.P + r0 * plan.bq + c0, plan.bq, 1,
-                            dout_rows + c0 * step * g.dout_rs, step * g.dout_rs,
-                            sc.acc_b + r0 * d.HSV, d.HSV, true);
-              k::gemm_bcast(rows, d.HS, n, sc.dS + r0 * plan.bq + c0, plan.bq, 1,
-                            q_rows + c0 * step * hv.q_rs, step * hv.q_rs, sc.acc_a + r0 * d.HS,
-                            d.HS, true);
-            });
-          }
-        }
-        for (int64_t r = 0; r < kt.nk; ++r) {
-          const int64_t s = kt.rho + step * (kt.j0 + r);
-          float* dk_row = dk.data() + kt.b * dk.stride(0) + kt.hk * dk.stride(1) + s * dk.stride(2);
-          float* dv_row = dv.data() + kt.b * dv.stride(0) + kt.hk * dv.stride(1) + s * dv.stride(2);
-          for (int64_t c = 0; c < d.HS; ++c)
-            dk_row[c] += static_cast<float>(in.scale) * sc.acc_a[r * d.HS + c];
-          for (int64_t c = 0; c < d.HSV; ++c) dv_row[c] += sc.acc_b[r * d.HSV + c];
-        }
-      });
+  internal::parallel_for(ctx, static_cast<int64_t>(tasks.size()), [&](int64_t task, int worker) {
+    const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+    for (const KeyBlock& kt : tasks[static_cast<size_t>(task)]) key_block(in, kt, sc, dk, dv, dq);
+  });
 }
 
 // Pass 2's tasks: lists of (query block, head) pairs that must run in one fixed order: usually one
@@ -253,23 +313,6 @@ std::vector<std::vector<std::pair<size_t, int64_t>>> query_tasks(const BackwardI
   return tasks;
 }
 
-// dQ[i][c] += Σ_r dS[r][i] k[r][c] over one tile's band: a whole tile in one product, a band per
-// column group over just the keys it sees.
-void add_dq_of_tile(const Plan& plan, const QueryBlock& qb, const TileBand& band, const float* keys,
-                    int64_t keys_rs, const BackwardScratch& sc) {
-  const int64_t bq = plan.bq, HS = plan.d.HS;
-  if (band.whole) {
-    k::gemm_bcast(bq, HS, band.nk, sc.dS, 1, bq, keys, keys_rs, sc.acc_a, HS, true);
-    return;
-  }
-  for (int64_t c = 0; c < bq; c += kColumnGroup) {
-    const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), band.j0, band.nk);
-    if (a > b) continue;
-    k::gemm_bcast(kColumnGroup, HS, b - a + 1, sc.dS + (a - band.j0) * bq + c, 1, bq,
-                  keys + (a - band.j0) * keys_rs, keys_rs, sc.acc_a + c * HS, HS, true);
-  }
-}
-
 // Pass 2: dQ (and dBias), parallel over query tasks.
 void query_pass(const BackwardInputs& in, TensorView dq, TensorView dbias, const Context& ctx) {
   const Plan& plan = in.plan;
@@ -287,12 +330,7 @@ void query_pass(const BackwardInputs& in, TensorView dq, TensorView dbias, const
       for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
         const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
         const TileBand band = gradient_tile(plan, qb, hv, j0, nk, sc);
-        const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
-        if (band.masked && !rows_finite(keys, nk, d.HS, step * hv.k_rs))
-          add_visible_per_query(qb, 0, plan.bq, j0, nk, sc.dS, plan.bq, keys, step * hv.k_rs, d.HS,
-                                sc.acc_a);
-        else
-          add_dq_of_tile(plan, qb, band, keys, step * hv.k_rs, sc);
+        add_dq_of_tile(in, qb, hv, band, sc, sc.acc_a);
         if (dbias.defined()) {
           const int64_t bb = dbias.dim(0) == 1 ? 0 : qb.b, hh = dbias.dim(1) == 1 ? 0 : h;
           band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
@@ -302,12 +340,7 @@ void query_pass(const BackwardInputs& in, TensorView dq, TensorView dbias, const
           });
         }
       }
-      for (int64_t i = 0; i < qb.nq; ++i) {
-        float* dq_row =
-            dq.data() + qb.b * dq.stride(0) + h * dq.stride(1) + (qb.t0 + step * i) * dq.stride(2);
-        for (int64_t c = 0; c < d.HS; ++c)
-          dq_row[c] += static_cast<float>(in.scale) * sc.acc_a[i * d.HS + c];
-      }
+      add_scaled_dq(in, qb, h, sc.acc_a, dq);
     }
   });
 }
@@ -334,8 +367,10 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
   for (size_t i = 0; i < plan.blocks.size(); ++i)
     in.by_class[static_cast<size_t>(plan.blocks[i].b * plan.step + plan.blocks[i].rho)].push_back(
         i);
-  key_pass(in, dk_slot.view, dv_slot.view, ctx);
-  query_pass(in, dq_slot.view, dbias, ctx);
+  const bool fused = !dbias.defined() &&
+                     d.B * d.NH_kv * plan.step >= internal::g_fused_backward_min_tasks.load();
+  key_pass(in, dk_slot.view, dv_slot.view, fused ? dq_slot.view : TensorView{}, ctx);
+  if (!fused) query_pass(in, dq_slot.view, dbias, ctx);
   dq_slot.flush();
   dk_slot.flush();
   dv_slot.flush();

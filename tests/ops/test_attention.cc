@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/internal/attention_backward.h"
 #include "ops/op_specs.h"
 
 namespace attn::testing {
@@ -212,10 +213,10 @@ TEST(Attention, BackwardSweepOfSizes) {
       }
 }
 
-std::vector<Case> mask_cases() {
+std::vector<Case> mask_cases(int64_t NH = 4, int64_t NH_kv = 2) {
   std::vector<Case> cases;
   auto add = [&](std::string name, auto&& set) {
-    Case c{2, 4, 2, 70, 90, 16, 8, {}, false, false, false, std::move(name)};
+    Case c{2, NH, NH_kv, 70, 90, 16, 8, {}, false, false, false, std::move(name)};
     set(c);
     cases.push_back(std::move(c));
   };
@@ -295,6 +296,39 @@ TEST(Attention, DecodingShapesSplitTheKeysAndMatchTheReference) {
     }
 }
 
+// The backward's two forms (internal/attention_backward.h), each forced on every mask case: the
+// fused pass (dQ added by the key tasks) and the two passes. The shape's own choice is covered
+// above; here both forms meet the reference whatever the shape picks, and are thread-independent.
+TEST(Attention, FusedAndTwoPassBackwardsBothMatchTheReference) {
+  for (const int64_t min_tasks : {int64_t{0}, std::numeric_limits<int64_t>::max()}) {
+    SCOPED_TRACE(min_tasks == 0 ? "fused" : "two passes");
+    const internal::ScopedFusedBackwardMinTasks form(min_tasks);
+    uint64_t seed = 600;
+    for (const Case& c : mask_cases(6, 3)) {
+      const auto cases = one(op_case(c, seed++));
+      check_backward(spec_of(c), cases);
+      check_threads(spec_of(c), cases);
+    }
+  }
+}
+
+// At the default threshold: B·NH_kv = 2·4 takes the fused pass, and its dQ agrees with the two
+// passes', which a dBias request selects on the same inputs (query blocks of 1 and 128 rows).
+TEST(Attention, FusedBackwardAgreesWithTwoPassesOnALargerShape) {
+  Case c{2, 8, 4, 257, 300, 64, 64, {}, true, false, false, "fused_vs_two_pass"};
+  c.mask.window_left = 100, c.mask.causal = true;
+  const Inputs in = make_inputs(c, 17);
+  const Result two_pass = run(in, false);  // a bias and its dBias: two passes
+  Tensor dq(in.q.shape()), dk(in.k.shape()), dv(in.v.shape());
+  Context ctx(ContextOptions{.num_threads = 2});
+  ops::attention_backward(in.q, in.k, in.v, two_pass.out, two_pass.lse, in.dout, in.mask, in.bias,
+                          in.scale, dq, dk, dv, {}, ctx);
+  const double tol = 1e-5 * (max_abs(two_pass.dq.view()) + 1.0);
+  EXPECT_TRUE((all_close<float, float>(dq.view(), two_pass.dq.view(), tol)));
+  EXPECT_TRUE((all_close<float, float>(dk.view(), two_pass.dk.view(), 0.0)));  // same order
+  EXPECT_TRUE((all_close<float, float>(dv.view(), two_pass.dv.view(), 0.0)));
+}
+
 TEST(Attention, ReferenceBackwardMatchesFiniteDifferencesForEveryMaskKind) {
   // Small copies of the mask cases (the reference is O(T·S·HS) per loss evaluation).
   uint64_t seed = 250;
@@ -335,8 +369,11 @@ TEST(Attention, HugeLogitsStayFiniteAndAccurate) {
   check_backward(spec_of(c), one(op_case(c, 8, 50.0)));
 }
 
-TEST(Attention, StridedAndNonUnitInnerStrideViews) {
-  Case c{2, 4, 2, 33, 47, 16, 12, {}, false, false, true, "strided"};
+// Strided q, k, v, dO and outputs give the bits of contiguous ones. NH_kv = 4 (B·NH_kv = 8) takes
+// the fused backward, 2 the two passes.
+void check_strided_views(int64_t NH_kv) {
+  SCOPED_TRACE("NH_kv " + std::to_string(NH_kv));
+  Case c{2, 4, NH_kv, 33, 47, 16, 12, {}, false, false, true, "strided"};
   c.mask.window_left = 9, c.mask.window_right = 9;
   const Inputs in = make_inputs(c, 9);
   const Result want = run(in, false);
@@ -357,6 +394,10 @@ TEST(Attention, StridedAndNonUnitInnerStrideViews) {
   EXPECT_TRUE((all_close<float, float>(dqs.view, want.dq.view(), 0.0)));
   EXPECT_TRUE((all_close<float, float>(dks.view, want.dk.view(), 0.0)));
   EXPECT_TRUE((all_close<float, float>(dvs.view, want.dv.view(), 0.0)));
+}
+
+TEST(Attention, StridedAndNonUnitInnerStrideViews) {
+  for (const int64_t NH_kv : {2, 4}) check_strided_views(NH_kv);
 }
 
 TEST(Attention, OutputsLargeEnoughToStreamMatchTheSameRowsComputedSmall) {

@@ -14,6 +14,7 @@
 
 #include "attn/ops/attention.h"
 #include "attn/ops/positional.h"
+#include "ops/internal/attention_backward.h"
 #include "testing/testing.h"
 
 namespace attn::testing {
@@ -299,18 +300,24 @@ TEST(AttentionNonFinite, PropagatesLikeIEEEWithinVisibleKeysAndNeverLeaksAcrossT
                 clean_in.mask};
       p.apply(in);
       const std::string what = mc.name + " / " + p.name;
-      const Results fused = run(in, false), ref = run(in, true);
-      expect_same_kinds(fused.out, ref.out, what + " out");
-      expect_same_kinds(fused.lse, ref.lse, what + " lse");
-      expect_same_kinds(fused.probs, ref.probs, what + " probs");
-      expect_same_kinds(fused.dq, ref.dq, what + " dq");
-      expect_same_kinds(fused.dk, ref.dk, what + " dk");
-      expect_same_kinds(fused.dv, ref.dv, what + " dv");
-      expect_same_kinds(fused.dbias, ref.dbias, what + " dbias");
-      Touched touched;
-      for (const Results* r : {&fused, &ref}) {
-        check_forward_prediction(p, in, *r, clean, touched, what);
-        check_untouched_gradients(in, *r, clean, touched, what);
+      const Results ref = run(in, true);
+      // The backward in both of its forms (internal/attention_backward.h).
+      for (const int64_t min_tasks : {int64_t{0}, std::numeric_limits<int64_t>::max()}) {
+        const std::string form = what + (min_tasks == 0 ? " (fused pass)" : " (two passes)");
+        const internal::ScopedFusedBackwardMinTasks scoped(min_tasks);
+        const Results fused = run(in, false);
+        expect_same_kinds(fused.out, ref.out, form + " out");
+        expect_same_kinds(fused.lse, ref.lse, form + " lse");
+        expect_same_kinds(fused.probs, ref.probs, form + " probs");
+        expect_same_kinds(fused.dq, ref.dq, form + " dq");
+        expect_same_kinds(fused.dk, ref.dk, form + " dk");
+        expect_same_kinds(fused.dv, ref.dv, form + " dv");
+        expect_same_kinds(fused.dbias, ref.dbias, form + " dbias");
+        Touched touched;
+        for (const Results* r : {&fused, &ref}) {
+          check_forward_prediction(p, in, *r, clean, touched, form);
+          check_untouched_gradients(in, *r, clean, touched, form);
+        }
       }
     }
   }
