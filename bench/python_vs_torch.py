@@ -4,7 +4,7 @@
 a window of ±32, with each case's peak resident memory, and the per-call overhead at a tiny shape.
 
     PYTHONPATH=build/release/python /usr/bin/python3 bench/python_vs_torch.py [--seq 1024,4096,16384]
-        [--heads 8] [--head-dim 64] [--threads 2] [--repeats 3] [--mem-limit-gib 20] [--json]
+        [--heads 8] [--head-dim 64] [--threads 2] [--repeats 3] [--rounds 1] [--mem-limit-gib 20] [--json]
 
 Rows (B=1, NH heads of HS, float32, autograd with dO = 1):
   attn.torch   attn.torch.scaled_dot_product_attention (fused kernel; the window skips masked work)
@@ -20,6 +20,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -150,6 +151,22 @@ def overhead_us(args):
     return kernel, calls
 
 
+def alternating_rounds(args):
+    """Full attention fwd+bwd, attn.torch then torch, args.rounds times: torch/attn per round, by N."""
+    out = {}
+    for n in [int(s) for s in args.seq.split(",") if int(s) <= 4096]:
+        ratios = []
+        for _ in range(args.rounds):
+            a, t = measure("attn.torch", n, None, True, args), measure("torch", n, None, True, args)
+            if "ms" in a and "ms" in t:
+                ratios.append(t["ms"] / a["ms"])
+        if ratios:
+            print(f"N={n} full fwd+bwd, {len(ratios)} alternating rounds: attn.torch {statistics.median(ratios):.2f}x "
+                  f"faster than torch (median; rounds {min(ratios):.2f}-{max(ratios):.2f}x)", flush=True)
+            out[n] = ratios
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seq", default="1024,4096,16384")
@@ -158,6 +175,10 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--mem-limit-gib", type=float, default=20.0)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="also time full-attention fwd+bwd of attn.torch and torch in this many alternating rounds "
+                        "(N <= 4096) and report the median of the per-round ratios: on a shared machine the "
+                        "table's two rows run minutes apart")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--impl", help=argparse.SUPPRESS)
@@ -197,18 +218,19 @@ def main():
             for ours, theirs in (("attn.torch", "torch"), ("attn MHA", "torch MHA")):
                 a, t = pick[ours]["fwd_bwd"], pick[theirs]["fwd_bwd"]
                 if "ms" in a and "ms" in t:
-                    ratios.append(f"N={n} {mask} {ours}: fwd+bwd {t['ms'] / a['ms']:.1f}x faster than {theirs}")
+                    ratios.append(f"N={n} {mask} {ours}: fwd+bwd {t['ms'] / a['ms']:.2f}x faster than {theirs}")
                 elif "ms" in a:
                     ratios.append(f"N={n} {mask} {ours}: fwd+bwd runs in {a['peak_mib']:.0f} MiB; {theirs} fails "
                                   f"({t.get('error')})")
     print("\n".join(ratios))
+    rounds = alternating_rounds(args) if args.rounds > 1 else {}
     kernel, calls = overhead_us(args)
     print(f"per call at B=NH=1, T=S=16, HS=64 (1 thread); the fused kernel alone, timed in C++: {kernel:.1f} µs")
     for name, us in calls.items():
         extra = f", overhead {us - kernel:.1f} µs over the kernel" if name.startswith("attn") else ""
         print(f"  {name}: {us:.1f} µs{extra}")
     if args.json:
-        print(json.dumps({"rows": rows, "kernel_us": kernel, "call_us": calls}))
+        print(json.dumps({"rows": rows, "rounds": rounds, "kernel_us": kernel, "call_us": calls}))
     return 0
 
 
