@@ -3,6 +3,7 @@
 #include "image_models.h"
 
 #include <algorithm>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 namespace attn::examples {
@@ -43,10 +44,11 @@ struct ConvBlock : nn::Module {
     register_module("bn", bn);
   }
   Tensor forward(ConstTensorView x, bool train, const Context& ctx) {
+    // Each activation is handed to the next layer's cache, not copied there.
     Tensor h = conv.forward(x, train ? &cache.conv : nullptr, ctx);
-    h = bn.forward(h, train ? &cache.bn : nullptr, ctx);
-    h = relu.forward(h, train ? &cache.relu : nullptr, ctx);
-    return pool.forward(h, train ? &cache.pool : nullptr, ctx);
+    h = bn.forward(std::move(h), train ? &cache.bn : nullptr, ctx);
+    h = relu.forward(std::move(h), train ? &cache.relu : nullptr, ctx);
+    return pool.forward(std::move(h), train ? &cache.pool : nullptr, ctx);
   }
   Tensor backward(ConstTensorView dout, const Context& ctx) {
     Tensor g = pool.backward(dout, cache.pool, ctx);
@@ -78,7 +80,7 @@ struct MlpHead : nn::Module {
   Tensor forward(ConstTensorView x, bool train, const Context& ctx) {
     Tensor h = flatten.forward(x, train ? &cache.flatten : nullptr, ctx);
     h = fc1.forward(h, train ? &cache.fc1 : nullptr, ctx);
-    h = relu.forward(h, train ? &cache.relu : nullptr, ctx);
+    h = relu.forward(std::move(h), train ? &cache.relu : nullptr, ctx);
     h = dropout.forward(h, train ? &cache.dropout : nullptr, ctx);
     return fc2.forward(h, train ? &cache.fc2 : nullptr, ctx);
   }

@@ -72,6 +72,12 @@ Tensor Conv2d::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   return y;
 }
 
+Tensor Conv2d::forward(Tensor&& x, Cache* cache, const Context& ctx) {
+  Tensor y = forward(x.view(), nullptr, ctx);
+  if (cache) cache->x = std::move(x);
+  return y;
+}
+
 Tensor Conv2d::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
   const char* fn = "Conv2d::backward";
   require_cache(fn, cache.x.defined());
@@ -136,6 +142,12 @@ Tensor MaxPool2d::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   Tensor y = Tensor::uninitialized(ops::pool2d_output_shape(fn, x.shape(), options_));
   ops::max_pool2d_forward(x, options_, y, ctx);
   if (cache) cache->x = Tensor::copy_of(x);
+  return y;
+}
+
+Tensor MaxPool2d::forward(Tensor&& x, Cache* cache, const Context& ctx) {
+  Tensor y = forward(x.view(), nullptr, ctx);
+  if (cache) cache->x = std::move(x);
   return y;
 }
 
@@ -213,6 +225,26 @@ BatchNorm::BatchNorm(int64_t num_features, const BatchNormOptions& options, int 
 }
 
 Tensor BatchNorm::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
+  return forward_impl(x, nullptr, cache, ctx);
+}
+
+Tensor BatchNorm::forward(Tensor&& x, Cache* cache, const Context& ctx) {
+  return forward_impl(x.view(), &x, cache, ctx);
+}
+
+namespace {
+// x as (B, C, L): a view of x when it is contiguous, else of a copy held in `holder`.
+ConstTensorView as_bcl(ConstTensorView x, int64_t C, Tensor& holder) {
+  const int64_t B = x.dim(0), L = x.numel() / std::max<int64_t>(B * C, 1);
+  if (x.is_contiguous()) return x.reshape(Shape{B, C, L});
+  holder = Tensor::copy_of(x);
+  return holder.view().reshape(Shape{B, C, L});
+}
+}  // namespace
+
+// `owned` (x's own storage, when the caller gave it up) goes to the cache instead of a copy.
+Tensor BatchNorm::forward_impl(ConstTensorView x, Tensor* owned, Cache* cache,
+                               const Context& ctx) {
   const char* fn = spatial_dims_ == 1 ? "BatchNorm1d::forward" : "BatchNorm2d::forward";
   if (!x.defined()) fail<ShapeError>(fn, "x is required but was not given");
   const bool rank_ok = spatial_dims_ == 1 ? (x.rank() == 2 || x.rank() == 3) : x.rank() == 4;
@@ -220,9 +252,8 @@ Tensor BatchNorm::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
     fail<ShapeError>(fn, "x has shape ", x.shape().str(), " but ",
                      spatial_dims_ == 1 ? "(B, C) or (B, C, L)" : "(B, C, H, W)", " with C = ", C_,
                      " is expected");
-  const int64_t B = x.dim(0), L = x.numel() / std::max<int64_t>(B * C_, 1);
-  Tensor x3 = Tensor::uninitialized(Shape{B, C_, L});
-  copy(x, x3.view().reshape(x.shape()));
+  Tensor holder;
+  const ConstTensorView x3 = as_bcl(x, C_, holder);
   const bool batch_stats = training() || !options_.track_running_stats;
   const bool update = training() && options_.track_running_stats;
   Tensor y = Tensor::uninitialized(x.shape()), mean(Shape{C_}), rstd(Shape{C_});
@@ -231,10 +262,14 @@ Tensor BatchNorm::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   ops::batch_norm_forward(
       x3, maybe(weight_), maybe(bias_), pass_running ? running_mean_->view() : TensorView(),
       pass_running ? running_var_->view() : TensorView(), batch_stats, options_.momentum,
-      options_.eps, y.view().reshape(Shape{B, C_, L}), mean, rstd, ctx);
+      options_.eps, y.view().reshape(x3.shape()), mean, rstd, ctx);
   if (update) num_batches_tracked_->data()[0] += 1.0f;
-  if (cache)
-    *cache = Cache{std::move(x3), std::move(mean), std::move(rstd), batch_stats, x.shape()};
+  if (cache) {
+    Tensor kept = owned                ? std::move(*owned)
+                  : holder.defined() ? std::move(holder)
+                                     : Tensor::copy_of(x);
+    *cache = Cache{std::move(kept), std::move(mean), std::move(rstd), batch_stats, x.shape()};
+  }
   return y;
 }
 
@@ -242,12 +277,12 @@ Tensor BatchNorm::backward(ConstTensorView dout, const Cache& cache, const Conte
   const char* fn = spatial_dims_ == 1 ? "BatchNorm1d::backward" : "BatchNorm2d::backward";
   require_cache(fn, cache.x.defined());
   check_same_shape(fn, dout, cache.x_shape);
-  Tensor g = Tensor::uninitialized(cache.x.shape());
-  copy(dout, g.view().reshape(dout.shape()));
+  Tensor x_holder, g_holder;
+  const ConstTensorView x3 = as_bcl(cache.x.view(), C_, x_holder), g = as_bcl(dout, C_, g_holder);
   Tensor dx(cache.x_shape);
-  ops::batch_norm_backward(cache.x, maybe(weight_), cache.mean, cache.rstd, cache.batch_stats, g,
-                           dx.view().reshape(cache.x.shape()), maybe_grad(weight_),
-                           maybe_grad(bias_), ctx);
+  ops::batch_norm_backward(x3, maybe(weight_), cache.mean, cache.rstd, cache.batch_stats, g,
+                           dx.view().reshape(x3.shape()), maybe_grad(weight_), maybe_grad(bias_),
+                           ctx);
   return dx;
 }
 

@@ -189,6 +189,12 @@ Tensor Activation::forward(ConstTensorView x, Cache* cache, const Context& ctx) 
   return y;
 }
 
+Tensor Activation::forward(Tensor&& x, Cache* cache, const Context& ctx) {
+  Tensor y = forward(x.view(), nullptr, ctx);
+  if (cache) cache->x = std::move(x);
+  return y;
+}
+
 Tensor Activation::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
   if (!cache.x.defined())
     fail<ValueError>("Activation::backward", "the cache is empty: run forward with a cache first");

@@ -165,5 +165,42 @@ TEST(ImageLayers, BatchNormEvaluationUsesRunningStatistics) {
             5u);  // weight, bias, running_mean, running_var, num_batches_tracked
 }
 
+// forward(Tensor&&) hands x to the cache instead of copying it; forward(view) copies. Both, and a
+// non-contiguous view (BatchNorm's strided path), give the same outputs and gradients bit for bit.
+::testing::AssertionResult exactly(const Tensor& a, const Tensor& b) {
+  return testing::all_close<float, float>(a.view(), b.view(), 0.0);
+}
+
+template <typename Layer>
+void check_owned_input_path(Layer& layer, const Shape& shape, uint64_t seed) {
+  Rng rng(seed);
+  const Tensor x = testing::random_tensor<float>(shape, rng);
+  typename Layer::Cache by_copy, by_move, by_strided;
+  const Tensor y = layer.forward(x.view(), &by_copy, ctx());
+  const Tensor y_moved = layer.forward(Tensor::copy_of(x.view()), &by_move, ctx());
+  const auto strided = testing::strided_copy(x);
+  const Tensor y_strided = layer.forward(strided.view, &by_strided, ctx());
+  EXPECT_TRUE(exactly(y_moved, y));
+  EXPECT_TRUE(exactly(y_strided, y));
+  const Tensor dy = testing::random_tensor<float>(y.shape(), rng);
+  const Tensor dx = layer.backward(dy, by_copy, ctx());
+  EXPECT_TRUE(exactly(layer.backward(dy, by_move, ctx()), dx));
+  EXPECT_TRUE(exactly(layer.backward(testing::strided_copy(dy).view, by_strided, ctx()), dx));
+}
+
+TEST(ImageLayers, OwnedInputsGoToTheCacheWithTheSameResults) {
+  Rng rng(5);
+  Conv2d conv(3, 4, 3, 3, {.pad_h = 1, .pad_w = 1}, true, rng);
+  check_owned_input_path(conv, Shape{2, 3, 7, 9}, 1);
+  BatchNorm2d bn(4);
+  check_owned_input_path(bn, Shape{3, 4, 5, 6}, 2);
+  BatchNorm1d bn1(4);
+  check_owned_input_path(bn1, Shape{5, 4}, 3);
+  Activation relu(ActivationKind::kReLU);
+  check_owned_input_path(relu, Shape{2, 3, 5, 4}, 4);
+  MaxPool2d pool(ops::Pool2dOptions{});
+  check_owned_input_path(pool, Shape{2, 3, 6, 8}, 5);
+}
+
 }  // namespace
 }  // namespace attn::nn

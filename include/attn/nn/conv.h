@@ -24,6 +24,8 @@ class Conv2d : public Module {
     Tensor x;  // (B, C_in, H, W)
   };
   Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);  // -> (B, C_out, OH, OW)
+  // The same, with the cache taking x over instead of copying it (an activation that dies here).
+  Tensor forward(Tensor&& x, Cache* cache, const Context& ctx);
   Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx);  // -> dx
 
   const ops::Conv2dOptions& options() const { return options_; }
@@ -66,6 +68,7 @@ class MaxPool2d : public Module {
     Tensor x;  // (B, C, H, W): the backward finds each window's maximum again
   };
   Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);
+  Tensor forward(Tensor&& x, Cache* cache, const Context& ctx);  // the cache takes x over
   Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx);
 
  private:
@@ -110,12 +113,13 @@ struct BatchNormOptions {
 class BatchNorm : public Module {
  public:
   struct Cache {
-    Tensor x;           // (B, C, L): the input as three dimensions
+    Tensor x;           // the input, in its own shape (contiguous)
     Tensor mean, rstd;  // (C): the statistics used
     bool batch_stats = true;
     Shape x_shape;  // the input's own shape
   };
   Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);
+  Tensor forward(Tensor&& x, Cache* cache, const Context& ctx);  // the cache takes x over
   Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx);
   int64_t num_features() const { return C_; }
 
@@ -123,6 +127,7 @@ class BatchNorm : public Module {
   BatchNorm(int64_t num_features, const BatchNormOptions& options, int spatial_dims);
 
  private:
+  Tensor forward_impl(ConstTensorView x, Tensor* owned, Cache* cache, const Context& ctx);
   int64_t C_;
   BatchNormOptions options_;
   int spatial_dims_;  // 1: BatchNorm1d, 2: BatchNorm2d

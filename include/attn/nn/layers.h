@@ -89,6 +89,7 @@ class Activation : public Module {
     Tensor x;  // the input, any shape
   };
   Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);
+  Tensor forward(Tensor&& x, Cache* cache, const Context& ctx);  // the cache takes x over
   Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx);
   ActivationKind kind() const { return kind_; }
 
