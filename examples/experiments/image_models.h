@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The lecture's three ways to classify an image, built from attn's parts (issue: CNN vs
 // self-attention on Fashion-MNIST):
-//   CNN        two conv blocks (3×3 conv, BatchNorm, ReLU, 2×2 max pool: 28 → 14 → 7) and an MLP
+//   CNN        two conv blocks (3×3 conv, BatchNorm, 2×2 max pool, ReLU: 28 → 14 → 7) and an MLP
 //              head. Self-attention restricted to a 3×3 receptive field, in the lecture's words.
 //   ViT        the image as a sequence of 7×7 = 49 patch vectors (a 4×4 stride-4 Conv2d), a 2-D
 //              positional encoding (learned, or the lecture's sinusoidal one per axis), a class

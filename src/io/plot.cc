@@ -128,13 +128,31 @@ double plotted_x(const PlotSeries& s, size_t i, bool log_x) {
   return plotted(s.x.empty() ? static_cast<double>(i) : s.x[i], log_x);
 }
 
-void draw_series(const PlotSeries& s, bool log_x, bool log_y, int colour) {
+// Series i's marker (LinePlot::markers): outlines, so that one drawn on another leaves both seen.
+const char* marker_glyph(size_t i) {
+  static constexpr std::array<const char*, 6> kGlyphs = {"○", "□", "△", "◇", "▽", "×"};
+  return kGlyphs[i % kGlyphs.size()];
+}
+
+// Series i's PLplot line style with markers: solid, then dashes of three lengths, so that a line
+// drawn over another shows the one below in its gaps.
+PLINT line_style(size_t i, bool markers) { return markers ? static_cast<PLINT>(1 + i % 4) : 1; }
+
+// marker: the glyph drawn at each point, or nullptr for the line alone.
+void draw_series(const PlotSeries& s, bool log_x, bool log_y, int colour, const char* marker,
+                 PLINT style) {
   plcol0(colour);
   plwidth(2.0);
+  pllsty(style);
   std::vector<PLFLT> xs, ys;
   auto flush = [&] {
-    if (xs.size() == 1) plpoin(1, xs.data(), ys.data(), 1);
+    if (xs.size() == 1 && marker == nullptr) plpoin(1, xs.data(), ys.data(), 1);
     if (xs.size() > 1) plline(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+    if (marker != nullptr && !xs.empty()) {
+      plschr(0.0, 1.6);
+      plstring(static_cast<PLINT>(xs.size()), xs.data(), ys.data(), marker);
+      plschr(0.0, 1.1);
+    }
     xs.clear(), ys.clear();
   };
   for (size_t i = 0; i < s.y.size(); ++i) {
@@ -147,6 +165,7 @@ void draw_series(const PlotSeries& s, bool log_x, bool log_y, int colour) {
   }
   flush();
   plwidth(1.0);
+  pllsty(1);
 }
 
 // The corner of the plot box (PL_POSITION_* flags) whose quarter holds the fewest points, so that
@@ -171,19 +190,23 @@ PLINT emptiest_corner(const LinePlot& p, double x0, double x1, double y0, double
 
 void draw_legend(const LinePlot& p, PLINT corner) {
   const PLINT n = static_cast<PLINT>(p.series.size());
-  std::vector<PLINT> opts(static_cast<size_t>(n), PL_LEGEND_LINE), colours(static_cast<size_t>(n)),
-      styles(static_cast<size_t>(n), 1), text_colours(static_cast<size_t>(n), kInk);
-  std::vector<PLFLT> widths(static_cast<size_t>(n), 2.5);
-  std::vector<const char*> text(static_cast<size_t>(n));
-  for (PLINT i = 0; i < n; ++i) {
-    colours[static_cast<size_t>(i)] = kFirstSeries + i % kSeriesColours;
-    text[static_cast<size_t>(i)] = p.series[static_cast<size_t>(i)].label.c_str();
+  const auto count = static_cast<size_t>(n);
+  std::vector<PLINT> opts(count, p.markers ? PL_LEGEND_LINE | PL_LEGEND_SYMBOL : PL_LEGEND_LINE),
+      colours(count), styles(count), text_colours(count, kInk), symbol_numbers(count, 1);
+  std::vector<PLFLT> widths(count, 2.5), symbol_scales(count, 1.4);
+  std::vector<const char*> text(count), symbols(count);
+  for (size_t i = 0; i < count; ++i) {
+    colours[i] = kFirstSeries + static_cast<PLINT>(i) % kSeriesColours;
+    text[i] = p.series[i].label.c_str();
+    symbols[i] = marker_glyph(i);
+    styles[i] = line_style(i, p.markers);
   }
   PLFLT w = 0, h = 0;
   pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, corner | PL_POSITION_INSIDE, 0.02,
            0.02, 0.08, 0, kInk, 1, 0, 0, n, opts.data(), 1.0, 0.9, 2.0, 0.0, text_colours.data(),
            text.data(), nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(),
-           widths.data(), nullptr, nullptr, nullptr, nullptr);
+           widths.data(), colours.data(), symbol_scales.data(), symbol_numbers.data(),
+           symbols.data());
 }
 
 // Tick values for a log10 axis showing [10^y0, 10^y1]: decades when at least three fit, else 1-2-5
@@ -302,7 +325,8 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
     if (p.log_y) plmtex("l", 5.4, 0.5, 0.5, p.y_label.c_str());
     for (size_t i = 0; i < p.series.size(); ++i)
       draw_series(p.series[i], p.log_x, p.log_y,
-                  kFirstSeries + static_cast<int>(i) % kSeriesColours);
+                  kFirstSeries + static_cast<int>(i) % kSeriesColours,
+                  p.markers ? marker_glyph(i) : nullptr, line_style(i, p.markers));
     if (labels) draw_legend(p, emptiest_corner(p, x0, x1, y0, y1));
   });
   internal::write_file_bytes(fn, path, bytes);

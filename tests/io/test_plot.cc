@@ -77,6 +77,26 @@ TEST(Plot, LinePlotHasAxesTitlesLegendAndEachSeriesColour) {
   EXPECT_GT(d.count(0, d.width, 0, top - 4, kBlack, 90), 50);
 }
 
+// Two curves on the same points: the second line covers the first, so a reader sees one curve.
+// With markers, each point shows both outlines (a circle inside a square), and the legend shows them.
+TEST(Plot, MarkersKeepCoincidingCurvesApart) {
+  auto blue_pixels = [](bool markers) {
+    io::LinePlot p;
+    p.title = "accuracy", p.x_label = "images", p.y_label = "accuracy";
+    p.log_x = true;
+    p.markers = markers;
+    const std::vector<double> x = {1000, 2000, 5000, 10000, 30000, 60000},
+                              y = {0.83, 0.84, 0.84, 0.85, 0.88, 0.90};
+    p.series = {{"cnn", y, x}, {"cnn-sagan", y, x}};
+    const std::string path = ::testing::TempDir() + "/markers.png";
+    io::write_line_plot(path, p);
+    const Decoded d = decode(path);
+    return d.count(0, d.width, 0, d.height, kBlue);
+  };
+  const int without = blue_pixels(false), with = blue_pixels(true);
+  EXPECT_GT(with, without + 150) << "without markers " << without << ", with " << with;
+}
+
 // A log axis over less than a decade (a short run's loss, 2.4 -> 1.4) holds no power of ten, where
 // PLplot's own log axis writes no label at all: tick labels must still stand beside the axis, in
 // the strip between the y title and the plot box.

@@ -40,6 +40,7 @@ void write_outputs(const RecallOptions& o, const std::vector<examples::RecallRes
   plot.x_label = "distance D (log scale)";
   plot.y_label = "held-out accuracy";
   plot.log_x = true;
+  plot.markers = true;  // curves that coincide (the same accuracy) stay apart
   std::vector<double> xs;
   for (auto kind : {examples::RecallModelKind::kLSTM, examples::RecallModelKind::kTransformer}) {
     io::PlotSeries s{examples::recall_model_name(kind), {}, {}};

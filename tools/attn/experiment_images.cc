@@ -48,6 +48,7 @@ void write_outputs(const ImagesOptions& o, const std::vector<Row>& rows,
   plot.x_label = "training images (log scale); " + budget;
   plot.y_label = "test accuracy";
   plot.log_x = true;
+  plot.markers = true;  // curves that coincide (the same accuracy) stay apart
   double lo = 1.0;
   for (auto kind : kinds) {
     io::PlotSeries s{examples::image_model_name(kind), {}, {}};

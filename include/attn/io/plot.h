@@ -25,6 +25,9 @@ struct LinePlot {
   bool log_y = false;               // a log10 y axis (losses)
   bool log_x = false;               // a log10 x axis (times against sequence length)
   double y_min = NAN, y_max = NAN;  // a fixed y range (accuracies: 0 to 1) when both are finite
+  // A symbol at each point and a dash pattern, one per series (○ □ △ ◇ ▽ ×; solid, then dashes),
+  // in the legend too: curves that coincide (a CNN with and without a SAGAN block) stay apart.
+  bool markers = false;
   int width = 900, height = 560;    // pixels, each in [200, 8000]
 };
 
