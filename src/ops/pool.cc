@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "ops/internal/dense.h"
 #include "ops/internal/pool_checks.h"
+#include "ops/internal/pool_kernels.h"
 
 namespace attn::internal {
 
@@ -190,11 +191,16 @@ void max_pool2d_backward(ConstTensorView x, const Pool2dOptions& options, ConstT
     const float* px = xd.data + plane * d.H * d.W;
     const float* pg = gd.data + plane * d.OH * d.OW;
     float* pdx = dxo.data + plane * d.H * d.W;
-    for (int64_t oh = 0; oh < d.OH; ++oh)
+    for (int64_t oh = 0; oh < d.OH; ++oh) {
+      const int64_t row = 2 * oh * d.W;
+      if (plain && internal::kernels::max_pool_2x2_backward_rows(
+                       px + row, px + row + d.W, pg + oh * d.OW, 2 * d.OW, pdx + row, pdx + row + d.W))
+        continue;
       for (int64_t ow = 0; ow < d.OW; ++ow) {
         const int64_t at = plain ? argmax_2x2(px, d, oh, ow) : argmax_tap(px, d, oh, ow);
         if (at >= 0) pdx[at] += pg[oh * d.OW + ow];
       }
+    }
   });
   dxo.flush_accumulate();
 }

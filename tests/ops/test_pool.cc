@@ -218,6 +218,39 @@ TEST(MaxPool2d, NaNPropagatesAndTiesGoToTheFirst) {
   EXPECT_TRUE(std::isnan(out(0, 0, 0, 0)));
 }
 
+// The 2×2 backward's branch-free path: inputs from four values (ties everywhere), gradients added
+// into a dx that already holds values, -0 among them; every sum is exact, so fast and reference
+// must agree bit for bit, sign of zero included. Odd sizes leave an uncovered last row or column;
+// a NaN sends its row pair through the general rule, which must give the reference's result too.
+TEST(MaxPool2d, PlainBackwardKeepsTheFirstMaximumOfTiesAndUntouchedBits) {
+  const Context ctx;
+  Rng rng(7);
+  for (const Shape& shape : {Shape{2, 3, 6, 8}, Shape{1, 2, 5, 7}, Shape{1, 1, 2, 34}}) {
+    for (bool with_nan : {false, true}) {
+      Tensor x = Tensor::uninitialized(shape);
+      for (int64_t i = 0; i < x.numel(); ++i)
+        x.data()[i] = static_cast<float>(static_cast<int>(rng.next_u64() % 4) - 1);
+      if (with_nan) x(0, 0, 1, 3) = std::nanf("");
+      const Shape out_shape = ops::pool2d_output_shape("test", shape, {});
+      Tensor g = Tensor::uninitialized(out_shape);
+      for (int64_t i = 0; i < g.numel(); ++i)
+        g.data()[i] = static_cast<float>(1 + rng.next_u64() % 9);
+      Tensor dx = Tensor::uninitialized(shape);
+      for (int64_t i = 0; i < dx.numel(); ++i)
+        dx.data()[i] = i % 3 == 0 ? -0.0f : static_cast<float>(rng.next_u64() % 5);
+      TensorD dx_ref = TensorD::copy_of(dx.view());
+      ops::max_pool2d_backward(x, {}, g, dx, ctx);
+      ops::reference::max_pool2d_backward(TensorD::copy_of(x.view()), {},
+                                          TensorD::copy_of(g.view()), dx_ref, ctx);
+      for (int64_t i = 0; i < dx.numel(); ++i) {
+        const auto want = static_cast<float>(dx_ref.data()[i]);
+        ASSERT_EQ(dx.data()[i], want) << shape.str() << " element " << i << " nan " << with_nan;
+        ASSERT_EQ(std::signbit(dx.data()[i]), std::signbit(want)) << shape.str() << " element " << i;
+      }
+    }
+  }
+}
+
 TEST(Pooling, RejectsBadArguments) {
   const Context ctx;
   Tensor x(Shape{2, 3, 6, 6}), out(Shape{2, 3, 3, 3});
