@@ -34,7 +34,7 @@ bool MaxPool2x2BackwardRows(const float* r0, const float* r1, const float* g, in
   // Lanes come in window pairs (i is even, as W is): lane p's row neighbour is lane p ^ 1.
   const auto even = hn::RebindMask(
       d, hn::Eq(hn::And(hn::Iota(di, 0), hn::Set(di, 1)), hn::Zero(di)));
-  HWY_ALIGN float g_lanes[HWY_MAX_BYTES / sizeof(float)];
+  HWY_ALIGN float g_lanes[HWY_MAX_BYTES / sizeof(float)] = {};  // lanes past W stay defined
   for (int64_t i = 0; i < W; i += NL) {
     const auto m = chunk_mask(i);
     const auto x = hn::MaskedLoad(m, d, r0 + i), y = hn::MaskedLoad(m, d, r1 + i);
