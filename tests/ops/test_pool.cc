@@ -222,7 +222,8 @@ TEST(MaxPool2d, NaNPropagatesAndTiesGoToTheFirst) {
 // into a dx that already holds values, -0 among them; every sum is exact, so fast and reference
 // must agree bit for bit, sign of zero included. Odd sizes leave an uncovered last row or column;
 // a NaN sends its row pair through the general rule, which must give the reference's result too.
-TEST(MaxPool2d, PlainBackwardKeepsTheFirstMaximumOfTiesAndUntouchedBits) {
+// The row kernel is compiled per SIMD target: every target this machine runs is checked.
+void check_plain_max_pool_backward() {
   const Context ctx;
   Rng rng(7);
   for (const Shape& shape : {Shape{2, 3, 6, 8}, Shape{1, 2, 5, 7}, Shape{1, 1, 2, 34}}) {
@@ -249,6 +250,14 @@ TEST(MaxPool2d, PlainBackwardKeepsTheFirstMaximumOfTiesAndUntouchedBits) {
       }
     }
   }
+}
+TEST(MaxPool2d, PlainBackwardKeepsTheFirstMaximumOfTiesAndUntouchedBits) {
+  for (const std::string& target : ops::available_simd_targets()) {
+    SCOPED_TRACE(target);
+    ops::set_simd_target(target);
+    check_plain_max_pool_backward();
+  }
+  ops::set_simd_target("");
 }
 
 TEST(Pooling, RejectsBadArguments) {
