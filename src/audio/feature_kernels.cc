@@ -5,6 +5,7 @@
 #define HWY_TARGET_INCLUDE "audio/feature_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // foreach_target re-includes this file once per target; everything below is per target.
+#include <algorithm>
 #include <cmath>
 
 #include "audio/internal/feature_kernels.h"
@@ -16,16 +17,23 @@ namespace attn::audio::internal {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// A row's last, partial vector goes through buffers of this many floats rather than MaskedLoad and
+// BlendedStore: in Highway 1.0 those are an aligned full-vector load (and store) on SSE4 and below,
+// which faults on a row that starts off a 16-byte boundary (an fbank row after its energy column).
+constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float);
+
 void LogFloorRow(float* x, int64_t n, float floor) {
   const hn::ScalableTag<float> d;
   const auto lo = hn::Set(d, floor);
   const auto NL = static_cast<int64_t>(hn::Lanes(d));
   int64_t i = 0;
   for (; i + NL <= n; i += NL) hn::StoreU(hn::Log(d, hn::Max(hn::LoadU(d, x + i), lo)), d, x + i);
-  if (i < n) {
-    const auto m = hn::FirstN(d, static_cast<size_t>(n - i));
-    // Lanes past n load as 0 and become log(floor): finite, and never stored.
-    hn::BlendedStore(hn::Log(d, hn::Max(hn::MaskedLoad(m, d, x + i), lo)), m, d, x + i);
+  if (i < n) {  // the last lanes, through a zero-padded buffer (see kMaxLanes)
+    // Lanes past n are 0 and become log(floor): finite, and never stored.
+    HWY_ALIGN float buf[kMaxLanes] = {};
+    std::copy(x + i, x + n, buf);
+    hn::Store(hn::Log(d, hn::Max(hn::Load(d, buf), lo)), d, buf);
+    std::copy(buf, buf + (n - i), x + i);
   }
 }
 
@@ -102,11 +110,11 @@ bool AllFinite(const float* x, int64_t n) {
   int64_t i = 0;
   for (; i + NL <= n; i += NL)
     worst = hn::Max(worst, hn::And(hn::BitCast(du, hn::LoadU(d, x + i)), magnitude));
-  if (i < n)
-    worst = hn::Max(
-        worst, hn::And(hn::BitCast(
-                           du, hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(n - i)), d, x + i)),
-                       magnitude));
+  if (i < n) {  // the last lanes, through a zero-padded buffer (see kMaxLanes)
+    HWY_ALIGN float buf[kMaxLanes] = {};
+    std::copy(x + i, x + n, buf);
+    worst = hn::Max(worst, hn::And(hn::BitCast(du, hn::Load(d, buf)), magnitude));
+  }
   return hn::GetLane(hn::MaxOfLanes(du, worst)) < 0x7F800000u;
 }
 

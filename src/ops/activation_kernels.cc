@@ -5,6 +5,8 @@
 #define HWY_TARGET_INCLUDE "ops/activation_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // foreach_target re-includes this file once per target; everything below is per target.
+#include <algorithm>
+
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "ops/internal/activation_kernels.h"
@@ -15,6 +17,10 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
+// A row's last, partial vector goes through buffers of this many floats rather than MaskedLoad and
+// BlendedStore: in Highway 1.0 those are an aligned full-vector load (and store) on SSE4 and below,
+// which faults on a row that starts off a 16-byte boundary.
+constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float);
 
 // Φ(x), the standard normal CDF, and (through phi) the density φ(x) = exp(-x²/2)/√(2π).
 // ½·erfc(z) = ½·t·P(t)·exp(-z²), t = 1/(1 + p·z), z = |x|/√2 (A&S 7.1.26); Φ = 1 - that for x >= 0.
@@ -44,10 +50,12 @@ void GeluRow(const float* x, float* y, int64_t n) {
     const auto v = hn::LoadU(d, x + i);
     hn::StoreU(hn::Mul(v, normal_cdf(d, v, nullptr)), d, y + i);
   }
-  if (i < n) {
-    const auto m = hn::FirstN(d, static_cast<size_t>(n - i));
-    const auto v = hn::MaskedLoad(m, d, x + i);
-    hn::BlendedStore(hn::Mul(v, normal_cdf(d, v, nullptr)), m, d, y + i);
+  if (i < n) {  // the last lanes, through a zero-padded buffer (see kMaxLanes)
+    HWY_ALIGN float buf[kMaxLanes] = {};
+    std::copy(x + i, x + n, buf);
+    const auto v = hn::Load(d, buf);
+    hn::Store(hn::Mul(v, normal_cdf(d, v, nullptr)), d, buf);
+    std::copy(buf, buf + (n - i), y + i);
   }
 }
 
@@ -62,11 +70,11 @@ void GeluBackwardRow(const float* x, const float* g, float* dx, int64_t n) {
   int64_t i = 0;
   for (; i + NL <= n; i += NL)
     hn::StoreU(grad(hn::LoadU(d, x + i), hn::LoadU(d, g + i), hn::LoadU(d, dx + i)), d, dx + i);
-  if (i < n) {
-    const auto m = hn::FirstN(d, static_cast<size_t>(n - i));
-    hn::BlendedStore(grad(hn::MaskedLoad(m, d, x + i), hn::MaskedLoad(m, d, g + i),
-                          hn::MaskedLoad(m, d, dx + i)),
-                     m, d, dx + i);
+  if (i < n) {  // the last lanes, through zero-padded buffers (see kMaxLanes)
+    HWY_ALIGN float xb[kMaxLanes] = {}, gb[kMaxLanes] = {}, db[kMaxLanes] = {};
+    std::copy(x + i, x + n, xb), std::copy(g + i, g + n, gb), std::copy(dx + i, dx + n, db);
+    hn::Store(grad(hn::Load(d, xb), hn::Load(d, gb), hn::Load(d, db)), d, db);
+    std::copy(db, db + (n - i), dx + i);
   }
 }
 

@@ -4,6 +4,7 @@
 // The comparison with torchaudio on real recordings is python/tests/test_audio.py.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <numbers>
@@ -134,6 +135,27 @@ TEST(Fbank, SameBitsForOneAndTwoThreadsAndStridedInput) {
   const Tensor strided = fbank(wide.view().select(1, 0), o, Context(ContextOptions{1}));
   for (int64_t i = 0; i < one.numel(); ++i)
     ASSERT_EQ(one.values()[size_t(i)], strided.values()[size_t(i)]) << i;
+}
+
+// The SIMD rows' last, partial vectors (23 bins after an energy column; a waveform whose length is
+// no multiple of any vector): the log row equals log(max(x, ε)) of the plain filter bank, and a NaN
+// in the waveform's very last sample is still found.
+TEST(Fbank, PartialVectorsAtTheEndOfRows) {
+  const Tensor x = noise(8003, 9);
+  FbankOptions o;
+  o.num_mel_bins = 23;
+  o.use_energy = true;
+  const Tensor logged = fbank(x, o);
+  o.use_log_fbank = false;
+  const Tensor plain = fbank(x, o);
+  ASSERT_EQ(logged.shape(), plain.shape());
+  for (int64_t f = 0; f < logged.dim(0); ++f)
+    for (int64_t m = 1; m < logged.dim(1); ++m)  // column 0: the energy, logged in both
+      ASSERT_NEAR(logged(f, m), std::log(std::max(plain(f, m), 1.1920929e-07f)), 1e-5)
+          << "frame " << f << " bin " << m;
+  Tensor bad = Tensor::copy_of(x.view());
+  bad(8002) = std::nanf("");
+  EXPECT_THROW(fbank(bad, o), ValueError);
 }
 
 TEST(StreamingFbank, PiecesOfAnySizeGiveTheWholeWaveformsFrames) {
