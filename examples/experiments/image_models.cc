@@ -26,8 +26,9 @@ Tensor to_planes(ConstTensorView tokens, int64_t H, int64_t W) {
 }
 
 // conv 3×3 (padding 1) → BatchNorm2d → max pool 2×2 → ReLU. The pool runs before the ReLU: the
-// same function (max and ReLU commute; the same max wins, gradients included) with the ReLU's forward
-// and backward on a quarter of the values (they were ~10% of a training step, memory-bound).
+// same function (max and ReLU commute; the same max wins, gradients included) with the ReLU's
+// forward and backward on a quarter of the values (they were ~10% of a training step,
+// memory-bound).
 struct ConvBlock : nn::Module {
   Conv2d conv;
   nn::BatchNorm2d bn;

@@ -193,8 +193,9 @@ void max_pool2d_backward(ConstTensorView x, const Pool2dOptions& options, ConstT
     float* pdx = dxo.data + plane * d.H * d.W;
     for (int64_t oh = 0; oh < d.OH; ++oh) {
       const int64_t row = 2 * oh * d.W;
-      if (plain && internal::kernels::max_pool_2x2_backward_rows(
-                       px + row, px + row + d.W, pg + oh * d.OW, 2 * d.OW, pdx + row, pdx + row + d.W))
+      if (plain &&
+          internal::kernels::max_pool_2x2_backward_rows(px + row, px + row + d.W, pg + oh * d.OW,
+                                                        2 * d.OW, pdx + row, pdx + row + d.W))
         continue;
       for (int64_t ow = 0; ow < d.OW; ++ow) {
         const int64_t at = plain ? argmax_2x2(px, d, oh, ow) : argmax_tap(px, d, oh, ow);

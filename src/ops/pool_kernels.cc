@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Highway SIMD rows of the 2×2 max pooling's backward, compiled per target and dispatched at run time
-// (ops/internal/pool_kernels.h). Branch-free: the scalar walk's argmax branches mispredict on random
-// data, and the CNN's pooling backward was 9% of a training step.
+// Highway SIMD rows of the 2×2 max pooling's backward, compiled per target and dispatched at run
+// time (ops/internal/pool_kernels.h). Branch-free: the scalar walk's argmax branches mispredict on
+// random data, and the CNN's pooling backward was 9% of a training step.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/pool_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -28,8 +28,8 @@ HWY_INLINE void max_pool_2x2_backward_vector(D d, const float* r0, const float* 
                                              float* d0, float* d1) {
   const hn::RebindToSigned<D> di;
   // Lanes come in window pairs (chunks start at even offsets): lane p's row neighbour is p ^ 1.
-  const auto even = hn::RebindMask(
-      d, hn::Eq(hn::And(hn::Iota(di, 0), hn::Set(di, 1)), hn::Zero(di)));
+  const auto even =
+      hn::RebindMask(d, hn::Eq(hn::And(hn::Iota(di, 0), hn::Set(di, 1)), hn::Zero(di)));
   const auto x = hn::LoadU(d, r0), y = hn::LoadU(d, r1);
   const auto xs = hn::Shuffle2301(x), ys = hn::Shuffle2301(y);  // the row neighbours
   // r0's taps (a, b) win over the taps after them on ties and lose to those before; likewise r1's

@@ -78,7 +78,8 @@ TEST(Plot, LinePlotHasAxesTitlesLegendAndEachSeriesColour) {
 }
 
 // Two curves on the same points: the second line covers the first, so a reader sees one curve.
-// With markers, each point shows both outlines (a circle inside a square), and the legend shows them.
+// With markers, each point shows both outlines (a circle inside a square), and the legend shows
+// them.
 TEST(Plot, MarkersKeepCoincidingCurvesApart) {
   auto blue_pixels = [](bool markers) {
     io::LinePlot p;

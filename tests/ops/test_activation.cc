@@ -81,7 +81,8 @@ TEST(Activation, NonFiniteInputsPropagateAsTheReferenceDoes) {
 TEST(Activation, GeluOnEverySimdTargetAtOddOffsets) {
   const Context ctx;
   Rng rng(11);
-  const Tensor base = random_tensor<float>(Shape{64}, rng, 3.0), g_base = random_tensor<float>(Shape{64}, rng);
+  const Tensor base = random_tensor<float>(Shape{64}, rng, 3.0),
+               g_base = random_tensor<float>(Shape{64}, rng);
   for (const std::string& target : ops::available_simd_targets()) {
     SCOPED_TRACE(target);
     ops::set_simd_target(target);

@@ -246,7 +246,8 @@ void check_plain_max_pool_backward() {
       for (int64_t i = 0; i < dx.numel(); ++i) {
         const auto want = static_cast<float>(dx_ref.data()[i]);
         ASSERT_EQ(dx.data()[i], want) << shape.str() << " element " << i << " nan " << with_nan;
-        ASSERT_EQ(std::signbit(dx.data()[i]), std::signbit(want)) << shape.str() << " element " << i;
+        ASSERT_EQ(std::signbit(dx.data()[i]), std::signbit(want))
+            << shape.str() << " element " << i;
       }
     }
   }

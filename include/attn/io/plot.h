@@ -28,7 +28,7 @@ struct LinePlot {
   // A symbol at each point and a dash pattern, one per series (○ □ △ ◇ ▽ ×; solid, then dashes),
   // in the legend too: curves that coincide (a CNN with and without a SAGAN block) stay apart.
   bool markers = false;
-  int width = 900, height = 560;    // pixels, each in [200, 8000]
+  int width = 900, height = 560;  // pixels, each in [200, 8000]
 };
 
 enum class Colormap {
