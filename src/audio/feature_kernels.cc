@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "audio/internal/feature_kernels.h"
+#include "core/simd_tail.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 
@@ -17,10 +18,10 @@ namespace attn::audio::internal {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// A row's last, partial vector goes through buffers of this many floats rather than MaskedLoad and
-// BlendedStore: in Highway 1.0 those are an aligned full-vector load (and store) on SSE4 and below,
-// which faults on a row that starts off a 16-byte boundary (an fbank row after its energy column).
-constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float);
+// A row's last, partial vector: only its lanes are touched, on every target (core/simd_tail.h; an
+// fbank row after its energy column starts off a 16-byte boundary).
+using attn::internal::simd::HWY_NAMESPACE::load_first_n;
+using attn::internal::simd::HWY_NAMESPACE::store_first_n;
 
 void LogFloorRow(float* x, int64_t n, float floor) {
   const hn::ScalableTag<float> d;
@@ -28,12 +29,9 @@ void LogFloorRow(float* x, int64_t n, float floor) {
   const auto NL = static_cast<int64_t>(hn::Lanes(d));
   int64_t i = 0;
   for (; i + NL <= n; i += NL) hn::StoreU(hn::Log(d, hn::Max(hn::LoadU(d, x + i), lo)), d, x + i);
-  if (i < n) {  // the last lanes, through a zero-padded buffer (see kMaxLanes)
-    // Lanes past n are 0 and become log(floor): finite, and never stored.
-    HWY_ALIGN float buf[kMaxLanes] = {};
-    std::copy(x + i, x + n, buf);
-    hn::Store(hn::Log(d, hn::Max(hn::Load(d, buf), lo)), d, buf);
-    std::copy(buf, buf + (n - i), x + i);
+  if (i < n) {  // lanes past n load as 0 and become log(floor): finite, and never stored
+    const auto rest = static_cast<size_t>(n - i);
+    store_first_n(hn::Log(d, hn::Max(load_first_n(d, x + i, rest), lo)), d, x + i, rest);
   }
 }
 
@@ -110,10 +108,9 @@ bool AllFinite(const float* x, int64_t n) {
   int64_t i = 0;
   for (; i + NL <= n; i += NL)
     worst = hn::Max(worst, hn::And(hn::BitCast(du, hn::LoadU(d, x + i)), magnitude));
-  if (i < n) {  // the last lanes, through a zero-padded buffer (see kMaxLanes)
-    HWY_ALIGN float buf[kMaxLanes] = {};
-    std::copy(x + i, x + n, buf);
-    worst = hn::Max(worst, hn::And(hn::BitCast(du, hn::Load(d, buf)), magnitude));
+  if (i < n) {  // lanes past n load as 0, which is finite
+    const auto last = load_first_n(d, x + i, static_cast<size_t>(n - i));
+    worst = hn::Max(worst, hn::And(hn::BitCast(du, last), magnitude));
   }
   return hn::GetLane(hn::MaxOfLanes(du, worst)) < 0x7F800000u;
 }

@@ -7,6 +7,7 @@
 // foreach_target re-includes this file once per target; everything below is per target.
 #include <algorithm>
 
+#include "core/simd_tail.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "ops/internal/activation_kernels.h"
@@ -17,10 +18,9 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
-// A row's last, partial vector goes through buffers of this many floats rather than MaskedLoad and
-// BlendedStore: in Highway 1.0 those are an aligned full-vector load (and store) on SSE4 and below,
-// which faults on a row that starts off a 16-byte boundary.
-constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float);
+// A row's last, partial vector: only its lanes are touched, on every target (core/simd_tail.h).
+using simd::HWY_NAMESPACE::load_first_n;
+using simd::HWY_NAMESPACE::store_first_n;
 
 // Φ(x), the standard normal CDF, and (through phi) the density φ(x) = exp(-x²/2)/√(2π).
 // ½·erfc(z) = ½·t·P(t)·exp(-z²), t = 1/(1 + p·z), z = |x|/√2 (A&S 7.1.26); Φ = 1 - that for x >= 0.
@@ -50,12 +50,10 @@ void GeluRow(const float* x, float* y, int64_t n) {
     const auto v = hn::LoadU(d, x + i);
     hn::StoreU(hn::Mul(v, normal_cdf(d, v, nullptr)), d, y + i);
   }
-  if (i < n) {  // the last lanes, through a zero-padded buffer (see kMaxLanes)
-    HWY_ALIGN float buf[kMaxLanes] = {};
-    std::copy(x + i, x + n, buf);
-    const auto v = hn::Load(d, buf);
-    hn::Store(hn::Mul(v, normal_cdf(d, v, nullptr)), d, buf);
-    std::copy(buf, buf + (n - i), y + i);
+  if (i < n) {
+    const auto rest = static_cast<size_t>(n - i);
+    const auto v = load_first_n(d, x + i, rest);
+    store_first_n(hn::Mul(v, normal_cdf(d, v, nullptr)), d, y + i, rest);
   }
 }
 
@@ -70,11 +68,11 @@ void GeluBackwardRow(const float* x, const float* g, float* dx, int64_t n) {
   int64_t i = 0;
   for (; i + NL <= n; i += NL)
     hn::StoreU(grad(hn::LoadU(d, x + i), hn::LoadU(d, g + i), hn::LoadU(d, dx + i)), d, dx + i);
-  if (i < n) {  // the last lanes, through zero-padded buffers (see kMaxLanes)
-    HWY_ALIGN float xb[kMaxLanes] = {}, gb[kMaxLanes] = {}, db[kMaxLanes] = {};
-    std::copy(x + i, x + n, xb), std::copy(g + i, g + n, gb), std::copy(dx + i, dx + n, db);
-    hn::Store(grad(hn::Load(d, xb), hn::Load(d, gb), hn::Load(d, db)), d, db);
-    std::copy(db, db + (n - i), dx + i);
+  if (i < n) {
+    const auto rest = static_cast<size_t>(n - i);
+    const auto v = grad(load_first_n(d, x + i, rest), load_first_n(d, g + i, rest),
+                        load_first_n(d, dx + i, rest));
+    store_first_n(v, d, dx + i, rest);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <limits>
 #include <utility>
 
+#include "core/simd_tail.h"
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "ops/internal/attention_kernels.h"
@@ -18,6 +19,8 @@ HWY_BEFORE_NAMESPACE();
 namespace attn::internal::kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+using simd::HWY_NAMESPACE::load_first_n;
+using simd::HWY_NAMESPACE::store_first_n;
 
 using DF = hn::ScalableTag<float>;
 using DI = hn::RebindToSigned<DF>;
@@ -74,28 +77,29 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
   if (e.prefetch) e.prefetch->credit(R * V * NL * (K % kCreditEvery));
 }
 
-// The last, partial vector of columns: masked loads and stores.
+// The last, partial vector of columns: only its n lanes are read and written (core/simd_tail.h).
 template <int R>
 HWY_INLINE void tile_tail(int64_t K, int64_t n, const float* HWY_RESTRICT A, int64_t a_rs,
                           int64_t a_ks, const float* HWY_RESTRICT B, int64_t b_rs,
                           float* HWY_RESTRICT C, int64_t c_rs, const Epilogue& e) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
-  const auto m = hn::FirstN(d, static_cast<size_t>(n));
+  const auto un = static_cast<size_t>(n);
   hn::Vec<DF> acc[R];
   for (int r = 0; r < R; ++r)
-    acc[r] = e.accumulate ? hn::MaskedLoad(m, d, C + r * c_rs) : hn::Zero(d);
+    acc[r] = e.accumulate ? load_first_n(d, C + r * c_rs, un) : hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
-    const auto b = hn::MaskedLoad(m, d, B + k * b_rs);
+    const auto b = load_first_n(d, B + k * b_rs, un);
     for (int r = 0; r < R; ++r) acc[r] = hn::MulAdd(hn::Set(d, A[r * a_rs + k * a_ks]), b, acc[r]);
     if (e.prefetch && k % kCreditEvery == kCreditEvery - 1)
       e.prefetch->credit(R * NL * kCreditEvery);
   }
-  for (int r = 0; r < R; ++r) hn::BlendedStore(acc[r], m, d, C + r * c_rs);
+  for (int r = 0; r < R; ++r) store_first_n(acc[r], d, C + r * c_rs, un);
   if (e.col_max) {
-    auto mx = hn::MaskedLoad(m, d, e.col_max);
+    // Lanes past n load as zero and are never stored, so the max there does not matter.
+    auto mx = load_first_n(d, e.col_max, un);
     for (int r = 0; r < R; ++r) mx = hn::Max(mx, acc[r]);
-    hn::BlendedStore(mx, m, d, e.col_max);
+    store_first_n(mx, d, e.col_max, un);
   }
   if (e.prefetch) e.prefetch->credit(R * NL * (K % kCreditEvery));
 }
@@ -451,8 +455,8 @@ void Exp2Row(const float* x, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + NL <= n; i += NL) hn::StoreU(fast_exp2(hn::LoadU(d, x + i)), d, y + i);
   if (i < n) {
-    const auto m = hn::FirstN(d, static_cast<size_t>(n - i));
-    hn::BlendedStore(fast_exp2(hn::MaskedLoad(m, d, x + i)), m, d, y + i);
+    const auto rest = static_cast<size_t>(n - i);
+    store_first_n(fast_exp2(load_first_n(d, x + i, rest)), d, y + i, rest);
   }
 }
 

@@ -7,6 +7,7 @@
 #define HWY_TARGET_INCLUDE "ops/rnn_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // foreach_target re-includes this file once per target; everything below is per target.
+#include "core/simd_tail.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "ops/internal/rnn_kernels.h"
@@ -24,24 +25,18 @@ HWY_INLINE VF Sigmoid(DF d, VF a) {
   return hn::MulAdd(half, hn::Tanh(d, hn::Mul(half, a)), half);
 }
 
-// Runs body(span) over [0, n) in vectors. A tail of fewer than a vector's lanes is staged through
-// a stack buffer: masked loads may read the masked-off lanes on targets below AVX2
-// (HWY_MEM_OPS_MIGHT_FAULT), past the end of a row.
+// Runs body(span) over [0, n) in vectors. A tail of fewer than a vector's lanes touches only its
+// lanes, on every target (core/simd_tail.h).
 struct Span {
   int64_t i, n;  // first element; valid lanes (a whole vector or fewer)
 };
-constexpr size_t kMaxLanesF = hn::MaxLanes(DF());
 HWY_INLINE VF Load(DF d, const Span& s, const float* p) {
   if (s.n == static_cast<int64_t>(hn::Lanes(d))) return hn::LoadU(d, p + s.i);
-  alignas(64) float buf[kMaxLanesF] = {};
-  for (int64_t j = 0; j < s.n; ++j) buf[j] = p[s.i + j];
-  return hn::LoadU(d, buf);
+  return simd::HWY_NAMESPACE::load_first_n(d, p + s.i, static_cast<size_t>(s.n));
 }
 HWY_INLINE void Store(DF d, const Span& s, VF v, float* p) {
   if (s.n == static_cast<int64_t>(hn::Lanes(d))) return hn::StoreU(v, d, p + s.i);
-  alignas(64) float buf[kMaxLanesF];
-  hn::StoreU(v, d, buf);
-  for (int64_t j = 0; j < s.n; ++j) p[s.i + j] = buf[j];
+  simd::HWY_NAMESPACE::store_first_n(v, d, p + s.i, static_cast<size_t>(s.n));
 }
 template <typename Body>
 HWY_INLINE void ForEachVector(int64_t n, Body&& body) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "ops/internal/attention_kernels.h"
@@ -222,6 +223,54 @@ TEST(AttentionKernels, EveryRunnableSimdTargetMatchesTheReference) {
   const std::string choose = "choose one of " + targets.front();
   ATTN_EXPECT_THROW_MSG(ops::set_simd_target("NOPE"), ValueError, "set_simd_target",
                         choose.c_str());
+}
+
+// A view whose rows start one float past the storage's: (dims..., n) inside (dims..., n + 3).
+// The kernels take such views as they are (last stride 1), so every row is misaligned.
+Tensor misaligned_rows(Shape shape, Rng& rng, ConstTensorView* view) {
+  std::vector<int64_t> wide(shape.begin(), shape.end());
+  const int64_t n = wide.back();
+  wide.back() += 3;
+  Tensor storage = testing::random_tensor<float>(Shape(wide), rng);
+  *view = storage.view().slice(static_cast<int>(wide.size()) - 1, 1, 1 + n);
+  return storage;
+}
+
+// Odd head sizes and lengths at odd offsets on every target: the tails of each row go through
+// the partial-vector paths (which must not read or write past the row on SSE4, where Highway's
+// MaskedLoad is an aligned full load), forward and backward, with a window and a bias.
+TEST(AttentionKernels, EveryRunnableSimdTargetHandlesOddSizesAtOddOffsets) {
+  Rng rng(78);
+  struct Case {
+    int64_t T, S, HS, HSV;
+  };
+  for (const Case c : {Case{37, 45, 13, 11}, Case{5, 70, 24, 17}, Case{33, 9, 7, 40}}) {
+    SCOPED_TRACE(::testing::Message()
+                 << "T=" << c.T << " S=" << c.S << " HS=" << c.HS << " HSV=" << c.HSV);
+    ConstTensorView q, k, v, dout, bias;
+    const Tensor q_s = misaligned_rows(Shape{1, 2, c.T, c.HS}, rng, &q),
+                 k_s = misaligned_rows(Shape{1, 2, c.S, c.HS}, rng, &k),
+                 v_s = misaligned_rows(Shape{1, 2, c.S, c.HSV}, rng, &v),
+                 d_s = misaligned_rows(Shape{1, 2, c.T, c.HSV}, rng, &dout),
+                 b_s = misaligned_rows(Shape{1, 1, c.T, c.S}, rng, &bias);
+    ops::AttentionOptions options;
+    options.mask.window_left = 20, options.mask.window_right = 6;
+    const auto ref = ops::reference::attention(q, k, v, options, bias);
+    const auto ref_g =
+        ops::reference::attention_grad(q, k, v, ref.out, ref.lse, dout, options, bias);
+    for (const std::string& target : ops::available_simd_targets()) {
+      SCOPED_TRACE(target);
+      ops::set_simd_target(target);
+      const auto got = ops::attention(q, k, v, options, bias);
+      EXPECT_TRUE(testing::all_close(got.out, ref.out, 2e-5, 2e-5));
+      const auto g = ops::attention_grad(q, k, v, got.out, got.lse, dout, options, bias);
+      EXPECT_TRUE(testing::all_close(g.dq, ref_g.dq, 1e-4, 1e-4));
+      EXPECT_TRUE(testing::all_close(g.dk, ref_g.dk, 1e-4, 1e-4));
+      EXPECT_TRUE(testing::all_close(g.dv, ref_g.dv, 1e-4, 1e-4));
+      EXPECT_TRUE(testing::all_close(g.dbias, ref_g.dbias, 1e-4, 1e-4));
+    }
+    ops::set_simd_target("");
+  }
 }
 
 }  // namespace

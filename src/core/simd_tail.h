@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+// The last, partial vector of a row: load or store only its first n lanes, on every target.
+//
+// Highway 1.0's MaskedLoad and BlendedStore are an aligned full-vector load (and a load, blend and
+// full store) on SSE4 and below: they fault on rows that start off a 16-byte boundary and touch
+// memory past the row's end. AVX2 (vmaskmovps) and AVX-512 (masked moves) touch only the selected
+// lanes, so there the masked forms are used; elsewhere the lanes go through a zero-padded stack
+// buffer. Include this from a foreach_target kernel file, inside nothing: it opens the target's
+// namespace itself (per-target include guard, as Highway's own headers do).
+#if defined(ATTN_CORE_SIMD_TAIL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTN_CORE_SIMD_TAIL_H_
+#undef ATTN_CORE_SIMD_TAIL_H_
+#else
+#define ATTN_CORE_SIMD_TAIL_H_
+#endif
+
+#include <cstddef>
+#include <cstring>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::internal::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#if HWY_TARGET == HWY_AVX2 || !HWY_MEM_OPS_MIGHT_FAULT
+inline constexpr bool kMaskedAccessIsExact = true;
+#else
+inline constexpr bool kMaskedAccessIsExact = false;
+#endif
+
+// Lanes [0, n) from p (n <= Lanes(d)); the others are zero. Only p[0, n) is read.
+template <class D>
+HWY_INLINE hn::Vec<D> load_first_n(D d, const hn::TFromD<D>* HWY_RESTRICT p, size_t n) {
+  using T = hn::TFromD<D>;
+  if constexpr (kMaskedAccessIsExact) {
+    return hn::MaskedLoad(hn::FirstN(d, n), d, p);
+  } else {
+    HWY_ALIGN T buf[HWY_MAX_BYTES / sizeof(T)] = {};
+    std::memcpy(buf, p, n * sizeof(T));
+    return hn::Load(d, buf);
+  }
+}
+
+// Lanes [0, n) of v to p (n <= Lanes(d)). Only p[0, n) is written (or read).
+template <class D>
+HWY_INLINE void store_first_n(hn::Vec<D> v, D d, hn::TFromD<D>* HWY_RESTRICT p, size_t n) {
+  using T = hn::TFromD<D>;
+  if constexpr (kMaskedAccessIsExact) {
+    hn::BlendedStore(v, hn::FirstN(d, n), d, p);
+  } else {
+    HWY_ALIGN T buf[HWY_MAX_BYTES / sizeof(T)];
+    hn::Store(v, d, buf);
+    std::memcpy(p, buf, n * sizeof(T));
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace attn::internal::simd
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard
