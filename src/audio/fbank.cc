@@ -62,8 +62,10 @@ FrameGeometry frame_geometry(const char* fn, const FbankOptions& o) {
   return g;
 }
 
-std::vector<float> window_function(WindowType type, int64_t size, double blackman_coeff) {
-  std::vector<float> w(static_cast<size_t>(size));
+// Rounded to float (torchaudio's window is a float32 tensor), kept as double for the double frame
+// pass.
+std::vector<double> window_function(WindowType type, int64_t size, double blackman_coeff) {
+  std::vector<double> w(static_cast<size_t>(size));
   const double a = 2.0 * std::numbers::pi / static_cast<double>(size - 1);
   for (int64_t i = 0; i < size; ++i) {
     const double hann = 0.5 - 0.5 * std::cos(a * static_cast<double>(i));
@@ -86,7 +88,7 @@ std::vector<float> window_function(WindowType type, int64_t size, double blackma
             (0.5 - blackman_coeff) * std::cos(2.0 * a * static_cast<double>(i));
         break;
     }
-    w[static_cast<size_t>(i)] = static_cast<float>(v);
+    w[static_cast<size_t>(i)] = static_cast<double>(static_cast<float>(v));
   }
   return w;
 }
@@ -119,7 +121,7 @@ float floored_log_energy(double sum_squares, double energy_floor) {
 // The window and the mel filters of an option set: built once per process and option set (a
 // program uses a few), since building them cost 3.5% of a 10 s fbank.
 struct FrameTables {
-  std::vector<float> window;
+  std::vector<double> window;
   internal::MelFilters filters;
 };
 
@@ -151,7 +153,7 @@ struct FramePlan {
   std::shared_ptr<const FrameTables> tables;
   internal::RealFftD fft;
   int64_t num_samples;
-  const std::vector<float>& window() const { return tables->window; }
+  const std::vector<double>& window() const { return tables->window; }
   const internal::MelFilters& filters() const { return tables->filters; }
 };
 
@@ -192,11 +194,11 @@ struct BlockScratch {
   explicit BlockScratch(const FrameGeometry& g)
       : fft(static_cast<int>(g.padded_size)),
         spectra(static_cast<size_t>((g.padded_size / 2 + 1) * internal::MelFilters::kBlock)),
-        power(static_cast<size_t>(g.padded_size / 2 + 1)),
+        power(spectra.size()),
         samples(static_cast<size_t>(g.window_size)) {}
   internal::FftBuffersD fft;
   std::vector<float> spectra;  // bin-major: spectra[k · kBlock + j] for frame j of the block
-  std::vector<float> power;    // one frame's spectrum
+  std::vector<float> power;    // frame-major: power[j · bins + k]
   std::vector<float> samples;
 };
 
@@ -212,12 +214,10 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
     energy[j] = prepare_frame(p, waveform.data(), waveform.stride(0), f0 + j, s.fft.input(),
                               s.samples.data());
     p.fft.forward(s.fft);
-    internal::power_row(s.fft.output(), bins, o.use_power, s.power.data());
-    for (int64_t k = 0; k < bins; ++k)
-      s.spectra[static_cast<size_t>(k * kBlock + j)] = s.power[static_cast<size_t>(k)];
+    internal::power_row(s.fft.output(), bins, o.use_power, s.power.data() + j * bins);
   }
-  for (int j = n; j < kBlock; ++j)  // lanes of a short last block: zeros, never stored
-    for (int64_t k = 0; k < bins; ++k) s.spectra[static_cast<size_t>(k * kBlock + j)] = 0.0f;
+  // Bin-major; the lanes of a short last block are zeros (never stored).
+  internal::transpose_rows(s.power.data(), bins, n, kBlock, bins, s.spectra.data());
   const bool energy_first = o.use_energy && !o.htk_compat;
   float* mel = out + f0 * cols + (energy_first ? 1 : 0);
   p.filters().apply_block(s.spectra.data(), n, mel, cols);

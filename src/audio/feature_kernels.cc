@@ -7,6 +7,7 @@
 // foreach_target re-includes this file once per target; everything below is per target.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "audio/internal/feature_kernels.h"
 #include "core/simd_tail.h"
@@ -35,7 +36,7 @@ void LogFloorRow(float* x, int64_t n, float floor) {
   }
 }
 
-double PrepareFrameRow(const float* raw, int64_t ws, bool remove_dc, double c, const float* window,
+double PrepareFrameRow(const float* raw, int64_t ws, bool remove_dc, double c, const double* window,
                        double* out) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;  // as many floats as dd has doubles
@@ -56,28 +57,31 @@ double PrepareFrameRow(const float* raw, int64_t ws, bool remove_dc, double c, c
     mean /= static_cast<double>(ws);
   }
   const auto vmean = hn::Set(dd, mean), vc = hn::Set(dd, c);
-  auto e0 = hn::Zero(dd), e1 = hn::Zero(dd);
-  const double y0 = static_cast<double>(raw[0]) - mean;
-  out[0] = static_cast<double>(window[0]) * (y0 - c * y0);
-  double tail_energy = y0 * y0;
-  auto step = [&](int64_t j, hn::Vec<decltype(dd)>& e) {
-    const auto y = hn::Sub(load(raw + j), vmean), prev = hn::Sub(load(raw + j - 1), vmean);
-    e = hn::MulAdd(y, y, e);
-    hn::StoreU(hn::Mul(load(window + j), hn::NegMulAdd(vc, prev, y)), dd, out + j);
+  // The first vector's worth of samples one by one (the first has no predecessor: y[-1] = y[0]),
+  // so that the vectors store at multiples of NL: out is 64-byte aligned, and a store split
+  // over two cache lines cost as much as the rest of this function.
+  double scalar_energy = 0.0;
+  auto scalar_step = [&](int64_t i) {
+    const double y = static_cast<double>(raw[i]) - mean,
+                 prev = i == 0 ? y : static_cast<double>(raw[i - 1]) - mean;
+    scalar_energy += y * y;
+    out[i] = window[i] * (y - c * prev);
   };
-  int64_t j = 1;
+  int64_t j = 0;
+  for (; j < std::min(NL, ws); ++j) scalar_step(j);
+  auto e0 = hn::Zero(dd), e1 = hn::Zero(dd);
+  auto step = [&](int64_t i, hn::Vec<decltype(dd)>& e) {
+    const auto y = hn::Sub(load(raw + i), vmean), prev = hn::Sub(load(raw + i - 1), vmean);
+    e = hn::MulAdd(y, y, e);
+    hn::StoreU(hn::Mul(hn::LoadU(dd, window + i), hn::NegMulAdd(vc, prev, y)), dd, out + i);
+  };
   for (; j + 2 * NL <= ws; j += 2 * NL) {
     step(j, e0);
     step(j + NL, e1);
   }
   for (; j + NL <= ws; j += NL) step(j, e0);
-  for (; j < ws; ++j) {
-    const double y = static_cast<double>(raw[j]) - mean,
-                 prev = static_cast<double>(raw[j - 1]) - mean;
-    tail_energy += y * y;
-    out[j] = static_cast<double>(window[j]) * (y - c * prev);
-  }
-  return hn::GetLane(hn::SumOfLanes(dd, hn::Add(e0, e1))) + tail_energy;
+  for (; j < ws; ++j) scalar_step(j);
+  return hn::GetLane(hn::SumOfLanes(dd, hn::Add(e0, e1))) + scalar_energy;
 }
 
 void PowerRow(const double* z, int64_t bins, bool power, float* out) {
@@ -98,6 +102,46 @@ void PowerRow(const double* z, int64_t bins, bool power, float* out) {
   }
 }
 
+void TransposeRows(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                   int64_t cols, float* out) {
+  int64_t c = 0;
+#if HWY_TARGET != HWY_SCALAR
+  // 4 × 4 blocks through 128-bit registers (every SIMD target has them): 4 row loads, 8
+  // interleaves and 4 column stores per 16 floats, where one scalar store per value was an eighth
+  // of fbank's time.
+  const hn::FixedTag<float, 4> d4;
+  const hn::Repartition<double, decltype(d4)> dd;
+  auto row = [&](int64_t i, int64_t col) {
+    return i < n_valid ? hn::LoadU(d4, rows + i * row_stride + col) : hn::Zero(d4);
+  };
+  auto lo64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
+    return hn::BitCast(d4, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  auto hi64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
+    return hn::BitCast(d4, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  const int64_t cols4 = cols / 4 * 4;
+  for (int64_t i = 0; i < width; i += 4) {
+    for (int64_t cc = 0; cc < cols4; cc += 4) {
+      float* dst = out + cc * width + i;
+      const auto r0 = row(i, cc), r1 = row(i + 1, cc), r2 = row(i + 2, cc), r3 = row(i + 3, cc);
+      const auto t0 = hn::InterleaveLower(d4, r0, r1);  // r0[0] r1[0] r0[1] r1[1]
+      const auto t1 = hn::InterleaveLower(d4, r2, r3);
+      const auto t2 = hn::InterleaveUpper(d4, r0, r1);  // r0[2] r1[2] r0[3] r1[3]
+      const auto t3 = hn::InterleaveUpper(d4, r2, r3);
+      hn::StoreU(lo64(t0, t1), d4, dst);
+      hn::StoreU(hi64(t0, t1), d4, dst + width);
+      hn::StoreU(lo64(t2, t3), d4, dst + 2 * width);
+      hn::StoreU(hi64(t2, t3), d4, dst + 3 * width);
+    }
+  }
+  c = cols4;
+#endif
+  for (; c < cols; ++c)
+    for (int64_t i = 0; i < width; ++i)
+      out[c * width + i] = i < n_valid ? rows[i * row_stride + c] : 0.0f;
+}
+
 bool AllFinite(const float* x, int64_t n) {
   const hn::ScalableTag<float> d;
   const hn::RebindToUnsigned<decltype(d)> du;
@@ -115,23 +159,50 @@ bool AllFinite(const float* x, int64_t n) {
   return hn::GetLane(hn::MaxOfLanes(du, worst)) < 0x7F800000u;
 }
 
-void MelBlock(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
-              const float* spectra, int lanes, int n, float* out, int64_t out_stride) {
+// Filters go four at a time: one filter's multiply-adds form a single dependent chain (its
+// sum), bound by the FMA latency; four chains side by side fill the pipeline. Each filter's sum
+// takes the same steps in the same order as on its own, so the bits do not depend on the grouping.
+constexpr int kFilterGroup = 4;
+
+template <int G>
+HWY_INLINE void mel_group(const float* weights, const int64_t* first, const int64_t* offset, int m0,
+                          const float* spectra, int lanes, int n, float* out, int64_t out_stride) {
   const hn::ScalableTag<float> d;
   const auto NL = static_cast<int>(hn::Lanes(d));
-  HWY_ALIGN float sums[64];
-  for (int m = 0; m < num_filters; ++m) {
-    const float* w = weights + offset[m];
-    const int64_t length = offset[m + 1] - offset[m];
-    for (int c = 0; c < lanes && c < 64; c += NL) {
-      const float* s = spectra + first[m] * lanes + c;
-      auto acc = hn::Zero(d);
-      for (int64_t k = 0; k < length; ++k)
-        acc = hn::MulAdd(hn::Set(d, w[k]), hn::LoadU(d, s + k * lanes), acc);
-      hn::Store(acc, d, sums + c);
-    }
-    for (int j = 0; j < n; ++j) out[j * out_stride + m] = sums[j];
+  const float* w[G];
+  const float* s[G];
+  int64_t length[G];
+  int64_t common = std::numeric_limits<int64_t>::max();
+  for (int g = 0; g < G; ++g) {
+    w[g] = weights + offset[m0 + g];
+    length[g] = offset[m0 + g + 1] - offset[m0 + g];
+    s[g] = spectra + first[m0 + g] * lanes;
+    common = std::min(common, length[g]);
   }
+  HWY_ALIGN float sums[G][64];
+  for (int c = 0; c < lanes && c < 64; c += NL) {
+    hn::Vec<decltype(d)> acc[G];
+    for (int g = 0; g < G; ++g) acc[g] = hn::Zero(d);
+    for (int64_t k = 0; k < common; ++k)
+      for (int g = 0; g < G; ++g)
+        acc[g] = hn::MulAdd(hn::Set(d, w[g][k]), hn::LoadU(d, s[g] + k * lanes + c), acc[g]);
+    for (int g = 0; g < G; ++g) {
+      for (int64_t k = common; k < length[g]; ++k)
+        acc[g] = hn::MulAdd(hn::Set(d, w[g][k]), hn::LoadU(d, s[g] + k * lanes + c), acc[g]);
+      hn::Store(acc[g], d, sums[g] + c);
+    }
+  }
+  for (int j = 0; j < n; ++j)
+    for (int g = 0; g < G; ++g) out[j * out_stride + m0 + g] = sums[g][j];
+}
+
+void MelBlock(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
+              const float* spectra, int lanes, int n, float* out, int64_t out_stride) {
+  int m = 0;
+  for (; m + kFilterGroup <= num_filters; m += kFilterGroup)
+    mel_group<kFilterGroup>(weights, first, offset, m, spectra, lanes, n, out, out_stride);
+  for (; m < num_filters; ++m)
+    mel_group<1>(weights, first, offset, m, spectra, lanes, n, out, out_stride);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -146,13 +217,18 @@ HWY_EXPORT(MelBlock);
 HWY_EXPORT(AllFinite);
 HWY_EXPORT(PrepareFrameRow);
 HWY_EXPORT(PowerRow);
+HWY_EXPORT(TransposeRows);
 
 double prepare_frame_row(const float* raw, int64_t ws, bool remove_dc, double c,
-                         const float* window, double* out) {
+                         const double* window, double* out) {
   return HWY_DYNAMIC_DISPATCH(PrepareFrameRow)(raw, ws, remove_dc, c, window, out);
 }
 void power_row(const double* z, int64_t bins, bool power, float* out) {
   HWY_DYNAMIC_DISPATCH(PowerRow)(z, bins, power, out);
+}
+void transpose_rows(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                    int64_t cols, float* out) {
+  HWY_DYNAMIC_DISPATCH(TransposeRows)(rows, row_stride, n_valid, width, cols, out);
 }
 
 bool all_finite(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(AllFinite)(x, n); }

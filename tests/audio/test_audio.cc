@@ -14,6 +14,7 @@
 #include "attn/audio/audio.h"
 #include "attn/audio/features.h"
 #include "attn/error.h"
+#include "attn/ops/attention.h"  // set_simd_target switches every Highway kernel, the audio ones too
 
 namespace attn::audio {
 namespace {
@@ -156,6 +157,76 @@ TEST(Fbank, PartialVectorsAtTheEndOfRows) {
   Tensor bad = Tensor::copy_of(x.view());
   bad(8002) = std::nanf("");
   EXPECT_THROW(fbank(bad, o), ValueError);
+}
+
+// Kaldi's fbank written out plainly (torchaudio's steps, a direct DFT in double, the dense mel
+// banks), against the fast path: blocks of frames, bin-major spectra, grouped filters, SIMD rows.
+std::vector<double> plain_fbank_frame(ConstTensorView x, int64_t f, int bins) {
+  const int64_t ws = 400, n = 512;
+  std::vector<double> y(size_t(n), 0.0);
+  double mean = 0.0;
+  for (int64_t j = 0; j < ws; ++j) mean += double(x(f * 160 + j));
+  mean /= double(ws);
+  for (int64_t j = ws - 1; j >= 0; --j) {
+    const double cur = double(x(f * 160 + j)) - mean,
+                 prev = j ? double(x(f * 160 + j - 1)) - mean : cur;
+    const double hann = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * double(j) / double(ws - 1));
+    y[size_t(j)] = double(float(std::pow(hann, 0.85))) * (cur - 0.97 * prev);
+  }
+  FbankOptions o;
+  o.num_mel_bins = bins;
+  const Tensor banks = kaldi_mel_banks(o);
+  std::vector<double> out(size_t(bins), 0.0);
+  for (int64_t k = 0; k <= n / 2; ++k) {
+    double re = 0.0, im = 0.0;
+    for (int64_t j = 0; j < n; ++j) {
+      const double a = -2.0 * std::numbers::pi * double(j * k % n) / double(n);
+      re += y[size_t(j)] * std::cos(a), im += y[size_t(j)] * std::sin(a);
+    }
+    for (int m = 0; m < bins; ++m) out[size_t(m)] += double(banks(m, k)) * (re * re + im * im);
+  }
+  for (double& v : out) v = std::log(std::max(v, 1.1920928955078125e-07));
+  return out;
+}
+
+TEST(Fbank, MatchesPlainDftAndDenseMelBanks) {
+  const Tensor x = noise(400 + 33 * 160, 23);  // 34 frames: two blocks of 16 and one of 2
+  FbankOptions o;
+  o.num_mel_bins = 37;  // groups of 4 filters and a remainder of 1
+  const Tensor got = fbank(x, o);
+  ASSERT_EQ(got.dim(0), 34);
+  for (int64_t f = 0; f < got.dim(0); ++f) {
+    const std::vector<double> want = plain_fbank_frame(x, f, o.num_mel_bins);
+    for (int m = 0; m < o.num_mel_bins; ++m)  // log-energies of ~1e10: float rounding ~1e-7
+      ASSERT_NEAR(got(f, m), want[size_t(m)], 1e-4) << "frame " << f << " bin " << m;
+  }
+}
+
+// Every SIMD target on a waveform one float off alignment, with rows (23 bins after the energy
+// column), FFT sizes (257 and 193 bins: the bin-major transpose's partial block of 4) and blocks
+// (50 frames: three of 16 and one of 2) that all end in partial vectors. The targets round
+// differently (FMA or not), so they agree to a tolerance, not to the bit.
+TEST(Fbank, EveryRunnableSimdTargetAgreesAtOddOffsets) {
+  const Tensor storage = noise(8246, 21);
+  const ConstTensorView x = storage.view().slice(0, 1, 8246);
+  FbankOptions plain, odd;
+  plain.num_mel_bins = 23, plain.use_energy = true;
+  odd.num_mel_bins = 40, odd.round_to_power_of_two = false, odd.frame_length = 24.0;
+  odd.use_power = false;
+  const std::vector<std::string> targets = ops::available_simd_targets();
+  for (const FbankOptions& o : {plain, odd}) {
+    const Tensor best = fbank(x, o);
+    ASSERT_EQ(best.dim(0), 50);
+    for (const std::string& target : targets) {
+      SCOPED_TRACE(target);
+      ops::set_simd_target(target);
+      const Tensor got = fbank(x, o);
+      ASSERT_EQ(got.shape(), best.shape());
+      for (int64_t i = 0; i < best.numel(); ++i)
+        ASSERT_NEAR(got.values()[size_t(i)], best.values()[size_t(i)], 1e-4) << "value " << i;
+    }
+    ops::set_simd_target("");
+  }
 }
 
 TEST(StreamingFbank, PiecesOfAnySizeGiveTheWholeWaveformsFrames) {

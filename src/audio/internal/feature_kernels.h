@@ -16,10 +16,15 @@ void log_floor_row(float* x, int64_t n, float floor);
 // remove_dc, else 0), out[j] = window[j] · (y[j] - c · y[j-1]) with y[-1] = y[0]. Returns Σ y²
 // (the raw energy before its log).
 double prepare_frame_row(const float* raw, int64_t ws, bool remove_dc, double c,
-                         const float* window, double* out);
+                         const double* window, double* out);
 
 // out[k] = |z_k|² (or |z_k| when !power) for the interleaved complex z (bins values), as float.
 void power_row(const double* z, int64_t bins, bool power, float* out);
+
+// out[c · width + i] = rows[i · row_stride + c] for i < n_valid, 0 for n_valid <= i < width;
+// c < cols, width a multiple of 4 (a block of frame-major spectra made bin-major; overwritten).
+void transpose_rows(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                    int64_t cols, float* out);
 
 // True if no x[i], i < n, is NaN or ±Inf (the waveform check; a scalar loop was a third of fbank).
 bool all_finite(const float* x, int64_t n);

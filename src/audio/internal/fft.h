@@ -11,7 +11,7 @@
 namespace attn::audio::internal {
 
 // Buffers one worker transforms with: `input` (n values) and `output` (n / 2 + 1 complex values as
-// interleaved re, im), allocated with FFTW's alignment. T is float (fftw3f) or double (fftw3).
+// interleaved re, im), 64-byte aligned. T is float (fftw3f) or double (fftw3).
 template <typename T>
 class BasicFftBuffers {
  public:
