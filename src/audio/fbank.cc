@@ -151,7 +151,7 @@ struct FramePlan {
   const FbankOptions& options;
   FrameGeometry geometry;
   std::shared_ptr<const FrameTables> tables;
-  internal::RealFftD fft;
+  internal::ComplexFftD fft;  // two frames per transform (internal/fft.h)
   int64_t num_samples;
   const std::vector<double>& window() const { return tables->window; }
   const internal::MelFilters& filters() const { return tables->filters; }
@@ -193,28 +193,39 @@ float prepare_frame(const FramePlan& p, const float* x, int64_t stride, int64_t 
 struct BlockScratch {
   explicit BlockScratch(const FrameGeometry& g)
       : fft(static_cast<int>(g.padded_size)),
+        frames(Shape{2, g.padded_size}),
         spectra(static_cast<size_t>((g.padded_size / 2 + 1) * internal::MelFilters::kBlock)),
         power(spectra.size()),
         samples(static_cast<size_t>(g.window_size)) {}
-  internal::FftBuffersD fft;
+  internal::ComplexFftBuffersD fft;
+  BasicTensor<double> frames;  // the pair of prepared frames, one per row (64-byte aligned)
   std::vector<float> spectra;  // bin-major: spectra[k · kBlock + j] for frame j of the block
   std::vector<float> power;    // frame-major: power[j · bins + k]
   std::vector<float> samples;
 };
 
-// Frames [f0, f0 + n), n <= kBlock, into rows f0.. of out: FFT each, keep the power spectra
-// bin-major, then the mel filters and the log across the block at once.
+// Frames [f0, f0 + n), n <= kBlock, into rows f0.. of out: FFT them two at a time, keep the
+// power spectra bin-major, then the mel filters and the log across the block at once.
 void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, int n,
                     BlockScratch& s, float* out, int64_t cols) {
   constexpr int kBlock = internal::MelFilters::kBlock;
+  static_assert(kBlock % 2 == 0, "frames go in pairs");
   const FbankOptions& o = p.options;
-  const int64_t bins = p.geometry.padded_size / 2 + 1;
+  const int64_t padded = p.geometry.padded_size, bins = padded / 2 + 1;
+  double* a = s.frames.data();
+  double* b = a + padded;
   float energy[kBlock] = {};
-  for (int j = 0; j < n; ++j) {
-    energy[j] = prepare_frame(p, waveform.data(), waveform.stride(0), f0 + j, s.fft.input(),
-                              s.samples.data());
+  for (int j = 0; j < n; j += 2) {
+    energy[j] = prepare_frame(p, waveform.data(), waveform.stride(0), f0 + j, a, s.samples.data());
+    if (j + 1 < n)
+      energy[j + 1] =
+          prepare_frame(p, waveform.data(), waveform.stride(0), f0 + j + 1, b, s.samples.data());
+    else
+      std::fill(b, b + padded, 0.0);  // an odd block's last frame goes alone; row j + 1 unused
+    internal::interleave_pair(a, b, padded, s.fft.input());
     p.fft.forward(s.fft);
-    internal::power_row(s.fft.output(), bins, o.use_power, s.power.data() + j * bins);
+    internal::power_pair_rows(s.fft.output(), padded, o.use_power, s.power.data() + j * bins,
+                              s.power.data() + (j + 1) * bins);
   }
   // Bin-major; the lanes of a short last block are zeros (never stored).
   internal::transpose_rows(s.power.data(), bins, n, kBlock, bins, s.spectra.data());
@@ -280,7 +291,7 @@ Tensor fbank(ConstTensorView waveform, const FbankOptions& options, const Contex
   const int64_t n = waveform.dim(0), frames = fbank_num_frames(n, options);
   const int64_t cols = options.num_mel_bins + (options.use_energy ? 1 : 0);
   const FramePlan plan{options, g, frame_tables(options, g),
-                       internal::RealFftD(static_cast<int>(g.padded_size)), n};
+                       internal::ComplexFftD(static_cast<int>(g.padded_size)), n};
   Tensor out = Tensor::uninitialized(Shape{frames, cols});
   constexpr int kBlock = internal::MelFilters::kBlock;
   const int64_t blocks = (frames + kBlock - 1) / kBlock;

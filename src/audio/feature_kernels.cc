@@ -84,22 +84,49 @@ double PrepareFrameRow(const float* raw, int64_t ws, bool remove_dc, double c, c
   return hn::GetLane(hn::SumOfLanes(dd, hn::Add(e0, e1))) + scalar_energy;
 }
 
-void PowerRow(const double* z, int64_t bins, bool power, float* out) {
+void InterleavePair(const double* a, const double* b, int64_t n, double* z) {
+  const hn::ScalableTag<double> dd;
+  const auto NL = static_cast<int64_t>(hn::Lanes(dd));
+  int64_t j = 0;
+  for (; j + NL <= n; j += NL)
+    hn::StoreInterleaved2(hn::LoadU(dd, a + j), hn::LoadU(dd, b + j), dd, z + 2 * j);
+  for (; j < n; ++j) z[2 * j] = a[j], z[2 * j + 1] = b[j];
+}
+
+// |A_k|² and |B_k|² (or their roots) of the two real frames in z = a + i·b, from Z = DFT(z):
+// A_k = (Z_k + conj Z_m) / 2, B_k = (Z_k - conj Z_m) / 2i with m = (n - k) mod n, so
+// A = ((Zk.re + Zm.re) + i (Zk.im - Zm.im)) / 2 and B = ((Zk.im + Zm.im) + i (Zm.re - Zk.re)) / 2.
+void PowerPairRows(const double* Z, int64_t n, bool power, float* pa, float* pb) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
   const auto NL = static_cast<int64_t>(hn::Lanes(dd));
-  int64_t k = 0;
-  for (; k + NL <= bins; k += NL) {
-    hn::Vec<decltype(dd)> re, im;
-    hn::LoadInterleaved2(dd, z + 2 * k, re, im);
-    auto p = hn::MulAdd(re, re, hn::Mul(im, im));
-    if (!power) p = hn::Sqrt(p);
-    hn::StoreU(hn::DemoteTo(df, p), df, out + k);
+  const int64_t half = n / 2;
+  const auto vhalf = hn::Set(dd, 0.5);
+  auto scalar = [&](int64_t k) {
+    const int64_t m = (n - k) % n;
+    const double zr = Z[2 * k], zi = Z[2 * k + 1], mr = Z[2 * m], mi = Z[2 * m + 1];
+    const double ar = 0.5 * (zr + mr), ai = 0.5 * (zi - mi), br = 0.5 * (zi + mi),
+                 bi = 0.5 * (mr - zr);
+    const double p = ar * ar + ai * ai, q = br * br + bi * bi;
+    pa[k] = static_cast<float>(power ? p : std::sqrt(p));
+    pb[k] = static_cast<float>(power ? q : std::sqrt(q));
+  };
+  scalar(0);
+  int64_t k = 1;
+  // Bins k .. k + NL - 1 < half pair with m = n - k .. n - k - NL + 1 > half: one load, reversed.
+  for (; k + NL <= half; k += NL) {
+    hn::Vec<decltype(dd)> zr, zi, mr, mi;
+    hn::LoadInterleaved2(dd, Z + 2 * k, zr, zi);
+    hn::LoadInterleaved2(dd, Z + 2 * (n - k - NL + 1), mr, mi);
+    mr = hn::Reverse(dd, mr), mi = hn::Reverse(dd, mi);
+    const auto ar = hn::Mul(vhalf, hn::Add(zr, mr)), ai = hn::Mul(vhalf, hn::Sub(zi, mi));
+    const auto br = hn::Mul(vhalf, hn::Add(zi, mi)), bi = hn::Mul(vhalf, hn::Sub(mr, zr));
+    auto p = hn::MulAdd(ar, ar, hn::Mul(ai, ai)), q = hn::MulAdd(br, br, hn::Mul(bi, bi));
+    if (!power) p = hn::Sqrt(p), q = hn::Sqrt(q);
+    hn::StoreU(hn::DemoteTo(df, p), df, pa + k);
+    hn::StoreU(hn::DemoteTo(df, q), df, pb + k);
   }
-  for (; k < bins; ++k) {
-    const double p = z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1];
-    out[k] = static_cast<float>(power ? p : std::sqrt(p));
-  }
+  for (; k <= half; ++k) scalar(k);
 }
 
 void TransposeRows(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
@@ -216,15 +243,19 @@ HWY_EXPORT(LogFloorRow);
 HWY_EXPORT(MelBlock);
 HWY_EXPORT(AllFinite);
 HWY_EXPORT(PrepareFrameRow);
-HWY_EXPORT(PowerRow);
 HWY_EXPORT(TransposeRows);
+HWY_EXPORT(InterleavePair);
+HWY_EXPORT(PowerPairRows);
 
 double prepare_frame_row(const float* raw, int64_t ws, bool remove_dc, double c,
                          const double* window, double* out) {
   return HWY_DYNAMIC_DISPATCH(PrepareFrameRow)(raw, ws, remove_dc, c, window, out);
 }
-void power_row(const double* z, int64_t bins, bool power, float* out) {
-  HWY_DYNAMIC_DISPATCH(PowerRow)(z, bins, power, out);
+void interleave_pair(const double* a, const double* b, int64_t n, double* z) {
+  HWY_DYNAMIC_DISPATCH(InterleavePair)(a, b, n, z);
+}
+void power_pair_rows(const double* z, int64_t n, bool power, float* pa, float* pb) {
+  HWY_DYNAMIC_DISPATCH(PowerPairRows)(z, n, power, pa, pb);
 }
 void transpose_rows(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
                     int64_t cols, float* out) {

@@ -94,6 +94,42 @@ void BasicRealFft<T>::forward(const BasicFftBuffers<T>& buffers) const {
                          reinterpret_cast<fftw_complex*>(buffers.mutable_output()));
 }
 
+ComplexFftBuffersD::ComplexFftBuffersD(int n)
+    : input_(alloc_values<double>(2 * static_cast<size_t>(n))),
+      output_(alloc_values<double>(2 * static_cast<size_t>(n))) {
+  if (input_ == nullptr || output_ == nullptr) {
+    free_values(input_);
+    free_values(output_);
+    throw std::bad_alloc();
+  }
+}
+
+ComplexFftBuffersD::~ComplexFftBuffersD() {
+  free_values(input_);
+  free_values(output_);
+}
+
+ComplexFftD::ComplexFftD(int n) : n_(n) {
+  if (n < 1) fail<ValueError>("ComplexFft", "size must be >= 1, got ", n);
+  static auto* plans = new std::map<int, void*>();  // never destroyed, as plan_for's
+  std::lock_guard<std::mutex> lock(planner_mutex());
+  if (auto it = plans->find(n); it != plans->end()) {
+    plan_ = it->second;
+    return;
+  }
+  ComplexFftBuffersD scratch(n);
+  plan_ = fftw_plan_dft_1d(n, reinterpret_cast<fftw_complex*>(scratch.input()),
+                           reinterpret_cast<fftw_complex*>(scratch.mutable_output()), FFTW_FORWARD,
+                           FFTW_ESTIMATE);
+  if (plan_ == nullptr) fail<Error>("ComplexFft", "FFTW could not plan a size-", n, " transform");
+  plans->emplace(n, plan_);
+}
+
+void ComplexFftD::forward(const ComplexFftBuffersD& buffers) const {
+  fftw_execute_dft(static_cast<fftw_plan>(plan_), reinterpret_cast<fftw_complex*>(buffers.input()),
+                   reinterpret_cast<fftw_complex*>(buffers.mutable_output()));
+}
+
 template class BasicFftBuffers<float>;
 template class BasicFftBuffers<double>;
 template class BasicRealFft<float>;

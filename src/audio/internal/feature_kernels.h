@@ -18,8 +18,12 @@ void log_floor_row(float* x, int64_t n, float floor);
 double prepare_frame_row(const float* raw, int64_t ws, bool remove_dc, double c,
                          const double* window, double* out);
 
-// out[k] = |z_k|² (or |z_k| when !power) for the interleaved complex z (bins values), as float.
-void power_row(const double* z, int64_t bins, bool power, float* out);
+// z[2j] = a[j], z[2j + 1] = b[j] for j < n: two real frames as one complex input (overwritten).
+void interleave_pair(const double* a, const double* b, int64_t n, double* z);
+
+// The power spectra (|X_k|², or |X_k| when !power; k = 0 .. n/2) of the real frames a and b, from
+// z = DFT(a + i·b) (n complex values, interleaved; n even), as float rows pa and pb (overwritten).
+void power_pair_rows(const double* z, int64_t n, bool power, float* pa, float* pb);
 
 // out[c · width + i] = rows[i · row_stride + c] for i < n_valid, 0 for n_valid <= i < width;
 // c < cols, width a multiple of 4 (a block of frame-major spectra made bin-major; overwritten).

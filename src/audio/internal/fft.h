@@ -41,6 +41,37 @@ class BasicRealFft {
   void* plan_;  // fftw(f)_plan, owned by the process-wide cache
 };
 
+// Two real frames in one complex transform: z = a + i·b, Z = DFT(z) (n points), from which
+// A_k = (Z_k + conj Z_(n-k)) / 2 and B_k = (Z_k - conj Z_(n-k)) / 2i (power_pair_rows). FFTW's
+// complex codelets are SIMD and its real-input ones much less so: 0.34 against 0.48 µs per
+// 512-point frame (one thread, AVX-512 machine, FFTW_ESTIMATE plans, FFTW's AVX codelets).
+class ComplexFftBuffersD {
+ public:
+  explicit ComplexFftBuffersD(int n);  // input and output: n complex values, interleaved re, im
+  ~ComplexFftBuffersD();
+  ComplexFftBuffersD(const ComplexFftBuffersD&) = delete;
+  ComplexFftBuffersD& operator=(const ComplexFftBuffersD&) = delete;
+  double* input() const { return input_; }
+  const double* output() const { return output_; }
+  double* mutable_output() const { return output_; }
+
+ private:
+  double* input_;
+  double* output_;
+};
+
+class ComplexFftD {
+ public:
+  explicit ComplexFftD(int n);  // n >= 1
+  int size() const { return n_; }
+  // output = DFT(input), forward (e^{-2πi jk/n}). Safe from several threads on different buffers.
+  void forward(const ComplexFftBuffersD& buffers) const;
+
+ private:
+  int n_;
+  void* plan_;  // fftw_plan, owned by the process-wide cache
+};
+
 using FftBuffers = BasicFftBuffers<float>;
 using RealFft = BasicRealFft<float>;
 // fbank's transform: Kaldi's frames have a dynamic range (silence beside speech, the empty band
