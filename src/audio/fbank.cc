@@ -157,52 +157,66 @@ struct FramePlan {
   const internal::MelFilters& filters() const { return tables->filters; }
 };
 
-// Fills the FFT input with frame f (window_size samples, then zeros) and returns its log energy
-// (0 unless use_energy). `scratch` holds window_size floats.
-float prepare_frame(const FramePlan& p, const float* x, int64_t stride, int64_t f, double* buf,
-                    float* scratch) {
+// Frame f's window_size samples: the waveform in place when it can be (interior, contiguous, no
+// dither), else a copy in `scratch` (reflected at the edges, dithered).
+const float* frame_samples(const FramePlan& p, ConstTensorView x, int64_t f, float* scratch) {
   const FbankOptions& o = p.options;
   const int64_t ws = p.geometry.window_size, shift = p.geometry.window_shift;
   const int64_t start = o.snip_edges ? f * shift : f * shift + shift / 2 - ws / 2;
   const bool interior = start >= 0 && start + ws <= p.num_samples;
-  const float* raw = scratch;
-  if (interior && stride == 1 && o.dither == 0.0) {
-    raw = x + start;  // the common case: read the waveform in place
-  } else {
-    for (int64_t j = 0; j < ws; ++j)
-      scratch[j] = x[(interior ? start + j : reflect_index(start + j, p.num_samples)) * stride];
-    if (o.dither > 0.0) {
-      Rng rng(o.seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(f + 1)));
-      for (int64_t j = 0; j < ws; ++j) scratch[j] += static_cast<float>(o.dither * rng.normal());
-    }
+  const int64_t stride = x.stride(0);
+  if (interior && stride == 1 && o.dither == 0.0) return x.data() + start;
+  for (int64_t j = 0; j < ws; ++j)
+    scratch[j] =
+        x.data()[(interior ? start + j : reflect_index(start + j, p.num_samples)) * stride];
+  if (o.dither > 0.0) {
+    Rng rng(o.seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(f + 1)));
+    for (int64_t j = 0; j < ws; ++j) scratch[j] += static_cast<float>(o.dither * rng.normal());
   }
-  // DC removal, pre-emphasis and the window in one SIMD pass, in double.
-  const double sum_squares = internal::prepare_frame_row(
-      raw, ws, o.remove_dc_offset, o.preemphasis_coefficient, p.window().data(), buf);
-  float energy = 0.0f;
-  if (o.use_energy && o.raw_energy) energy = floored_log_energy(sum_squares, o.energy_floor);
-  std::fill(buf + ws, buf + p.geometry.padded_size, 0.0);
-  if (o.use_energy && !o.raw_energy)
-    energy = floored_log_energy(
-        sum_of(p.geometry.padded_size, [buf](int64_t j) { return buf[j] * buf[j]; }),
-        o.energy_floor);
-  return energy;
+  return scratch;
 }
 
 // Per-thread buffers of the frame loop.
 struct BlockScratch {
   explicit BlockScratch(const FrameGeometry& g)
       : fft(static_cast<int>(g.padded_size)),
-        frames(Shape{2, g.padded_size}),
         spectra(static_cast<size_t>((g.padded_size / 2 + 1) * internal::MelFilters::kBlock)),
         power(spectra.size()),
-        samples(static_cast<size_t>(g.window_size)) {}
+        samples(2 * static_cast<size_t>(g.window_size)),
+        silence(static_cast<size_t>(g.window_size), 0.0f) {}
   internal::ComplexFftBuffersD fft;
-  BasicTensor<double> frames;  // the pair of prepared frames, one per row (64-byte aligned)
   std::vector<float> spectra;  // bin-major: spectra[k · kBlock + j] for frame j of the block
   std::vector<float> power;    // frame-major: power[j · bins + k]
-  std::vector<float> samples;
+  std::vector<float> samples;  // two frames' copies, when not read in place
+  std::vector<float> silence;  // the partner of an odd block's last frame
 };
+
+// Frames f and f + 1 (silence when `two` is false) into the complex FFT input, the first in the
+// real parts, the second in the imaginary ones, zero-padded; their log energies into energy[0, 2)
+// (0 unless use_energy).
+void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, BlockScratch& s,
+                  float* energy) {
+  const FbankOptions& o = p.options;
+  const int64_t ws = p.geometry.window_size;
+  const float* raw[2] = {
+      frame_samples(p, x, f, s.samples.data()),
+      two ? frame_samples(p, x, f + 1, s.samples.data() + ws) : s.silence.data()};
+  double* z = s.fft.input();
+  double sum_squares[2];
+  // DC removal, pre-emphasis and the window in one SIMD pass, in double.
+  internal::prepare_pair_rows(raw, ws, o.remove_dc_offset, o.preemphasis_coefficient,
+                              p.window().data(), z, sum_squares);
+  std::fill(z + 2 * ws, z + 2 * p.geometry.padded_size, 0.0);
+  for (int i = 0; i < 2; ++i) {
+    if (!o.use_energy)
+      energy[i] = 0.0f;
+    else if (o.raw_energy)
+      energy[i] = floored_log_energy(sum_squares[i], o.energy_floor);
+    else  // the windowed frame's energy (its zero padding adds nothing)
+      energy[i] = floored_log_energy(
+          sum_of(ws, [z, i](int64_t j) { return z[2 * j + i] * z[2 * j + i]; }), o.energy_floor);
+  }
+}
 
 // Frames [f0, f0 + n), n <= kBlock, into rows f0.. of out: FFT them two at a time, keep the
 // power spectra bin-major, then the mel filters and the log across the block at once.
@@ -212,17 +226,10 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
   static_assert(kBlock % 2 == 0, "frames go in pairs");
   const FbankOptions& o = p.options;
   const int64_t padded = p.geometry.padded_size, bins = padded / 2 + 1;
-  double* a = s.frames.data();
-  double* b = a + padded;
   float energy[kBlock] = {};
-  for (int j = 0; j < n; j += 2) {
-    energy[j] = prepare_frame(p, waveform.data(), waveform.stride(0), f0 + j, a, s.samples.data());
-    if (j + 1 < n)
-      energy[j + 1] =
-          prepare_frame(p, waveform.data(), waveform.stride(0), f0 + j + 1, b, s.samples.data());
-    else
-      std::fill(b, b + padded, 0.0);  // an odd block's last frame goes alone; row j + 1 unused
-    internal::interleave_pair(a, b, padded, s.fft.input());
+  for (int j = 0; j < n;
+       j += 2) {  // an odd block's last frame goes with silence (row j + 1 unused)
+    prepare_pair(p, waveform, f0 + j, j + 1 < n, s, energy + j);
     p.fft.forward(s.fft);
     internal::power_pair_rows(s.fft.output(), padded, o.use_power, s.power.data() + j * bins,
                               s.power.data() + (j + 1) * bins);

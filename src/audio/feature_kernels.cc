@@ -36,61 +36,63 @@ void LogFloorRow(float* x, int64_t n, float floor) {
   }
 }
 
-double PrepareFrameRow(const float* raw, int64_t ws, bool remove_dc, double c, const double* window,
-                       double* out) {
+// The mean of raw[0, ws) in double, over two chains of vector adds (one chain of dependent adds
+// would cost more than the arithmetic).
+template <class DD>
+HWY_INLINE double frame_mean(DD dd, const float* raw, int64_t ws) {
+  const hn::Rebind<float, DD> df;  // as many floats as dd has doubles
+  const auto NL = static_cast<int64_t>(hn::Lanes(dd));
+  auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
+  int64_t j = 0;
+  for (; j + 2 * NL <= ws; j += 2 * NL) {
+    s0 = hn::Add(s0, hn::PromoteTo(dd, hn::LoadU(df, raw + j)));
+    s1 = hn::Add(s1, hn::PromoteTo(dd, hn::LoadU(df, raw + j + NL)));
+  }
+  for (; j + NL <= ws; j += NL) s0 = hn::Add(s0, hn::PromoteTo(dd, hn::LoadU(df, raw + j)));
+  double mean = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
+  for (; j < ws; ++j) mean += static_cast<double>(raw[j]);
+  return mean / static_cast<double>(ws);
+}
+
+void PreparePairRows(const float* const* raw, int64_t ws, bool remove_dc, double c,
+                     const double* window, double* z, double* sum_squares) {
   const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> df;  // as many floats as dd has doubles
+  const hn::Rebind<float, decltype(dd)> df;
   const auto NL = static_cast<int64_t>(hn::Lanes(dd));
   auto load = [&](const float* p) { return hn::PromoteTo(dd, hn::LoadU(df, p)); };
-  // Two accumulators per sum: one chain of dependent adds would cost more than the arithmetic.
-  double mean = 0.0;
-  if (remove_dc) {
-    auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
-    int64_t j = 0;
-    for (; j + 2 * NL <= ws; j += 2 * NL) {
-      s0 = hn::Add(s0, load(raw + j));
-      s1 = hn::Add(s1, load(raw + j + NL));
-    }
-    for (; j + NL <= ws; j += NL) s0 = hn::Add(s0, load(raw + j));
-    mean = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
-    for (; j < ws; ++j) mean += static_cast<double>(raw[j]);
-    mean /= static_cast<double>(ws);
-  }
-  const auto vmean = hn::Set(dd, mean), vc = hn::Set(dd, c);
+  const double mean[2] = {remove_dc ? frame_mean(dd, raw[0], ws) : 0.0,
+                          remove_dc ? frame_mean(dd, raw[1], ws) : 0.0};
   // The first vector's worth of samples one by one (the first has no predecessor: y[-1] = y[0]),
-  // so that the vectors store at multiples of NL: out is 64-byte aligned, and a store split
-  // over two cache lines cost as much as the rest of this function.
-  double scalar_energy = 0.0;
+  // so that the vectors store at multiples of 2·NL doubles: z is 64-byte aligned, and a store
+  // split over two cache lines cost as much as the rest of the frame's preparation.
+  double scalar_energy[2] = {0.0, 0.0};
   auto scalar_step = [&](int64_t i) {
-    const double y = static_cast<double>(raw[i]) - mean,
-                 prev = i == 0 ? y : static_cast<double>(raw[i - 1]) - mean;
-    scalar_energy += y * y;
-    out[i] = window[i] * (y - c * prev);
+    for (int f = 0; f < 2; ++f) {
+      const double y = static_cast<double>(raw[f][i]) - mean[f],
+                   prev = i == 0 ? y : static_cast<double>(raw[f][i - 1]) - mean[f];
+      scalar_energy[f] += y * y;
+      z[2 * i + f] = window[i] * (y - c * prev);
+    }
   };
   int64_t j = 0;
   for (; j < std::min(NL, ws); ++j) scalar_step(j);
-  auto e0 = hn::Zero(dd), e1 = hn::Zero(dd);
-  auto step = [&](int64_t i, hn::Vec<decltype(dd)>& e) {
-    const auto y = hn::Sub(load(raw + i), vmean), prev = hn::Sub(load(raw + i - 1), vmean);
-    e = hn::MulAdd(y, y, e);
-    hn::StoreU(hn::Mul(hn::LoadU(dd, window + i), hn::NegMulAdd(vc, prev, y)), dd, out + i);
+  const auto vc = hn::Set(dd, c);
+  const hn::Vec<decltype(dd)> vmean[2] = {hn::Set(dd, mean[0]), hn::Set(dd, mean[1])};
+  hn::Vec<decltype(dd)> energy[2] = {hn::Zero(dd), hn::Zero(dd)};
+  auto frame = [&](int f, int64_t i, hn::Vec<decltype(dd)> w) {
+    const auto y = hn::Sub(load(raw[f] + i), vmean[f]),
+               prev = hn::Sub(load(raw[f] + i - 1), vmean[f]);
+    energy[f] = hn::MulAdd(y, y, energy[f]);
+    return hn::Mul(w, hn::NegMulAdd(vc, prev, y));
   };
-  for (; j + 2 * NL <= ws; j += 2 * NL) {
-    step(j, e0);
-    step(j + NL, e1);
+  for (; j + NL <= ws; j += NL) {
+    const auto w = hn::LoadU(dd, window + j);
+    const auto a = frame(0, j, w), b = frame(1, j, w);
+    hn::StoreInterleaved2(a, b, dd, z + 2 * j);
   }
-  for (; j + NL <= ws; j += NL) step(j, e0);
   for (; j < ws; ++j) scalar_step(j);
-  return hn::GetLane(hn::SumOfLanes(dd, hn::Add(e0, e1))) + scalar_energy;
-}
-
-void InterleavePair(const double* a, const double* b, int64_t n, double* z) {
-  const hn::ScalableTag<double> dd;
-  const auto NL = static_cast<int64_t>(hn::Lanes(dd));
-  int64_t j = 0;
-  for (; j + NL <= n; j += NL)
-    hn::StoreInterleaved2(hn::LoadU(dd, a + j), hn::LoadU(dd, b + j), dd, z + 2 * j);
-  for (; j < n; ++j) z[2 * j] = a[j], z[2 * j + 1] = b[j];
+  for (int f = 0; f < 2; ++f)
+    sum_squares[f] = hn::GetLane(hn::SumOfLanes(dd, energy[f])) + scalar_energy[f];
 }
 
 // |A_k|² and |B_k|² (or their roots) of the two real frames in z = a + i·b, from Z = DFT(z):
@@ -242,17 +244,13 @@ namespace attn::audio::internal {
 HWY_EXPORT(LogFloorRow);
 HWY_EXPORT(MelBlock);
 HWY_EXPORT(AllFinite);
-HWY_EXPORT(PrepareFrameRow);
+HWY_EXPORT(PreparePairRows);
 HWY_EXPORT(TransposeRows);
-HWY_EXPORT(InterleavePair);
 HWY_EXPORT(PowerPairRows);
 
-double prepare_frame_row(const float* raw, int64_t ws, bool remove_dc, double c,
-                         const double* window, double* out) {
-  return HWY_DYNAMIC_DISPATCH(PrepareFrameRow)(raw, ws, remove_dc, c, window, out);
-}
-void interleave_pair(const double* a, const double* b, int64_t n, double* z) {
-  HWY_DYNAMIC_DISPATCH(InterleavePair)(a, b, n, z);
+void prepare_pair_rows(const float* const* raw, int64_t ws, bool remove_dc, double c,
+                       const double* window, double* z, double* sum_squares) {
+  HWY_DYNAMIC_DISPATCH(PreparePairRows)(raw, ws, remove_dc, c, window, z, sum_squares);
 }
 void power_pair_rows(const double* z, int64_t n, bool power, float* pa, float* pb) {
   HWY_DYNAMIC_DISPATCH(PowerPairRows)(z, n, power, pa, pb);

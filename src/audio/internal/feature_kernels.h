@@ -12,14 +12,12 @@ namespace attn::audio::internal {
 // about 1e-7 relative on the log values features take).
 void log_floor_row(float* x, int64_t n, float floor);
 
-// One Kaldi frame into FFT input, in double: y = raw - mean (mean over the ws samples when
-// remove_dc, else 0), out[j] = window[j] · (y[j] - c · y[j-1]) with y[-1] = y[0]. Returns Σ y²
-// (the raw energy before its log).
-double prepare_frame_row(const float* raw, int64_t ws, bool remove_dc, double c,
-                         const double* window, double* out);
-
-// z[2j] = a[j], z[2j + 1] = b[j] for j < n: two real frames as one complex input (overwritten).
-void interleave_pair(const double* a, const double* b, int64_t n, double* z);
+// Two Kaldi frames into one complex FFT input, in double: for frame f (raw[f], ws samples each),
+// y = raw - mean (mean over the ws samples when remove_dc, else 0) and
+// z[2i + f] = window[i] · (y[i] - c · y[i-1]) with y[-1] = y[0], for i < ws (the rest of z is not
+// touched). sum_squares[f] = Σ y² (the raw energy before its log).
+void prepare_pair_rows(const float* const* raw, int64_t ws, bool remove_dc, double c,
+                       const double* window, double* z, double* sum_squares);
 
 // The power spectra (|X_k|², or |X_k| when !power; k = 0 .. n/2) of the real frames a and b, from
 // z = DFT(a + i·b) (n complex values, interleaved; n even), as float rows pa and pb (overwritten).
