@@ -88,7 +88,8 @@ Tensor SequenceModel::forward(const std::vector<int64_t>& tokens, int64_t B, int
                               Cache* cache, const Context& ctx) {
   Tensor x = embed.forward(tokens, B, T, cache ? &cache->embed : nullptr, ctx);
   if (cache) cache->B = B, cache->T = T;
-  for (float& v : x.values()) v *= embedding_scale();
+  const float scale = embedding_scale();
+  for (float& v : x.values()) v *= scale;
   ops::add_sinusoidal_encoding(x.view(), x.view(), 0, ctx);
   const Tensor h =
       encoder.forward(x.view(), nn::AttentionOptions{}, cache ? &cache->encoder : nullptr, ctx);
@@ -98,8 +99,8 @@ Tensor SequenceModel::forward(const std::vector<int64_t>& tokens, int64_t B, int
 void SequenceModel::backward(ConstTensorView dlogits, const Cache& cache, const Context& ctx) {
   Tensor dh = head.backward(dlogits, cache.head, ctx);
   Tensor dx = encoder.backward(dh.view().reshape(Shape{cache.B, cache.T, C_}), cache.encoder, ctx);
-  for (float& v : dx.values())
-    v *= embedding_scale();  // the PE is additive: its gradient passes unchanged
+  const float scale = embedding_scale();  // the PE is additive: its gradient passes unchanged
+  for (float& v : dx.values()) v *= scale;
   embed.backward(dx.view(), cache.embed, ctx);
 }
 

@@ -167,6 +167,8 @@ class BasicTensor {
   operator BasicView<T>() { return view(); }              // NOLINT(google-explicit-constructor)
   operator BasicView<const T>() const { return view(); }  // NOLINT(google-explicit-constructor)
   bool defined() const { return defined_; }
+  // The same values under another shape of as many elements (ShapeError otherwise); no copy.
+  void reshape(const Shape& shape);
 
   template <typename... I>
   T& operator()(I... idx) {

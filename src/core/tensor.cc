@@ -210,6 +210,14 @@ BasicTensor<T>::BasicTensor(const Shape& shape) : BasicTensor(shape, NoInit{}) {
 }
 
 template <typename T>
+void BasicTensor<T>::reshape(const Shape& shape) {
+  if (!defined_ || shape.numel() != shape_.numel())
+    fail<ShapeError>("Tensor::reshape", "cannot reshape ", defined_ ? shape_.str() : "undefined",
+                     " to ", shape.str());
+  shape_ = shape;
+}
+
+template <typename T>
 BasicTensor<T> BasicTensor<T>::uninitialized(const Shape& shape) {
   BasicTensor t(shape, NoInit{});
 #if !defined(NDEBUG) || defined(ATTN_ENABLE_DCHECK)

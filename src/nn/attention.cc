@@ -101,7 +101,9 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key,
          value_in = self ? Tensor() : as_rows(value, fn);
   const ConstTensorView key_rows = self ? query_in.view() : key_in.view();
   const ConstTensorView value_rows = self ? query_in.view() : value_in.view();
-  Tensor q(Shape{B, T, C_}), k(Shape{B, S, C_}), v(Shape{B, S, C_});
+  // The projections and the attention below overwrite these.
+  Tensor q = Tensor::uninitialized(Shape{B, T, C_}), k = Tensor::uninitialized(Shape{B, S, C_}),
+         v = Tensor::uninitialized(Shape{B, S, C_});
   auto project = [&](ConstTensorView rows, int64_t r, Tensor& dst) {
     ops::linear_forward(rows, third(w, r, C_),
                         bvec.defined() ? third(bvec, r, C_) : ConstTensorView(),
@@ -162,9 +164,10 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key,
     bias = am;
   }
 
-  Tensor attn(Shape{B, T, C_}), lse(Shape{B, NH_, T});
+  Tensor attn = Tensor::uninitialized(Shape{B, T, C_}),
+         lse = Tensor::uninitialized(Shape{B, NH_, T});
   Tensor probs;
-  if (opts.need_weights) probs = Tensor(Shape{B, NH_, T, S});
+  if (opts.need_weights) probs = Tensor::uninitialized(Shape{B, NH_, T, S});
   const double scale = ops::default_attention_scale(C_ / NH_);
   ops::attention_forward(heads_view(q.view(), NH_), heads_view(k.view(), NH_),
                          heads_view(v.view(), NH_), mask, bias, scale, heads_view(attn.view(), NH_),
@@ -181,7 +184,9 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key,
       *weights = std::move(probs);
     }
   }
-  Tensor out = out_proj.forward(attn.view(), cache ? &cache->out_proj : nullptr, ctx);
+  // With a cache, out_proj's cache takes the heads' outputs over: the backward reads them there.
+  Tensor out = cache ? out_proj.forward(std::move(attn), &cache->out_proj, ctx)
+                     : out_proj.forward(attn.view(), nullptr, ctx);
   if (cache) {
     cache->self = self;
     cache->query_in = std::move(query_in);
@@ -190,7 +195,6 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key,
     cache->q = std::move(q);
     cache->k = std::move(k);
     cache->v = std::move(v);
-    cache->attn = std::move(attn);
     cache->lse = std::move(lse);
     cache->dense_bias = std::move(dense_bias);
     cache->mask = mask;
@@ -221,9 +225,10 @@ MultiheadAttention::Grads MultiheadAttention::backward(ConstTensorView dout, con
     g.dattn_mask = Tensor(cache.attn_mask_shape);
     dbias = g.dattn_mask.view();
   }
-  // The kernel's out is the heads' output before out_proj (cache.attn).
+  // The kernel's out is the heads' output before out_proj, which out_proj's cache holds.
+  const ConstTensorView heads_out = cache.out_proj.x.view().reshape(Shape{B, T, C_});
   ops::attention_backward(heads_view(cache.q.view(), NH_), heads_view(cache.k.view(), NH_),
-                          heads_view(cache.v.view(), NH_), heads_view(cache.attn.view(), NH_),
+                          heads_view(cache.v.view(), NH_), heads_view(heads_out, NH_),
                           cache.lse.view(), heads_view(dattn.view(), NH_), cache.mask, cache.bias,
                           ops::default_attention_scale(C_ / NH_), heads_view(dq.view(), NH_),
                           heads_view(dk.view(), NH_), heads_view(dv.view(), NH_), dbias, ctx);

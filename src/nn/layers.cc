@@ -23,7 +23,7 @@ Tensor as_rows(ConstTensorView x, const char* fn) {
   if (x.rank() < 1) fail<ShapeError>(fn, "x must have rank >= 1, got shape ", x.shape().str());
   const int64_t C = x.dim(-1);
   const int64_t rows = C == 0 ? 0 : x.numel() / C;
-  Tensor t(Shape{rows, C});
+  Tensor t = Tensor::uninitialized(Shape{rows, C});  // the copy overwrites it
   copy(x, t.view().reshape(x.shape()));
   return t;
 }
@@ -58,12 +58,32 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng)
 
 Tensor Linear::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   check_last_dim("Linear::forward", x, in_, "in_features");
-  Tensor rows = as_rows(x, "Linear::forward");
-  Tensor y(with_last_dim(x.shape(), out_));
-  ops::linear_forward(rows.view(), weight_->value.view(),
+  if (!cache) {  // nothing to keep: the op reads x as it is
+    const int64_t rows = in_ == 0 ? 0 : x.numel() / in_;
+    Tensor y = Tensor::uninitialized(with_last_dim(x.shape(), out_));
+    const Tensor copied = x.is_contiguous() ? Tensor() : as_rows(x, "Linear::forward");
+    ops::linear_forward(copied.defined() ? copied.view() : x.reshape(Shape{rows, in_}),
+                        weight_->value.view(),
+                        bias_ ? ConstTensorView(bias_->value.view()) : ConstTensorView(),
+                        y.view().reshape(Shape{rows, out_}), ctx);
+    return y;
+  }
+  Tensor y = forward(as_rows(x, "Linear::forward"), cache, ctx);  // (N, OUT) rows
+  y.reshape(with_last_dim(x.shape(), out_));
+  return y;
+}
+
+Tensor Linear::forward(Tensor&& x, Cache* cache, const Context& ctx) {
+  check_last_dim("Linear::forward", x.view(), in_, "in_features");
+  const int64_t rows = in_ == 0 ? 0 : x.numel() / in_;
+  Tensor y = Tensor::uninitialized(with_last_dim(x.shape(), out_));  // the op overwrites it
+  ops::linear_forward(x.view().reshape(Shape{rows, in_}), weight_->value.view(),
                       bias_ ? ConstTensorView(bias_->value.view()) : ConstTensorView(),
-                      y.view().reshape(Shape{rows.dim(0), out_}), ctx);
-  if (cache) cache->x = std::move(rows);
+                      y.view().reshape(Shape{rows, out_}), ctx);
+  if (cache) {
+    x.reshape(Shape{rows, in_});
+    cache->x = std::move(x);
+  }
   return y;
 }
 
@@ -72,13 +92,16 @@ Tensor Linear::backward(ConstTensorView dout, const Cache& cache, const Context&
   if (!cache.x.defined())
     fail<ValueError>(fn, "the cache is empty: run forward with a cache first");
   check_last_dim(fn, dout, out_, "out_features");
-  const Tensor g = as_rows(dout, fn);
+  // dout as (N, OUT) rows: in place when contiguous, else copied.
+  const Tensor copied = dout.is_contiguous() ? Tensor() : as_rows(dout, fn);
+  const int64_t rows = out_ == 0 ? 0 : dout.numel() / out_;
+  const ConstTensorView g = copied.defined() ? copied.view() : dout.reshape(Shape{rows, out_});
   if (g.dim(0) != cache.x.dim(0))
     fail<ShapeError>(fn, "dout has ", g.dim(0), " rows but the forward had ", cache.x.dim(0));
-  Tensor dx(with_last_dim(dout.shape(), in_));
-  ops::linear_backward(cache.x.view(), weight_->value.view(), g.view(),
-                       dx.view().reshape(cache.x.shape()), weight_->grad.view(),
-                       bias_ ? TensorView(bias_->grad.view()) : TensorView(), ctx);
+  Tensor dx(with_last_dim(dout.shape(), in_));  // zeros: linear_backward accumulates into dx
+  ops::linear_backward(cache.x.view(), weight_->value.view(), g, dx.view().reshape(cache.x.shape()),
+                       weight_->grad.view(), bias_ ? TensorView(bias_->grad.view()) : TensorView(),
+                       ctx);
   return dx;
 }
 
@@ -100,9 +123,10 @@ LayerNorm::LayerNorm(int64_t C, double eps, bool elementwise_affine) : C_(C), ep
 // reference op (double accumulation) directly.
 Tensor LayerNorm::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   check_last_dim("LayerNorm::forward", x, C_, "normalized_shape");
-  Tensor y(x.shape());
+  // Outputs the op overwrites.
+  Tensor y = Tensor::uninitialized(x.shape());
   const Shape lead = with_last_dim(x.shape(), 1);
-  Tensor mean(lead), rstd(lead);
+  Tensor mean = Tensor::uninitialized(lead), rstd = Tensor::uninitialized(lead);
   ops::layer_norm_forward(x, weight_ ? ConstTensorView(weight_->value.view()) : ConstTensorView(),
                           bias_ ? ConstTensorView(bias_->value.view()) : ConstTensorView(), eps_,
                           y.view(), mean.view().select(-1, 0), rstd.view().select(-1, 0), ctx);
@@ -134,12 +158,17 @@ Dropout::Dropout(double p, uint64_t seed) : p_(p), rng_(seed) {
   if (!(p >= 0.0 && p < 1.0)) fail<ValueError>("Dropout", "p must be in [0, 1), got ", p);
 }
 
-Tensor Dropout::forward(ConstTensorView x, Cache* cache, const Context&) {
+Tensor Dropout::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
   if (!x.defined()) fail<ShapeError>("Dropout::forward", "x is required but was not given");
-  Tensor y = Tensor::copy_of(x);
+  return forward(Tensor::copy_of(x), cache, ctx);
+}
+
+Tensor Dropout::forward(Tensor&& x, Cache* cache, const Context&) {
+  if (!x.defined()) fail<ShapeError>("Dropout::forward", "x is required but was not given");
+  Tensor y = std::move(x);
   if (cache) cache->mask = Tensor();
   if (!training() || p_ == 0.0) return y;
-  Tensor mask(x.shape());
+  Tensor mask = Tensor::uninitialized(y.shape());  // every element is set below
   const auto keep = static_cast<float>(1.0 / (1.0 - p_));
   auto m = mask.values();
   auto v = y.values();
@@ -151,8 +180,14 @@ Tensor Dropout::forward(ConstTensorView x, Cache* cache, const Context&) {
   return y;
 }
 
-Tensor Dropout::backward(ConstTensorView dout, const Cache& cache, const Context&) {
-  Tensor dx = Tensor::copy_of(dout);
+Tensor Dropout::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
+  if (!dout.defined()) fail<ShapeError>("Dropout::backward", "dout is required but was not given");
+  return backward(Tensor::copy_of(dout), cache, ctx);
+}
+
+Tensor Dropout::backward(Tensor&& dout, const Cache& cache, const Context&) {
+  if (!dout.defined()) fail<ShapeError>("Dropout::backward", "dout is required but was not given");
+  Tensor dx = std::move(dout);
   if (!cache.mask.defined()) return dx;
   if (!(cache.mask.shape() == dx.shape()))
     fail<ShapeError>("Dropout::backward", "dout has shape ", dx.shape().str(),
@@ -222,16 +257,25 @@ FeedForward::FeedForward(int64_t C, int64_t FF, ActivationKind kind, double p, R
   register_module("", dropout);
 }
 
+// Each intermediate goes to the next layer (and its cache) by move, never copied.
 Tensor FeedForward::forward(ConstTensorView x, Cache* cache, const Context& ctx) {
-  Tensor h = linear1.forward(x, cache ? &cache->linear1 : nullptr, ctx);
-  h = activation.forward(h.view(), cache ? &cache->activation : nullptr, ctx);
-  h = dropout.forward(h.view(), cache ? &cache->dropout : nullptr, ctx);
-  return linear2.forward(h.view(), cache ? &cache->linear2 : nullptr, ctx);
+  return rest_of_forward(linear1.forward(x, cache ? &cache->linear1 : nullptr, ctx), cache, ctx);
+}
+
+Tensor FeedForward::forward(Tensor&& x, Cache* cache, const Context& ctx) {
+  return rest_of_forward(linear1.forward(std::move(x), cache ? &cache->linear1 : nullptr, ctx),
+                         cache, ctx);
+}
+
+Tensor FeedForward::rest_of_forward(Tensor&& h, Cache* cache, const Context& ctx) {
+  h = activation.forward(std::move(h), cache ? &cache->activation : nullptr, ctx);
+  h = dropout.forward(std::move(h), cache ? &cache->dropout : nullptr, ctx);
+  return linear2.forward(std::move(h), cache ? &cache->linear2 : nullptr, ctx);
 }
 
 Tensor FeedForward::backward(ConstTensorView dout, const Cache& cache, const Context& ctx) {
   Tensor g = linear2.backward(dout, cache.linear2, ctx);
-  g = dropout.backward(g.view(), cache.dropout, ctx);
+  g = dropout.backward(std::move(g), cache.dropout, ctx);
   g = activation.backward(g.view(), cache.activation, ctx);
   return linear1.backward(g.view(), cache.linear1, ctx);
 }
@@ -251,7 +295,7 @@ Tensor Embedding::forward(std::span<const int64_t> tokens, int64_t B, int64_t T,
   constexpr const char* fn = "Embedding::forward";
   if (B < 0 || T < 0 || static_cast<int64_t>(tokens.size()) != B * T)
     fail<ShapeError>(fn, "got ", tokens.size(), " tokens for (B, T) = (", B, ", ", T, ")");
-  Tensor y(Shape{B, T, C_});
+  Tensor y = Tensor::uninitialized(Shape{B, T, C_});  // every row is copied below
   for (size_t i = 0; i < tokens.size(); ++i) {
     const int64_t id = tokens[i];
     if (id < 0 || id >= V_)
@@ -268,10 +312,12 @@ void Embedding::backward(ConstTensorView dout, const Cache& cache, const Context
   if (!dout.defined() || dout.numel() != n * C_ || dout.dim(-1) != C_)
     fail<ShapeError>(fn, "dout must hold ", n, " rows of ", C_, ", got ",
                      dout.defined() ? dout.shape().str() : "nothing");
-  const Tensor g = as_rows(dout, fn);
+  const Tensor copied = dout.is_contiguous() ? Tensor() : as_rows(dout, fn);
+  const float* g = copied.defined() ? copied.data() : dout.data();
   for (int64_t i = 0; i < n; ++i) {
     float* dst = weight_->grad.data() + cache.tokens[static_cast<size_t>(i)] * C_;
-    for (int64_t c = 0; c < C_; ++c) dst[c] += g(i, c);
+    const float* src = g + i * C_;
+    for (int64_t c = 0; c < C_; ++c) dst[c] += src[c];
   }
 }
 

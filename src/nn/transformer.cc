@@ -3,6 +3,7 @@
 #include "attn/nn/transformer.h"
 
 #include <string>
+#include <utility>
 
 namespace attn::nn {
 
@@ -15,11 +16,18 @@ void add_into(Tensor& a, const Tensor& b) {
   for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
 }
 
-// a + b as a new tensor; a may be any view (the layer's input), b is a contiguous result of the
-// same shape.
-Tensor sum(ConstTensorView a, const Tensor& b) {
-  Tensor s = Tensor::copy_of(a);
-  add_into(s, b);
+// a + b, into b's storage (b is a branch's fresh result, contiguous, of a's shape; a may be any
+// view, such as the layer's input). Float addition commutes, so this is a + b bit for bit.
+Tensor sum(ConstTensorView a, Tensor&& b) {
+  Tensor s = std::move(b);
+  if (a.is_contiguous()) {
+    const float* x = a.data();
+    float* y = s.data();
+    const int64_t n = s.numel();
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+  } else {
+    add_into(s, Tensor::copy_of(a));
+  }
   return s;
 }
 
@@ -68,15 +76,15 @@ Tensor TransformerEncoderLayer::forward(ConstTensorView x, const AttentionOption
                      "), got ", x.defined() ? x.shape().str() : "nothing");
   auto attend = [&](ConstTensorView in) {
     Tensor a = self_attn.forward(in, in, in, opts, c ? &c->self_attn : nullptr, ctx);
-    return dropout1.forward(a.view(), c ? &c->dropout1 : nullptr, ctx);
+    return dropout1.forward(std::move(a), c ? &c->dropout1 : nullptr, ctx);
   };
-  auto mlp = [&](ConstTensorView in) {
-    Tensor f = ff.forward(in, c ? &c->ff : nullptr, ctx);
-    return dropout2.forward(f.view(), c ? &c->dropout2 : nullptr, ctx);
+  auto mlp = [&](auto&& in) {  // a view, or a tensor that ff's cache may take over
+    Tensor f = ff.forward(std::forward<decltype(in)>(in), c ? &c->ff : nullptr, ctx);
+    return dropout2.forward(std::move(f), c ? &c->dropout2 : nullptr, ctx);
   };
   if (config_.norm_first) {
     const Tensor h = sum(x, attend(norm1.forward(x, c ? &c->norm1 : nullptr, ctx).view()));
-    return sum(h, mlp(norm2.forward(h.view(), c ? &c->norm2 : nullptr, ctx).view()));
+    return sum(h, mlp(norm2.forward(h.view(), c ? &c->norm2 : nullptr, ctx)));
   }
   const Tensor h = norm1.forward(sum(x, attend(x)).view(), c ? &c->norm1 : nullptr, ctx);
   return norm2.forward(sum(h, mlp(h.view())).view(), c ? &c->norm2 : nullptr, ctx);
@@ -85,14 +93,16 @@ Tensor TransformerEncoderLayer::forward(ConstTensorView x, const AttentionOption
 Tensor TransformerEncoderLayer::backward(ConstTensorView dout, const Cache& c, const Context& ctx,
                                          Tensor* dattn_mask) {
   // Each residual branch y = x + f(x) passes dy straight to x and through f's backward.
+  // Dropout's backward is the identity when its forward was (no mask): d passes as it is.
   auto attend_back = [&](ConstTensorView d) {
-    const Tensor g = dropout1.backward(d, c.dropout1, ctx);
-    auto grads = self_attn.backward(g.view(), c.self_attn, ctx);
+    const Tensor g = c.dropout1.mask.defined() ? dropout1.backward(d, c.dropout1, ctx) : Tensor();
+    auto grads = self_attn.backward(g.defined() ? g.view() : d, c.self_attn, ctx);
     accumulate_mask_grad(dattn_mask, grads.dattn_mask);
     return std::move(grads.dquery);
   };
   auto mlp_back = [&](ConstTensorView d) {
-    return ff.backward(dropout2.backward(d, c.dropout2, ctx).view(), c.ff, ctx);
+    const Tensor g = c.dropout2.mask.defined() ? dropout2.backward(d, c.dropout2, ctx) : Tensor();
+    return ff.backward(g.defined() ? g.view() : d, c.ff, ctx);
   };
   if (config_.norm_first) {
     const Tensor dh = sum(dout, norm2.backward(mlp_back(dout).view(), c.norm2, ctx));

@@ -202,5 +202,43 @@ TEST(ImageLayers, OwnedInputsGoToTheCacheWithTheSameResults) {
   check_owned_input_path(pool, Shape{2, 3, 6, 8}, 5);
 }
 
+// The transformer's layers take owned inputs too (FeedForward passes each intermediate on by
+// move); without a cache, Linear reads a contiguous view in place and copies a strided one.
+TEST(Layers, OwnedInputsOfLinearDropoutAndFeedForward) {
+  Rng rng(6);
+  Linear linear(5, 7, true, rng);
+  check_owned_input_path(linear, Shape{3, 4, 5}, 7);
+  Dropout identity(0.0);
+  check_owned_input_path(identity, Shape{3, 4, 5}, 8);
+  FeedForward ff(6, 11, ActivationKind::kGELU, 0.0, rng);
+  check_owned_input_path(ff, Shape{2, 3, 6}, 9);
+
+  const Tensor x = testing::random_tensor<float>(Shape{4, 5}, rng);
+  Linear::Cache cache;
+  const Tensor y = linear.forward(x.view(), &cache, ctx());
+  EXPECT_TRUE(exactly(linear.forward(x.view(), nullptr, ctx()), y));
+  const auto strided = testing::strided_copy(x);
+  EXPECT_TRUE(exactly(linear.forward(strided.view, nullptr, ctx()), y));
+
+  Tensor owned = Tensor::copy_of(x.view());
+  const float* buffer = owned.data();
+  Dropout::Cache dc;
+  const Tensor same = identity.forward(std::move(owned), &dc, ctx());
+  EXPECT_EQ(same.data(), buffer);  // handed back, not copied
+  EXPECT_FALSE(dc.mask.defined());
+}
+
+TEST(Layers, TensorReshapeKeepsTheBufferAndChecksTheCount) {
+  Tensor t = Tensor::from_values(Shape{2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6});
+  const float* buffer = t.data();
+  t.reshape(Shape{3, 2});
+  EXPECT_EQ(t.data(), buffer);
+  EXPECT_EQ(t.shape(), (Shape{3, 2}));
+  EXPECT_EQ(t(2, 1), 6.0f);
+  ATTN_EXPECT_THROW_MSG(t.reshape(Shape{4, 2}), ShapeError, "Tensor::reshape", "(3, 2)");
+  Tensor undefined;
+  EXPECT_THROW(undefined.reshape(Shape{0}), ShapeError);
+}
+
 }  // namespace
 }  // namespace attn::nn

@@ -53,12 +53,11 @@ class MultiheadAttention : public Module {
     Tensor query_in, key_in,
         value_in;             // (B, T, C), (B, S, C), (B, S, C); key/value empty when self
     Tensor q, k, v;           // (B, T, C), (B, S, C), (B, S, C) projections (q, k after RoPE)
-    Tensor attn;              // (B, T, C) the heads' outputs, concatenated
     Tensor lse;               // (B, NH, T)
     Tensor dense_bias;        // the combined dense mask the kernel saw, if one was built
     ops::AttentionMask mask;  // the resolved kernel mask
     ConstTensorView bias;     // what the kernel added to the scores: dense_bias, attn_mask or none
-    Linear::Cache out_proj;
+    Linear::Cache out_proj;   // its x: the heads' outputs, concatenated, as (B·T, C) rows
     int64_t start_pos = 0;
     bool attn_mask_grad = false;
     Shape attn_mask_shape;

@@ -25,6 +25,8 @@ class Linear : public Module {
     Tensor x;  // (N, IN): the input rows, N = product of the leading dimensions
   };
   Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);  // (..., IN) -> (..., OUT)
+  // The same; the cache takes x over instead of copying it (when x is contiguous).
+  Tensor forward(Tensor&& x, Cache* cache, const Context& ctx);
   Tensor backward(ConstTensorView dout, const Cache& cache,
                   const Context& ctx);  // (..., OUT) -> dx (..., IN)
 
@@ -70,6 +72,10 @@ class Dropout : public Module {
   };
   Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);
   Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx);
+  // The same on owned tensors: the identity (evaluation, p = 0) hands x back without a copy, and
+  // dropout scales x in place.
+  Tensor forward(Tensor&& x, Cache* cache, const Context& ctx);
+  Tensor backward(Tensor&& dout, const Cache& cache, const Context& ctx);
   double p() const { return p_; }
 
  private:
@@ -109,11 +115,15 @@ class FeedForward : public Module {
     Dropout::Cache dropout;
   };
   Tensor forward(ConstTensorView x, Cache* cache, const Context& ctx);  // (..., C) -> (..., C)
+  Tensor forward(Tensor&& x, Cache* cache, const Context& ctx);  // linear1's cache takes x over
   Tensor backward(ConstTensorView dout, const Cache& cache, const Context& ctx);
 
   Linear linear1, linear2;
   Activation activation;
   Dropout dropout;
+
+ private:
+  Tensor rest_of_forward(Tensor&& h, Cache* cache, const Context& ctx);  // after linear1
 };
 
 // torch.nn.Embedding: "weight" (V, C) ~ N(0, 1). Token ids index rows.
