@@ -10,6 +10,7 @@
 // (docs/kernels.md says which version was measured).
 //
 //   build/release/bench/compare_ggml --seq 1024,4096 [--window 32,32] [--threads 2] [--repeats 5]
+//                                    [--simd-target AVX2]
 #include <ggml-cpu.h>
 #include <ggml.h>
 
@@ -162,6 +163,9 @@ int main(int argc, char** argv) {
   app.add_flag("--causal", o.causal, "Causal mask");
   app.add_option("--threads", o.threads, "Threads for both")->capture_default_str();
   app.add_option("--repeats", o.repeats, "Timed runs per case (median)")->capture_default_str();
+  std::string simd_target;
+  app.add_option("--simd-target", simd_target,
+                 "Force attn's SIMD target lower (AVX2, SSE4, ...; ggml runs as it was built)");
   app.add_option("--ggml-max-mask-mib", o.ggml_max_mask_mib,
                  "Skip ggml when its dense f16 mask would exceed this")
       ->capture_default_str();
@@ -170,6 +174,12 @@ int main(int argc, char** argv) {
     const auto w = parse_list(window);
     o.left = static_cast<int>(w[0]);
     o.right = static_cast<int>(w.size() > 1 ? w[1] : w[0]);
+  }
+  try {
+    attn::ops::set_simd_target(simd_target);
+  } catch (const attn::Error& e) {
+    std::fprintf(stderr, "compare_ggml: %s\n", e.what());
+    return 2;
   }
   attn::Context ctx(attn::ContextOptions{.num_threads = o.threads});
   const double peak = attn::bench::measure_peak_gflops(ctx);
