@@ -227,8 +227,8 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
   const FbankOptions& o = p.options;
   const int64_t padded = p.geometry.padded_size, bins = padded / 2 + 1;
   float energy[kBlock] = {};
-  for (int j = 0; j < n;
-       j += 2) {  // an odd block's last frame goes with silence (row j + 1 unused)
+  // Pairs of frames; an odd block's last frame goes with silence (row j + 1 unused).
+  for (int j = 0; j < n; j += 2) {
     prepare_pair(p, waveform, f0 + j, j + 1 < n, s, energy + j);
     p.fft.forward(s.fft);
     internal::power_pair_rows(s.fft.output(), padded, o.use_power, s.power.data() + j * bins,
