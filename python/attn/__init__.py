@@ -13,12 +13,12 @@ import numpy as _np
 
 from . import _attn
 from . import audio
-from ._attn import get_num_threads, set_num_threads, simd_target
+from ._attn import available_simd_targets, get_num_threads, set_num_threads, set_simd_target, simd_target
 
 __version__ = _attn.__version__
 __all__ = [
     "scaled_dot_product_attention", "attention_backward", "positional_encoding", "alibi_slopes",
-    "set_num_threads", "get_num_threads", "simd_target", "set_check_finite", "get_check_finite", "nn", "audio",
+    "set_num_threads", "get_num_threads", "simd_target", "set_simd_target", "available_simd_targets", "set_check_finite", "get_check_finite", "nn", "audio",
 ]
 
 _check_finite = True

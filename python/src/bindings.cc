@@ -294,6 +294,10 @@ PYBIND11_MODULE(_attn, m) {
   m.def("set_num_threads", &set_default_num_threads, py::arg("n"));
   m.def("get_num_threads", &default_num_threads);
   m.def("simd_target", [] { return std::string(ops::simd_target()); });
+  // Every Highway kernel (attention, activations, pools, RNN gates, fbank) dispatches to `name`
+  // from then on ("" restores the best), so lower targets can be measured and tested here.
+  m.def("available_simd_targets", &ops::available_simd_targets);
+  m.def("set_simd_target", &ops::set_simd_target, py::arg("name"));
   register_modules(m);
   register_audio(m);
 }

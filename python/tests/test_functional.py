@@ -186,3 +186,21 @@ def test_helpers(rng):
     np.testing.assert_array_equal(one, attn.scaled_dot_product_attention(q, k, v))  # bitwise, any thread count
     attn.set_num_threads(old)
     assert attn.simd_target()
+
+
+def test_every_simd_target_gives_the_same_attention_within_rounding():
+    rng = np.random.default_rng(3)
+    q, k, v = make(rng, T=37, S=45)
+    targets = attn.available_simd_targets()
+    assert targets[0] == attn.simd_target()
+    best = attn.scaled_dot_product_attention(q, k, v)
+    try:
+        for target in targets:
+            attn.set_simd_target(target)
+            assert attn.simd_target() == target
+            np.testing.assert_allclose(attn.scaled_dot_product_attention(q, k, v), best, atol=2e-5, rtol=2e-5)
+    finally:
+        attn.set_simd_target("")
+    assert attn.simd_target() == targets[0]
+    with pytest.raises(ValueError, match="set_simd_target"):
+        attn.set_simd_target("NOPE")

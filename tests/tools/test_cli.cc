@@ -61,6 +61,16 @@ TEST(CliPe, ErrorsGoToStderrWithNonZeroExit) {
       << r.output;
 }
 
+// Every bench takes --simd-target; an unknown target is a usage error that lists the choices.
+TEST(CliBench, SimdTargetIsCheckedOnEveryBench) {
+  for (const char* bench : {"attention", "images", "speech"}) {
+    const auto r = run_cli(std::string("bench ") + bench + " --simd-target NOPE");
+    EXPECT_EQ(r.code, 2) << bench << ": " << r.output;
+    EXPECT_NE(r.output.find("--simd-target"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("choose one of"), std::string::npos) << r.output;
+  }
+}
+
 TEST(CliAttend, MatchesPyTorchFixturesForwardAndBackward) {
   const std::string tmp = ::testing::TempDir();
   int cases = 0;

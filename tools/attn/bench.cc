@@ -54,11 +54,7 @@ void run_bench(const BenchOptions& o) {
   Context ctx(ContextOptions{.num_threads = checked_threads("bench attention", o.threads)});
   const ops::AttentionMask mask = o.mask.build(o.heads, o.batch);
   if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
-  try {
-    ops::set_simd_target(o.simd_target);  // the peak below is measured on that target too
-  } catch (const ValueError& e) {
-    usage_fail("--simd-target", e.what());
-  }
+  apply_simd_target(o.simd_target);  // the peak below is measured on that target too
   const double peak = bench::measure_peak_gflops(ctx);
   nlohmann::json rows = nlohmann::json::array();
   if (!o.json)
@@ -162,9 +158,7 @@ void add_bench_command(CLI::App& app) {
   // Work is counted per query from the key interval, which ignores dilation: no --dilation here.
   add_mask_flags(sub, o->mask, kCausalFlag | kWindowFlag | kChunkFlag | kAlibiFlag);
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
-  sub->add_option("--simd-target", o->simd_target,
-                  "Force a lower SIMD target for the kernels and the peak (e.g. AVX2 on an AVX-512 "
-                  "machine); default the best this machine runs");
+  add_simd_target_option(sub, o->simd_target);
   sub->add_flag("--backward", o->backward, "Also time the backward");
   sub->add_flag("--json", o->json, "Print JSON rows instead of a table");
   sub->add_option("--repeats", o->repeats, "Timed runs per case")->capture_default_str();

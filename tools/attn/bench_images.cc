@@ -25,6 +25,7 @@ struct ImagesBenchOptions {
   int threads = 0, repeats = 5;
   int64_t batch = 128, c_in = 32, c_out = 64, size = 28;
   bool json = false;
+  std::string simd_target;
 };
 
 void run(const ImagesBenchOptions& o) {
@@ -32,6 +33,7 @@ void run(const ImagesBenchOptions& o) {
   if (o.batch < 1 || o.c_in < 1 || o.c_out < 1 || o.size < 4)
     usage_fail("--batch/--c-in/--c-out/--size", "must be >= 1 (size >= 4)");
   Context ctx(ContextOptions{.num_threads = checked_threads("bench images", o.threads)});
+  apply_simd_target(o.simd_target);  // the peak below is measured on that target too
   const double peak = bench::measure_peak_gflops(ctx);
   Rng rng(1);
   const Tensor x = random_normal(Shape{o.batch, o.c_in, o.size, o.size}, rng);
@@ -99,6 +101,7 @@ void add_bench_images_command(CLI::App* bench) {
   sub->add_option("--c-in", o->c_in, "Conv input channels")->capture_default_str();
   sub->add_option("--c-out", o->c_out, "Conv output channels")->capture_default_str();
   sub->add_option("--size", o->size, "Image side H = W of the conv case")->capture_default_str();
+  add_simd_target_option(sub, o->simd_target);
   sub->add_flag("--json", o->json, "One JSON line");
   sub->callback([o] { run(*o); });
 }

@@ -32,6 +32,7 @@ struct SpeechBenchOptions {
   int64_t layers = 12, d_model = 256, heads = 4, ff = 1024, chunk = 16, left_chunks = 4,
           window = 16;
   bool json = false;
+  std::string simd_target;
 };
 
 // 16 kHz samples at int16 scale: the clips, concatenated and cut to `seconds` (looped if short).
@@ -172,6 +173,7 @@ void run(const SpeechBenchOptions& o) {
   if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
   if (!(o.seconds >= 1.0 && o.seconds <= 600.0))
     usage_fail("--seconds", "must be in [1, 600], got ", o.seconds);
+  apply_simd_target(o.simd_target);
   nn::SpeechEncoderConfig c;
   c.num_layers = o.layers;
   c.layer.d_model = o.d_model;
@@ -214,6 +216,7 @@ void add_bench_speech_command(CLI::App* bench) {
   sub->add_option("--chunk", o->chunk, "Chunk size (encoder frames)")->capture_default_str();
   sub->add_option("--left-chunks", o->left_chunks, "Left chunks")->capture_default_str();
   sub->add_option("--window", o->window, "Window ± (encoder frames)")->capture_default_str();
+  add_simd_target_option(sub, o->simd_target);
   sub->add_flag("--json", o->json, "One JSON line");
   sub->callback([o] { run(*o); });
 }

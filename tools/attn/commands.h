@@ -29,6 +29,16 @@ template <typename... Parts>
 // meaningless).
 int checked_threads(const char* subcommand, int requested);
 
+// --simd-target NAME for the benches: every Highway kernel (attention, activations, pools, RNN
+// gates, fbank) dispatches to NAME from then on, so lower targets are measured on one machine.
+inline void add_simd_target_option(CLI::App* sub, std::string& target) {
+  sub->add_option("--simd-target", target,
+                  "Force a lower SIMD target for the kernels and the peak (e.g. AVX2 on an AVX-512 "
+                  "machine); default the best this machine runs");
+}
+// Applies it ("" keeps the best); an unknown name is a usage error listing the choices.
+void apply_simd_target(const std::string& target);
+
 // --allow-non-finite on subcommands that read tensors: without it, inputs and weights holding NaN
 // or ±Inf are rejected (naming the option, the file and the first bad index) before any work.
 inline void add_allow_non_finite_flag(CLI::App* sub, bool& allow) {

@@ -53,6 +53,14 @@ int checked_threads(const char* subcommand, int requested) {
   return requested;
 }
 
+void apply_simd_target(const std::string& target) {
+  try {
+    ops::set_simd_target(target);
+  } catch (const ValueError& e) {
+    usage_fail("--simd-target", e.what());
+  }
+}
+
 namespace {
 // "train reverse", "bench attention", ...: the subcommands the command line chose.
 std::string chosen_subcommands(const CLI::App& app) {
