@@ -10,7 +10,7 @@
 #include <limits>
 
 #include "audio/internal/feature_kernels.h"
-#include "core/simd_tail.h"
+#include "core/simd_helpers.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 
@@ -19,8 +19,8 @@ namespace attn::audio::internal {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// A row's last, partial vector: only its lanes are touched, on every target (core/simd_tail.h; an
-// fbank row after its energy column starts off a 16-byte boundary).
+// A row's last, partial vector: only its lanes are touched, on every target (core/simd_helpers.h;
+// an fbank row after its energy column starts off a 16-byte boundary).
 using attn::internal::simd::HWY_NAMESPACE::load_first_n;
 using attn::internal::simd::HWY_NAMESPACE::store_first_n;
 
@@ -139,29 +139,14 @@ void TransposeRows(const float* rows, int64_t row_stride, int64_t n_valid, int64
   // interleaves and 4 column stores per 16 floats, where one scalar store per value was an eighth
   // of fbank's time.
   const hn::FixedTag<float, 4> d4;
-  const hn::Repartition<double, decltype(d4)> dd;
   auto row = [&](int64_t i, int64_t col) {
     return i < n_valid ? hn::LoadU(d4, rows + i * row_stride + col) : hn::Zero(d4);
-  };
-  auto lo64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
-    return hn::BitCast(d4, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
-  };
-  auto hi64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
-    return hn::BitCast(d4, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
   const int64_t cols4 = cols / 4 * 4;
   for (int64_t i = 0; i < width; i += 4) {
     for (int64_t cc = 0; cc < cols4; cc += 4) {
-      float* dst = out + cc * width + i;
-      const auto r0 = row(i, cc), r1 = row(i + 1, cc), r2 = row(i + 2, cc), r3 = row(i + 3, cc);
-      const auto t0 = hn::InterleaveLower(d4, r0, r1);  // r0[0] r1[0] r0[1] r1[1]
-      const auto t1 = hn::InterleaveLower(d4, r2, r3);
-      const auto t2 = hn::InterleaveUpper(d4, r0, r1);  // r0[2] r1[2] r0[3] r1[3]
-      const auto t3 = hn::InterleaveUpper(d4, r2, r3);
-      hn::StoreU(lo64(t0, t1), d4, dst);
-      hn::StoreU(hi64(t0, t1), d4, dst + width);
-      hn::StoreU(lo64(t2, t3), d4, dst + 2 * width);
-      hn::StoreU(hi64(t2, t3), d4, dst + 3 * width);
+      attn::internal::simd::HWY_NAMESPACE::store_transposed_4x4(
+          row(i, cc), row(i + 1, cc), row(i + 2, cc), row(i + 3, cc), out + cc * width + i, width);
     }
   }
   c = cols4;

@@ -20,7 +20,7 @@ std::mutex& planner_mutex() {
 
 // One plan per size and precision for the life of the process: plans are small, and the sizes a
 // program uses (400, 512, ...) are few. FFTW_ESTIMATE leaves the arrays untouched; new-array
-// execution needs the same alignment, which fftw(f)_malloc gives every buffer.
+// execution needs the same alignment, which alloc_values below gives every buffer.
 template <typename T>
 void* plan_for(int n) {
   static auto* plans =

@@ -7,7 +7,7 @@
 // foreach_target re-includes this file once per target; everything below is per target.
 #include <algorithm>
 
-#include "core/simd_tail.h"
+#include "core/simd_helpers.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "ops/internal/activation_kernels.h"
@@ -18,7 +18,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
-// A row's last, partial vector: only its lanes are touched, on every target (core/simd_tail.h).
+// A row's last, partial vector: only its lanes are touched, on every target (core/simd_helpers.h).
 using simd::HWY_NAMESPACE::load_first_n;
 using simd::HWY_NAMESPACE::store_first_n;
 

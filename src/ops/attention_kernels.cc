@@ -10,7 +10,7 @@
 #include <limits>
 #include <utility>
 
-#include "core/simd_tail.h"
+#include "core/simd_helpers.h"
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "ops/internal/attention_kernels.h"
@@ -77,7 +77,7 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
   if (e.prefetch) e.prefetch->credit(R * V * NL * (K % kCreditEvery));
 }
 
-// The last, partial vector of columns: only its n lanes are read and written (core/simd_tail.h).
+// The last, partial vector of columns: only its n lanes are read and written (core/simd_helpers.h).
 template <int R>
 HWY_INLINE void tile_tail(int64_t K, int64_t n, const float* HWY_RESTRICT A, int64_t a_rs,
                           int64_t a_ks, const float* HWY_RESTRICT B, int64_t b_rs,
@@ -468,32 +468,17 @@ void PackTransposed(const float* rows, int64_t row_stride, int64_t n_valid, int6
   // interleaves, 4 column stores per 16 floats. 16-lane gathers measured no faster here, and are
   // not on every target.
   const hn::FixedTag<float, 4> d4;
-  const hn::Repartition<double, decltype(d4)> dd;
   const auto sv = hn::Set(d4, scale);
   auto row = [&](int64_t i, int64_t col) {
     return i < n_valid ? hn::Mul(sv, hn::LoadU(d4, rows + i * row_stride + col)) : hn::Zero(d4);
-  };
-  auto lo64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
-    return hn::BitCast(d4, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
-  };
-  auto hi64 = [&](hn::Vec<decltype(d4)> a, hn::Vec<decltype(d4)> b) {
-    return hn::BitCast(d4, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
   };
   // Rows outer, so that each row is read front to back once (the rows are usually fresh from memory
   // and the prefetcher follows sequential reads).
   const int64_t cols4 = cols / 4 * 4;
   for (int64_t i = 0; i < width; i += 4) {
     for (int64_t cc = 0; cc < cols4; cc += 4) {
-      float* dst = packed + cc * width;
-      const auto r0 = row(i, cc), r1 = row(i + 1, cc), r2 = row(i + 2, cc), r3 = row(i + 3, cc);
-      const auto t0 = hn::InterleaveLower(d4, r0, r1);  // r0[0] r1[0] r0[1] r1[1]
-      const auto t1 = hn::InterleaveLower(d4, r2, r3);
-      const auto t2 = hn::InterleaveUpper(d4, r0, r1);  // r0[2] r1[2] r0[3] r1[3]
-      const auto t3 = hn::InterleaveUpper(d4, r2, r3);
-      hn::StoreU(lo64(t0, t1), d4, dst + i);
-      hn::StoreU(hi64(t0, t1), d4, dst + width + i);
-      hn::StoreU(lo64(t2, t3), d4, dst + 2 * width + i);
-      hn::StoreU(hi64(t2, t3), d4, dst + 3 * width + i);
+      simd::HWY_NAMESPACE::store_transposed_4x4(row(i, cc), row(i + 1, cc), row(i + 2, cc),
+                                                row(i + 3, cc), packed + cc * width + i, width);
     }
   }
   c = cols4;

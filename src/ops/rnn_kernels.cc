@@ -7,7 +7,7 @@
 #define HWY_TARGET_INCLUDE "ops/rnn_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // foreach_target re-includes this file once per target; everything below is per target.
-#include "core/simd_tail.h"
+#include "core/simd_helpers.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "ops/internal/rnn_kernels.h"
@@ -26,7 +26,7 @@ HWY_INLINE VF Sigmoid(DF d, VF a) {
 }
 
 // Runs body(span) over [0, n) in vectors. A tail of fewer than a vector's lanes touches only its
-// lanes, on every target (core/simd_tail.h).
+// lanes, on every target (core/simd_helpers.h).
 struct Span {
   int64_t i, n;  // first element; valid lanes (a whole vector or fewer)
 };

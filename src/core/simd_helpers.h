@@ -1,20 +1,22 @@
 // SPDX-License-Identifier: MIT
-// The last, partial vector of a row: load or store only its first n lanes, on every target.
+// Small SIMD building blocks the kernel files share (attention, activations, RNN gates, fbank).
 //
+// The last, partial vector of a row: load or store only its first n lanes, on every target.
 // Highway 1.0's MaskedLoad and BlendedStore are an aligned full-vector load (and a load, blend and
 // full store) on SSE4 and below: they fault on rows that start off a 16-byte boundary and touch
 // memory past the row's end. AVX2 (vmaskmovps) and AVX-512 (masked moves) touch only the selected
 // lanes, so there the masked forms are used; elsewhere the lanes go through a zero-padded stack
 // buffer. Include this from a foreach_target kernel file, inside nothing: it opens the target's
 // namespace itself (per-target include guard, as Highway's own headers do).
-#if defined(ATTN_CORE_SIMD_TAIL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef ATTN_CORE_SIMD_TAIL_H_
-#undef ATTN_CORE_SIMD_TAIL_H_
+#if defined(ATTN_CORE_SIMD_HELPERS_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTN_CORE_SIMD_HELPERS_H_
+#undef ATTN_CORE_SIMD_HELPERS_H_
 #else
-#define ATTN_CORE_SIMD_TAIL_H_
+#define ATTN_CORE_SIMD_HELPERS_H_
 #endif
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "hwy/highway.h"
@@ -55,6 +57,32 @@ HWY_INLINE void store_first_n(hn::Vec<D> v, D d, hn::TFromD<D>* HWY_RESTRICT p, 
     std::memcpy(p, buf, n * sizeof(T));
   }
 }
+
+#if HWY_TARGET != HWY_SCALAR
+// A 4 × 4 block of floats transposed through 128-bit registers (every SIMD target has them): the
+// rows r0..r3 (4 floats each) go to dst[i · stride + j] = r_j[i], i, j < 4. 8 interleaves, 4
+// stores.
+template <class V>
+HWY_INLINE void store_transposed_4x4(V r0, V r1, V r2, V r3, float* HWY_RESTRICT dst,
+                                     int64_t stride) {
+  const hn::FixedTag<float, 4> d4;
+  const hn::Repartition<double, decltype(d4)> dd;
+  auto lo64 = [&](V a, V b) {
+    return hn::BitCast(d4, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  auto hi64 = [&](V a, V b) {
+    return hn::BitCast(d4, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+  };
+  const V t0 = hn::InterleaveLower(d4, r0, r1);  // r0[0] r1[0] r0[1] r1[1]
+  const V t1 = hn::InterleaveLower(d4, r2, r3);
+  const V t2 = hn::InterleaveUpper(d4, r0, r1);  // r0[2] r1[2] r0[3] r1[3]
+  const V t3 = hn::InterleaveUpper(d4, r2, r3);
+  hn::StoreU(lo64(t0, t1), d4, dst);
+  hn::StoreU(hi64(t0, t1), d4, dst + stride);
+  hn::StoreU(lo64(t2, t3), d4, dst + 2 * stride);
+  hn::StoreU(hi64(t2, t3), d4, dst + 3 * stride);
+}
+#endif
 
 }  // namespace HWY_NAMESPACE
 }  // namespace attn::internal::simd
