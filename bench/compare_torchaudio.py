@@ -4,6 +4,7 @@
 process, same audio, same options (80 bins, torchaudio's defaults otherwise), 1 and 2 threads.
 
     PYTHONPATH=build/release/python /usr/bin/python3 bench/compare_torchaudio.py [--seconds 10] [--repeats 30]
+        [--attn-alone-targets AVX3,AVX2,SSE4,SSSE3,SCALAR]
 
 The audio: the five LibriVox clips of Debian's pocketsphinx-testdata, concatenated (24.7 s) and cut to
 --seconds, at int16 scale (x 32768, what Kaldi and WeNet feed fbank). torchaudio runs on a float32
@@ -11,6 +12,10 @@ tensor with torch.set_num_threads(n); attn with attn.set_num_threads(n). The two
 repeat (so a busy moment of a shared machine hits both); each figure is the median. The largest
 difference between the two feature matrices is printed too. Skipped with a message (exit 0) when
 torchaudio or the clips are not installed.
+
+--attn-alone-targets also times attn by itself on one thread on each SIMD target named (all Highway
+kernels follow attn.set_simd_target; FFTW keeps its own codelets): rounds of 200 calls with nothing
+between them, the best call of each round, the median over 5 rounds.
 """
 import argparse
 import glob
@@ -28,12 +33,31 @@ def timed(fn):
     return (time.perf_counter() - start) * 1e3, out
 
 
+def attn_alone(attn, audio, targets, rounds=5, calls=200):
+    """{target: median over rounds of the best of `calls` one-thread fbank calls, in ms}."""
+    attn.set_num_threads(1)
+    best = {t: [] for t in targets}
+    try:
+        for _ in range(rounds):
+            for t in targets:
+                attn.set_simd_target(t)
+                for _ in range(20):
+                    attn.audio.fbank(audio, 16000.0, num_mel_bins=80)
+                best[t].append(min(timed(lambda: attn.audio.fbank(audio, 16000.0, num_mel_bins=80))[0]
+                                   for _ in range(calls)))
+    finally:
+        attn.set_simd_target("")
+    return {t: statistics.median(v) for t, v in best.items()}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--threads", default="1,2")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--attn-alone-targets", default="",
+                   help="comma-separated SIMD targets to time attn alone on (one thread)")
     args = p.parse_args()
     try:
         import numpy as np
@@ -67,8 +91,10 @@ def main():
         diff = float(np.abs(a - t.numpy()).max())
         rows.append({"threads": threads, "attn_ms": statistics.median(a_ms),
                      "torchaudio_ms": statistics.median(t_ms), "frames": int(a.shape[0]), "max_abs_diff": diff})
+    alone = attn_alone(attn, audio, [t for t in args.attn_alone_targets.split(",") if t])
     if args.json:
-        print(json.dumps({"simd": attn.simd_target(), "seconds": args.seconds, "rows": rows}))
+        print(json.dumps({"simd": attn.simd_target(), "seconds": args.seconds, "rows": rows,
+                          "attn_alone_ms": alone}))
         return 0
     print(f"fbank of {args.seconds:g} s of LibriVox speech, 80 bins; attn SIMD target {attn.simd_target()}, "
           f"torch {torch.__version__}")
@@ -76,6 +102,9 @@ def main():
     for r in rows:
         print(f"{r['threads']:>7} {r['frames']:>7} {r['torchaudio_ms']:>14.2f} {r['attn_ms']:>9.2f} "
               f"{r['torchaudio_ms'] / r['attn_ms']:>8.2f}x {r['max_abs_diff']:>11.2e}")
+    if alone:
+        print("attn alone, 1 thread, best call of 200, median of 5 rounds: " +
+              ", ".join(f"{t} {ms:.3f} ms" for t, ms in alone.items()))
     return 0
 
 
