@@ -2,7 +2,8 @@
 // Shape, owning tensors (BasicTensor) and non-owning strided views (BasicView).
 // Owning and viewing types are kept apart: a view never frees, a tensor is always contiguous.
 // Strides are in elements, never bytes. float is the working type; double exists for the reference
-// implementations and for finite-difference checks.
+// implementations and for finite-difference checks; bf16 (attn/bfloat16.h) is a storage type that
+// attention accepts for q, k and v.
 #pragma once
 
 #include <array>
@@ -17,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "attn/bfloat16.h"
 #include "attn/error.h"
 
 namespace attn {
@@ -123,12 +125,14 @@ using TensorView = BasicView<float>;
 using ConstTensorView = BasicView<const float>;
 using TensorViewD = BasicView<double>;
 using ConstTensorViewD = BasicView<const double>;
+using TensorViewBF16 = BasicView<bf16>;
+using ConstTensorViewBF16 = BasicView<const bf16>;
 
 // Owning, contiguous, 64-byte aligned, zero-initialised storage.
 template <typename T>
 class BasicTensor {
  public:
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bf16>);
   BasicTensor() = default;
   explicit BasicTensor(const Shape& shape);  // zeros
   static BasicTensor zeros(const Shape& shape) { return BasicTensor(shape); }
@@ -138,7 +142,8 @@ class BasicTensor {
   static BasicTensor uninitialized(const Shape& shape);
   static BasicTensor full(const Shape& shape, T value);
   static BasicTensor from_values(const Shape& shape, std::span<const T> values);
-  // A contiguous copy of any view, converting float <-> double where needed.
+  // A contiguous copy of any view, converting between float, double and bf16 where needed (to bf16:
+  // rounded to nearest even, from double through float).
   template <typename U>
   static BasicTensor copy_of(BasicView<const U> view);
   template <typename U>
@@ -193,9 +198,10 @@ class BasicTensor {
 
 using Tensor = BasicTensor<float>;
 using TensorD = BasicTensor<double>;
+using TensorBF16 = BasicTensor<bf16>;
 
-// dst = src element by element (shapes must match; float <-> double converts). dst must not overlap
-// src.
+// dst = src element by element (shapes must match; float, double and bf16 convert as in copy_of).
+// dst must not overlap src.
 template <typename D, typename S>
 void copy(BasicView<const S> src, BasicView<D> dst);
 template <typename D, typename S>

@@ -195,6 +195,8 @@ template class BasicView<float>;
 template class BasicView<const float>;
 template class BasicView<double>;
 template class BasicView<const double>;
+template class BasicView<bf16>;
+template class BasicView<const bf16>;
 
 // ---------------------------------------------------------------------------------------------------
 // BasicTensor
@@ -221,7 +223,10 @@ template <typename T>
 BasicTensor<T> BasicTensor<T>::uninitialized(const Shape& shape) {
   BasicTensor t(shape, NoInit{});
 #if !defined(NDEBUG) || defined(ATTN_ENABLE_DCHECK)
-  std::fill(t.values().begin(), t.values().end(), std::numeric_limits<T>::quiet_NaN());
+  if constexpr (std::is_same_v<T, bf16>)
+    std::fill(t.values().begin(), t.values().end(), bf16::from_bits(0x7fc0));
+  else
+    std::fill(t.values().begin(), t.values().end(), std::numeric_limits<T>::quiet_NaN());
 #endif
   return t;
 }
@@ -274,9 +279,26 @@ template Tensor Tensor::copy_of<float>(BasicView<const float>);
 template Tensor Tensor::copy_of<double>(BasicView<const double>);
 template TensorD TensorD::copy_of<float>(BasicView<const float>);
 template TensorD TensorD::copy_of<double>(BasicView<const double>);
+template class BasicTensor<bf16>;
+template TensorBF16 TensorBF16::copy_of<float>(BasicView<const float>);
+template TensorBF16 TensorBF16::copy_of<double>(BasicView<const double>);
+template TensorBF16 TensorBF16::copy_of<bf16>(BasicView<const bf16>);
+template Tensor Tensor::copy_of<bf16>(BasicView<const bf16>);
+template TensorD TensorD::copy_of<bf16>(BasicView<const bf16>);
 
 // ---------------------------------------------------------------------------------------------------
 // Element-wise helpers
+
+namespace {
+// One element of copy(): bf16 from double goes through float (bf16 has no double constructor).
+template <typename D, typename S>
+D convert_element(S x) {
+  if constexpr (std::is_same_v<D, bf16> && std::is_same_v<S, double>)
+    return bf16(static_cast<float>(x));
+  else
+    return static_cast<D>(x);
+}
+}  // namespace
 
 template <typename D, typename S>
 void copy(BasicView<const S> src, BasicView<D> dst) {
@@ -293,14 +315,20 @@ void copy(BasicView<const S> src, BasicView<D> dst) {
       return;
     }
   }
-  for_each_offset_pair(
-      src, dst, [&](int64_t s, int64_t d) { dst.at_offset(d) = static_cast<D>(src.at_offset(s)); });
+  for_each_offset_pair(src, dst, [&](int64_t s, int64_t d) {
+    dst.at_offset(d) = convert_element<D>(src.at_offset(s));
+  });
 }
 
 template void copy<float, float>(BasicView<const float>, BasicView<float>);
 template void copy<double, float>(BasicView<const float>, BasicView<double>);
 template void copy<float, double>(BasicView<const double>, BasicView<float>);
 template void copy<double, double>(BasicView<const double>, BasicView<double>);
+template void copy<bf16, float>(BasicView<const float>, BasicView<bf16>);
+template void copy<bf16, double>(BasicView<const double>, BasicView<bf16>);
+template void copy<bf16, bf16>(BasicView<const bf16>, BasicView<bf16>);
+template void copy<float, bf16>(BasicView<const bf16>, BasicView<float>);
+template void copy<double, bf16>(BasicView<const bf16>, BasicView<double>);
 
 template <typename T>
 void fill(BasicView<T> dst, T value) {
@@ -346,6 +374,14 @@ ATTN_INSTANTIATE_OVERLAP(double, const double)
 ATTN_INSTANTIATE_OVERLAP(const double, const double)
 ATTN_INSTANTIATE_OVERLAP(const float, double)
 ATTN_INSTANTIATE_OVERLAP(const double, float)
+ATTN_INSTANTIATE_OVERLAP(bf16, bf16)
+ATTN_INSTANTIATE_OVERLAP(const bf16, bf16)
+ATTN_INSTANTIATE_OVERLAP(bf16, const bf16)
+ATTN_INSTANTIATE_OVERLAP(float, const bf16)
+ATTN_INSTANTIATE_OVERLAP(const bf16, float)
+ATTN_INSTANTIATE_OVERLAP(const float, bf16)
+ATTN_INSTANTIATE_OVERLAP(double, const bf16)
+ATTN_INSTANTIATE_OVERLAP(const bf16, double)
 #undef ATTN_INSTANTIATE_OVERLAP
 
 template <typename T>
@@ -366,6 +402,7 @@ bool has_distinct_elements(const BasicView<T>& view) {
 }
 template bool has_distinct_elements<float>(const BasicView<float>&);
 template bool has_distinct_elements<double>(const BasicView<double>&);
+template bool has_distinct_elements<bf16>(const BasicView<bf16>&);
 
 template <typename T>
 std::optional<std::vector<int64_t>> first_non_finite(BasicView<const T> view,

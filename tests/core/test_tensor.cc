@@ -131,3 +131,63 @@ TEST(TensorView, FirstNonFiniteFindsTheFirstBadIndexInRowMajorOrder) {
 }
 }  // namespace
 }  // namespace attn
+
+namespace attn::testing {
+namespace {
+
+float bits_to_float(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// bf16 rounds to nearest even, like PyTorch's .to(torch.bfloat16) and vcvtneps2bf16.
+TEST(Bf16, RoundsToNearestEvenAndKeepsSpecialValues) {
+  EXPECT_EQ(bf16(1.0f).bits, 0x3f80);
+  EXPECT_EQ(bf16(-2.0f).bits, 0xc000);
+  // Halfway between 1 and 1 + 2^-7: to the even one, 1. Halfway between 1 + 2^-7 and 1 + 2^-6:
+  // to 1 + 2^-6 (mantissa ...10). Just past halfway: up.
+  EXPECT_EQ(bf16(bits_to_float(0x3f808000)).bits, 0x3f80);
+  EXPECT_EQ(bf16(bits_to_float(0x3f818000)).bits, 0x3f82);
+  EXPECT_EQ(bf16(bits_to_float(0x3f808001)).bits, 0x3f81);
+  EXPECT_EQ(bf16(bits_to_float(0x3f807fff)).bits, 0x3f80);
+  EXPECT_EQ(bf16(std::numeric_limits<float>::infinity()).bits, 0x7f80);
+  EXPECT_EQ(bf16(-std::numeric_limits<float>::infinity()).bits, 0xff80);
+  EXPECT_EQ(bf16(std::numeric_limits<float>::max()).bits, 0x7f80);  // past the largest bf16
+  EXPECT_EQ(bf16(bits_to_float(0x7f7f0000)).bits, 0x7f7f);          // the largest bf16 itself
+  EXPECT_EQ(bf16(-0.0f).bits, 0x8000);
+  EXPECT_EQ(bf16(bits_to_float(0x00010000)).bits, 0x0001);  // a denormal stays
+  // NaN stays NaN, quiet, even one whose payload is only in the low bits (truncation alone would
+  // give inf).
+  const bf16 nan_low(bits_to_float(0x7f800001));
+  EXPECT_TRUE(std::isnan(static_cast<float>(nan_low)));
+  EXPECT_EQ(nan_low.bits & 0x0040, 0x0040);
+  EXPECT_TRUE(std::isnan(static_cast<float>(bf16(std::nanf("")))));
+  // Widening is exact.
+  EXPECT_EQ(static_cast<float>(bf16::from_bits(0x3f81)), 1.0f + 1.0f / 128.0f);
+  EXPECT_EQ(static_cast<double>(bf16::from_bits(0xc2c8)), -100.0);
+}
+
+TEST(Bf16, TensorsConvertThroughCopyOfAndCopy) {
+  const Tensor f = Tensor::from_values(
+      Shape{2, 3}, std::vector<float>{1.0f, 1.00390625f, -3.5f, 1e-3f, 65504.0f, 0.1f});
+  const TensorBF16 h = TensorBF16::copy_of(f.view());
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(h.data()[i].bits, bf16(f.data()[i]).bits) << i;
+  const Tensor back = Tensor::copy_of(h.view());
+  for (int64_t i = 0; i < 6; ++i)
+    EXPECT_NEAR(back.data()[i], f.data()[i], std::abs(f.data()[i]) / 256.0f) << i;
+  EXPECT_EQ(back(0, 1), 1.0f);  // the tie 1 + 2^-8 went to even
+  const TensorD d = TensorD::copy_of(h.view());
+  EXPECT_EQ(d(1, 2), static_cast<double>(back(1, 2)));
+  const TensorBF16 from_double = TensorBF16::copy_of(d.view());
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(from_double.data()[i].bits, h.data()[i].bits);
+  // Into a strided view, and a shape mismatch rejected.
+  TensorBF16 wide(Shape{2, 6});
+  copy(f.view(), wide.view().slice(1, 0, 6, 2));
+  EXPECT_EQ(wide(1, 4).bits, h(1, 2).bits);
+  EXPECT_EQ(wide(1, 5).bits, 0);
+  EXPECT_THROW(copy(f.view(), wide.view()), ShapeError);
+}
+
+}  // namespace
+}  // namespace attn::testing
