@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "attn/ops/attention.h"
@@ -35,25 +36,40 @@ namespace {
 
 using namespace tiles;  // NOLINT(google-build-using-namespace): this file's own building blocks
 
-// One online-softmax step and its P·V product for the columns cr and the keys [a, a + n) of a tile
-// whose scores are in St (rows from key j0, bq apart): acc[i][c] = alpha_i · acc[i][c] + Σ_r
-// P[r][i] · v[r][c].
+// acc[i][c] += Σ_{r in [a, a + n)} P[r][i] · v[r][c] over the columns cr on the native bf16 path:
+// P rounded to bf16 and paired along the keys (sc.pp), values as pairs of keys (kt.v2). Pairs are
+// (2p, 2p + 1) of the class, so a band starting on an odd key takes its pair's other key with
+// weight zero.
+void add_values_bf16(const Plan& plan, const KeyTile& kt, const Scratch& sc, int64_t a, int64_t n,
+                     ColumnRange cr, k::LinePrefetcher* prefetch) {
+  const int64_t bq = plan.bq, hsv = plan.d.HSV, width = cr.width();
+  const int64_t p0 = a / 2, pairs = (a + n - 1) / 2 - p0 + 1;
+  k::pack_prob_pairs(sc.St + cr.c0, bq, kt.j0, a, a + n - 1, p0, pairs, width, sc.pp);
+  k::gemm_bf16_pairs(width, hsv, pairs, reinterpret_cast<const uint16_t*>(sc.pp), 2, 2 * width,
+                     kt.v2 + (p0 - kt.v2_first) * hsv, hsv, sc.acc + cr.c0 * hsv, hsv, 1.0f, true,
+                     nullptr, prefetch);
+}
+
+// One online-softmax step and its P·V product for the columns cr and the keys [a, a + n) of the
+// tile kt whose scores are in St (rows from key kt.j0, bq apart): acc[i][c] = alpha_i · acc[i][c] +
+// Σ_r P[r][i] · v[r][c].
 void softmax_and_values(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
-                        const Scratch& sc, int64_t j0, int64_t a, int64_t n, ColumnRange cr,
+                        const Scratch& sc, const KeyTile& kt, int64_t a, int64_t n, ColumnRange cr,
                         bool masked, const float* tile_max, k::LinePrefetcher* prefetch) {
-  const int64_t step = plan.step, bq = plan.bq, c0 = cr.c0, hsv = plan.d.HSV;
-  float* P = sc.St + (a - j0) * bq + c0;
-  k::online_softmax_tile(P, tile_rows(qb, step, a, n), columns(qb, bq, cr), masked, hv.slope,
+  const int64_t bq = plan.bq, c0 = cr.c0, hsv = plan.d.HSV;
+  float* P = sc.St + (a - kt.j0) * bq + c0;
+  k::online_softmax_tile(P, tile_rows(qb, plan.step, a, n), columns(qb, bq, cr), masked, hv.slope,
                          tile_max ? tile_max + c0 : nullptr, sc.m + c0, sc.l + c0, sc.alpha + c0);
   for (int64_t i = c0; i < std::min(cr.c1, qb.nq); ++i)
     if (sc.alpha[i] != 1.0f) k::scale_row(sc.acc + i * hsv, hsv, sc.alpha[i]);
-  const float* values = hv.v + (qb.s0 + step * a) * hv.v_rs;
-  if (masked && !rows_finite(values, n, hsv, step * hv.v_rs)) {
-    add_visible_per_query(qb, c0, cr.c1, a, n, sc.St + (a - j0) * bq, bq, values, step * hv.v_rs,
-                          hsv, sc.acc);
+  if (plan.bf16_pairs && kt.v_finite) return add_values_bf16(plan, kt, sc, a, n, cr, prefetch);
+  const float* values = kt.v.p + (a - kt.j0) * kt.v.rs;
+  if (masked && !rows_finite(values, n, hsv, kt.v.rs)) {
+    add_visible_per_query(qb, c0, cr.c1, a, n, sc.St + (a - kt.j0) * bq, bq, values, kt.v.rs, hsv,
+                          sc.acc);
     return;
   }
-  k::gemm_bcast(cr.width(), hsv, n, P, 1, bq, values, step * hv.v_rs, sc.acc + c0 * hsv, hsv, true,
+  k::gemm_bcast(cr.width(), hsv, n, P, 1, bq, values, kt.v.rs, sc.acc + c0 * hsv, hsv, true,
                 prefetch);
 }
 
@@ -95,9 +111,13 @@ void prefetch_rows_of(const Plan& plan, const QueryBlock& qb, const HeadViews& h
                       k::LinePrefetcher& prefetch) {
   if (qb.jmin > qb.jmax) return;
   const int64_t step = plan.step, j = std::max(from, qb.jmin), n = qb.jmax + 1 - j;
-  prefetch.add(hv.q + qb.t0 * hv.q_rs, qb.nq, plan.d.HS, step * hv.q_rs);
-  prefetch.add(hv.k + (qb.s0 + step * j) * hv.k_rs, n, plan.d.HS, step * hv.k_rs);
-  prefetch.add(hv.v + (qb.s0 + step * j) * hv.v_rs, n, plan.d.HSV, step * hv.v_rs);
+  auto add = [&](const Rows& x, int64_t first, int64_t rows, int64_t len) {
+    prefetch.add_bytes(x.address(first), rows, len * x.element_bytes(),
+                       step * x.rs * x.element_bytes());
+  };
+  add(hv.q, qb.t0, qb.nq, plan.d.HS);
+  add(hv.k, qb.s0 + step * j, n, plan.d.HS);
+  add(hv.v, qb.s0 + step * j, n, plan.d.HSV);
 }
 
 void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
@@ -107,45 +127,58 @@ void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& 
 // jmin + multiples of bk): sc.acc (unnormalised output), sc.m (running max, log2 units) and sc.l
 // (running sum) for every column.
 
+// Qᵀ of block qb into sc.qt: scaled floats, or (native bf16) unscaled pairs.
+void pack_queries(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
+                  const Scratch& sc) {
+  const int64_t step = plan.step;
+  if (plan.bf16_pairs) {
+    k::pack_pairs_transposed(hv.q.h + qb.t0 * hv.q.rs, step * hv.q.rs, qb.nq, plan.bq,
+                             plan.d.HS / 2, reinterpret_cast<uint32_t*>(sc.qt));
+    return;
+  }
+  pack_transposed(query_rows(hv, qb, step, plan.d.HS, sc.qf), qb, plan.bq, plan.d.HS,
+                  static_cast<float>(scale * kLog2e), sc.qt);
+}
+
 void forward_keys(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
-                  const Scratch& sc, int64_t j_begin, int64_t j_end, k::LinePrefetcher* prefetch) {
+                  const Scratch& sc, int64_t j_begin, int64_t j_end, k::LinePrefetcher* prefetch,
+                  ValuePairs* value_pairs = nullptr) {
   if (plan.score_rows) return forward_keys_rows(plan, qb, hv, scale, sc, j_begin, j_end);
   const AttentionDims& d = plan.d;
-  const int64_t step = plan.step, bq = plan.bq;
+  const int64_t bq = plan.bq;
   std::fill(sc.acc, sc.acc + bq * d.HSV, 0.0f);
   std::fill(sc.m, sc.m + bq, kNegInf);
   std::fill(sc.l, sc.l + bq, 0.0f);
-  if (j_begin <= j_end) {
-    pack_transposed(hv.q, hv.q_rs, qb, step, bq, d.HS, static_cast<float>(scale * kLog2e), sc.qt);
-    for (int64_t j0 = j_begin; j0 <= j_end; j0 += plan.bk) {
-      const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-      const ColumnRange cr = visible_columns(qb, j0, nk);
-      if (cr.width() == 0) continue;
-      if (tile_is_whole(qb, j0, nk, cr)) {
-        const bool masked = !block_fully_visible(qb, j0, nk, cr);
-        // Scores the softmax takes as they are: their maxima come out of the score product's
-        // registers.
-        float* tile_max = !masked && hv.slope == 0.0f && !hv.bias ? sc.tile_max : nullptr;
-        score_tile(hv, qb, plan, sc.qt, j0, nk, cr, sc.St, tile_max, prefetch);
-        softmax_and_values(plan, qb, hv, sc, j0, j0, nk, cr, masked, tile_max, prefetch);
-        continue;
-      }
-      // Band-following: scores in chunks of kColumnGroup keys, each against the column groups that
-      // see it; then softmax and P·V per column group over just the keys it sees.
-      for (int64_t r0 = 0; r0 < nk; r0 += kColumnGroup) {
-        const int64_t rn = std::min(kColumnGroup, nk - r0);
-        const ColumnRange chunk_cols = visible_columns(qb, j0 + r0, rn);
-        if (chunk_cols.width() > 0)
-          score_tile(hv, qb, plan, sc.qt, j0 + r0, rn, chunk_cols, sc.St + r0 * bq, nullptr,
-                     prefetch);
-      }
-      for (int64_t c = cr.c0; c < cr.c1; c += kColumnGroup) {
-        const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), j0, nk);
-        if (a > b) continue;
-        const ColumnRange group{c, c + kColumnGroup};
-        softmax_and_values(plan, qb, hv, sc, j0, a, b - a + 1, group,
-                           !block_fully_visible(qb, a, b - a + 1, group), nullptr, prefetch);
-      }
+  if (j_begin > j_end) return;
+  pack_queries(plan, qb, hv, scale, sc);
+  for (int64_t j0 = j_begin; j0 <= j_end; j0 += plan.bk) {
+    const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
+    const ColumnRange cr = visible_columns(qb, j0, nk);
+    if (cr.width() == 0) continue;
+    const KeyTile kt = key_tile(plan, qb, hv, sc, j0, nk, value_pairs);
+    if (tile_is_whole(qb, j0, nk, cr)) {
+      const bool masked = !block_fully_visible(qb, j0, nk, cr);
+      // Scores the softmax takes as they are: their maxima come out of the score product's
+      // registers.
+      float* tile_max = !masked && hv.slope == 0.0f && !hv.bias ? sc.tile_max : nullptr;
+      score_tile(hv, qb, plan, sc.qt, kt, 0, nk, cr, sc.St, tile_max, prefetch);
+      softmax_and_values(plan, qb, hv, sc, kt, j0, nk, cr, masked, tile_max, prefetch);
+      continue;
+    }
+    // Band-following: scores in chunks of kColumnGroup keys, each against the column groups that
+    // see it; then softmax and P·V per column group over just the keys it sees.
+    for (int64_t r0 = 0; r0 < nk; r0 += kColumnGroup) {
+      const int64_t rn = std::min(kColumnGroup, nk - r0);
+      const ColumnRange chunk_cols = visible_columns(qb, j0 + r0, rn);
+      if (chunk_cols.width() > 0)
+        score_tile(hv, qb, plan, sc.qt, kt, r0, rn, chunk_cols, sc.St + r0 * bq, nullptr, prefetch);
+    }
+    for (int64_t c = cr.c0; c < cr.c1; c += kColumnGroup) {
+      const auto [a, b] = group_rows(qb, static_cast<size_t>(c / kColumnGroup), j0, nk);
+      if (a > b) continue;
+      const ColumnRange group{c, c + kColumnGroup};
+      softmax_and_values(plan, qb, hv, sc, kt, a, b - a + 1, group,
+                         !block_fully_visible(qb, a, b - a + 1, group), nullptr, prefetch);
     }
   }
 }
@@ -162,14 +195,14 @@ void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& 
   std::fill(sc.l, sc.l + plan.bq, 0.0f);
   float* qs = sc.qt;  // T × HS: the scaled queries, base-2 logits
   const float qscale = static_cast<float>(scale * kLog2e);
+  const FloatRows q = query_rows(hv, qb, step, d.HS, sc.qf);
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t c = 0; c < d.HS; ++c)
-      qs[t * d.HS + c] = qscale * hv.q[(qb.t0 + step * t) * hv.q_rs + c];
+    for (int64_t c = 0; c < d.HS; ++c) qs[t * d.HS + c] = qscale * q.p[t * q.rs + c];
   for (int64_t j0 = j_begin; j0 <= j_end; j0 += plan.bk) {
     const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
     if (visible_columns(qb, j0, nk).width() == 0) continue;
-    const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
-    k::pack_transposed(keys, step * hv.k_rs, nk, W, d.HS, 1.0f, sc.kt);
+    const KeyTile kt = key_tile(plan, qb, hv, sc, j0, nk);  // float rows: never bf16_pairs here
+    k::pack_transposed(kt.k.p, kt.k.rs, nk, W, d.HS, 1.0f, sc.kt);
     k::gemm_bcast(T, W, d.HS, qs, d.HS, 1, sc.kt, W, sc.St, W, false);
     if (hv.bias)
       for (int64_t t = 0; t < T; ++t)
@@ -191,17 +224,17 @@ void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& 
     k::online_softmax_rows(sc.St, rows, masked, hv.slope, sc.m, sc.l, sc.alpha);
     for (int64_t t = 0; t < T; ++t)
       if (sc.alpha[t] != 1.0f) k::scale_row(sc.acc + t * d.HSV, d.HSV, sc.alpha[t]);
-    const float* values = hv.v + (qb.s0 + step * j0) * hv.v_rs;
-    if (masked && !rows_finite(values, nk, d.HSV, step * hv.v_rs)) {
+    const float* values = kt.v.p;
+    if (masked && !rows_finite(values, nk, d.HSV, kt.v.rs)) {
       // Hidden keys have weight 0, but 0 · NaN is NaN: add only the visible pairs.
       for (int64_t t = 0; t < T; ++t)
         for (int64_t j = 0; j < nk; ++j)
           if (sees(qb, t, j0 + j))
             for (int64_t c = 0; c < d.HSV; ++c)
-              sc.acc[t * d.HSV + c] += sc.St[t * W + j] * values[j * step * hv.v_rs + c];
+              sc.acc[t * d.HSV + c] += sc.St[t * W + j] * values[j * kt.v.rs + c];
       continue;
     }
-    k::gemm_bcast(T, d.HSV, nk, sc.St, W, 1, values, step * hv.v_rs, sc.acc, d.HSV, true);
+    k::gemm_bcast(T, d.HSV, nk, sc.St, W, 1, values, kt.v.rs, sc.acc, d.HSV, true);
   }
 }
 
@@ -222,7 +255,7 @@ void finish_block(const Plan& plan, const QueryBlock& qb, const float* acc, cons
                        stream_out);
 }
 
-void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+void probabilities_pass(const Plan& plan, const Operand& q, const Operand& kk, const Operand& v,
                         const AttentionMask& mask, ConstTensorView bias, double scale,
                         ConstTensorView lse, TensorView probs, const Context& ctx) {
   fill(probs, 0.0f);
@@ -230,14 +263,14 @@ void probabilities_pass(const Plan& plan, ConstTensorView q, ConstTensorView kk,
     const auto [qb, h] = forward_task(plan, task);
     if (qb.jmin > qb.jmax) return;
     const HeadViews hv = head_views(q, kk, v, mask, bias, plan.d, qb.b, h);
-    const Scratch sc = forward_scratch(ctx, worker, plan);
-    pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS,
-                    static_cast<float>(scale * kLog2e), sc.qt);
+    const Scratch sc = forward_scratch(ctx, worker, plan, kk.is_bf16());
+    pack_queries(plan, qb, hv, scale, sc);
     for (int64_t i = 0; i < plan.bq; ++i)
       sc.m[i] = i < qb.nq ? static_cast<float>(kLog2e) * lse(qb.b, h, qb.t0 + plan.step * i) : 0.0f;
     for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
       const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-      score_tile(hv, qb, plan, sc.qt, j0, nk, all_columns(plan), sc.St);
+      const KeyTile kt = key_tile(plan, qb, hv, sc, j0, nk);
+      score_tile(hv, qb, plan, sc.qt, kt, 0, nk, all_columns(plan), sc.St);
       k::probs_tile(sc.St, tile_rows(qb, plan.step, j0, nk),
                     columns(qb, plan.bq, all_columns(plan)), true, hv.slope, sc.m);
       for (int64_t r = 0; r < nk; ++r)
@@ -261,7 +294,7 @@ struct ForwardOutputs {
 
 // The inputs every forward task reads.
 struct ForwardInputs {
-  ConstTensorView q, k, v;
+  Operand q, k, v;
   const AttentionMask& mask;
   ConstTensorView bias;
   double scale;
@@ -273,6 +306,7 @@ struct ForwardInputs {
 void forward_by_blocks(const Plan& plan, const ForwardInputs& in, const ForwardOutputs& o,
                        const Context& ctx) {
   const int64_t n_tasks = forward_task_count(plan);
+  std::vector<ValuePairs> value_pairs(plan.bf16_pairs ? static_cast<size_t>(ctx.num_threads()) : 0);
   internal::parallel_for(ctx, n_tasks, [&](int64_t task, int worker) {
     const auto [qb, h] = forward_task(plan, task);
     const HeadViews hv = in.head(qb.b, h);
@@ -284,8 +318,9 @@ void forward_by_blocks(const Plan& plan, const ForwardInputs& in, const ForwardO
                        prefetch);
       prefetch.pace(forward_block_fmas(plan, qb));
     }
-    const Scratch sc = forward_scratch(ctx, worker, plan);
-    forward_keys(plan, qb, hv, in.scale, sc, qb.jmin, qb.jmax, &prefetch);
+    const Scratch sc = forward_scratch(ctx, worker, plan, in.k.is_bf16());
+    forward_keys(plan, qb, hv, in.scale, sc, qb.jmin, qb.jmax, &prefetch,
+                 plan.bf16_pairs ? &value_pairs[static_cast<size_t>(worker)] : nullptr);
     finish_block(plan, qb, sc.acc, sc.m, sc.l, sc.alpha, o.out_rows(qb.b, h), o.out.stride(2),
                  o.lse_row(qb.b, h), o.lse.stride(2), o.stream);
   });
@@ -325,7 +360,7 @@ void forward_by_key_splits(const Plan& plan, int64_t splits, const ForwardInputs
     const int64_t per = ceil_div(tiles, splits), s = task % splits;
     const int64_t j_begin = qb.jmin + s * per * plan.bk;
     const int64_t j_end = std::min(qb.jmax, qb.jmin + (s + 1) * per * plan.bk - 1);
-    const Scratch sc = forward_scratch(ctx, worker, plan);
+    const Scratch sc = forward_scratch(ctx, worker, plan, in.k.is_bf16());
     forward_keys(plan, qb, in.head(qb.b, h), in.scale, sc, j_begin, j_end, nullptr);
     float* part = parts.data() + task * per_part;
     std::copy(sc.acc, sc.acc + bq * d.HSV, part);
@@ -335,7 +370,7 @@ void forward_by_key_splits(const Plan& plan, int64_t splits, const ForwardInputs
   internal::parallel_for(
       ctx, n_tasks, static_cast<double>(splits * per_part), [&](int64_t task, int worker) {
         const auto [qb, h] = forward_task(plan, task);
-        const Scratch sc = forward_scratch(ctx, worker, plan);
+        const Scratch sc = forward_scratch(ctx, worker, plan, in.k.is_bf16());
         const float* first = parts.data() + task * splits * per_part;
         auto m_of = [&](int64_t s) { return first + s * per_part + bq * d.HSV; };
         for (int64_t i = 0; i < bq; ++i) {
@@ -364,17 +399,24 @@ void forward_by_key_splits(const Plan& plan, int64_t splits, const ForwardInputs
 
 }  // namespace
 
-void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
-                       const AttentionMask& mask, ConstTensorView bias, double scale,
-                       TensorView out, TensorView lse, TensorView probs, const Context& ctx) {
-  const AttentionDims d = internal::check_attention_forward_args(
-      "attention_forward", q, kk, v, mask, bias, scale, out, lse, probs);
-  Tensor qh, kh, vh;
-  q = unit_inner(q, qh);
-  kk = unit_inner(kk, kh);
-  v = unit_inner(v, vh);
+namespace {
+
+Operand operand(ConstTensorView x) { return {x, {}}; }
+Operand operand(ConstTensorViewBF16 x) { return {{}, x}; }
+
+bool native_bf16_here() {
+  return k::bf16_dot_supported() && std::string(k::simd_target_name()).rfind("AVX3", 0) == 0;
+}
+
+// The forward on checked arguments whose rows have unit inner stride.
+void forward_checked(const Operand& q, const Operand& kk, const Operand& v, const AttentionDims& d,
+                     const AttentionMask& mask, ConstTensorView bias, double scale, TensorView out,
+                     TensorView lse, TensorView probs, const Context& ctx) {
   OutputSlot out_slot(out, false);
-  const Plan plan = make_plan(d, mask);
+  Plan plan = make_plan(d, mask);
+  plan.bf16_pairs = q.is_bf16() && kk.is_bf16() && v.is_bf16() && d.HS % 2 == 0 &&
+                    !plan.score_rows && native_bf16_here();
+  plan.pair_scale = static_cast<float>(scale * kLog2e);
   const ForwardInputs in{q, kk, v, mask, bias, scale, d};
   // No fill: the query blocks of the residue classes cover every query row, and finish_block
   // writes every out and lse element of its rows (the tests start outputs at NaN to hold this).
@@ -390,6 +432,39 @@ void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
   out_slot.flush();
   if (probs.defined()) probabilities_pass(plan, q, kk, v, mask, bias, scale, lse, probs, ctx);
 }
+
+// Checks, makes the inner strides unit, runs.
+template <typename TQ, typename TKV>
+void forward_any(BasicView<const TQ> q, BasicView<const TKV> kk, BasicView<const TKV> v,
+                 const AttentionMask& mask, ConstTensorView bias, double scale, TensorView out,
+                 TensorView lse, TensorView probs, const Context& ctx) {
+  const AttentionDims d = internal::check_attention_forward_args(
+      "attention_forward", q, kk, v, mask, bias, scale, out, lse, probs);
+  BasicTensor<TQ> qh;
+  BasicTensor<TKV> kh, vh;
+  forward_checked(operand(unit_inner(q, qh)), operand(unit_inner(kk, kh)),
+                  operand(unit_inner(v, vh)), d, mask, bias, scale, out, lse, probs, ctx);
+}
+
+}  // namespace
+
+void attention_forward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context& ctx) {
+  forward_any(q, kk, v, mask, bias, scale, out, lse, probs, ctx);
+}
+void attention_forward(ConstTensorViewBF16 q, ConstTensorViewBF16 kk, ConstTensorViewBF16 v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context& ctx) {
+  forward_any(q, kk, v, mask, bias, scale, out, lse, probs, ctx);
+}
+void attention_forward(ConstTensorView q, ConstTensorViewBF16 kk, ConstTensorViewBF16 v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context& ctx) {
+  forward_any(q, kk, v, mask, bias, scale, out, lse, probs, ctx);
+}
+
+bool bf16_dot_products() { return native_bf16_here(); }
 
 const char* simd_target() { return internal::kernels::simd_target_name(); }
 
@@ -416,20 +491,58 @@ void set_simd_target(const std::string& name) {
                    "' is not a target this build runs here; choose one of ", names);
 }
 
+namespace {
+template <typename TQ, typename TKV>
+AttentionResult attention_any(BasicView<const TQ> q, BasicView<const TKV> k, BasicView<const TKV> v,
+                              const AttentionOptions& options, ConstTensorView bias,
+                              const Context& ctx) {
+  return internal::attention_with_results<float>("attention", q, k, v, options, bias, ctx,
+                                                 [](auto&&... a) { ops::attention_forward(a...); });
+}
+template <typename TQ, typename TKV>
+AttentionGrads attention_grad_any(BasicView<const TQ> q, BasicView<const TKV> k,
+                                  BasicView<const TKV> v, ConstTensorView out, ConstTensorView lse,
+                                  ConstTensorView dout, const AttentionOptions& options,
+                                  ConstTensorView bias, const Context& ctx) {
+  return internal::attention_grad_results<float>(
+      "attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
+      [](auto&&... a) { ops::attention_backward(a...); });
+}
+}  // namespace
+
 AttentionResult attention(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                           const AttentionOptions& options, ConstTensorView bias,
                           const Context& ctx) {
-  return internal::attention_with_results<float>("attention", q, k, v, options, bias, ctx,
-                                                 [](auto&&... a) { ops::attention_forward(a...); });
+  return attention_any(q, k, v, options, bias, ctx);
+}
+AttentionResult attention(ConstTensorViewBF16 q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                          const AttentionOptions& options, ConstTensorView bias,
+                          const Context& ctx) {
+  return attention_any(q, k, v, options, bias, ctx);
+}
+AttentionResult attention(ConstTensorView q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                          const AttentionOptions& options, ConstTensorView bias,
+                          const Context& ctx) {
+  return attention_any(q, k, v, options, bias, ctx);
 }
 
 AttentionGrads attention_grad(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                               ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
                               const AttentionOptions& options, ConstTensorView bias,
                               const Context& ctx) {
-  return internal::attention_grad_results<float>(
-      "attention_grad", q, k, v, out, lse, dout, options, bias, ctx,
-      [](auto&&... a) { ops::attention_backward(a...); });
+  return attention_grad_any(q, k, v, out, lse, dout, options, bias, ctx);
+}
+AttentionGrads attention_grad(ConstTensorViewBF16 q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                              ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                              const AttentionOptions& options, ConstTensorView bias,
+                              const Context& ctx) {
+  return attention_grad_any(q, k, v, out, lse, dout, options, bias, ctx);
+}
+AttentionGrads attention_grad(ConstTensorView q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                              ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                              const AttentionOptions& options, ConstTensorView bias,
+                              const Context& ctx) {
+  return attention_grad_any(q, k, v, out, lse, dout, options, bias, ctx);
 }
 
 }  // namespace attn::ops

@@ -35,13 +35,16 @@ using namespace tiles;  // NOLINT(google-build-using-namespace): this file's own
 
 struct BackwardScratch {
   float *qt, *dot, *P, *dS, *acc_a, *acc_b, *lse, *D, *acc_q;
+  float *qf, *kf, *vf;  // bf16 inputs: a query block, a key tile's keys and values widened
 };
-BackwardScratch backward_scratch(const Context& ctx, int worker, const Plan& p) {
+BackwardScratch backward_scratch(const Context& ctx, int worker, const Plan& p, bool bf16) {
   const int64_t hs = std::max<int64_t>(p.d.HS, p.d.HSV), rows = std::max(p.bq, p.bk);
-  const auto a = carve_scratch<9>(ctx, worker,
-                                  {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq,
-                                   rows * hs, rows * hs, p.bq, p.bq, p.bq * p.d.HS});
-  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]};
+  const int64_t w = bf16 ? 1 : 0;
+  const auto a = carve_scratch<12>(
+      ctx, worker,
+      {p.d.HS * p.bq, p.d.HSV * p.bq, p.bk * p.bq, p.bk * p.bq, rows * hs, rows * hs, p.bq, p.bq,
+       p.bq * p.d.HS, w * p.bq * p.d.HS, w * p.bk * p.d.HS, w * p.bk * p.d.HSV});
+  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]};
 }
 
 struct GradInputs {
@@ -50,18 +53,21 @@ struct GradInputs {
 };
 
 // Packs what a query block needs once per (block, head): scaled Qᵀ, dOᵀ, lse and D (padding:
-// zeros).
-void prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
-                         const GradInputs& g, ConstTensorView lse, const Tensor& D, int64_t h,
-                         double scale, const BackwardScratch& sc) {
-  pack_transposed(hv.q, hv.q_rs, qb, plan.step, plan.bq, plan.d.HS,
-                  static_cast<float>(scale * kLog2e), sc.qt);
-  pack_transposed(g.dout, g.dout_rs, qb, plan.step, plan.bq, plan.d.HSV, 1.0f, sc.dot);
+// zeros). Returns the block's queries as float rows (bf16 widened into sc.qf).
+FloatRows prepare_query_block(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
+                              const GradInputs& g, ConstTensorView lse, const Tensor& D, int64_t h,
+                              double scale, const BackwardScratch& sc) {
+  const int64_t step = plan.step;
+  const FloatRows q = query_rows(hv, qb, step, plan.d.HS, sc.qf);
+  pack_transposed(q, qb, plan.bq, plan.d.HS, static_cast<float>(scale * kLog2e), sc.qt);
+  pack_transposed(FloatRows{g.dout + qb.t0 * g.dout_rs, step * g.dout_rs}, qb, plan.bq, plan.d.HSV,
+                  1.0f, sc.dot);
   for (int64_t i = 0; i < plan.bq; ++i) {
     const int64_t t = qb.t0 + plan.step * i;
     sc.lse[i] = i < qb.nq ? static_cast<float>(kLog2e) * lse(qb.b, h, t) : 0.0f;
     sc.D[i] = i < qb.nq ? D(qb.b, h, t) : 0.0f;
   }
+  return q;
 }
 
 // The part of a (query block, key tile) pair that the backward computes. A whole tile (every
@@ -96,10 +102,28 @@ TileBand tile_band(const Plan& plan, const QueryBlock& qb, int64_t j0, int64_t n
   return band;
 }
 
+// The keys [j0, j0 + nk) of class rho as float rows: in place, or bf16 widened into sc.kf, sc.vf.
+KeyTile backward_key_tile(const Plan& plan, const HeadViews& hv, int64_t rho, int64_t j0,
+                          int64_t nk, const BackwardScratch& sc) {
+  const int64_t first = rho + plan.step * j0;
+  KeyTile kt;
+  kt.j0 = j0;
+  kt.nk = nk;
+  kt.k = float_rows(hv.k, first, nk, plan.step, plan.d.HS, sc.kf);
+  kt.v = float_rows(hv.v, first, nk, plan.step, plan.d.HSV, sc.vf);
+  return kt;
+}
+
+// The rows [a, a + n) of a key tile's float rows.
+const float* tile_row(const FloatRows& rows, const KeyTile& kt, int64_t a) {
+  return rows.p + (a - kt.j0) * rows.rs;
+}
+
 // P (sc.P) and dS (sc.dS) of one tile's band, both transposed [key][query], rows bq apart.
 // Entries outside the band are left as they were (stale): readers go through for_each_block.
-TileBand gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, int64_t j0,
-                       int64_t nk, const BackwardScratch& sc) {
+TileBand gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
+                       const KeyTile& kt, const BackwardScratch& sc) {
+  const int64_t j0 = kt.j0, nk = kt.nk;
   TileBand band = tile_band(plan, qb, j0, nk);
   const int64_t bq = plan.bq, step = plan.step;
   band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
@@ -108,11 +132,11 @@ TileBand gradient_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& 
     band.masked = band.masked || masked;
     float* P = sc.P + r0 * bq;
     float* dS = sc.dS + r0 * bq;
-    score_tile(hv, qb, plan, sc.qt, a, rows, cr, P);
+    score_tile(hv, qb, plan, sc.qt, kt, r0, rows, cr, P);
     k::probs_tile(P + c0, tile_rows(qb, step, a, rows), columns(qb, bq, cr), masked, hv.slope,
                   sc.lse + c0);
-    k::gemm_bcast(rows, cr.width(), plan.d.HSV, hv.v + (qb.s0 + step * a) * hv.v_rs, step * hv.v_rs,
-                  1, sc.dot + c0, bq, dS + c0, bq, false);
+    k::gemm_bcast(rows, cr.width(), plan.d.HSV, tile_row(kt.v, kt, a), kt.v.rs, 1, sc.dot + c0, bq,
+                  dS + c0, bq, false);
     k::softmax_grad_tile(P + c0, dS + c0, rows, cr.width(), bq, sc.D + c0);
   });
   return band;
@@ -141,7 +165,8 @@ Tensor output_dots(ConstTensorView out, ConstTensorView dout, const AttentionDim
 // Everything both passes read.
 struct BackwardInputs {
   const Plan& plan;
-  ConstTensorView q, k, v, dout, lse;
+  Operand q, k, v;
+  ConstTensorView dout, lse;
   const Tensor& D;
   const AttentionMask& mask;
   ConstTensorView bias;
@@ -159,11 +184,11 @@ struct BackwardInputs {
 
 // acc[i][c] += Σ_r dS[r][i] k[r][c] over one tile's band: a whole tile in one product, a band per
 // column group over just the keys it sees; per visible pair when a hidden key is not finite.
-void add_dq_of_tile(const BackwardInputs& in, const QueryBlock& qb, const HeadViews& hv,
+void add_dq_of_tile(const BackwardInputs& in, const QueryBlock& qb, const KeyTile& kt,
                     const TileBand& band, const BackwardScratch& sc, float* acc) {
   const Plan& plan = in.plan;
-  const int64_t bq = plan.bq, HS = plan.d.HS, keys_rs = plan.step * hv.k_rs;
-  const float* keys = hv.k + (qb.s0 + plan.step * band.j0) * hv.k_rs;
+  const int64_t bq = plan.bq, HS = plan.d.HS, keys_rs = kt.k.rs;
+  const float* keys = kt.k.p;
   if (band.masked && !rows_finite(keys, band.nk, HS, keys_rs)) {
     add_visible_per_query(qb, 0, bq, band.j0, band.nk, sc.dS, bq, keys, keys_rs, HS, acc);
     return;
@@ -207,28 +232,30 @@ void key_block(const BackwardInputs& in, const KeyBlock& kt, const BackwardScrat
   const int64_t step = plan.step;
   std::fill(sc.acc_a, sc.acc_a + kt.nk * d.HS, 0.0f);   // dK
   std::fill(sc.acc_b, sc.acc_b + kt.nk * d.HSV, 0.0f);  // dV
+  // The key tile is the same for every query head of the kv head: widened once (bf16).
+  const KeyTile tile =
+      backward_key_tile(plan, in.head(kt.b, kt.hk * d.group()), kt.rho, kt.j0, kt.nk, sc);
   for (int64_t h = kt.hk * d.group(); h < (kt.hk + 1) * d.group(); ++h) {
     const HeadViews hv = in.head(kt.b, h);
     const GradInputs g = in.grad(kt.b, h);
     for (size_t bi : in.by_class[static_cast<size_t>(kt.b * step + kt.rho)]) {
       const QueryBlock& qb = plan.blocks[bi];
       if (qb.jmin > qb.jmax || qb.jmax < kt.j0 || qb.jmin > kt.j0 + kt.nk - 1) continue;
-      prepare_query_block(plan, qb, hv, g, in.lse, in.D, h, in.scale, sc);
-      const TileBand band = gradient_tile(plan, qb, hv, kt.j0, kt.nk, sc);
+      const FloatRows q = prepare_query_block(plan, qb, hv, g, in.lse, in.D, h, in.scale, sc);
+      const TileBand band = gradient_tile(plan, qb, hv, tile, sc);
       if (dq.defined()) {
         std::fill(sc.acc_q, sc.acc_q + plan.bq * d.HS, 0.0f);
-        add_dq_of_tile(in, qb, hv, band, sc, sc.acc_q);
+        add_dq_of_tile(in, qb, tile, band, sc, sc.acc_q);
         add_scaled_dq(in, qb, h, sc.acc_q, dq);
       }
       // dV[r][c] += Σ_i P[r][i] dO[t_i][c];  dK[r][c] += Σ_i dS[r][i] q[t_i][c]
       const float* dout_rows = g.dout + qb.t0 * g.dout_rs;
-      const float* q_rows = hv.q + qb.t0 * hv.q_rs;
+      const float* q_rows = q.p;
       if (band.masked && !(rows_finite(dout_rows, qb.nq, d.HSV, step * g.dout_rs) &&
-                           rows_finite(q_rows, qb.nq, d.HS, step * hv.q_rs))) {
+                           rows_finite(q_rows, qb.nq, d.HS, q.rs))) {
         add_visible_per_key(qb, kt.j0, kt.nk, sc.P, plan.bq, dout_rows, step * g.dout_rs, d.HSV,
                             sc.acc_b);
-        add_visible_per_key(qb, kt.j0, kt.nk, sc.dS, plan.bq, q_rows, step * hv.q_rs, d.HS,
-                            sc.acc_a);
+        add_visible_per_key(qb, kt.j0, kt.nk, sc.dS, plan.bq, q_rows, q.rs, d.HS, sc.acc_a);
         continue;
       }
       band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
@@ -237,9 +264,8 @@ void key_block(const BackwardInputs& in, const KeyBlock& kt, const BackwardScrat
         k::gemm_bcast(rows, d.HSV, n, sc.P + r0 * plan.bq + c0, plan.bq, 1,
                       dout_rows + c0 * step * g.dout_rs, step * g.dout_rs, sc.acc_b + r0 * d.HSV,
                       d.HSV, true);
-        k::gemm_bcast(rows, d.HS, n, sc.dS + r0 * plan.bq + c0, plan.bq, 1,
-                      q_rows + c0 * step * hv.q_rs, step * hv.q_rs, sc.acc_a + r0 * d.HS, d.HS,
-                      true);
+        k::gemm_bcast(rows, d.HS, n, sc.dS + r0 * plan.bq + c0, plan.bq, 1, q_rows + c0 * q.rs,
+                      q.rs, sc.acc_a + r0 * d.HS, d.HS, true);
       });
     }
   }
@@ -271,7 +297,7 @@ void key_pass(const BackwardInputs& in, TensorView dk, TensorView dv, TensorView
         }
       }
   internal::parallel_for(ctx, static_cast<int64_t>(tasks.size()), [&](int64_t task, int worker) {
-    const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+    const BackwardScratch sc = backward_scratch(ctx, worker, plan, in.k.is_bf16());
     for (const KeyBlock& kt : tasks[static_cast<size_t>(task)]) key_block(in, kt, sc, dk, dv, dq);
   });
 }
@@ -320,7 +346,7 @@ void query_pass(const BackwardInputs& in, TensorView dq, TensorView dbias, const
   const int64_t step = plan.step;
   const auto tasks = query_tasks(in, dbias);
   internal::parallel_for(ctx, static_cast<int64_t>(tasks.size()), [&](int64_t task, int worker) {
-    const BackwardScratch sc = backward_scratch(ctx, worker, plan);
+    const BackwardScratch sc = backward_scratch(ctx, worker, plan, in.k.is_bf16());
     for (const auto& [bi, h] : tasks[static_cast<size_t>(task)]) {
       const QueryBlock& qb = plan.blocks[bi];
       if (qb.jmin > qb.jmax) continue;
@@ -329,8 +355,9 @@ void query_pass(const BackwardInputs& in, TensorView dq, TensorView dbias, const
       std::fill(sc.acc_a, sc.acc_a + plan.bq * d.HS, 0.0f);
       for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
         const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-        const TileBand band = gradient_tile(plan, qb, hv, j0, nk, sc);
-        add_dq_of_tile(in, qb, hv, band, sc, sc.acc_a);
+        const KeyTile tile = backward_key_tile(plan, hv, qb.rho, j0, nk, sc);
+        const TileBand band = gradient_tile(plan, qb, hv, tile, sc);
+        add_dq_of_tile(in, qb, tile, band, sc, sc.acc_a);
         if (dbias.defined()) {
           const int64_t bb = dbias.dim(0) == 1 ? 0 : qb.b, hh = dbias.dim(1) == 1 ? 0 : h;
           band.for_each_block(plan, [&](int64_t r0, int64_t rows, ColumnRange cr) {
@@ -347,22 +374,37 @@ void query_pass(const BackwardInputs& in, TensorView dq, TensorView dbias, const
 
 }  // namespace
 
-void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
-                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
-                        const AttentionMask& mask, ConstTensorView bias, double scale,
-                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
-                        const Context& ctx) {
+namespace {
+
+Operand operand(ConstTensorView x) { return {x, {}}; }
+Operand operand(ConstTensorViewBF16 x) { return {{}, x}; }
+
+// The backward on checked arguments; bf16 q, k, v are widened to float tile by tile.
+template <typename TQ, typename TKV>
+void backward_any(BasicView<const TQ> q, BasicView<const TKV> kk, BasicView<const TKV> v,
+                  ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                  const AttentionMask& mask, ConstTensorView bias, double scale, TensorView dq,
+                  TensorView dk, TensorView dv, TensorView dbias, const Context& ctx) {
   const AttentionDims d = internal::check_attention_backward_args(
       "attention_backward", q, kk, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias);
-  Tensor qh, kh, vh, gh;
-  q = unit_inner(q, qh);
-  kk = unit_inner(kk, kh);
-  v = unit_inner(v, vh);
+  BasicTensor<TQ> qh;
+  BasicTensor<TKV> kh, vh;
+  Tensor gh;
   dout = unit_inner(dout, gh);
   OutputSlot dq_slot(dq, true), dk_slot(dk, true), dv_slot(dv, true);
   const Plan plan = make_plan(d, mask);
   const Tensor D = output_dots(out, dout, d, ctx);
-  BackwardInputs in{plan, q, kk, v, dout, lse, D, mask, bias, scale, {}};
+  BackwardInputs in{plan,
+                    operand(unit_inner(q, qh)),
+                    operand(unit_inner(kk, kh)),
+                    operand(unit_inner(v, vh)),
+                    dout,
+                    lse,
+                    D,
+                    mask,
+                    bias,
+                    scale,
+                    {}};
   in.by_class.resize(static_cast<size_t>(d.B * plan.step));
   for (size_t i = 0; i < plan.blocks.size(); ++i)
     in.by_class[static_cast<size_t>(plan.blocks[i].b * plan.step + plan.blocks[i].rho)].push_back(
@@ -374,6 +416,30 @@ void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v
   dq_slot.flush();
   dk_slot.flush();
   dv_slot.flush();
+}
+
+}  // namespace
+
+void attention_backward(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context& ctx) {
+  backward_any(q, kk, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias, ctx);
+}
+void attention_backward(ConstTensorViewBF16 q, ConstTensorViewBF16 kk, ConstTensorViewBF16 v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context& ctx) {
+  backward_any(q, kk, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias, ctx);
+}
+void attention_backward(ConstTensorView q, ConstTensorViewBF16 kk, ConstTensorViewBF16 v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context& ctx) {
+  backward_any(q, kk, v, out, lse, dout, mask, bias, scale, dq, dk, dv, dbias, ctx);
 }
 
 }  // namespace attn::ops

@@ -7,6 +7,7 @@
 // foreach_target re-includes this file once per target; everything below is per target.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -488,6 +489,57 @@ void PackTransposed(const float* rows, int64_t row_stride, int64_t n_valid, int6
       packed[c * width + i] = i < n_valid ? scale * rows[i * row_stride + c] : 0.0f;
 }
 
+void WidenBf16Rows(const uint16_t* src, int64_t rows, int64_t len, int64_t src_rs, float* dst,
+                   int64_t dst_rs) {
+  const DF d;
+  const hn::RebindToUnsigned<DF> du32;
+  const hn::Rebind<uint16_t, DF> du16;
+  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
+  auto widen = [&](auto bits16) {
+    return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du32, bits16)));
+  };
+  for (int64_t i = 0; i < rows; ++i) {
+    const uint16_t* s = src + i * src_rs;
+    float* o = dst + i * dst_rs;
+    int64_t c = 0;
+    for (; c + NL <= len; c += NL) hn::StoreU(widen(hn::LoadU(du16, s + c)), d, o + c);
+    if (c < len) {
+      const auto rest = static_cast<size_t>(len - c);
+      store_first_n(widen(load_first_n(du16, s + c, rest)), d, o + c, rest);
+    }
+  }
+}
+
+void PackPairsTransposed(const uint16_t* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                         int64_t pairs, uint32_t* packed) {
+  // Row i's pair p is the word at rows + i·row_stride + 2p; a row may start on any 2-byte boundary,
+  // so words are read with unaligned loads (or memcpy) and moved as floats' bits: the 4 × 4
+  // transposes only shuffle.
+  auto word = [&](int64_t i, int64_t p) {
+    uint32_t w = 0;
+    if (i < n_valid) std::memcpy(&w, rows + i * row_stride + 2 * p, sizeof w);
+    return w;
+  };
+  int64_t p = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::FixedTag<float, 4> d4;
+  auto row = [&](int64_t i, int64_t pp) {
+    return i < n_valid
+               ? hn::LoadU(d4, reinterpret_cast<const float*>(rows + i * row_stride + 2 * pp))
+               : hn::Zero(d4);
+  };
+  const int64_t pairs4 = pairs / 4 * 4;
+  float* out = reinterpret_cast<float*>(packed);
+  for (int64_t i = 0; i < width; i += 4)
+    for (int64_t pp = 0; pp < pairs4; pp += 4)
+      simd::HWY_NAMESPACE::store_transposed_4x4(row(i, pp), row(i + 1, pp), row(i + 2, pp),
+                                                row(i + 3, pp), out + pp * width + i, width);
+  p = pairs4;
+#endif
+  for (; p < pairs; ++p)
+    for (int64_t i = 0; i < width; ++i) packed[p * width + i] = word(i, p);
+}
+
 void ScaleRow(float* x, int64_t n, float a) {
   const DF d;
   const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
@@ -538,6 +590,8 @@ HWY_EXPORT(SoftmaxGradTile);
 HWY_EXPORT(Exp2Row);
 HWY_EXPORT(PackTransposed);
 HWY_EXPORT(ScaleRow);
+HWY_EXPORT(WidenBf16Rows);
+HWY_EXPORT(PackPairsTransposed);
 HWY_EXPORT(StoreScaledRows);
 HWY_EXPORT(TargetName);
 
@@ -572,6 +626,14 @@ void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, i
 }
 void exp2_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Exp2Row)(x, y, n); }
 void scale_row(float* x, int64_t n, float a) { HWY_DYNAMIC_DISPATCH(ScaleRow)(x, n, a); }
+void widen_bf16_rows(const uint16_t* src, int64_t rows, int64_t len, int64_t src_rs, float* dst,
+                     int64_t dst_rs) {
+  HWY_DYNAMIC_DISPATCH(WidenBf16Rows)(src, rows, len, src_rs, dst, dst_rs);
+}
+void pack_pairs_transposed(const uint16_t* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                           int64_t pairs, uint32_t* packed) {
+  HWY_DYNAMIC_DISPATCH(PackPairsTransposed)(rows, row_stride, n_valid, width, pairs, packed);
+}
 void store_scaled_rows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out,
                        int64_t out_rs, bool streaming) {
   HWY_DYNAMIC_DISPATCH(StoreScaledRows)(x, rows, cols, scale, out, out_rs, streaming);

@@ -246,6 +246,77 @@ BasicAttentionGrads<double> attention_grad(ConstTensorViewD q, ConstTensorViewD 
 }
 
 namespace {
+// bf16 (or float) inputs widened exactly to double.
+TensorD to_double(ConstTensorViewBF16 x) { return TensorD::copy_of(x); }
+TensorD to_double(ConstTensorView x) { return TensorD::copy_of(x); }
+
+// The bf16 forms: checked with their own types (so the messages name them), then the double
+// reference on the widened inputs, results rounded to float.
+template <typename TQ, typename TKV>
+BasicAttentionResult<float> attention_widened(BasicView<const TQ> q, BasicView<const TKV> k,
+                                              BasicView<const TKV> v,
+                                              const AttentionOptions& options, ConstTensorView bias,
+                                              const Context& ctx) {
+  internal::check_attention_inputs("attention", q, k, v, options.mask, bias,
+                                   options.scale ? *options.scale : 0.0);
+  const TensorD qd = to_double(q), kd = to_double(k), vd = to_double(v);
+  const TensorD bd = bias.defined() ? TensorD::copy_of(bias) : TensorD();
+  const auto r = attention(qd.view(), kd.view(), vd.view(), options, bd.view(), ctx);
+  BasicAttentionResult<float> f;
+  f.out = Tensor::copy_of(r.out.view());
+  f.lse = Tensor::copy_of(r.lse.view());
+  if (r.probs.defined()) f.probs = Tensor::copy_of(r.probs.view());
+  return f;
+}
+
+template <typename TQ, typename TKV>
+BasicAttentionGrads<float> attention_grad_widened(BasicView<const TQ> q, BasicView<const TKV> k,
+                                                  BasicView<const TKV> v, ConstTensorView out,
+                                                  ConstTensorView lse, ConstTensorView dout,
+                                                  const AttentionOptions& options,
+                                                  ConstTensorView bias, const Context& ctx) {
+  internal::check_attention_inputs("attention_grad", q, k, v, options.mask, bias,
+                                   options.scale ? *options.scale : 0.0);
+  const TensorD qd = to_double(q), kd = to_double(k), vd = to_double(v);
+  const TensorD od = TensorD::copy_of(out), ld = TensorD::copy_of(lse), gd = TensorD::copy_of(dout);
+  const TensorD bd = bias.defined() ? TensorD::copy_of(bias) : TensorD();
+  const auto r = attention_grad(qd.view(), kd.view(), vd.view(), od.view(), ld.view(), gd.view(),
+                                options, bd.view(), ctx);
+  BasicAttentionGrads<float> f;
+  f.dq = Tensor::copy_of(r.dq.view());
+  f.dk = Tensor::copy_of(r.dk.view());
+  f.dv = Tensor::copy_of(r.dv.view());
+  if (r.dbias.defined()) f.dbias = Tensor::copy_of(r.dbias.view());
+  return f;
+}
+}  // namespace
+
+BasicAttentionResult<float> attention(ConstTensorViewBF16 q, ConstTensorViewBF16 k,
+                                      ConstTensorViewBF16 v, const AttentionOptions& options,
+                                      ConstTensorView bias, const Context& ctx) {
+  return attention_widened(q, k, v, options, bias, ctx);
+}
+BasicAttentionResult<float> attention(ConstTensorView q, ConstTensorViewBF16 k,
+                                      ConstTensorViewBF16 v, const AttentionOptions& options,
+                                      ConstTensorView bias, const Context& ctx) {
+  return attention_widened(q, k, v, options, bias, ctx);
+}
+BasicAttentionGrads<float> attention_grad(ConstTensorViewBF16 q, ConstTensorViewBF16 k,
+                                          ConstTensorViewBF16 v, ConstTensorView out,
+                                          ConstTensorView lse, ConstTensorView dout,
+                                          const AttentionOptions& options, ConstTensorView bias,
+                                          const Context& ctx) {
+  return attention_grad_widened(q, k, v, out, lse, dout, options, bias, ctx);
+}
+BasicAttentionGrads<float> attention_grad(ConstTensorView q, ConstTensorViewBF16 k,
+                                          ConstTensorViewBF16 v, ConstTensorView out,
+                                          ConstTensorView lse, ConstTensorView dout,
+                                          const AttentionOptions& options, ConstTensorView bias,
+                                          const Context& ctx) {
+  return attention_grad_widened(q, k, v, out, lse, dout, options, bias, ctx);
+}
+
+namespace {
 template <typename T>
 TensorD materialize_checked(const AttentionMask& mask, const BasicView<const T>& bias, int64_t B,
                             int64_t NH, int64_t T_, int64_t S) {

@@ -189,6 +189,58 @@ void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                         TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
                         const Context& ctx);
 
+// ---------------------------------------------------------------------------------------------------
+// bf16 storage (docs/kernels.md, "bf16 storage"): q, k and v in bf16 (or q in float and k, v in
+// bf16, a bf16 KV cache), half the bytes of float; bias, out, lse, probs, dout and every gradient
+// stay float. Same shapes, masks, options and contracts as the float forms above.
+//
+// What is computed:
+// - Widened (backward always; forward unless native): every bf16 value is widened to float exactly
+//   as its tile is loaded and the float kernel runs on it, so the result is the float attention of
+//   the widened inputs, to float rounding. No float copy of q, k or v is made (the tiles live in
+//   the per-thread scratch).
+// - Native (forward only, when bf16_dot_products() and q, k, v are all bf16 with even HS, and more
+//   than 8 queries per dilation class): q·k as products of bf16 pairs (vdpbf16ps: each product
+//   exact, sums in float), the probabilities rounded to bf16 for P·V. So out differs from the
+//   widened result by at most about 2^-8 · max|v| per element beyond float rounding; lse keeps
+//   float accuracy (the softmax sums stay in float). vdpbf16ps treats denormal bf16 as zero. A key
+//   tile whose values are not all finite takes the widened P·V.
+AttentionResult attention(ConstTensorViewBF16 q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                          const AttentionOptions& options = {}, ConstTensorView bias = {},
+                          const Context& ctx = thread_context());
+AttentionResult attention(ConstTensorView q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                          const AttentionOptions& options = {}, ConstTensorView bias = {},
+                          const Context& ctx = thread_context());
+AttentionGrads attention_grad(ConstTensorViewBF16 q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                              ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                              const AttentionOptions& options = {}, ConstTensorView bias = {},
+                              const Context& ctx = thread_context());
+AttentionGrads attention_grad(ConstTensorView q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                              ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                              const AttentionOptions& options = {}, ConstTensorView bias = {},
+                              const Context& ctx = thread_context());
+void attention_forward(ConstTensorViewBF16 q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context& ctx);
+void attention_forward(ConstTensorView q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                       const AttentionMask& mask, ConstTensorView bias, double scale,
+                       TensorView out, TensorView lse, TensorView probs, const Context& ctx);
+void attention_backward(ConstTensorViewBF16 q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context& ctx);
+void attention_backward(ConstTensorView q, ConstTensorViewBF16 k, ConstTensorViewBF16 v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        const AttentionMask& mask, ConstTensorView bias, double scale,
+                        TensorView dq, TensorView dk, TensorView dv, TensorView dbias,
+                        const Context& ctx);
+
+// Does the bf16 forward use native bf16 products here and now? True when the CPU has AVX512_BF16
+// and the kernels dispatch to an AVX-512 target (set_simd_target("AVX2") turns it off, as on a CPU
+// without them).
+bool bf16_dot_products();
+
 namespace reference {
 
 // The specification: plain loops, double accumulation, everything materialised (dense mask, full
@@ -233,6 +285,28 @@ void attention_backward(ConstTensorViewD q, ConstTensorViewD k, ConstTensorViewD
                         const AttentionMask& mask, ConstTensorViewD bias, double scale,
                         TensorViewD dq, TensorViewD dk, TensorViewD dv, TensorViewD dbias,
                         const Context& ctx);
+
+// bf16 inputs: widened exactly to double, then the double reference above; results in float.
+BasicAttentionResult<float> attention(ConstTensorViewBF16 q, ConstTensorViewBF16 k,
+                                      ConstTensorViewBF16 v, const AttentionOptions& options = {},
+                                      ConstTensorView bias = {},
+                                      const Context& ctx = thread_context());
+BasicAttentionResult<float> attention(ConstTensorView q, ConstTensorViewBF16 k,
+                                      ConstTensorViewBF16 v, const AttentionOptions& options = {},
+                                      ConstTensorView bias = {},
+                                      const Context& ctx = thread_context());
+BasicAttentionGrads<float> attention_grad(ConstTensorViewBF16 q, ConstTensorViewBF16 k,
+                                          ConstTensorViewBF16 v, ConstTensorView out,
+                                          ConstTensorView lse, ConstTensorView dout,
+                                          const AttentionOptions& options = {},
+                                          ConstTensorView bias = {},
+                                          const Context& ctx = thread_context());
+BasicAttentionGrads<float> attention_grad(ConstTensorView q, ConstTensorViewBF16 k,
+                                          ConstTensorViewBF16 v, ConstTensorView out,
+                                          ConstTensorView lse, ConstTensorView dout,
+                                          const AttentionOptions& options = {},
+                                          ConstTensorView bias = {},
+                                          const Context& ctx = thread_context());
 
 // The merge in double, row by row: the specification of attention_merge_forward/backward.
 void attention_merge_forward(ConstTensorViewD out_a, ConstTensorViewD lse_a, ConstTensorViewD out_b,

@@ -25,11 +25,12 @@ struct AttentionDims {
   int64_t group() const { return NH / NH_kv; }  // query heads per kv head
 };
 
-template <typename T>
-AttentionDims check_attention_inputs(const char* fn, const BasicView<const T>& q,
-                                     const BasicView<const T>& k, const BasicView<const T>& v,
-                                     const ops::AttentionMask& mask, const BasicView<const T>& bias,
-                                     double scale) {
+// q of element type TQ, k and v of TKV (float, double, or bf16 storage), bias of TB.
+template <typename TQ, typename TKV, typename TB>
+AttentionDims check_attention_inputs(const char* fn, const BasicView<const TQ>& q,
+                                     const BasicView<const TKV>& k, const BasicView<const TKV>& v,
+                                     const ops::AttentionMask& mask,
+                                     const BasicView<const TB>& bias, double scale) {
   check_rank(fn, "q", q, 4);
   check_rank(fn, "k", k, 4);
   check_rank(fn, "v", v, 4);
@@ -52,13 +53,11 @@ AttentionDims check_attention_inputs(const char* fn, const BasicView<const T>& q
   return d;
 }
 
-template <typename T>
-AttentionDims check_attention_forward_args(const char* fn, const BasicView<const T>& q,
-                                           const BasicView<const T>& k, const BasicView<const T>& v,
-                                           const ops::AttentionMask& mask,
-                                           const BasicView<const T>& bias, double scale,
-                                           const BasicView<T>& out, const BasicView<T>& lse,
-                                           const BasicView<T>& probs) {
+template <typename TQ, typename TKV, typename T>
+AttentionDims check_attention_forward_args(
+    const char* fn, const BasicView<const TQ>& q, const BasicView<const TKV>& k,
+    const BasicView<const TKV>& v, const ops::AttentionMask& mask, const BasicView<const T>& bias,
+    double scale, const BasicView<T>& out, const BasicView<T>& lse, const BasicView<T>& probs) {
   const AttentionDims d = check_attention_inputs(fn, q, k, v, mask, bias, scale);
   check_shape(fn, "out", out, Shape{d.B, d.NH, d.T, d.HSV}, "(B, NH, T, HSV)");
   check_shape(fn, "lse", lse, Shape{d.B, d.NH, d.T}, "(B, NH, T)");
@@ -69,10 +68,10 @@ AttentionDims check_attention_forward_args(const char* fn, const BasicView<const
   return d;
 }
 
-template <typename T>
+template <typename TQ, typename TKV, typename T>
 AttentionDims check_attention_backward_args(
-    const char* fn, const BasicView<const T>& q, const BasicView<const T>& k,
-    const BasicView<const T>& v, const BasicView<const T>& out, const BasicView<const T>& lse,
+    const char* fn, const BasicView<const TQ>& q, const BasicView<const TKV>& k,
+    const BasicView<const TKV>& v, const BasicView<const T>& out, const BasicView<const T>& lse,
     const BasicView<const T>& dout, const ops::AttentionMask& mask, const BasicView<const T>& bias,
     double scale, const BasicView<T>& dq, const BasicView<T>& dk, const BasicView<T>& dv,
     const BasicView<T>& dbias) {
@@ -96,10 +95,10 @@ AttentionDims check_attention_backward_args(
 
 // The returning forms (ops::attention, reference::attention) over an out-parameter forward `run`:
 // validate, resolve the scale, allocate the outputs, run.
-template <typename T, typename Run>
-ops::BasicAttentionResult<T> attention_with_results(const char* fn, const BasicView<const T>& q,
-                                                    const BasicView<const T>& k,
-                                                    const BasicView<const T>& v,
+template <typename T, typename TQ, typename TKV, typename Run>
+ops::BasicAttentionResult<T> attention_with_results(const char* fn, const BasicView<const TQ>& q,
+                                                    const BasicView<const TKV>& k,
+                                                    const BasicView<const TKV>& v,
                                                     const ops::AttentionOptions& options,
                                                     const BasicView<const T>& bias,
                                                     const Context& ctx, Run run) {
@@ -114,16 +113,16 @@ ops::BasicAttentionResult<T> attention_with_results(const char* fn, const BasicV
   return r;
 }
 
-template <typename T, typename Run>
+template <typename T, typename TQ, typename TKV, typename Run>
 ops::BasicAttentionGrads<T> attention_grad_results(
-    const char* fn, const BasicView<const T>& q, const BasicView<const T>& k,
-    const BasicView<const T>& v, const BasicView<const T>& out, const BasicView<const T>& lse,
+    const char* fn, const BasicView<const TQ>& q, const BasicView<const TKV>& k,
+    const BasicView<const TKV>& v, const BasicView<const T>& out, const BasicView<const T>& lse,
     const BasicView<const T>& dout, const ops::AttentionOptions& options,
     const BasicView<const T>& bias, const Context& ctx, Run run) {
   const double scale = options.scale ? *options.scale : 0.0;
   const AttentionDims d = check_attention_inputs(fn, q, k, v, options.mask, bias, scale);
   ops::BasicAttentionGrads<T> g;
-  g.dq = BasicTensor<T>(q.shape());
+  g.dq = BasicTensor<T>(q.shape());  // gradients in T, whatever the inputs' storage
   g.dk = BasicTensor<T>(k.shape());
   g.dv = BasicTensor<T>(v.shape());
   if (bias.defined()) g.dbias = BasicTensor<T>(bias.shape());

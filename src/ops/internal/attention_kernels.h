@@ -32,10 +32,14 @@ struct LinePrefetcher {
   // Adds `rows` rows of `row_floats` floats, `stride_floats` apart (ignored when empty or when
   // full).
   void add(const float* p, int64_t rows, int64_t row_floats, int64_t stride_floats) {
-    if (p == nullptr || rows <= 0 || row_floats <= 0 || n_ranges == kMaxRanges) return;
-    const int64_t lines_per_row = (row_floats * static_cast<int64_t>(sizeof(float)) + 63) / 64;
-    ranges[n_ranges++] = {reinterpret_cast<const char*>(p), rows, lines_per_row,
-                          stride_floats * static_cast<int64_t>(sizeof(float))};
+    constexpr auto f = static_cast<int64_t>(sizeof(float));
+    add_bytes(p, rows, row_floats * f, stride_floats * f);
+  }
+  // The same in bytes (rows of any element type).
+  void add_bytes(const void* p, int64_t rows, int64_t row_bytes, int64_t stride_bytes) {
+    if (p == nullptr || rows <= 0 || row_bytes <= 0 || n_ranges == kMaxRanges) return;
+    const int64_t lines_per_row = (row_bytes + 63) / 64;
+    ranges[n_ranges++] = {static_cast<const char*>(p), rows, lines_per_row, stride_bytes};
     total_lines += rows * lines_per_row;
   }
   // Spreads the lines added so far over a task of about `task_fmas` multiply-adds.
@@ -134,6 +138,18 @@ void exp2_row(const float* x, float* y, int64_t n);
 // c < cols: a scaled transpose of a block of rows (width a multiple of 4).
 void pack_transposed(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
                      int64_t cols, float scale, float* packed);
+
+// dst[i·dst_rs + c] = float(src[i·src_rs + c]) for i < rows, c < len: bf16 rows (as their bits)
+// widened to float, exactly (a shift of the bits).
+void widen_bf16_rows(const uint16_t* src, int64_t rows, int64_t len, int64_t src_rs, float* dst,
+                     int64_t dst_rs);
+
+// packed[p·width + i] = the 32 bits of bf16 elements 2p, 2p+1 of row i (rows[i·row_stride ..]) for
+// i < n_valid, 0 for n_valid ≤ i < width, p < pairs: Qᵀ for the native bf16 products, one word
+// (a pair of adjacent head-size elements) per query. width a multiple of 4. Bits are moved, never
+// computed on.
+void pack_pairs_transposed(const uint16_t* rows, int64_t row_stride, int64_t n_valid, int64_t width,
+                           int64_t pairs, uint32_t* packed);
 
 // x[i] *= a over n floats.
 void scale_row(float* x, int64_t n, float a);

@@ -14,6 +14,7 @@
 
 #include "attn/context.h"
 #include "attn/ops/attention.h"
+#include "ops/internal/attention_bf16.h"
 #include "ops/internal/attention_checks.h"
 #include "ops/internal/attention_kernels.h"
 
@@ -68,6 +69,10 @@ struct Plan {
   int64_t bq, bk;  // query and key block sizes
   std::vector<QueryBlock> blocks;
   bool score_rows = false;  // the forward's decoding layout (kRowQueries)
+  // The native bf16 forward (attention.cc, use_native_bf16): q·k and P·V as products of bf16
+  // pairs; q is packed unscaled and pair_scale (scale · log2 e) applied to each score tile.
+  bool bf16_pairs = false;
+  float pair_scale = 0.0f;
 };
 
 // Block sizes (multiples of kColumnGroup). Full attention: 128 × 128, measured best on AVX-512 (64
@@ -163,29 +168,65 @@ inline bool block_fully_visible(const QueryBlock& qb, int64_t j0, int64_t nk, Co
   return true;
 }
 
+// q, k or v as the kernels take it: float, or bf16 (a storage type: widened to float tile by tile,
+// or read as pairs by the native bf16 forward). Unit stride along the last dimension.
+struct Operand {
+  ConstTensorView f;      // defined for float data
+  ConstTensorViewBF16 h;  // defined for bf16 data
+  bool is_bf16() const { return h.defined(); }
+  int64_t stride(int i) const { return is_bf16() ? h.stride(i) : f.stride(i); }
+};
+
+// The rows of q, k or v of one (batch, head): row r at f + r·rs (float) or h + r·rs (bf16).
+struct Rows {
+  const float* f = nullptr;
+  const uint16_t* h = nullptr;  // bf16 bits
+  int64_t rs = 0;
+  bool is_bf16() const { return h != nullptr; }
+  const void* address(int64_t r) const {
+    return is_bf16() ? static_cast<const void*>(h + r * rs) : static_cast<const void*>(f + r * rs);
+  }
+  int64_t element_bytes() const { return is_bf16() ? 2 : 4; }
+};
+
+inline Rows rows_of(const Operand& x, int64_t b, int64_t head) {
+  const int64_t offset = b * x.stride(0) + head * x.stride(1);
+  if (x.is_bf16()) return {nullptr, &x.h.data()[offset].bits, x.stride(2)};
+  return {x.f.data() + offset, nullptr, x.stride(2)};
+}
+
+// Float rows as the float products read them: row i at p + i·rs.
+struct FloatRows {
+  const float* p = nullptr;
+  int64_t rs = 0;
+};
+
+// Rows first, first + step, ... (n of them, len elements each) as float rows: float data in place;
+// bf16 widened into buf (n × len).
+inline FloatRows float_rows(const Rows& x, int64_t first, int64_t n, int64_t step, int64_t len,
+                            float* buf) {
+  if (!x.is_bf16()) return {x.f + first * x.rs, step * x.rs};
+  k::widen_bf16_rows(x.h + first * x.rs, n, len, step * x.rs, buf, len);
+  return {buf, len};
+}
+
 // Everything a tile computation needs about one (batch, head) pair.
 struct HeadViews {
-  const float* q;  // row t at q + t·q_rs (unit stride along HS)
-  const float* k;
-  const float* v;
-  int64_t q_rs, k_rs, v_rs;
+  Rows q, k, v;       // unit stride along HS (HSV)
   float slope;        // ALiBi slope times log2(e), 0 if none
   const float* bias;  // bias row t, key s at bias + t·bias_ts + s·bias_ss (null if none)
   int64_t bias_ts, bias_ss;
 };
 
-inline HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorView v,
+inline HeadViews head_views(const Operand& q, const Operand& kk, const Operand& v,
                             const AttentionMask& m, ConstTensorView bias, const AttentionDims& d,
                             int64_t b, int64_t h) {
   const int64_t hk = h / d.group();
   const double slope =
       m.alibi_slopes.empty() ? 0.0 : static_cast<double>(m.alibi_slopes[static_cast<size_t>(h)]);
-  HeadViews hv{q.data() + b * q.stride(0) + h * q.stride(1),
-               kk.data() + b * kk.stride(0) + hk * kk.stride(1),
-               v.data() + b * v.stride(0) + hk * v.stride(1),
-               q.stride(2),
-               kk.stride(2),
-               v.stride(2),
+  HeadViews hv{rows_of(q, b, h),
+               rows_of(kk, b, hk),
+               rows_of(v, b, hk),
                static_cast<float>(kLog2e * slope),
                nullptr,
                0,
@@ -199,12 +240,44 @@ inline HeadViews head_views(ConstTensorView q, ConstTensorView kk, ConstTensorVi
   return hv;
 }
 
-// Qᵀ of a query block, scaled: packed[c][i] = scale · q[t_i][c] (zero for padding).
-inline void pack_transposed(const float* rows, int64_t row_stride, const QueryBlock& qb,
-                            int64_t step, int64_t width, int64_t cols, float scale, float* packed) {
-  k::pack_transposed(rows + qb.t0 * row_stride, step * row_stride, qb.nq, width, cols, scale,
-                     packed);
+// The queries of a block as float rows (bf16 widened into buf, HS floats per row).
+inline FloatRows query_rows(const HeadViews& hv, const QueryBlock& qb, int64_t step, int64_t HS,
+                            float* buf) {
+  return float_rows(hv.q, qb.t0, qb.nq, step, HS, buf);
 }
+
+// Qᵀ of a query block, scaled: packed[c][i] = scale · q[t_i][c] (zero for padding).
+inline void pack_transposed(FloatRows q, const QueryBlock& qb, int64_t width, int64_t cols,
+                            float scale, float* packed) {
+  k::pack_transposed(q.p, q.rs, qb.nq, width, cols, scale, packed);
+}
+
+// The keys [j0, j0 + nk) of a tile (compressed indices of the block's class) as the products read
+// them. The float path: k and v as float rows (in place, or widened from bf16 into scratch). The
+// native bf16 forward (Plan::bf16_pairs): k read in place as bf16 pairs (k16); v as pairs of keys
+// (2p, 2p + 1) of the class, pair p at v2 + (p - v2_first)·HSV, or, if a value the tile's pairs
+// hold is not finite, widened to float rows (v).
+struct KeyTile {
+  int64_t j0 = 0, nk = 0;
+  FloatRows k, v;
+  const uint16_t* k16 = nullptr;  // bf16 key rows, k16_rs apart (native only)
+  int64_t k16_rs = 0;
+  const uint32_t* v2 = nullptr;  // value pairs (native): HSV words per pair
+  int64_t v2_first = 0;          // the pair v2 starts with
+  bool v_finite = true;          // native: the values of the tile's pairs are all finite
+};
+
+// The native forward's value pairs of one (batch, kv head, class), made once and kept by a worker
+// for its consecutive query blocks of that head (which would otherwise pair every key tile once per
+// query block), when they fit in kMaxBytes; else made tile by tile in scratch.
+struct ValuePairs {
+  static constexpr int64_t kMaxBytes = int64_t{4} << 20;
+  static constexpr int64_t kChunkPairs = 16;  // finiteness is recorded per chunk of pairs
+  const uint16_t* source = nullptr;           // the class's first value row (identifies it)
+  int64_t built = 0;                          // pairs [0, built) are made
+  std::vector<uint32_t> words;
+  std::vector<uint8_t> chunk_finite;
+};
 
 // Adds the dense bias to the columns of a transposed score tile (slow path: O(T·S) memory reads are
 // inherent).
@@ -228,23 +301,28 @@ inline k::TileRows tile_rows(const QueryBlock& qb, int64_t step, int64_t j0, int
   return {nk, j0, static_cast<double>(qb.s0 + step * j0), static_cast<double>(step)};
 }
 
-// Base-2 scores St[r][i] = log2(e) · (scale · q_i · k_{j0+r} (+ bias)) of one tile, before ALiBi
-// and masking, for the columns i in cr (St rows are bq apart). With col_max (only without a bias),
-// also each of those queries' maximum over the tile in col_max[i].
+// Base-2 scores St[r][i] = log2(e) · (scale · q_i · k_{j0+r} (+ bias)) of the tile rows [r0, r0 +
+// rn) of kt, before ALiBi and masking, for the columns i in cr (St: the rows from r0, bq apart).
+// With col_max (only without a bias), also each of those queries' maximum over the rows in
+// col_max[i]. qt: scaled Qᵀ (float), or unscaled Qᵀ pairs (plan.bf16_pairs).
 inline void score_tile(const HeadViews& hv, const QueryBlock& qb, const Plan& plan, const float* qt,
-                       int64_t j0, int64_t nk, ColumnRange cr, float* St, float* col_max = nullptr,
-                       k::LinePrefetcher* prefetch = nullptr) {
-  const int64_t step = plan.step, bq = plan.bq;
-  const float* keys = hv.k + (qb.s0 + step * j0) * hv.k_rs;
-  if (col_max) {
-    std::fill(col_max + cr.c0, col_max + cr.c1, kNegInf);
-    k::gemm_bcast_col_max(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq,
-                          St + cr.c0, bq, col_max + cr.c0, prefetch);
+                       const KeyTile& kt, int64_t r0, int64_t rn, ColumnRange cr, float* St,
+                       float* col_max = nullptr, k::LinePrefetcher* prefetch = nullptr) {
+  const int64_t bq = plan.bq;
+  if (col_max) std::fill(col_max + cr.c0, col_max + cr.c1, kNegInf);
+  if (plan.bf16_pairs) {
+    // A(r, p) = key r's pair p, in place; B(p, i) = query i's pair p (the packed Qᵀ words).
+    k::gemm_bf16_pairs(rn, cr.width(), plan.d.HS / 2, kt.k16 + r0 * kt.k16_rs, kt.k16_rs, 2,
+                       reinterpret_cast<const uint32_t*>(qt) + cr.c0, bq, St + cr.c0, bq,
+                       plan.pair_scale, false, col_max ? col_max + cr.c0 : nullptr, prefetch);
+  } else if (col_max) {
+    k::gemm_bcast_col_max(rn, cr.width(), plan.d.HS, kt.k.p + r0 * kt.k.rs, kt.k.rs, 1, qt + cr.c0,
+                          bq, St + cr.c0, bq, col_max + cr.c0, prefetch);
   } else {
-    k::gemm_bcast(nk, cr.width(), plan.d.HS, keys, step * hv.k_rs, 1, qt + cr.c0, bq, St + cr.c0,
-                  bq, false, prefetch);
+    k::gemm_bcast(rn, cr.width(), plan.d.HS, kt.k.p + r0 * kt.k.rs, kt.k.rs, 1, qt + cr.c0, bq,
+                  St + cr.c0, bq, false, prefetch);
   }
-  if (hv.bias) add_bias(hv, qb, step, j0, nk, bq, cr, St);
+  if (hv.bias) add_bias(hv, qb, plan.step, kt.j0 + r0, rn, bq, cr, St);
 }
 
 // Splits one per-worker scratch buffer into consecutive arrays of the given sizes.
@@ -265,12 +343,94 @@ std::array<float*, N> carve_scratch(const Context& ctx, int worker,
 struct Scratch {
   float *qt, *St, *acc, *m, *l, *alpha, *tile_max;
   float* kt;  // Kᵀ of a key tile (HS × bk), for the score-rows layout only
+  // bf16 inputs: a query block, a key tile's keys and values widened to float; the native path's
+  // value pairs and probability pairs (uint32 words).
+  float *qf, *kf, *vf;
+  uint32_t *v2, *pp;
 };
-inline Scratch forward_scratch(const Context& ctx, int worker, const Plan& p) {
-  const auto a = carve_scratch<8>(ctx, worker,
-                                  {p.d.HS * p.bq, p.bk * p.bq, p.bq * std::max<int64_t>(p.d.HSV, 1),
-                                   p.bq, p.bq, p.bq, p.bq, p.score_rows ? p.d.HS * p.bk : 0});
-  return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]};
+inline Scratch forward_scratch(const Context& ctx, int worker, const Plan& p, bool bf16) {
+  const int64_t hsv = std::max<int64_t>(p.d.HSV, 1), pairs = p.bk / 2 + 1;
+  const int64_t w = bf16 ? 1 : 0, native = p.bf16_pairs ? 1 : 0;
+  const auto a =
+      carve_scratch<13>(ctx, worker,
+                        {p.d.HS * p.bq, p.bk * p.bq, p.bq * hsv, p.bq, p.bq, p.bq, p.bq,
+                         p.score_rows ? p.d.HS * p.bk : 0, w * p.bq * p.d.HS, w * p.bk * p.d.HS,
+                         w * p.bk * hsv, native * pairs * hsv, native * pairs * p.bq});
+  return {a[0],
+          a[1],
+          a[2],
+          a[3],
+          a[4],
+          a[5],
+          a[6],
+          a[7],
+          a[8],
+          a[9],
+          a[10],
+          reinterpret_cast<uint32_t*>(a[11]),
+          reinterpret_cast<uint32_t*>(a[12])};
+}
+
+// Pairs [first, last] of the class's values (rows 2·first .. 2·last + 1, those below nkeys)
+// interleaved into out; returns whether they are all finite.
+inline bool make_value_pairs(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
+                             int64_t first, int64_t last, uint32_t* out) {
+  const int64_t r0 = 2 * first, rows = std::min(2 * last + 2, qb.nkeys) - r0;
+  return k::interleave_row_pairs(hv.v.h + (qb.s0 + plan.step * r0) * hv.v.rs, rows, plan.d.HSV,
+                                 plan.step * hv.v.rs, out);
+}
+
+// Native: points kt at value pairs [p0, p1] (kept in `cache`, or made in sc.v2) and their
+// finiteness.
+inline void value_pairs_of_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
+                                const Scratch& sc, ValuePairs* cache, int64_t p0, int64_t p1,
+                                KeyTile& kt) {
+  const int64_t hsv = plan.d.HSV, total = ceil_div(qb.nkeys, 2);
+  if (cache == nullptr || 4 * total * hsv > ValuePairs::kMaxBytes) {
+    kt.v_finite = make_value_pairs(plan, qb, hv, p0, p1, sc.v2);
+    kt.v2 = sc.v2;
+    kt.v2_first = p0;
+    return;
+  }
+  const uint16_t* source = hv.v.h + qb.s0 * hv.v.rs;
+  if (cache->source != source || cache->words.size() != static_cast<size_t>(total * hsv)) {
+    cache->source = source;
+    cache->built = 0;
+    cache->words.resize(static_cast<size_t>(total * hsv));
+    cache->chunk_finite.assign(static_cast<size_t>(ceil_div(total, ValuePairs::kChunkPairs)), 0);
+  }
+  constexpr int64_t C = ValuePairs::kChunkPairs;
+  for (; cache->built <= p1; cache->built += C) {
+    const int64_t last = std::min(cache->built + C, total) - 1;
+    cache->chunk_finite[static_cast<size_t>(cache->built / C)] = make_value_pairs(
+        plan, qb, hv, cache->built, last, cache->words.data() + cache->built * hsv);
+  }
+  kt.v_finite = true;
+  for (int64_t c = p0 / C; c <= p1 / C; ++c)
+    kt.v_finite = kt.v_finite && cache->chunk_finite[static_cast<size_t>(c)] != 0;
+  kt.v2 = cache->words.data();
+  kt.v2_first = 0;
+}
+
+// The key tile [j0, j0 + nk) of block qb. Float keys and values are read in place; bf16 ones are
+// widened into sc.kf, sc.vf, or, on the native path, keys read in place as pairs and values taken
+// as pairs (from `cache` when given; widened into sc.vf instead if one is not finite).
+inline KeyTile key_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
+                        const Scratch& sc, int64_t j0, int64_t nk, ValuePairs* cache = nullptr) {
+  const int64_t step = plan.step, first = qb.s0 + step * j0;
+  KeyTile kt;
+  kt.j0 = j0;
+  kt.nk = nk;
+  if (plan.bf16_pairs) {
+    kt.k16 = hv.k.h + first * hv.k.rs;
+    kt.k16_rs = step * hv.k.rs;
+    value_pairs_of_tile(plan, qb, hv, sc, cache, j0 / 2, (j0 + nk - 1) / 2, kt);
+    if (!kt.v_finite) kt.v = float_rows(hv.v, first, nk, step, plan.d.HSV, sc.vf);
+    return kt;
+  }
+  kt.k = float_rows(hv.k, first, nk, step, plan.d.HS, sc.kf);
+  kt.v = float_rows(hv.v, first, nk, step, plan.d.HSV, sc.vf);
+  return kt;
 }
 
 // Keys [a, b] of the tile [j0, j0 + nk) that column group g sees (a > b: none).
@@ -340,9 +500,10 @@ inline void add_visible_per_key(const QueryBlock& qb, int64_t j0, int64_t nk, co
 }
 
 // Inputs the kernels read as rows need unit stride along their last dimension; others are copied.
-inline ConstTensorView unit_inner(ConstTensorView v, Tensor& holder) {
+template <typename T>
+BasicView<const T> unit_inner(BasicView<const T> v, BasicTensor<std::remove_const_t<T>>& holder) {
   if (!v.defined() || v.dim(-1) <= 1 || v.stride(-1) == 1) return v;
-  holder = Tensor::copy_of(v);
+  holder = BasicTensor<std::remove_const_t<T>>::copy_of(v);
   return holder.view();
 }
 
