@@ -7,7 +7,13 @@
 // scores are not counted, so a window of ±w is credited with O(T·w) work. Our backward recomputes
 // two products to stay deterministic, so its share of peak understates the raw arithmetic rate by
 // up to 7/5. Memory: peak RSS covers the inputs, outputs and gradients the bench allocates plus the
-// kernel's tiles.
+// kernel's tiles. With --dtype both, the bf16 row's RSS also holds the float row's buffers, which
+// the tensor buffer pool keeps for reuse: compare RSS across separate --dtype f32 and --dtype bf16
+// runs (KV MiB is the storage of k and v itself).
+//
+// --dtype bf16 stores q, k and v as bf16 (the same normal draws, rounded): the forward uses native
+// bf16 products where ops::bf16_dot_products() (kernel "bf16-native"), else widens tiles to float
+// ("bf16-widen"); "x f32" is the float row's time over the bf16 row's, in the same process.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -37,7 +43,25 @@ struct BenchOptions {
   int threads = 0, repeats = 5;
   int64_t reference_max = 1024;
   std::string simd_target;  // "": the best this machine runs
+  std::string dtype = "f32";  // f32, bf16 or both (q, k, v storage)
 };
+
+// One timed kernel of a case: the fused kernel on float or bf16 inputs, or the reference.
+struct Variant {
+  bool bf16, reference;
+  std::string name() const {
+    if (reference) return "reference";
+    if (!bf16) return "fused";
+    return ops::bf16_dot_products() ? "bf16-native" : "bf16-widen";
+  }
+};
+
+std::vector<Variant> variants_of(const std::string& dtype) {
+  if (dtype == "f32") return {{false, false}, {false, true}};
+  if (dtype == "bf16") return {{true, false}};
+  if (dtype == "both") return {{false, false}, {true, false}, {false, true}};
+  usage_fail("--dtype", "must be f32, bf16 or both, got '", dtype, "'");
+}
 
 // Unmasked (query, key) pairs of batch entry 0, counted per query in O(T) (the bench sets no
 // dilation).
@@ -65,15 +89,22 @@ void run_bench(const BenchOptions& o) {
               << (o.queries > 0 ? " T=" + std::to_string(o.queries) + " (S = N)" : std::string())
               << " mask:" << o.mask.describe()
               << "; flops: 4*HS (fwd), 10*HS (bwd) per unmasked score\n"
-              << std::left << std::setw(8) << "N" << std::setw(11) << "kernel" << std::setw(6)
+              << (o.dtype == "f32" ? ""
+                                   : std::string("bf16 dot products: ") +
+                                         (ops::bf16_dot_products() ? "native" : "no (widened)") +
+                                         "; x f32 = fused f32 ms / bf16 ms\n")
+              << std::left << std::setw(8) << "N" << std::setw(13) << "kernel" << std::setw(6)
               << "pass" << std::right << std::setw(12) << "ms" << std::setw(10) << "GFLOP/s"
-              << std::setw(8) << "%peak" << std::setw(12) << "peakRSS MiB"
+              << std::setw(8) << "%peak" << std::setw(12) << "peakRSS MiB" << std::setw(9)
+              << "KV MiB" << std::setw(8) << "x f32"
               << "\n";
   for (int64_t N : parse_int_list("--seq", o.seq)) {
     if (N < 1) usage_fail("--seq", "lengths must be >= 1");
     if (o.queries > N)
       usage_fail("--queries", "must be at most each --seq length, got ", o.queries, " > ", N);
-    for (bool reference : {false, true}) {
+    double f32_ms[2] = {0.0, 0.0};  // fwd, bwd of the float fused kernel, for the bf16 ratio
+    for (const Variant& variant : variants_of(o.dtype)) {
+      const bool reference = variant.reference;
       if (reference && N > o.reference_max) continue;
       reset_peak_rss();
       Rng rng(1);
@@ -83,8 +114,18 @@ void run_bench(const BenchOptions& o) {
       if (T < N) m.query_offset = N - T;
       const Shape q_shape{o.batch, o.heads, T, o.head_dim},
           kv_shape{o.batch, o.heads, N, o.head_dim};
-      const Tensor q = random_normal(q_shape, rng), k = random_normal(kv_shape, rng),
-                   v = random_normal(kv_shape, rng);
+      // bf16 storage: the same draws rounded, and no float copy (peak RSS counts bf16 q, k, v).
+      Tensor q, k, v;
+      TensorBF16 qh, kh, vh;
+      if (variant.bf16) {
+        qh = random_normal_bf16(q_shape, rng), kh = random_normal_bf16(kv_shape, rng);
+        vh = random_normal_bf16(kv_shape, rng);
+      } else {
+        q = random_normal(q_shape, rng), k = random_normal(kv_shape, rng);
+        v = random_normal(kv_shape, rng);
+      }
+      const double kv_mib =
+          2.0 * static_cast<double>(kv_shape.numel()) * (variant.bf16 ? 2.0 : 4.0) / 1048576.0;
       Tensor out(q_shape), lse(Shape{o.batch, o.heads, T}), dq(q_shape), dk(kv_shape), dv(kv_shape);
       // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so
       // one buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N =
@@ -95,6 +136,9 @@ void run_bench(const BenchOptions& o) {
       auto forward = [&] {
         if (reference) {
           ops::reference::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
+        } else if (variant.bf16) {
+          ops::attention_forward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), m, {}, scale,
+                                 out, lse, {}, ctx);
         } else {
           ops::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
         }
@@ -103,6 +147,9 @@ void run_bench(const BenchOptions& o) {
         if (reference) {
           ops::reference::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {},
                                              ctx);
+        } else if (variant.bf16) {
+          ops::attention_backward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), out, lse,
+                                  dout, m, {}, scale, dq, dk, dv, {}, ctx);
         } else {
           ops::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {}, ctx);
         }
@@ -114,23 +161,32 @@ void run_bench(const BenchOptions& o) {
       for (const auto& [pass, ms] : passes) {
         const double flops = pairs * static_cast<double>(o.head_dim) * (pass == "fwd" ? 4.0 : 10.0);
         const double gflops = flops / (ms * 1e-3) / 1e9;
-        const std::string kernel = reference ? "reference" : "fused";
+        const std::string kernel = variant.name();
+        double& f32 = f32_ms[pass == "fwd" ? 0 : 1];
+        if (!reference && !variant.bf16) f32 = ms;
+        const double speedup = variant.bf16 && f32 > 0.0 ? f32 / ms : 0.0;
         rows.push_back({{"N", N},
                         {"T", T},
                         {"kernel", kernel},
+                        {"dtype", variant.bf16 ? "bf16" : "f32"},
                         {"pass", pass},
                         {"ms", ms},
                         {"gflops", gflops},
                         {"percent_of_peak", 100.0 * gflops / peak},
                         {"peak_rss_mib", rss},
+                        {"kv_mib", kv_mib},
                         {"threads", ctx.num_threads()},
                         {"peak_gflops", peak},
                         {"simd", ops::simd_target()}});
+        if (speedup > 0.0) rows.back()["speedup_vs_f32"] = speedup;
         if (!o.json)
-          std::cout << std::left << std::setw(8) << N << std::setw(11) << kernel << std::setw(6)
+          std::cout << std::left << std::setw(8) << N << std::setw(13) << kernel << std::setw(6)
                     << pass << std::right << std::setprecision(2) << std::setw(12) << ms
                     << std::setprecision(1) << std::setw(10) << gflops << std::setw(8)
-                    << 100.0 * gflops / peak << std::setw(12) << rss << "\n"
+                    << 100.0 * gflops / peak << std::setw(12) << rss << std::setw(9) << kv_mib
+                    << std::setw(8)
+                    << (speedup > 0.0 ? std::to_string(speedup).substr(0, 4) : std::string("-"))
+                    << "\n"
                     << std::flush;
       }
     }
@@ -159,6 +215,10 @@ void add_bench_command(CLI::App& app) {
   add_mask_flags(sub, o->mask, kCausalFlag | kWindowFlag | kChunkFlag | kAlibiFlag);
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
   add_simd_target_option(sub, o->simd_target);
+  sub->add_option("--dtype", o->dtype,
+                  "Storage of q, k, v: f32, bf16 (native bf16 products where the CPU has them, "
+                  "else widened to float) or both (f32 and bf16 in one run, with the ratio)")
+      ->capture_default_str();
   sub->add_flag("--backward", o->backward, "Also time the backward");
   sub->add_flag("--json", o->json, "Print JSON rows instead of a table");
   sub->add_option("--repeats", o->repeats, "Timed runs per case")->capture_default_str();

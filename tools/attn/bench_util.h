@@ -36,6 +36,13 @@ inline Tensor random_normal(const Shape& shape, Rng& rng) {
   return t;
 }
 
+// The same values as random_normal (same draws), rounded to bf16 storage.
+inline TensorBF16 random_normal_bf16(const Shape& shape, Rng& rng) {
+  TensorBF16 t(shape);
+  for (auto& x : t.values()) x = bf16(static_cast<float>(rng.normal()));
+  return t;
+}
+
 // Median wall time of `repeats` runs after one warm-up run, in milliseconds.
 template <typename F>
 double median_ms(int repeats, F&& f) {
