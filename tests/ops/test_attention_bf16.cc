@@ -83,9 +83,10 @@ double max_of(const ops::AttentionGrads& g) {
 }
 
 // Forward (both forms) and backward against the reference on the widened values.
-void check_case(const Case& c, uint64_t seed, int threads = 2) {
+void check_case(const Case& c, uint64_t seed, int threads = 2, bool probs = false) {
   SCOPED_TRACE(describe(c));
-  const Inputs in = make_inputs(c, seed);
+  Inputs in = make_inputs(c, seed);
+  in.options.return_probs = probs;
   Context ctx(ContextOptions{.num_threads = threads});
   const ConstTensorView bias = cv(in.bias);
   const auto want = ops::reference::attention(cv(in.q), cv(in.k), cv(in.v), in.options, bias, ctx);
@@ -98,6 +99,9 @@ void check_case(const Case& c, uint64_t seed, int threads = 2) {
   const Tolerance tol = tolerance(c, in, native, max_of(want_grads));
   EXPECT_TRUE(all_close(got.out, want.out, tol.out, 4 * kEpsF32)) << "out";
   EXPECT_TRUE(all_close(got.lse, want.lse, tol.lse, 4 * kEpsF32)) << "lse";
+  if (in.options.return_probs) {  // exp(score - lse): the score and lse errors, relative
+    EXPECT_TRUE(all_close(got.probs, want.probs, 2.0 * tol.lse, 2.0 * tol.lse)) << "probs";
+  }
 
   // Mixed form: float q (not rounded), bf16 k and v: always the widened kernel.
   const auto want_mixed =
@@ -162,7 +166,7 @@ std::vector<Case> mask_cases(int64_t T, int64_t S, int64_t HS) {
 TEST(AttentionBf16, EveryMaskKindOnEveryTarget) {
   on_every_target([] {
     uint64_t seed = 1;
-    for (const Case& c : mask_cases(70, 90, 16)) check_case(c, seed++);
+    for (const Case& c : mask_cases(70, 90, 16)) check_case(c, seed++, 2, /*probs=*/true);
     // A window narrower than a key tile over a longer sequence: 64-query blocks, band-following
     // tiles whose column groups start on odd keys.
     for (const Case& c : mask_cases(300, 300, 64))
@@ -180,6 +184,22 @@ TEST(AttentionBf16, SweepOfSizesOnEveryTarget) {
           if (seed++ % 3 != 0) continue;  // a third of the grid, rotating through it
           check_case(Case{1, 2, 1, T, S, HS, HS == 17 ? 5 : HS, {}, false, "full"}, seed);
         }
+  });
+}
+
+// Decoding shapes: a few queries against a long cache. T ≤ 8 per class takes the score-rows layout
+// (widened); T = 16 with one head the key splits (flash-decoding), native where available.
+TEST(AttentionBf16, DecodingShapesOnEveryTarget) {
+  on_every_target([] {
+    uint64_t seed = 500;
+    for (int64_t T : {1, 5, 16}) {
+      Case c{1, 2, 1, T, 2600, 64, 64, {}, false, "decode_causal_bottom_right"};
+      c.mask.causal = true, c.mask.query_offset = 2600 - T;
+      check_case(c, seed++);
+      c.name = "decode_window_300", c.mask.causal = false, c.mask.window_left = 300;
+      c.mask.window_right = 0;
+      check_case(c, seed++);
+    }
   });
 }
 
