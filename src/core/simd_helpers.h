@@ -32,11 +32,13 @@ inline constexpr bool kMaskedAccessIsExact = true;
 inline constexpr bool kMaskedAccessIsExact = false;
 #endif
 
-// Lanes [0, n) from p (n <= Lanes(d)); the others are zero. Only p[0, n) is read.
+// Lanes [0, n) from p (n <= Lanes(d)); the others are zero. Only p[0, n) is read. (AVX2 has no
+// masked load of 8- or 16-bit lanes: Highway 1.0 then loads the whole vector, aligned, and blends,
+// so those lane sizes take the copy.)
 template <class D>
 HWY_INLINE hn::Vec<D> load_first_n(D d, const hn::TFromD<D>* HWY_RESTRICT p, size_t n) {
   using T = hn::TFromD<D>;
-  if constexpr (kMaskedAccessIsExact) {
+  if constexpr (kMaskedAccessIsExact && sizeof(T) >= 4) {
     return hn::MaskedLoad(hn::FirstN(d, n), d, p);
   } else {
     HWY_ALIGN T buf[HWY_MAX_BYTES / sizeof(T)] = {};
