@@ -39,7 +39,7 @@ using namespace tiles;  // NOLINT(google-build-using-namespace): this file's own
 // acc[i][c] += Σ_{r in [a, a + n)} P[r][i] · v[r][c] over the columns cr on the native bf16 path:
 // P rounded to bf16 and paired along the keys (sc.pp), values as pairs of keys (kt.v2). Pairs are
 // (2p, 2p + 1) of the class, so a band starting on an odd key takes its pair's other key with
-// weight zero.
+// weight zero. The accumulator rows are rescaled by sc.alpha in the same pass.
 void add_values_bf16(const Plan& plan, const KeyTile& kt, const Scratch& sc, int64_t a, int64_t n,
                      ColumnRange cr, k::LinePrefetcher* prefetch) {
   const int64_t bq = plan.bq, hsv = plan.d.HSV, width = cr.width();
@@ -47,7 +47,7 @@ void add_values_bf16(const Plan& plan, const KeyTile& kt, const Scratch& sc, int
   k::pack_prob_pairs(sc.St + cr.c0, bq, kt.j0, a, a + n - 1, p0, pairs, width, sc.pp);
   k::gemm_bf16_pairs(width, hsv, pairs, reinterpret_cast<const uint16_t*>(sc.pp), 2, 2 * width,
                      kt.v2 + (p0 - kt.v2_first) * hsv, hsv, sc.acc + cr.c0 * hsv, hsv, 1.0f, true,
-                     nullptr, prefetch);
+                     nullptr, prefetch, sc.alpha + cr.c0);
 }
 
 // One online-softmax step and its P·V product for the columns cr and the keys [a, a + n) of the
@@ -60,9 +60,9 @@ void softmax_and_values(const Plan& plan, const QueryBlock& qb, const HeadViews&
   float* P = sc.St + (a - kt.j0) * bq + c0;
   k::online_softmax_tile(P, tile_rows(qb, plan.step, a, n), columns(qb, bq, cr), masked, hv.slope,
                          tile_max ? tile_max + c0 : nullptr, sc.m + c0, sc.l + c0, sc.alpha + c0);
+  if (plan.bf16_pairs && kt.v_finite) return add_values_bf16(plan, kt, sc, a, n, cr, prefetch);
   for (int64_t i = c0; i < std::min(cr.c1, qb.nq); ++i)
     if (sc.alpha[i] != 1.0f) k::scale_row(sc.acc + i * hsv, hsv, sc.alpha[i]);
-  if (plan.bf16_pairs && kt.v_finite) return add_values_bf16(plan, kt, sc, a, n, cr, prefetch);
   const float* values = kt.v.p + (a - kt.j0) * kt.v.rs;
   if (masked && !rows_finite(values, n, hsv, kt.v.rs)) {
     add_visible_per_query(qb, c0, cr.c1, a, n, sc.St + (a - kt.j0) * bq, bq, values, kt.v.rs, hsv,

@@ -38,6 +38,10 @@ struct Epilogue {
   bool accumulate;
   float* col_max;
   LinePrefetcher* prefetch;
+  const float* row_scale;  // accumulate: C[r] = row_scale[r]·C[r] + scale·product (or none)
+  Epilogue from_row(int64_t r0) const {
+    return {scale, accumulate, col_max, prefetch, row_scale ? row_scale + r0 : nullptr};
+  }
 };
 
 // max(a, b); GCC 12's _mm512_max_ps starts from _mm512_undefined_ps, which -Wmaybe-uninitialized
@@ -81,9 +85,14 @@ ATTN_BF16_TARGET inline void tile(int64_t pairs, const uint16_t* A, int64_t a_rs
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) {
       float* c = C + r * c_rs + v * kLanes;
-      acc[r][v] = e.accumulate
-                      ? _mm512_fmadd_ps(acc[r][v], scale, _mm512_maskz_loadu_ps(mask_of(v), c))
-                      : _mm512_mul_ps(acc[r][v], scale);
+      if (!e.accumulate)
+        acc[r][v] = _mm512_mul_ps(acc[r][v], scale);
+      else if (e.row_scale)
+        acc[r][v] =
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask_of(v), c), _mm512_set1_ps(e.row_scale[r]),
+                            _mm512_mul_ps(acc[r][v], scale));
+      else
+        acc[r][v] = _mm512_fmadd_ps(acc[r][v], scale, _mm512_maskz_loadu_ps(mask_of(v), c));
       _mm512_mask_storeu_ps(c, mask_of(v), acc[r][v]);
     }
   if (e.col_max) {
@@ -124,10 +133,12 @@ ATTN_BF16_TARGET inline void column_strip(int64_t M, int64_t pairs, const uint16
                                           int64_t c_rs, __mmask16 last, const Epilogue& e) {
   int64_t r0 = 0;
   for (; r0 + R <= M; r0 += R)
-    tile<R, V, kMasked>(pairs, A + r0 * a_rs, a_rs, a_ps, B, b_rs, C + r0 * c_rs, c_rs, last, e);
+    tile<R, V, kMasked>(pairs, A + r0 * a_rs, a_rs, a_ps, B, b_rs, C + r0 * c_rs, c_rs, last,
+                        e.from_row(r0));
   for (; r0 < M; r0 += kRows)
     rows_dispatch<V, kMasked>(static_cast<int>(M - r0 < kRows ? M - r0 : kRows), pairs,
-                              A + r0 * a_rs, a_rs, a_ps, B, b_rs, C + r0 * c_rs, c_rs, last, e);
+                              A + r0 * a_rs, a_rs, a_ps, B, b_rs, C + r0 * c_rs, c_rs, last,
+                              e.from_row(r0));
 }
 
 }  // namespace
@@ -135,9 +146,10 @@ ATTN_BF16_TARGET inline void column_strip(int64_t M, int64_t pairs, const uint16
 ATTN_BF16_TARGET void gemm_bf16_pairs(int64_t M, int64_t N, int64_t pairs, const uint16_t* A,
                                       int64_t a_rs, int64_t a_ps, const uint32_t* B, int64_t b_rs,
                                       float* C, int64_t c_rs, float scale, bool accumulate,
-                                      float* col_max, LinePrefetcher* prefetch) {
+                                      float* col_max, LinePrefetcher* prefetch,
+                                      const float* c_row_scale) {
   auto at = [&](int64_t col) {
-    return Epilogue{scale, accumulate, col_max ? col_max + col : nullptr, prefetch};
+    return Epilogue{scale, accumulate, col_max ? col_max + col : nullptr, prefetch, c_row_scale};
   };
   int64_t c0 = 0;
   for (; c0 + kVecsWide * kLanes <= N; c0 += kVecsWide * kLanes)
@@ -219,7 +231,8 @@ ATTN_BF16_TARGET void pack_prob_pairs(const float* P, int64_t p_rs, int64_t firs
 
 bool bf16_dot_supported() { return false; }
 void gemm_bf16_pairs(int64_t, int64_t, int64_t, const uint16_t*, int64_t, int64_t, const uint32_t*,
-                     int64_t, float*, int64_t, float, bool, float*, LinePrefetcher*) {}
+                     int64_t, float*, int64_t, float, bool, float*, LinePrefetcher*, const float*) {
+}
 bool interleave_row_pairs(const uint16_t*, int64_t, int64_t, int64_t, uint32_t*) { return false; }
 void pack_prob_pairs(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                      uint32_t*) {}

@@ -21,12 +21,14 @@ bool bf16_dot_supported();
 // C[r][c] (+)= scale · Σ_p (A(r, p)₀·B(p, c)₀ + A(r, p)₁·B(p, c)₁)   r < M, c < N, p < pairs,
 // where A(r, p) is the pair of bf16 at A + r·a_rs + p·a_ps (elements) and B(p, c) the pair in word
 // B[p·b_rs + c]. Products are exact in float and summed in float; vdpbf16ps treats denormal inputs
-// as zero and flushes denormal results. C is overwritten unless accumulate (then C += scale · …).
-// col_max (optional, N entries): col_max[c] = max(col_max[c], max_r C[r][c]) as in
-// gemm_bcast_col_max.
+// as zero and flushes denormal results. C is overwritten unless accumulate (then C += scale · …,
+// or, with c_row_scale (M entries), C[r] = c_row_scale[r]·C[r] + scale · …: the online softmax's
+// rescale of the accumulator folded into the product's stores). col_max (optional, N entries):
+// col_max[c] = max(col_max[c], max_r C[r][c]) as in gemm_bcast_col_max.
 void gemm_bf16_pairs(int64_t M, int64_t N, int64_t pairs, const uint16_t* A, int64_t a_rs,
                      int64_t a_ps, const uint32_t* B, int64_t b_rs, float* C, int64_t c_rs,
-                     float scale, bool accumulate, float* col_max, LinePrefetcher* prefetch);
+                     float scale, bool accumulate, float* col_max, LinePrefetcher* prefetch,
+                     const float* c_row_scale = nullptr);
 
 // out[p·len + c] = (rows[2p][c], rows[2p+1][c]) as one word for p < ceil(n / 2), c < len, where
 // rows[r] = rows + r·rs and a row past n - 1 is zero: values V interleaved in pairs of keys, the B
