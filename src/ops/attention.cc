@@ -123,10 +123,6 @@ void prefetch_rows_of(const Plan& plan, const QueryBlock& qb, const HeadViews& h
 void forward_keys_rows(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
                        const Scratch& sc, int64_t j_begin, int64_t j_end);
 
-// The online softmax of block qb over its key tiles that start in [j_begin, j_end] (tiles start at
-// jmin + multiples of bk): sc.acc (unnormalised output), sc.m (running max, log2 units) and sc.l
-// (running sum) for every column.
-
 // Qᵀ of block qb into sc.qt: scaled floats, or (native bf16) unscaled pairs.
 void pack_queries(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
                   const Scratch& sc) {
@@ -139,6 +135,10 @@ void pack_queries(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, d
   pack_transposed(query_rows(hv, qb, step, plan.d.HS, sc.qf), qb, plan.bq, plan.d.HS,
                   static_cast<float>(scale * kLog2e), sc.qt);
 }
+
+// The online softmax of block qb over its key tiles that start in [j_begin, j_end] (tiles start at
+// jmin + multiples of bk): sc.acc (unnormalised output), sc.m (running max, log2 units) and sc.l
+// (running sum) for every column.
 
 void forward_keys(const Plan& plan, const QueryBlock& qb, const HeadViews& hv, double scale,
                   const Scratch& sc, int64_t j_begin, int64_t j_end, k::LinePrefetcher* prefetch,
@@ -269,7 +269,7 @@ void probabilities_pass(const Plan& plan, const Operand& q, const Operand& kk, c
       sc.m[i] = i < qb.nq ? static_cast<float>(kLog2e) * lse(qb.b, h, qb.t0 + plan.step * i) : 0.0f;
     for (int64_t j0 = qb.jmin; j0 <= qb.jmax; j0 += plan.bk) {
       const int64_t nk = std::min(plan.bk, qb.jmax + 1 - j0);
-      const KeyTile kt = key_tile(plan, qb, hv, sc, j0, nk);
+      const KeyTile kt = key_tile(plan, qb, hv, sc, j0, nk, nullptr, /*with_values=*/false);
       score_tile(hv, qb, plan, sc.qt, kt, 0, nk, all_columns(plan), sc.St);
       k::probs_tile(sc.St, tile_rows(qb, plan.step, j0, nk),
                     columns(qb, plan.bq, all_columns(plan)), true, hv.slope, sc.m);

@@ -114,7 +114,7 @@ KeyTile backward_key_tile(const Plan& plan, const HeadViews& hv, int64_t rho, in
   return kt;
 }
 
-// The rows [a, a + n) of a key tile's float rows.
+// Row a (a key of the tile, j0 <= a < j0 + nk) of one of a key tile's float rows.
 const float* tile_row(const FloatRows& rows, const KeyTile& kt, int64_t a) {
   return rows.p + (a - kt.j0) * rows.rs;
 }

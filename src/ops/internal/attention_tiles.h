@@ -69,7 +69,7 @@ struct Plan {
   int64_t bq, bk;  // query and key block sizes
   std::vector<QueryBlock> blocks;
   bool score_rows = false;  // the forward's decoding layout (kRowQueries)
-  // The native bf16 forward (attention.cc, use_native_bf16): q·k and P·V as products of bf16
+  // The native bf16 forward (attention.cc, forward_checked): q·k and P·V as products of bf16
   // pairs; q is packed unscaled and pair_scale (scale · log2 e) applied to each score tile.
   bool bf16_pairs = false;
   float pair_scale = 0.0f;
@@ -414,9 +414,11 @@ inline void value_pairs_of_tile(const Plan& plan, const QueryBlock& qb, const He
 
 // The key tile [j0, j0 + nk) of block qb. Float keys and values are read in place; bf16 ones are
 // widened into sc.kf, sc.vf, or, on the native path, keys read in place as pairs and values taken
-// as pairs (from `cache` when given; widened into sc.vf instead if one is not finite).
+// as pairs (from `cache` when given; widened into sc.vf instead if one is not finite). Without
+// with_values (the probabilities pass), only the keys.
 inline KeyTile key_tile(const Plan& plan, const QueryBlock& qb, const HeadViews& hv,
-                        const Scratch& sc, int64_t j0, int64_t nk, ValuePairs* cache = nullptr) {
+                        const Scratch& sc, int64_t j0, int64_t nk, ValuePairs* cache = nullptr,
+                        bool with_values = true) {
   const int64_t step = plan.step, first = qb.s0 + step * j0;
   KeyTile kt;
   kt.j0 = j0;
@@ -424,12 +426,13 @@ inline KeyTile key_tile(const Plan& plan, const QueryBlock& qb, const HeadViews&
   if (plan.bf16_pairs) {
     kt.k16 = hv.k.h + first * hv.k.rs;
     kt.k16_rs = step * hv.k.rs;
+    if (!with_values) return kt;
     value_pairs_of_tile(plan, qb, hv, sc, cache, j0 / 2, (j0 + nk - 1) / 2, kt);
     if (!kt.v_finite) kt.v = float_rows(hv.v, first, nk, step, plan.d.HSV, sc.vf);
     return kt;
   }
   kt.k = float_rows(hv.k, first, nk, step, plan.d.HS, sc.kf);
-  kt.v = float_rows(hv.v, first, nk, step, plan.d.HSV, sc.vf);
+  if (with_values) kt.v = float_rows(hv.v, first, nk, step, plan.d.HSV, sc.vf);
   return kt;
 }
 
