@@ -272,9 +272,9 @@ struct KeyTile {
 // query block), when they fit in kMaxBytes; else made tile by tile in scratch.
 struct ValuePairs {
   static constexpr int64_t kMaxBytes = int64_t{4} << 20;
-  static constexpr int64_t kChunkPairs = 16;  // finiteness is recorded per chunk of pairs
+  static constexpr int64_t kChunkPairs = 16;  // pairs are made, and their finiteness kept, by chunk
   const uint16_t* source = nullptr;           // the class's first value row (identifies it)
-  int64_t built = 0;                          // pairs [0, built) are made
+  int64_t lo = 0, hi = 0;  // pairs [lo, hi) are made (chunk multiples, or hi = all pairs)
   std::vector<uint32_t> words;
   std::vector<uint8_t> chunk_finite;
 };
@@ -392,18 +392,21 @@ inline void value_pairs_of_tile(const Plan& plan, const QueryBlock& qb, const He
     kt.v2_first = p0;
     return;
   }
+  constexpr int64_t C = ValuePairs::kChunkPairs;
   const uint16_t* source = hv.v.h + qb.s0 * hv.v.rs;
   if (cache->source != source || cache->words.size() != static_cast<size_t>(total * hsv)) {
     cache->source = source;
-    cache->built = 0;
+    cache->lo = cache->hi = 0;
     cache->words.resize(static_cast<size_t>(total * hsv));
-    cache->chunk_finite.assign(static_cast<size_t>(ceil_div(total, ValuePairs::kChunkPairs)), 0);
+    cache->chunk_finite.assign(static_cast<size_t>(ceil_div(total, C)), 0);
   }
-  constexpr int64_t C = ValuePairs::kChunkPairs;
-  for (; cache->built <= p1; cache->built += C) {
-    const int64_t last = std::min(cache->built + C, total) - 1;
-    cache->chunk_finite[static_cast<size_t>(cache->built / C)] = make_value_pairs(
-        plan, qb, hv, cache->built, last, cache->words.data() + cache->built * hsv);
+  // The made range grows with the tiles a worker's blocks visit in order; a tile outside it (a run
+  // of tasks starting mid-head) starts it afresh at its own chunk.
+  if (p0 < cache->lo || p0 > cache->hi) cache->lo = cache->hi = p0 / C * C;
+  for (; cache->hi <= p1; cache->hi += C) {
+    const int64_t last = std::min(cache->hi + C, total) - 1;
+    cache->chunk_finite[static_cast<size_t>(cache->hi / C)] =
+        make_value_pairs(plan, qb, hv, cache->hi, last, cache->words.data() + cache->hi * hsv);
   }
   kt.v_finite = true;
   for (int64_t c = p0 / C; c <= p1 / C; ++c)
