@@ -71,6 +71,25 @@ TEST(CliBench, SimdTargetIsCheckedOnEveryBench) {
   }
 }
 
+TEST(CliBench, DtypeRunsFloatAndBf16InOneProcessAndIsCheckedFirst) {
+  const auto bad = run_cli("bench attention --seq 32 --dtype fp16");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--dtype: must be f32, bf16 or both, got 'fp16'"), std::string::npos)
+      << bad.output;
+  EXPECT_EQ(bad.output.find("machine:"), std::string::npos) << "checked before any work\n"
+                                                            << bad.output;
+  const auto r = run_cli("bench attention --seq 48 --heads 2 --repeats 1 --dtype both --json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto rows = nlohmann::json::parse(r.output);
+  ASSERT_EQ(rows.size(), 3u) << r.output;  // fused f32, bf16, reference
+  EXPECT_EQ(rows[0]["dtype"], "f32");
+  EXPECT_EQ(rows[1]["dtype"], "bf16");
+  EXPECT_EQ(rows[1]["kernel"], ops::bf16_dot_products() ? "bf16-native" : "bf16-widen");
+  EXPECT_GT(rows[1]["speedup_vs_f32"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(rows[1]["kv_mib"].get<double>(), rows[0]["kv_mib"].get<double>() / 2);
+  EXPECT_EQ(rows[2]["kernel"], "reference");
+}
+
 TEST(CliAttend, MatchesPyTorchFixturesForwardAndBackward) {
   const std::string tmp = ::testing::TempDir();
   int cases = 0;

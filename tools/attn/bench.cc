@@ -78,6 +78,7 @@ void run_bench(const BenchOptions& o) {
   Context ctx(ContextOptions{.num_threads = checked_threads("bench attention", o.threads)});
   const ops::AttentionMask mask = o.mask.build(o.heads, o.batch);
   if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
+  const std::vector<Variant> variants = variants_of(o.dtype);
   apply_simd_target(o.simd_target);  // the peak below is measured on that target too
   const double peak = bench::measure_peak_gflops(ctx);
   nlohmann::json rows = nlohmann::json::array();
@@ -103,7 +104,7 @@ void run_bench(const BenchOptions& o) {
     if (o.queries > N)
       usage_fail("--queries", "must be at most each --seq length, got ", o.queries, " > ", N);
     double f32_ms[2] = {0.0, 0.0};  // fwd, bwd of the float fused kernel, for the bf16 ratio
-    for (const Variant& variant : variants_of(o.dtype)) {
+    for (const Variant& variant : variants) {
       const bool reference = variant.reference;
       if (reference && N > o.reference_max) continue;
       reset_peak_rss();
