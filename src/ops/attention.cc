@@ -401,9 +401,6 @@ void forward_by_key_splits(const Plan& plan, int64_t splits, const ForwardInputs
 
 namespace {
 
-Operand operand(ConstTensorView x) { return {x, {}}; }
-Operand operand(ConstTensorViewBF16 x) { return {{}, x}; }
-
 bool native_bf16_here() {
   return k::bf16_dot_supported() && std::string(k::simd_target_name()).rfind("AVX3", 0) == 0;
 }

@@ -376,9 +376,6 @@ void query_pass(const BackwardInputs& in, TensorView dq, TensorView dbias, const
 
 namespace {
 
-Operand operand(ConstTensorView x) { return {x, {}}; }
-Operand operand(ConstTensorViewBF16 x) { return {{}, x}; }
-
 // The backward on checked arguments; bf16 q, k, v are widened to float tile by tile.
 template <typename TQ, typename TKV>
 void backward_any(BasicView<const TQ> q, BasicView<const TKV> kk, BasicView<const TKV> v,

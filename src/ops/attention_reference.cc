@@ -246,10 +246,6 @@ BasicAttentionGrads<double> attention_grad(ConstTensorViewD q, ConstTensorViewD 
 }
 
 namespace {
-// bf16 (or float) inputs widened exactly to double.
-TensorD to_double(ConstTensorViewBF16 x) { return TensorD::copy_of(x); }
-TensorD to_double(ConstTensorView x) { return TensorD::copy_of(x); }
-
 // The bf16 forms: checked with their own types (so the messages name them), then the double
 // reference on the widened inputs, results rounded to float.
 template <typename TQ, typename TKV>
@@ -259,7 +255,7 @@ BasicAttentionResult<float> attention_widened(BasicView<const TQ> q, BasicView<c
                                               const Context& ctx) {
   internal::check_attention_inputs("attention", q, k, v, options.mask, bias,
                                    options.scale ? *options.scale : 0.0);
-  const TensorD qd = to_double(q), kd = to_double(k), vd = to_double(v);
+  const TensorD qd = TensorD::copy_of(q), kd = TensorD::copy_of(k), vd = TensorD::copy_of(v);
   const TensorD bd = bias.defined() ? TensorD::copy_of(bias) : TensorD();
   const auto r = attention(qd.view(), kd.view(), vd.view(), options, bd.view(), ctx);
   BasicAttentionResult<float> f;
@@ -277,7 +273,7 @@ BasicAttentionGrads<float> attention_grad_widened(BasicView<const TQ> q, BasicVi
                                                   ConstTensorView bias, const Context& ctx) {
   internal::check_attention_inputs("attention_grad", q, k, v, options.mask, bias,
                                    options.scale ? *options.scale : 0.0);
-  const TensorD qd = to_double(q), kd = to_double(k), vd = to_double(v);
+  const TensorD qd = TensorD::copy_of(q), kd = TensorD::copy_of(k), vd = TensorD::copy_of(v);
   const TensorD od = TensorD::copy_of(out), ld = TensorD::copy_of(lse), gd = TensorD::copy_of(dout);
   const TensorD bd = bias.defined() ? TensorD::copy_of(bias) : TensorD();
   const auto r = attention_grad(qd.view(), kd.view(), vd.view(), od.view(), ld.view(), gd.view(),

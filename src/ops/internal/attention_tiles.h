@@ -176,6 +176,8 @@ struct Operand {
   bool is_bf16() const { return h.defined(); }
   int64_t stride(int i) const { return is_bf16() ? h.stride(i) : f.stride(i); }
 };
+inline Operand operand(ConstTensorView x) { return {x, {}}; }
+inline Operand operand(ConstTensorViewBF16 x) { return {{}, x}; }
 
 // The rows of q, k or v of one (batch, head): row r at f + r·rs (float) or h + r·rs (bf16).
 struct Rows {
