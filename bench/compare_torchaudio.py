@@ -13,6 +13,13 @@ repeat (so a busy moment of a shared machine hits both); each figure is the medi
 difference between the two feature matrices is printed too. Skipped with a message (exit 0) when
 torchaudio or the clips are not installed.
 
+Page faults: torch's CPU allocator takes its temporaries (a few MB a call) from glibc's malloc, which
+gives them back to the kernel between calls, so every call faults its pages in again (the minor
+page faults per call are printed). Where faults are dear (a VM: 4-6 µs each on the 2026-12-06
+machine), that is most of torchaudio's time; to time torchaudio without it, run with
+GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295
+(glibc then keeps freed memory in the process; attn makes no faults either way).
+
 --attn-alone-targets also times attn by itself on one thread on each SIMD target named (all Highway
 kernels follow attn.set_simd_target; FFTW keeps its own codelets): rounds of 200 calls with nothing
 between them, the best call of each round, the median over 5 rounds.
@@ -20,6 +27,7 @@ between them, the best call of each round, the median over 5 rounds.
 import argparse
 import glob
 import json
+import resource
 import statistics
 import sys
 import time
@@ -28,9 +36,12 @@ CLIPS = sorted(glob.glob("/usr/share/pocketsphinx/test/data/librivox/*.wav"))
 
 
 def timed(fn):
+    """(ms, minor page faults, fn())"""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     out = fn()
-    return (time.perf_counter() - start) * 1e3, out
+    ms = (time.perf_counter() - start) * 1e3
+    return ms, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults, out
 
 
 def attn_alone(attn, audio, targets, rounds=5, calls=200):
@@ -82,15 +93,18 @@ def main():
         ours = lambda: attn.audio.fbank(audio, 16000.0, num_mel_bins=80)  # noqa: E731
         theirs = lambda: kaldi.fbank(wave, num_mel_bins=80, sample_frequency=16000.0)  # noqa: E731
         ours(), theirs()  # warm-up
-        a_ms, t_ms = [], []
+        a_ms, t_ms, a_faults, t_faults = [], [], 0, 0
         for _ in range(args.repeats):
-            ms, a = timed(ours)
+            ms, faults, a = timed(ours)
             a_ms.append(ms)
-            ms, t = timed(theirs)
+            a_faults += faults
+            ms, faults, t = timed(theirs)
             t_ms.append(ms)
+            t_faults += faults
         diff = float(np.abs(a - t.numpy()).max())
         rows.append({"threads": threads, "attn_ms": statistics.median(a_ms),
-                     "torchaudio_ms": statistics.median(t_ms), "frames": int(a.shape[0]), "max_abs_diff": diff})
+                     "torchaudio_ms": statistics.median(t_ms), "frames": int(a.shape[0]), "max_abs_diff": diff,
+                     "attn_faults": a_faults / args.repeats, "torchaudio_faults": t_faults / args.repeats})
     alone = attn_alone(attn, audio, [t for t in args.attn_alone_targets.split(",") if t])
     if args.json:
         print(json.dumps({"simd": attn.simd_target(), "seconds": args.seconds, "rows": rows,
@@ -98,10 +112,12 @@ def main():
         return 0
     print(f"fbank of {args.seconds:g} s of LibriVox speech, 80 bins; attn SIMD target {attn.simd_target()}, "
           f"torch {torch.__version__}")
-    print(f"{'threads':>7} {'frames':>7} {'torchaudio ms':>14} {'attn ms':>9} {'speed-up':>9} {'max |diff|':>11}")
+    print(f"{'threads':>7} {'frames':>7} {'torchaudio ms':>14} {'attn ms':>9} {'speed-up':>9} {'max |diff|':>11}"
+          f" {'page faults a call: torchaudio, attn':>37}")
     for r in rows:
         print(f"{r['threads']:>7} {r['frames']:>7} {r['torchaudio_ms']:>14.2f} {r['attn_ms']:>9.2f} "
-              f"{r['torchaudio_ms'] / r['attn_ms']:>8.2f}x {r['max_abs_diff']:>11.2e}")
+              f"{r['torchaudio_ms'] / r['attn_ms']:>8.2f}x {r['max_abs_diff']:>11.2e}"
+              f" {r['torchaudio_faults']:>29.0f}, {r['attn_faults']:.0f}")
     if alone:
         print("attn alone, 1 thread, best call of 200, median of 5 rounds: " +
               ", ".join(f"{t} {ms:.3f} ms" for t, ms in alone.items()))

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <numbers>
+#include <numeric>
 #include <tuple>
 
 #include "attn/audio/features.h"
@@ -63,9 +64,10 @@ FrameGeometry frame_geometry(const char* fn, const FbankOptions& o) {
 }
 
 // Rounded to float (torchaudio's window is a float32 tensor), kept as double for the double frame
-// pass.
-std::vector<double> window_function(WindowType type, int64_t size, double blackman_coeff) {
-  std::vector<double> w(static_cast<size_t>(size));
+// pass; 64-byte aligned, as the frame pass reads it in whole vectors (a load split over two cache
+// lines costs two).
+TensorD window_function(WindowType type, int64_t size, double blackman_coeff) {
+  TensorD w = TensorD::uninitialized(Shape{size});
   const double a = 2.0 * std::numbers::pi / static_cast<double>(size - 1);
   for (int64_t i = 0; i < size; ++i) {
     const double hann = 0.5 - 0.5 * std::cos(a * static_cast<double>(i));
@@ -88,7 +90,7 @@ std::vector<double> window_function(WindowType type, int64_t size, double blackm
             (0.5 - blackman_coeff) * std::cos(2.0 * a * static_cast<double>(i));
         break;
     }
-    w[static_cast<size_t>(i)] = static_cast<double>(static_cast<float>(v));
+    w.data()[i] = static_cast<double>(static_cast<float>(v));
   }
   return w;
 }
@@ -121,7 +123,7 @@ float floored_log_energy(double sum_squares, double energy_floor) {
 // The window and the mel filters of an option set: built once per process and option set (a
 // program uses a few), since building them cost 3.5% of a 10 s fbank.
 struct FrameTables {
-  std::vector<double> window;
+  TensorD window;
   internal::MelFilters filters;
 };
 
@@ -153,7 +155,13 @@ struct FramePlan {
   std::shared_ptr<const FrameTables> tables;
   internal::ComplexFftD fft;  // two frames per transform (internal/fft.h)
   int64_t num_samples;
-  const std::vector<double>& window() const { return tables->window; }
+  // With DC removal on snipped, in-place frames: the waveform's sums over blocks of `block`
+  // samples (a divisor of the shift and the window), so that a frame's mean costs ws / block adds
+  // instead of ws; each sample is summed once per call instead of ws / shift times. Empty (block
+  // 0) otherwise.
+  int64_t block = 0;
+  std::vector<double> block_sums;
+  const double* window() const { return tables->window.data(); }
   const internal::MelFilters& filters() const { return tables->filters; }
 };
 
@@ -176,16 +184,31 @@ const float* frame_samples(const FramePlan& p, ConstTensorView x, int64_t f, flo
   return scratch;
 }
 
+// The mean that DC removal subtracts from frame f (its samples `raw`); 0 without DC removal.
+double dc_offset(const FramePlan& p, int64_t f, const float* raw) {
+  const int64_t ws = p.geometry.window_size;
+  if (!p.options.remove_dc_offset) return 0.0;
+  if (p.block == 0) return internal::frame_mean(raw, ws);
+  const int64_t first = f * p.geometry.window_shift / p.block;
+  double sum = 0.0;
+  for (int64_t b = first; b < first + ws / p.block; ++b)
+    sum += p.block_sums[static_cast<size_t>(b)];
+  return sum / static_cast<double>(ws);
+}
+
 // Per-thread buffers of the frame loop.
 struct BlockScratch {
   explicit BlockScratch(const FrameGeometry& g)
       : fft(static_cast<int>(g.padded_size)),
-        spectra(static_cast<size_t>((g.padded_size / 2 + 1) * internal::MelFilters::kBlock)),
-        power(spectra.size()),
+        spectra(
+            Tensor::uninitialized(Shape{(g.padded_size / 2 + 1) * internal::MelFilters::kBlock})),
+        power(static_cast<size_t>(spectra.numel())),
         samples(2 * static_cast<size_t>(g.window_size)),
         silence(static_cast<size_t>(g.window_size), 0.0f) {}
   internal::ComplexFftBuffersD fft;
-  std::vector<float> spectra;  // bin-major: spectra[k · kBlock + j] for frame j of the block
+  // Bin-major: spectra[k · kBlock + j] for frame j of the block; 64-byte aligned, as the mel
+  // filters read its rows in whole vectors.
+  Tensor spectra;
   std::vector<float> power;    // frame-major: power[j · bins + k]
   std::vector<float> samples;  // two frames' copies, when not read in place
   std::vector<float> silence;  // the partner of an odd block's last frame
@@ -202,10 +225,11 @@ void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, Bl
       frame_samples(p, x, f, s.samples.data()),
       two ? frame_samples(p, x, f + 1, s.samples.data() + ws) : s.silence.data()};
   double* z = s.fft.input();
+  const double mean[2] = {dc_offset(p, f, raw[0]), two ? dc_offset(p, f + 1, raw[1]) : 0.0};
   double sum_squares[2];
   // DC removal, pre-emphasis and the window in one SIMD pass, in double.
-  internal::prepare_pair_rows(raw, ws, o.remove_dc_offset, o.preemphasis_coefficient,
-                              p.window().data(), z, sum_squares);
+  internal::prepare_pair_rows(raw, ws, mean, o.preemphasis_coefficient, p.window(), z,
+                              sum_squares);
   std::fill(z + 2 * ws, z + 2 * p.geometry.padded_size, 0.0);
   for (int i = 0; i < 2; ++i) {
     if (!o.use_energy)
@@ -213,8 +237,8 @@ void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, Bl
     else if (o.raw_energy)
       energy[i] = floored_log_energy(sum_squares[i], o.energy_floor);
     else  // the windowed frame's energy (its zero padding adds nothing)
-      energy[i] = floored_log_energy(
-          sum_of(ws, [z, i](int64_t j) { return z[2 * j + i] * z[2 * j + i]; }), o.energy_floor);
+      energy[i] = floored_log_energy(sum_of(ws, [z, i](int64_t j) { return z[2 * j + i] * z[2 * j + i]; }),
+                                     o.energy_floor);
   }
 }
 
@@ -227,22 +251,28 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
   const FbankOptions& o = p.options;
   const int64_t padded = p.geometry.padded_size, bins = padded / 2 + 1;
   float energy[kBlock] = {};
+  // The block's output rows, for writing: the filters store them 16 bytes at a time across 16
+  // rows, an order the hardware prefetcher does not follow, and a fresh output's lines are
+  // rarely cached (after another library's call, a third of fbank's time went to waiting for them).
+  for (const char *line = reinterpret_cast<const char*>(out + f0 * cols),
+                  *end = reinterpret_cast<const char*>(out + (f0 + n) * cols);
+       line < end; line += 64)
+    __builtin_prefetch(line, 1);
   // Pairs of frames; an odd block's last frame goes with silence (row j + 1 unused).
   for (int j = 0; j < n; j += 2) {
     prepare_pair(p, waveform, f0 + j, j + 1 < n, s, energy + j);
     p.fft.forward(s.fft);
-    internal::power_pair_rows(s.fft.output(), padded, o.use_power, s.power.data() + j * bins,
-                              s.power.data() + (j + 1) * bins);
+    internal::power_pair_rows(s.fft.output(), padded, o.use_power,
+                              s.power.data() + j * bins, s.power.data() + (j + 1) * bins);
   }
   // Bin-major; the lanes of a short last block are zeros (never stored).
   internal::transpose_rows(s.power.data(), bins, n, kBlock, bins, s.spectra.data());
   const bool energy_first = o.use_energy && !o.htk_compat;
   float* mel = out + f0 * cols + (energy_first ? 1 : 0);
-  p.filters().apply_block(s.spectra.data(), n, mel, cols);
-  for (int j = 0; j < n; ++j) {
-    if (o.use_log_fbank) internal::log_floor_row(mel + j * cols, o.num_mel_bins, kEpsilon);
-    if (o.use_energy) out[(f0 + j) * cols + (o.htk_compat ? o.num_mel_bins : 0)] = energy[j];
-  }
+  p.filters().apply_block(s.spectra.data(), n, mel, cols, o.use_log_fbank ? kEpsilon : 0.0f);
+  if (o.use_energy)
+    for (int j = 0; j < n; ++j)
+      out[(f0 + j) * cols + (o.htk_compat ? o.num_mel_bins : 0)] = energy[j];
 }
 
 void subtract_column_means(Tensor& features) {
@@ -257,11 +287,25 @@ void subtract_column_means(Tensor& features) {
           static_cast<float>(mean[static_cast<size_t>(c)] / static_cast<double>(rows));
 }
 
-void check_waveform(const char* fn, ConstTensorView waveform) {
+void check_rank(const char* fn, ConstTensorView waveform) {
   if (!waveform.defined() || waveform.rank() != 1)
     fail<ShapeError>(fn, "waveform must be (N) mono samples, got ",
                      waveform.defined() ? waveform.shape().str() : std::string("none"));
-  internal::check_finite_samples(fn, waveform);
+}
+
+// The block sums of FramePlan when they apply (else nothing), and the waveform's finiteness check
+// (ValueError naming the first NaN or Inf sample): a sum of finite floats in double cannot
+// overflow, so finite sums clear every sample of the blocks without a scan of its own.
+void sum_blocks_and_check(FramePlan& p, ConstTensorView waveform) {
+  const FbankOptions& o = p.options;
+  const int64_t block = std::gcd(p.geometry.window_shift, p.geometry.window_size);
+  if (o.remove_dc_offset && o.snip_edges && o.dither == 0.0 && waveform.stride(0) == 1 &&
+      block >= 16) {
+    p.block = block;
+    p.block_sums.resize(static_cast<size_t>(p.num_samples / block));
+    if (internal::block_sums(waveform.data(), p.num_samples, block, p.block_sums.data())) return;
+  }
+  internal::check_finite_samples(kFn, waveform);
 }
 
 }  // namespace
@@ -293,12 +337,13 @@ Tensor kaldi_mel_banks(const FbankOptions& options) {
 }
 
 Tensor fbank(ConstTensorView waveform, const FbankOptions& options, const Context& ctx) {
-  check_waveform(kFn, waveform);
+  check_rank(kFn, waveform);
   const FrameGeometry g = frame_geometry(kFn, options);
   const int64_t n = waveform.dim(0), frames = fbank_num_frames(n, options);
   const int64_t cols = options.num_mel_bins + (options.use_energy ? 1 : 0);
-  const FramePlan plan{options, g, frame_tables(options, g),
-                       internal::ComplexFftD(static_cast<int>(g.padded_size)), n};
+  FramePlan plan{options, g, frame_tables(options, g),
+                 internal::ComplexFftD(static_cast<int>(g.padded_size)), n, 0, {}};
+  sum_blocks_and_check(plan, waveform);
   Tensor out = Tensor::uninitialized(Shape{frames, cols});
   constexpr int kBlock = internal::MelFilters::kBlock;
   const int64_t blocks = (frames + kBlock - 1) / kBlock;

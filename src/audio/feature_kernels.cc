@@ -19,27 +19,13 @@ namespace attn::audio::internal {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// A row's last, partial vector: only its lanes are touched, on every target (core/simd_helpers.h;
-// an fbank row after its energy column starts off a 16-byte boundary).
+// A row's last, partial vector: only its lanes are touched, on every target (core/simd_helpers.h).
 using attn::internal::simd::HWY_NAMESPACE::load_first_n;
-using attn::internal::simd::HWY_NAMESPACE::store_first_n;
 
-void LogFloorRow(float* x, int64_t n, float floor) {
-  const hn::ScalableTag<float> d;
-  const auto lo = hn::Set(d, floor);
-  const auto NL = static_cast<int64_t>(hn::Lanes(d));
-  int64_t i = 0;
-  for (; i + NL <= n; i += NL) hn::StoreU(hn::Log(d, hn::Max(hn::LoadU(d, x + i), lo)), d, x + i);
-  if (i < n) {  // lanes past n load as 0 and become log(floor): finite, and never stored
-    const auto rest = static_cast<size_t>(n - i);
-    store_first_n(hn::Log(d, hn::Max(load_first_n(d, x + i, rest), lo)), d, x + i, rest);
-  }
-}
-
-// The mean of raw[0, ws) in double, over two chains of vector adds (one chain of dependent adds
-// would cost more than the arithmetic).
+// Σ raw[0, ws) in double, over two chains of vector adds (one chain of dependent adds would cost
+// more than the arithmetic).
 template <class DD>
-HWY_INLINE double frame_mean(DD dd, const float* raw, int64_t ws) {
+HWY_INLINE double sum_of_samples(DD dd, const float* raw, int64_t ws) {
   const hn::Rebind<float, DD> df;  // as many floats as dd has doubles
   const auto NL = static_cast<int64_t>(hn::Lanes(dd));
   auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
@@ -49,19 +35,17 @@ HWY_INLINE double frame_mean(DD dd, const float* raw, int64_t ws) {
     s1 = hn::Add(s1, hn::PromoteTo(dd, hn::LoadU(df, raw + j + NL)));
   }
   for (; j + NL <= ws; j += NL) s0 = hn::Add(s0, hn::PromoteTo(dd, hn::LoadU(df, raw + j)));
-  double mean = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
-  for (; j < ws; ++j) mean += static_cast<double>(raw[j]);
-  return mean / static_cast<double>(ws);
+  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
+  for (; j < ws; ++j) sum += static_cast<double>(raw[j]);
+  return sum;
 }
 
-void PreparePairRows(const float* const* raw, int64_t ws, bool remove_dc, double c,
+void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, double c,
                      const double* window, double* z, double* sum_squares) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
   const auto NL = static_cast<int64_t>(hn::Lanes(dd));
   auto load = [&](const float* p) { return hn::PromoteTo(dd, hn::LoadU(df, p)); };
-  const double mean[2] = {remove_dc ? frame_mean(dd, raw[0], ws) : 0.0,
-                          remove_dc ? frame_mean(dd, raw[1], ws) : 0.0};
   // The first vector's worth of samples one by one (the first has no predecessor: y[-1] = y[0]),
   // so that the vectors store at multiples of 2·NL doubles: z is 64-byte aligned, and a store
   // split over two cache lines cost as much as the rest of the frame's preparation.
@@ -93,6 +77,21 @@ void PreparePairRows(const float* const* raw, int64_t ws, bool remove_dc, double
   for (; j < ws; ++j) scalar_step(j);
   for (int f = 0; f < 2; ++f)
     sum_squares[f] = hn::GetLane(hn::SumOfLanes(dd, energy[f])) + scalar_energy[f];
+}
+
+double FrameMean(const float* raw, int64_t ws) {
+  return sum_of_samples(hn::ScalableTag<double>(), raw, ws) / static_cast<double>(ws);
+}
+
+bool BlockSums(const float* x, int64_t n, int64_t g, double* sums) {
+  const hn::ScalableTag<double> dd;
+  bool finite = true;
+  for (int64_t b = 0; b < n / g; ++b) {
+    sums[b] = sum_of_samples(dd, x + b * g, g);
+    finite &= std::isfinite(sums[b]);
+  }
+  for (int64_t i = n / g * g; i < n; ++i) finite &= std::isfinite(x[i]);
+  return finite;
 }
 
 // |A_k|² and |B_k|² (or their roots) of the two real frames in z = a + i·b, from Z = DFT(z):
@@ -178,9 +177,26 @@ bool AllFinite(const float* x, int64_t n) {
 // takes the same steps in the same order as on its own, so the bits do not depend on the grouping.
 constexpr int kFilterGroup = 4;
 
+// The four sums of a group, sums[g][j] for frame j, to out[j · out_stride + m0 + g], j < n: 4 × 4
+// register transposes, where one scalar store per value was most of the filters' time.
+HWY_INLINE void store_group_rows(const float (*sums)[64], int n, float* out, int64_t out_stride,
+                                 int m0) {
+  int j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::FixedTag<float, 4> d4;
+  for (; j + 4 <= n; j += 4)
+    attn::internal::simd::HWY_NAMESPACE::store_transposed_4x4(
+        hn::Load(d4, sums[0] + j), hn::Load(d4, sums[1] + j), hn::Load(d4, sums[2] + j),
+        hn::Load(d4, sums[3] + j), out + j * out_stride + m0, out_stride);
+#endif
+  for (; j < n; ++j)
+    for (int g = 0; g < kFilterGroup; ++g) out[j * out_stride + m0 + g] = sums[g][j];
+}
+
 template <int G>
 HWY_INLINE void mel_group(const float* weights, const int64_t* first, const int64_t* offset, int m0,
-                          const float* spectra, int lanes, int n, float* out, int64_t out_stride) {
+                          const float* spectra, int lanes, int n, float log_floor, float* out,
+                          int64_t out_stride) {
   const hn::ScalableTag<float> d;
   const auto NL = static_cast<int>(hn::Lanes(d));
   const float* w[G];
@@ -203,20 +219,28 @@ HWY_INLINE void mel_group(const float* weights, const int64_t* first, const int6
     for (int g = 0; g < G; ++g) {
       for (int64_t k = common; k < length[g]; ++k)
         acc[g] = hn::MulAdd(hn::Set(d, w[g][k]), hn::LoadU(d, s[g] + k * lanes + c), acc[g]);
+      // Lanes of frames past n are zeros and become log(floor): finite, and never stored.
+      if (log_floor > 0.0f) acc[g] = hn::Log(d, hn::Max(acc[g], hn::Set(d, log_floor)));
       hn::Store(acc[g], d, sums[g] + c);
     }
   }
-  for (int j = 0; j < n; ++j)
-    for (int g = 0; g < G; ++g) out[j * out_stride + m0 + g] = sums[g][j];
+  if constexpr (G == kFilterGroup) {
+    store_group_rows(sums, n, out, out_stride, m0);
+  } else {
+    for (int j = 0; j < n; ++j)
+      for (int g = 0; g < G; ++g) out[j * out_stride + m0 + g] = sums[g][j];
+  }
 }
 
 void MelBlock(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
-              const float* spectra, int lanes, int n, float* out, int64_t out_stride) {
+              const float* spectra, int lanes, int n, float log_floor, float* out,
+              int64_t out_stride) {
   int m = 0;
   for (; m + kFilterGroup <= num_filters; m += kFilterGroup)
-    mel_group<kFilterGroup>(weights, first, offset, m, spectra, lanes, n, out, out_stride);
+    mel_group<kFilterGroup>(weights, first, offset, m, spectra, lanes, n, log_floor, out,
+                            out_stride);
   for (; m < num_filters; ++m)
-    mel_group<1>(weights, first, offset, m, spectra, lanes, n, out, out_stride);
+    mel_group<1>(weights, first, offset, m, spectra, lanes, n, log_floor, out, out_stride);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -226,16 +250,21 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attn::audio::internal {
 
-HWY_EXPORT(LogFloorRow);
 HWY_EXPORT(MelBlock);
 HWY_EXPORT(AllFinite);
 HWY_EXPORT(PreparePairRows);
 HWY_EXPORT(TransposeRows);
 HWY_EXPORT(PowerPairRows);
+HWY_EXPORT(FrameMean);
+HWY_EXPORT(BlockSums);
 
-void prepare_pair_rows(const float* const* raw, int64_t ws, bool remove_dc, double c,
+void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
                        const double* window, double* z, double* sum_squares) {
-  HWY_DYNAMIC_DISPATCH(PreparePairRows)(raw, ws, remove_dc, c, window, z, sum_squares);
+  HWY_DYNAMIC_DISPATCH(PreparePairRows)(raw, ws, mean, c, window, z, sum_squares);
+}
+double frame_mean(const float* raw, int64_t ws) { return HWY_DYNAMIC_DISPATCH(FrameMean)(raw, ws); }
+bool block_sums(const float* x, int64_t n, int64_t g, double* sums) {
+  return HWY_DYNAMIC_DISPATCH(BlockSums)(x, n, g, sums);
 }
 void power_pair_rows(const double* z, int64_t n, bool power, float* pa, float* pb) {
   HWY_DYNAMIC_DISPATCH(PowerPairRows)(z, n, power, pa, pb);
@@ -248,13 +277,10 @@ void transpose_rows(const float* rows, int64_t row_stride, int64_t n_valid, int6
 bool all_finite(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(AllFinite)(x, n); }
 
 void mel_block(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
-               const float* spectra, int lanes, int n, float* out, int64_t out_stride) {
+               const float* spectra, int lanes, int n, float log_floor, float* out,
+               int64_t out_stride) {
   HWY_DYNAMIC_DISPATCH(MelBlock)
-  (weights, first, offset, num_filters, spectra, lanes, n, out, out_stride);
-}
-
-void log_floor_row(float* x, int64_t n, float floor) {
-  HWY_DYNAMIC_DISPATCH(LogFloorRow)(x, n, floor);
+  (weights, first, offset, num_filters, spectra, lanes, n, log_floor, out, out_stride);
 }
 
 }  // namespace attn::audio::internal

@@ -35,9 +35,10 @@ void MelFilters::apply(const float* spectrum, float* out) const {
   }
 }
 
-void MelFilters::apply_block(const float* spectra, int n, float* out, int64_t out_stride) const {
-  mel_block(weights_.data(), first_.data(), offset_.data(), num_filters(), spectra, kBlock, n, out,
-            out_stride);
+void MelFilters::apply_block(const float* spectra, int n, float* out, int64_t out_stride,
+                             float log_floor) const {
+  mel_block(weights_.data(), first_.data(), offset_.data(), num_filters(), spectra, kBlock, n,
+            log_floor, out, out_stride);
 }
 
 Tensor MelFilters::dense() const {

@@ -202,6 +202,43 @@ TEST(Fbank, MatchesPlainDftAndDenseMelBanks) {
   }
 }
 
+// DC removal takes a frame's mean from sums over blocks of gcd(shift, window) = 80 samples when
+// frames are read in place, and from the frame's own samples otherwise (a strided waveform): both
+// against the plain mean on a waveform far off zero. A NaN or Inf inside a block, or in the tail
+// after the last whole block, is named by its index.
+TEST(Fbank, DcOffsetFromBlockSumsAndFromFrameSamples) {
+  const int64_t n = 400 + 20 * 160 + 37;  // 21 frames; 3637 = 45 blocks of 80 and 37 more
+  Tensor x = noise(n, 31);
+  for (int64_t i = 0; i < n; ++i) x(i) = 0.1f * x(i) + 12000.0f + 0.5f * float(i % 7);
+  Tensor wide = Tensor::zeros(Shape{n, 2});
+  for (int64_t i = 0; i < n; ++i) wide(i, 0) = x(i);
+  FbankOptions o;
+  o.num_mel_bins = 37;
+  const Tensor in_place = fbank(x, o), strided = fbank(wide.view().select(1, 0), o);
+  ASSERT_EQ(in_place.dim(0), 21);
+  for (int64_t f = 0; f < in_place.dim(0); ++f) {
+    const std::vector<double> want = plain_fbank_frame(x, f, o.num_mel_bins);
+    for (int m = 0; m < o.num_mel_bins; ++m) {
+      ASSERT_NEAR(in_place(f, m), want[size_t(m)], 1e-4) << "frame " << f << " bin " << m;
+      ASSERT_NEAR(strided(f, m), want[size_t(m)], 1e-4) << "frame " << f << " bin " << m;
+    }
+  }
+  for (int64_t at : {int64_t{1234}, n - 5}) {
+    for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+      Tensor y = Tensor::copy_of(x.view());
+      y(at) = bad;
+      try {
+        fbank(y, o);
+        ADD_FAILURE() << "no error for sample " << at;
+      } catch (const ValueError& e) {
+        EXPECT_NE(std::string(e.what()).find("non-finite sample at " + std::to_string(at)),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+}
+
 // Every SIMD target on a waveform one float off alignment, with rows (23 bins after the energy
 // column), FFT sizes (257 and 193 bins: the bin-major transpose's partial block of 4) and blocks
 // (50 frames: three of 16 and one of 2) that all end in partial vectors. The targets round

@@ -21,11 +21,13 @@ class MelFilters {
   // out[m] = sum_k filter[m][k] · spectrum[k] for every filter m (overwritten).
   void apply(const float* spectrum, float* out) const;
   // The same for a block of n <= kBlock spectra stored bin-major, spectra[k · kBlock + j] for frame
-  // j: out[j · out_stride + m] (overwritten). The kBlock frames share each weight, so the inner loop
-  // is one SIMD multiply-add across them; the sums run in apply()'s order (with fused
-  // multiply-adds where the CPU has them, so they may differ from apply() in the last bit).
+  // j: out[j · out_stride + m] (overwritten). The kBlock frames share each weight, so the inner
+  // loop is one SIMD multiply-add across them; the sums run in apply()'s order (with fused
+  // multiply-adds where the CPU has them, so they may differ from apply() in the last bit). With
+  // log_floor > 0, each value is log(max(sum, log_floor)) instead.
   static constexpr int kBlock = 16;
-  void apply_block(const float* spectra, int n, float* out, int64_t out_stride) const;
+  void apply_block(const float* spectra, int n, float* out, int64_t out_stride,
+                   float log_floor = 0.0f) const;
   Tensor dense() const;  // (num_filters, num_bins)
 
  private:
