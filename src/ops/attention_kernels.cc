@@ -549,6 +549,23 @@ void ScaleRow(float* x, int64_t n, float a) {
   for (; i < n; ++i) x[i] *= a;
 }
 
+bool RowsFinite(const float* p, int64_t rows, int64_t len, int64_t stride) {
+  const DF d;
+  const hn::RebindToUnsigned<DF> du;
+  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
+  // A float's exponent bits are all ones exactly for Inf and NaN: keep the largest masked value.
+  const auto exponent = hn::Set(du, 0x7f800000u);
+  auto worst = hn::Zero(du);
+  auto add = [&](hn::Vec<DF> v) { worst = hn::Max(worst, hn::And(hn::BitCast(du, v), exponent)); };
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = p + r * stride;
+    int64_t c = 0;
+    for (; c + NL <= len; c += NL) add(hn::LoadU(d, row + c));
+    if (c < len) add(load_first_n(d, row + c, static_cast<size_t>(len - c)));  // the rest as 0
+  }
+  return hn::GetLane(hn::MaxOfLanes(du, worst)) < 0x7f800000u;
+}
+
 void StoreScaledRows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out,
                      int64_t out_rs, bool streaming) {
   const DF d;
@@ -593,6 +610,7 @@ HWY_EXPORT(ScaleRow);
 HWY_EXPORT(WidenBf16Rows);
 HWY_EXPORT(PackPairsTransposed);
 HWY_EXPORT(StoreScaledRows);
+HWY_EXPORT(RowsFinite);
 HWY_EXPORT(TargetName);
 
 void gemm_bcast(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
@@ -626,6 +644,9 @@ void softmax_grad_tile(const float* P, float* dP, int64_t rows, int64_t width, i
 }
 void exp2_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Exp2Row)(x, y, n); }
 void scale_row(float* x, int64_t n, float a) { HWY_DYNAMIC_DISPATCH(ScaleRow)(x, n, a); }
+bool rows_finite(const float* p, int64_t rows, int64_t len, int64_t stride) {
+  return HWY_DYNAMIC_DISPATCH(RowsFinite)(p, rows, len, stride);
+}
 void widen_bf16_rows(const uint16_t* src, int64_t rows, int64_t len, int64_t src_rs, float* dst,
                      int64_t dst_rs) {
   HWY_DYNAMIC_DISPATCH(WidenBf16Rows)(src, rows, len, src_rs, dst, dst_rs);

@@ -154,6 +154,9 @@ void pack_pairs_transposed(const uint16_t* rows, int64_t row_stride, int64_t n_v
 // x[i] *= a over n floats.
 void scale_row(float* x, int64_t n, float a);
 
+// Are the `rows` rows of `len` floats, `stride` apart, all finite (no Inf, no NaN)?
+bool rows_finite(const float* p, int64_t rows, int64_t len, int64_t stride);
+
 // out[i·out_rs + c] = x[i·cols + c] · scale[i] for i < rows, c < cols. streaming: rows that start
 // on a vector boundary and span whole vectors are written with non-temporal stores (no read of the
 // old lines, and the cache keeps the inputs instead), then fenced; the others as usual.

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -267,6 +266,9 @@ struct KeyTile {
   const uint32_t* v2 = nullptr;  // value pairs (native): HSV words per pair
   int64_t v2_first = 0;          // the pair v2 starts with
   bool v_finite = true;          // native: the values of the tile's pairs are all finite
+  // Float rows v: true when all nk rows are known to be finite, so that a masked product over a
+  // part of the tile needs no scan of its own (band-following tiles set it once per tile).
+  bool v_rows_finite = false;
 };
 
 // The native forward's value pairs of one (batch, kv head, class), made once and kept by a worker
@@ -464,17 +466,10 @@ inline bool tile_is_whole(const QueryBlock& qb, int64_t j0, int64_t nk, ColumnRa
 // 0 · NaN = NaN: so a tile with hidden pairs whose operand rows are not all finite takes these
 // plain loops over the visible pairs instead (rare: only such inputs pay for it).
 
-// Are the `rows` rows of `len` floats, `stride` apart, all finite? (Exponent bits all ones means
-// inf or NaN; integer tests vectorise.)
+// Are the `rows` rows of `len` floats, `stride` apart, all finite? (The kernel's SIMD scan: this
+// file is compiled for the baseline target, where the scan took a sixth of a window forward.)
 inline bool rows_finite(const float* p, int64_t rows, int64_t len, int64_t stride) {
-  uint32_t bad = 0;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < len; ++c) {
-      uint32_t bits;
-      std::memcpy(&bits, p + r * stride + c, sizeof bits);
-      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-    }
-  return bad == 0;
+  return k::rows_finite(p, rows, len, stride);
 }
 
 inline bool sees(const QueryBlock& qb, int64_t i, int64_t j) {
