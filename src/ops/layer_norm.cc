@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Layer norm over the last dimension, the fast path beside layer_norm_reference.cc: float storage,
 // double accumulation of each row's mean and variance (a handful of adds per element), rows in
-// parallel.
+// parallel; contiguous rows through SIMD row kernels (ops/internal/layer_norm_kernels.h), strided
+// ones through the plain loops below.
 //
 // Work split: rows go in fixed chunks of about kChunkElements elements, so a small tensor is one
 // task (no fork/join for it) and the chunking never depends on the thread count. The backward's
@@ -13,6 +14,7 @@
 
 #include "attn/ops/layer_norm.h"
 #include "core/parallel.h"
+#include "ops/internal/layer_norm_kernels.h"
 #include "ops/internal/norm_checks.h"
 #include "ops/internal/rows.h"
 
@@ -65,9 +67,16 @@ void layer_norm_forward(ConstTensorView x, ConstTensorView weight, ConstTensorVi
   const RowChunks chunks(static_cast<int64_t>(xr.size()), C);
   const Affine a(weight, bias);
   const double work = kElementCost * static_cast<double>(chunks.per_chunk * C);
+  const bool contiguous = xs == 1 && os == 1 && (!a.w || a.ws == 1) && (!a.b || a.bs == 1);
   internal::parallel_for(ctx, chunks.count, work, [&](int64_t chunk, int) {
     for (int64_t r = chunks.begin(chunk); r < chunks.end(chunk); ++r) {
       const float* xp = x.data() + xr[static_cast<size_t>(r)];
+      if (contiguous) {
+        internal::kernels::layer_norm_row(
+            xp, C, eps, a.w, a.b, out.data() + orow[static_cast<size_t>(r)],
+            mean.data() + mr[static_cast<size_t>(r)], rstd.data() + rr[static_cast<size_t>(r)]);
+        continue;
+      }
       double sum = 0.0;
       for (int64_t c = 0; c < C; ++c) sum += static_cast<double>(xp[c * xs]);
       const double m = sum / static_cast<double>(C);
@@ -107,14 +116,22 @@ void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorV
   std::vector<double> partial(params ? static_cast<size_t>(chunks.count * 2 * C) : 0, 0.0);
   const Affine a(weight, ConstTensorView());
   const double work = 2 * kElementCost * static_cast<double>(chunks.per_chunk * C);
+  const int64_t ds = dx.defined() ? dx.stride(-1) : 1;
+  const bool contiguous = xs == 1 && gs == 1 && ds == 1 && (!a.w || a.ws == 1);
   internal::parallel_for(ctx, chunks.count, work, [&](int64_t chunk, int) {
-    std::vector<float> xhat(static_cast<size_t>(C)), g(static_cast<size_t>(C));
+    std::vector<float> xhat(contiguous ? 0 : static_cast<size_t>(C)),
+        g(contiguous ? 0 : static_cast<size_t>(C));
     double* pw = params ? partial.data() + chunk * 2 * C : nullptr;
     for (int64_t r = chunks.begin(chunk); r < chunks.end(chunk); ++r) {
       const auto ur = static_cast<size_t>(r);
       const float m = mean.data()[mr[ur]], s = rstd.data()[rr[ur]];
       const float* xp = x.data() + xr[ur];
       const float* gp = dout.data() + gr[ur];
+      if (contiguous) {
+        internal::kernels::layer_norm_backward_row(
+            xp, gp, C, m, s, a.w, dx.defined() ? dx.data() + dxr[ur] : nullptr, pw);
+        continue;
+      }
       double g_sum = 0.0, gx_sum = 0.0;
       for (int64_t c = 0; c < C; ++c) {
         const auto uc = static_cast<size_t>(c);
@@ -132,7 +149,6 @@ void layer_norm_backward(ConstTensorView x, ConstTensorView weight, ConstTensorV
       const float g_mean = static_cast<float>(g_sum / static_cast<double>(C));
       const float gx_mean = static_cast<float>(gx_sum / static_cast<double>(C));
       float* dp = dx.data() + dxr[ur];
-      const int64_t ds = dx.stride(-1);
       for (int64_t c = 0; c < C; ++c) {
         const auto uc = static_cast<size_t>(c);
         dp[c * ds] += s * (g[uc] - g_mean - xhat[uc] * gx_mean);

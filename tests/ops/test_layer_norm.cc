@@ -59,6 +59,17 @@ TEST(LayerNorm, FastMatchesReference) {
   check_forward(layer_norm_spec(), layer_norm_cases(false));
   check_backward(layer_norm_spec(), layer_norm_cases(false));
 }
+// The contiguous rows go through SIMD row kernels: each runnable target (vector widths 4 to 16
+// floats, so every shape above ends some rows in a partial vector on some target).
+TEST(LayerNorm, FastMatchesReferenceOnEverySimdTarget) {
+  for (const std::string& target : ops::available_simd_targets()) {
+    SCOPED_TRACE(target);
+    ops::set_simd_target(target);
+    check_forward(layer_norm_spec(), layer_norm_cases(false));
+    check_backward(layer_norm_spec(), layer_norm_cases(false));
+  }
+  ops::set_simd_target("");
+}
 TEST(LayerNorm, ReferenceBackwardMatchesFiniteDifferences) {
   check_gradients(layer_norm_spec(), layer_norm_cases(true), 1e-8, 1e-7);
 }
