@@ -19,26 +19,7 @@ namespace attn::audio::internal {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// A row's last, partial vector: only its lanes are touched, on every target (core/simd_helpers.h).
-using attn::internal::simd::HWY_NAMESPACE::load_first_n;
-
-// Σ raw[0, ws) in double, over two chains of vector adds (one chain of dependent adds would cost
-// more than the arithmetic).
-template <class DD>
-HWY_INLINE double sum_of_samples(DD dd, const float* raw, int64_t ws) {
-  const hn::Rebind<float, DD> df;  // as many floats as dd has doubles
-  const auto NL = static_cast<int64_t>(hn::Lanes(dd));
-  auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
-  int64_t j = 0;
-  for (; j + 2 * NL <= ws; j += 2 * NL) {
-    s0 = hn::Add(s0, hn::PromoteTo(dd, hn::LoadU(df, raw + j)));
-    s1 = hn::Add(s1, hn::PromoteTo(dd, hn::LoadU(df, raw + j + NL)));
-  }
-  for (; j + NL <= ws; j += NL) s0 = hn::Add(s0, hn::PromoteTo(dd, hn::LoadU(df, raw + j)));
-  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
-  for (; j < ws; ++j) sum += static_cast<double>(raw[j]);
-  return sum;
-}
+using attn::internal::simd::HWY_NAMESPACE::sum_in_double;
 
 void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, double c,
                      const double* window, double* z, double* sum_squares) {
@@ -80,14 +61,14 @@ void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, do
 }
 
 double FrameMean(const float* raw, int64_t ws) {
-  return sum_of_samples(hn::ScalableTag<double>(), raw, ws) / static_cast<double>(ws);
+  return sum_in_double(hn::ScalableTag<double>(), raw, ws) / static_cast<double>(ws);
 }
 
 bool BlockSums(const float* x, int64_t n, int64_t g, double* sums) {
   const hn::ScalableTag<double> dd;
   bool finite = true;
   for (int64_t b = 0; b < n / g; ++b) {
-    sums[b] = sum_of_samples(dd, x + b * g, g);
+    sums[b] = sum_in_double(dd, x + b * g, g);
     finite &= std::isfinite(sums[b]);
   }
   for (int64_t i = n / g * g; i < n; ++i) finite &= std::isfinite(x[i]);
@@ -156,20 +137,7 @@ void TransposeRows(const float* rows, int64_t row_stride, int64_t n_valid, int64
 }
 
 bool AllFinite(const float* x, int64_t n) {
-  const hn::ScalableTag<float> d;
-  const hn::RebindToUnsigned<decltype(d)> du;
-  const auto NL = static_cast<int64_t>(hn::Lanes(d));
-  // |x| as bits is >= the bits of +inf exactly for Inf and NaN; keep the largest.
-  const auto magnitude = hn::Set(du, 0x7FFFFFFFu);
-  auto worst = hn::Zero(du);
-  int64_t i = 0;
-  for (; i + NL <= n; i += NL)
-    worst = hn::Max(worst, hn::And(hn::BitCast(du, hn::LoadU(d, x + i)), magnitude));
-  if (i < n) {  // lanes past n load as 0, which is finite
-    const auto last = load_first_n(d, x + i, static_cast<size_t>(n - i));
-    worst = hn::Max(worst, hn::And(hn::BitCast(du, last), magnitude));
-  }
-  return hn::GetLane(hn::MaxOfLanes(du, worst)) < 0x7F800000u;
+  return attn::internal::simd::HWY_NAMESPACE::rows_finite(hn::ScalableTag<float>(), x, 1, n, n);
 }
 
 // Filters go four at a time: one filter's multiply-adds form a single dependent chain (its

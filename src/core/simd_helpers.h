@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Small SIMD building blocks the kernel files share (attention, activations, RNN gates, fbank).
+// Small SIMD building blocks the kernel files share (attention, activations, RNN gates, layer norm,
+// fbank).
 //
 // The last, partial vector of a row: load or store only its first n lanes, on every target.
 // Highway 1.0's MaskedLoad and BlendedStore are an aligned full-vector load (and a load, blend and
@@ -58,6 +59,42 @@ HWY_INLINE void store_first_n(hn::Vec<D> v, D d, hn::TFromD<D>* HWY_RESTRICT p, 
     hn::Store(v, d, buf);
     std::memcpy(p, buf, n * sizeof(T));
   }
+}
+
+// Σ p[0, n) in double, over two chains of vector adds (one chain of dependent adds would cost more
+// than the arithmetic). dd: a double tag; the floats are read as many at a time as it has lanes.
+template <class DD>
+HWY_INLINE double sum_in_double(DD dd, const float* HWY_RESTRICT p, int64_t n) {
+  const hn::Rebind<float, DD> df;
+  const auto NL = static_cast<int64_t>(hn::Lanes(dd));
+  auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
+  int64_t j = 0;
+  for (; j + 2 * NL <= n; j += 2 * NL) {
+    s0 = hn::Add(s0, hn::PromoteTo(dd, hn::LoadU(df, p + j)));
+    s1 = hn::Add(s1, hn::PromoteTo(dd, hn::LoadU(df, p + j + NL)));
+  }
+  for (; j + NL <= n; j += NL) s0 = hn::Add(s0, hn::PromoteTo(dd, hn::LoadU(df, p + j)));
+  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
+  for (; j < n; ++j) sum += static_cast<double>(p[j]);
+  return sum;
+}
+
+// Are the `rows` rows of `len` floats, `stride` apart, all finite? A float's bits with the sign
+// masked off are >= those of +inf exactly for Inf and NaN: keep the largest.
+template <class DF>
+HWY_INLINE bool rows_finite(DF d, const float* p, int64_t rows, int64_t len, int64_t stride) {
+  const hn::RebindToUnsigned<DF> du;
+  const auto NL = static_cast<int64_t>(hn::Lanes(d));
+  const auto magnitude = hn::Set(du, 0x7FFFFFFFu);
+  auto worst = hn::Zero(du);
+  auto add = [&](hn::Vec<DF> v) { worst = hn::Max(worst, hn::And(hn::BitCast(du, v), magnitude)); };
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = p + r * stride;
+    int64_t c = 0;
+    for (; c + NL <= len; c += NL) add(hn::LoadU(d, row + c));
+    if (c < len) add(load_first_n(d, row + c, static_cast<size_t>(len - c)));  // the rest as 0
+  }
+  return hn::GetLane(hn::MaxOfLanes(du, worst)) < 0x7F800000u;
 }
 
 #if HWY_TARGET != HWY_SCALAR

@@ -550,20 +550,7 @@ void ScaleRow(float* x, int64_t n, float a) {
 }
 
 bool RowsFinite(const float* p, int64_t rows, int64_t len, int64_t stride) {
-  const DF d;
-  const hn::RebindToUnsigned<DF> du;
-  const int64_t NL = static_cast<int64_t>(hn::Lanes(d));
-  // A float's exponent bits are all ones exactly for Inf and NaN: keep the largest masked value.
-  const auto exponent = hn::Set(du, 0x7f800000u);
-  auto worst = hn::Zero(du);
-  auto add = [&](hn::Vec<DF> v) { worst = hn::Max(worst, hn::And(hn::BitCast(du, v), exponent)); };
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = p + r * stride;
-    int64_t c = 0;
-    for (; c + NL <= len; c += NL) add(hn::LoadU(d, row + c));
-    if (c < len) add(load_first_n(d, row + c, static_cast<size_t>(len - c)));  // the rest as 0
-  }
-  return hn::GetLane(hn::MaxOfLanes(du, worst)) < 0x7f800000u;
+  return simd::HWY_NAMESPACE::rows_finite(DF(), p, rows, len, stride);
 }
 
 void StoreScaledRows(const float* x, int64_t rows, int64_t cols, const float* scale, float* out,

@@ -8,6 +8,7 @@
 // foreach_target re-includes this file once per target; everything below is per target.
 #include <cmath>
 
+#include "core/simd_helpers.h"
 #include "hwy/highway.h"
 #include "ops/internal/layer_norm_kernels.h"
 
@@ -26,17 +27,12 @@ void LayerNormRow(const float* x, int64_t C, double eps, const float* w, const f
   const DH dh;
   const auto NL = static_cast<int64_t>(hn::Lanes(dd));
   auto wide = [&](int64_t c) { return hn::PromoteTo(dd, hn::LoadU(dh, x + c)); };
-  // Two chains each: one chain of dependent adds would cost more than the arithmetic.
-  auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
-  int64_t c = 0;
-  for (; c + 2 * NL <= C; c += 2 * NL) s0 = hn::Add(s0, wide(c)), s1 = hn::Add(s1, wide(c + NL));
-  for (; c + NL <= C; c += NL) s0 = hn::Add(s0, wide(c));
-  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
-  for (; c < C; ++c) sum += static_cast<double>(x[c]);
-  const double m = sum / static_cast<double>(C);
+  const double m = simd::HWY_NAMESPACE::sum_in_double(dd, x, C) / static_cast<double>(C);
   const auto vm = hn::Set(dd, m);
+  // Two chains: one chain of dependent adds would cost more than the arithmetic.
   auto q0 = hn::Zero(dd), q1 = hn::Zero(dd);
-  for (c = 0; c + 2 * NL <= C; c += 2 * NL) {
+  int64_t c = 0;
+  for (; c + 2 * NL <= C; c += 2 * NL) {
     const auto d0 = hn::Sub(wide(c), vm), d1 = hn::Sub(wide(c + NL), vm);
     q0 = hn::MulAdd(d0, d0, q0), q1 = hn::MulAdd(d1, d1, q1);
   }
