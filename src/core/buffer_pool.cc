@@ -25,7 +25,9 @@ namespace attn::internal {
 
 namespace {
 
-constexpr size_t kMinPooledBytes = size_t{64} << 10;
+// Below this, malloc's small bins serve and recycle blocks well (src/core/buffer_pool.h: why not
+// larger).
+constexpr size_t kMinPooledBytes = size_t{4} << 10;
 constexpr size_t kMaxPooledBytes = size_t{512} << 20;
 
 size_t size_class(size_t bytes) {

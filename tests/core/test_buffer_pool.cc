@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// core/buffer_pool.h: large buffers come back for reuse, small ones and those past the cap do not,
-// and a tensor built on a recycled buffer still starts at zero.
+// core/buffer_pool.h: buffers of 4 KiB and more come back for reuse, smaller ones and those past
+// the cap do not, and a tensor built on a recycled buffer still starts at zero.
 #include "core/buffer_pool.h"
 
 #include "testing/testing.h"
@@ -27,10 +27,26 @@ TEST(BufferPool, ReusesLargeBuffersBySizeClass) {
 
 TEST(BufferPool, SmallBuffersAreNotPooled) {
   internal::trim_buffer_pool();
-  void* p = internal::acquire_buffer(4096);
+  void* p = internal::acquire_buffer(4032);
   ASSERT_NE(p, nullptr);
-  internal::release_buffer(p, 4096);
+  internal::release_buffer(p, 4032);
   EXPECT_EQ(internal::pooled_buffer_bytes(), 0u);
+}
+
+// A small model's activations (batch 16 × 12 tokens × 64 floats: 48 KiB) are pooled too: from
+// malloc's heap they went back to the kernel at the end of every step and faulted in again.
+TEST(BufferPool, MidSizedActivationsArePooled) {
+  internal::trim_buffer_pool();
+  for (const size_t bytes : {size_t{4096}, size_t{16} * 12 * 64 * 4}) {
+    void* a = internal::acquire_buffer(bytes);
+    ASSERT_NE(a, nullptr);
+    internal::release_buffer(a, bytes);
+    EXPECT_GE(internal::pooled_buffer_bytes(), bytes) << bytes;
+    void* b = internal::acquire_buffer(bytes);
+    EXPECT_EQ(b, a) << bytes;
+    internal::release_buffer(b, bytes);
+    internal::trim_buffer_pool();
+  }
 }
 
 TEST(BufferPool, HoldsAtMostItsCap) {
