@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "core/parallel.h"
+#include "train/internal/optim_kernels.h"
 
 namespace attn::train {
 
@@ -130,21 +131,11 @@ void AdamW::step(double lr, const Context& ctx) {
   ++steps_;
   const double c1 = 1.0 - std::pow(beta1_, static_cast<double>(steps_));
   const double c2 = 1.0 - std::pow(beta2_, static_cast<double>(steps_));
+  const internal::kernels::AdamWStep s{lr, 1.0 - lr * weight_decay_, beta1_, beta2_, eps_, c1, c2};
   for_each_chunk(chunks_of(module_), ctx, 20.0, [&](const Chunk& c) {
-    auto w = c.p->value.values();
-    const auto g = c.p->grad.values();
-    auto m = m_[c.param].values();
-    auto v = v_[c.param].values();
-    for (size_t k = c.begin; k < c.end; ++k) {
-      double wk = static_cast<double>(w[k]) * (1.0 - lr * weight_decay_);
-      const double gk = static_cast<double>(g[k]);
-      const double mk = beta1_ * static_cast<double>(m[k]) + (1.0 - beta1_) * gk;
-      const double vk = beta2_ * static_cast<double>(v[k]) + (1.0 - beta2_) * gk * gk;
-      m[k] = static_cast<float>(mk);
-      v[k] = static_cast<float>(vk);
-      wk -= lr * (mk / c1) / (std::sqrt(vk / c2) + eps_);
-      w[k] = static_cast<float>(wk);
-    }
+    internal::kernels::adamw_update(c.p->value.data() + c.begin, c.p->grad.data() + c.begin,
+                                    m_[c.param].data() + c.begin, v_[c.param].data() + c.begin,
+                                    c.end - c.begin, s);
   });
 }
 
