@@ -5,6 +5,8 @@
 // AddressSanitizer a pooled buffer is poisoned, so a use after free of a tensor is still reported.
 #include "core/buffer_pool.h"
 
+#include <array>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstdlib>
@@ -36,7 +38,8 @@ size_t size_class(size_t bytes) {
   return (bytes + eighth - 1) / eighth * eighth;
 }
 
-struct Pool {
+// One of the pool's shards: a mutex and free lists by size class.
+struct Shard {
   std::mutex mutex;
   std::unordered_map<size_t, std::vector<void*>> free_by_class;
   size_t bytes = 0;
@@ -51,6 +54,16 @@ struct Pool {
   }
 };
 
+// Each thread takes and returns buffers at a shard of its own (threads past kShards share them):
+// threads that allocate at once (data-parallel replicas) neither wait on one mutex nor hand each
+// other blocks whose lines sit in the other core's cache. The cap is over all shards together.
+constexpr size_t kShards = 8;
+struct Pool {
+  std::array<Shard, kShards> shards;
+  std::atomic<size_t> bytes{0};
+  std::atomic<size_t> next_slot{0};
+};
+
 // Never destroyed: a static Tensor may release its buffer during exit, after any destructor of the
 // pool would have run. What it holds stays reachable, so leak checkers do not report it.
 Pool& pool() {
@@ -58,18 +71,25 @@ Pool& pool() {
   return *p;
 }
 
+Shard& my_shard() {
+  Pool& p = pool();
+  thread_local const size_t slot = p.next_slot.fetch_add(1) % kShards;
+  return p.shards[slot];
+}
+
 }  // namespace
 
 void* acquire_buffer(size_t bytes) {
   const size_t size = size_class(bytes);
   if (size >= kMinPooledBytes) {
-    Pool& p = pool();
-    std::lock_guard<std::mutex> lock(p.mutex);
-    auto it = p.free_by_class.find(size);
-    if (it != p.free_by_class.end() && !it->second.empty()) {
+    Shard& s = my_shard();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    auto it = s.free_by_class.find(size);
+    if (it != s.free_by_class.end() && !it->second.empty()) {
       void* block = it->second.back();
       it->second.pop_back();
-      p.bytes -= size;
+      s.bytes -= size;
+      pool().bytes -= size;
       ATTN_UNPOISON(block, size);
       return block;
     }
@@ -82,27 +102,29 @@ void release_buffer(void* block, size_t bytes) {
   const size_t size = size_class(bytes);
   if (size >= kMinPooledBytes) {
     Pool& p = pool();
-    std::lock_guard<std::mutex> lock(p.mutex);
-    if (p.bytes + size <= kMaxPooledBytes) {
+    // Reserve room under the cap first (shards fill at once), give it back if it is not there.
+    if (p.bytes.fetch_add(size) + size <= kMaxPooledBytes) {
+      Shard& s = my_shard();
+      std::lock_guard<std::mutex> lock(s.mutex);
       ATTN_POISON(block, size);
-      p.free_by_class[size].push_back(block);
-      p.bytes += size;
+      s.free_by_class[size].push_back(block);
+      s.bytes += size;
       return;
     }
+    p.bytes -= size;
   }
   std::free(block);
 }
 
-size_t pooled_buffer_bytes() {
-  Pool& p = pool();
-  std::lock_guard<std::mutex> lock(p.mutex);
-  return p.bytes;
-}
+size_t pooled_buffer_bytes() { return pool().bytes.load(); }
 
 void trim_buffer_pool() {
   Pool& p = pool();
-  std::lock_guard<std::mutex> lock(p.mutex);
-  p.trim();
+  for (Shard& s : p.shards) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    p.bytes -= s.bytes;
+    s.trim();
+  }
 }
 
 }  // namespace attn::internal
