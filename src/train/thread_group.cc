@@ -110,7 +110,8 @@ void group_allreduce(ThreadGroup::Shared& s, int rank, std::span<T> v) {
     if (s.len[i] != s.len[0] || s.elem[i] != s.elem[0]) {
       std::string lens;
       for (size_t j = 0; j < s.len.size(); ++j)
-        lens += (j ? ", " : "") + std::to_string(s.len[j]) + (s.elem[j] == 4 ? " float" : " double");
+        lens +=
+            (j ? ", " : "") + std::to_string(s.len[j]) + (s.elem[j] == 4 ? " float" : " double");
       // Every rank sees the same mismatch: they all throw this, none waits.
       fail<ValueError>(kFn, "the ranks' spans differ: ", lens, " (ranks 0..", s.size - 1, ")");
     }
@@ -141,7 +142,8 @@ void run_data_parallel(int size, const std::function<void(int, const DataParalle
   if (!fn) fail<ValueError>("run_data_parallel", "fn is required");
   ThreadGroup group(size);
   std::vector<std::exception_ptr> errors(static_cast<size_t>(size));
-  std::vector<char> follow_on(static_cast<size_t>(size), 0);  // not vector<bool>: ranks write at once
+  std::vector<char> follow_on(static_cast<size_t>(size),
+                              0);  // not vector<bool>: ranks write at once
   auto run = [&](int rank) {
     const auto r = static_cast<size_t>(rank);
     try {

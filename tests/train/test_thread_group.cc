@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// train::ThreadGroup and run_data_parallel: sums in rank order on every rank, mismatched spans and a
-// failing rank end the group with an error instead of a hang, and fit over two thread ranks takes
+// train::ThreadGroup and run_data_parallel: sums in rank order on every rank, mismatched spans and
+// a failing rank end the group with an error instead of a hang, and fit over two thread ranks takes
 // exactly the steps of one process that computes the same two half-batch shards.
 #include <gtest/gtest.h>
 
@@ -108,8 +108,7 @@ Shard shard(int64_t step, int half) {
   Shard s{testing::random_tensor<float>(Shape{kHalf, kIn}, rng), Tensor(Shape{kHalf, kOut})};
   for (int64_t b = 0; b < kHalf; ++b)
     for (int64_t o = 0; o < kOut; ++o)
-      for (int64_t i = 0; i < kIn; ++i)
-        s.y(b, o) += s.x(b, i) * static_cast<float>(i - o) * 0.25f;
+      for (int64_t i = 0; i < kIn; ++i) s.y(b, o) += s.x(b, i) * static_cast<float>(i - o) * 0.25f;
   return s;
 }
 // Forward and backward of one shard, its gradient scaled by `scale`; returns its loss.
@@ -158,7 +157,8 @@ TEST(ThreadGroup, FitOverTwoThreadRanksEqualsTheShardsInOneProcess) {
     EXPECT_EQ(got[static_cast<size_t>(rank)].losses, want.losses);
     EXPECT_TRUE(testing::bitwise_equal(weights[static_cast<size_t>(rank)], single.weight().value));
   }
-  EXPECT_LT(want.losses.back(), want.losses.front() / 4);  // it learns: the comparison means something
+  EXPECT_LT(want.losses.back(),
+            want.losses.front() / 4);  // it learns: the comparison means something
 }
 
 }  // namespace
