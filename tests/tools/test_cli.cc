@@ -355,6 +355,50 @@ TEST(CliTrain, ValidatesOptionsFirstAndDrawsPlainLinesOffATerminal) {
   }
 }
 
+// --data-parallel: model replicas in threads, each on its share of every step's batch. The same
+// run whatever the threads per replica (bit for bit), the one-process loss curve to rounding, and
+// shards that do not divide the batch refused before any work.
+TEST(CliTrain, DataParallelReplicasInThreads) {
+  const std::string base =
+      "train reverse --steps 6 --eval-every 3 --d-model 16 --heads 2 --ff 16 "
+      "--layers 1 --batch 8 --quiet --out-dir " +
+      ::testing::TempDir() + "/cli_dp";
+  auto losses = [](const std::string& dir) {
+    std::ifstream f(dir + "/metrics.csv");
+    std::string line;
+    std::getline(f, line);  // header: step,lr,loss,...
+    std::vector<double> out;
+    while (std::getline(f, line)) {
+      const size_t a = line.find(','), b = line.find(',', a + 1);
+      out.push_back(std::stod(line.substr(b + 1, line.find(',', b + 1) - b - 1)));
+    }
+    return out;
+  };
+  std::vector<std::vector<double>> runs;
+  for (const std::string extra :
+       {" --data-parallel 2 --threads 1", " --data-parallel 2 --threads 2", " --threads 1"}) {
+    const std::string dir = ::testing::TempDir() + "/cli_dp" + std::to_string(runs.size());
+    const auto r = run_cli(base + std::to_string(runs.size()) + extra);
+    ASSERT_EQ(r.code, 0) << extra << "\n" << r.output;
+    if (extra.find("--data-parallel 2") != std::string::npos) {
+      EXPECT_NE(r.output.find("data-parallel over 2 model replicas in threads"), std::string::npos)
+          << r.output;
+    }
+    runs.push_back(losses(dir));
+    ASSERT_EQ(runs.back().size(), 6u) << extra;
+  }
+  EXPECT_EQ(runs[0], runs[1]);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(runs[0][i], runs[2][i], 1e-5) << "step " << i + 1;
+  for (const auto& [args, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {"--data-parallel 0", "--data-parallel: must be >= 1, got 0"},
+           {"--data-parallel 3", "--batch: must be a multiple of --data-parallel (3), got 8"},
+       }) {
+    const auto r = run_cli(base + "x " + args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("attn: train reverse: " + fragment, 0), 0u) << r.output;
+  }
+}
+
 TEST(CliAttend, ShowPrintsWhatOneQueryComputed) {
   const std::string g = golden_path("attention/window_dilation/");
   const std::string base = "attend --q " + g + "q.npy --k " + g + "k.npy --v " + g +

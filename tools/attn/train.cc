@@ -22,6 +22,7 @@ struct TrainOptions {
   examples::SequenceTaskConfig config;
   std::string out_dir = "build/train";
   int threads = 0;
+  int data_parallel = 1;  // model replicas, one thread group rank each (train::run_data_parallel)
   int64_t checkpoint_every = 0;
   bool quiet = false, resume = false;
   CLI::Option* warmup_opt = nullptr;
@@ -32,6 +33,10 @@ void check_options(TrainOptions& o) {
   auto& c = o.config;
   if (c.steps < 1) usage_fail("--steps", "must be >= 1, got ", c.steps);
   if (c.batch < 1) usage_fail("--batch", "must be >= 1, got ", c.batch);
+  if (o.data_parallel < 1) usage_fail("--data-parallel", "must be >= 1, got ", o.data_parallel);
+  if (c.batch % o.data_parallel != 0)
+    usage_fail("--batch", "must be a multiple of --data-parallel (", o.data_parallel, "), got ",
+               c.batch);
   if (c.seq_len < 1) usage_fail("--seq-len", "must be >= 1, got ", c.seq_len);
   if (c.vocab < 2) usage_fail("--vocab", "must be >= 2, got ", c.vocab);
   if (c.eval_every < 1) usage_fail("--eval-every", "must be >= 1, got ", c.eval_every);
@@ -75,6 +80,40 @@ DataParallelJob start_data_parallel(train::DataParallel& dp) {
 }
 #endif
 
+// The threads each replica's ops use: --threads, or with 0 an equal share of the hardware threads.
+int threads_per_replica(const TrainOptions& o) {
+  const int threads = checked_threads("train", o.threads);
+  if (threads > 0 || o.data_parallel == 1) return threads;
+  return std::max(1, hardware_threads() / o.data_parallel);
+}
+
+// One rank's training: its own context, model (the same seed on every rank, so the same initial
+// weights) and optimiser. Rank 0 announces the run first.
+train::FitResult train_rank(const TrainOptions& o, const examples::SequenceTaskConfig& c,
+                            const train::FitOptions& fit) {
+  const train::DataParallel& dp = fit.data_parallel;
+  Context ctx(ContextOptions{.num_threads = threads_per_replica(o), .seed = c.seed});
+  Rng rng(c.seed);
+  examples::SequenceModel model(c, rng);
+  train::AdamW optimizer(model, 0.9, 0.98, 1e-9, c.weight_decay);
+  if (dp.rank == 0) {
+    std::string parallel =
+        std::to_string(ctx.num_threads()) + (ctx.num_threads() == 1 ? " thread" : " threads");
+    if (o.data_parallel > 1)
+      parallel = "data-parallel over " + std::to_string(dp.size) + " model replicas in threads, " +
+                 parallel + " each";
+    else if (dp.size > 1)
+      parallel += " per rank, data-parallel over " + std::to_string(dp.size) + " ranks";
+    std::cout << "task " << examples::sequence_task_name(c.task) << ": vocab " << c.vocab
+              << ", length " << c.seq_len << ", model d=" << c.d_model << " heads=" << c.nhead
+              << " layers=" << c.num_layers << " (" << model.num_parameters()
+              << " parameters), batch " << c.batch << ", up to " << c.steps << " steps, "
+              << parallel << "\n"
+              << std::flush;
+  }
+  return examples::train_sequence_task(c, model, optimizer, ctx, fit);
+}
+
 void run_train(TrainOptions o, examples::SequenceTask task) {
   check_options(o);
   train::FitOptions fit;
@@ -82,39 +121,40 @@ void run_train(TrainOptions o, examples::SequenceTask task) {
   const DataParallelJob job = start_data_parallel(fit.data_parallel);
 #endif
   const train::DataParallel& dp = fit.data_parallel;
+  if (dp.size > 1 && o.data_parallel > 1)
+    usage_fail("--data-parallel",
+               "replicas in threads are for one process; under mpirun each of the ", dp.size,
+               " ranks is a replica already");
   if (o.config.batch % dp.size != 0)
     usage_fail("--batch", "must be a multiple of the ", dp.size, " data-parallel ranks, got ",
                o.config.batch);
   const bool writer = dp.rank == 0;  // only rank 0 prints and writes files
   examples::SequenceTaskConfig c = o.config;
   c.task = task;
-  Context ctx(ContextOptions{.num_threads = checked_threads("train", o.threads), .seed = c.seed});
   if (!writer) o.quiet = true;
   if (std::filesystem::exists(o.out_dir) && !std::filesystem::is_directory(o.out_dir))
     usage_fail("--out-dir", "'", o.out_dir, "' exists and is not a directory");
   std::error_code ec;
   std::filesystem::create_directories(o.out_dir, ec);
   if (ec) fail<IoError>("--out-dir", "cannot create '", o.out_dir, "': ", ec.message());
-  Rng rng(c.seed);
-  examples::SequenceModel model(c, rng);
-  train::AdamW optimizer(model, 0.9, 0.98, 1e-9, c.weight_decay);
   const std::string name = examples::sequence_task_name(task);
-  if (writer)
-    std::cout << "task " << name << ": vocab " << c.vocab << ", length " << c.seq_len
-              << ", model d=" << c.d_model << " heads=" << c.nhead << " layers=" << c.num_layers
-              << " (" << model.num_parameters() << " parameters), batch " << c.batch << ", up to "
-              << c.steps << " steps, " << ctx.num_threads() << " threads"
-              << (dp.size > 1
-                      ? " per rank, data-parallel over " + std::to_string(dp.size) + " ranks"
-                      : "")
-              << "\n";
   fit.progress = !o.quiet;
   fit.csv_path = o.out_dir + "/metrics.csv";
   fit.checkpoint_path = o.out_dir + "/checkpoint.safetensors";
   fit.checkpoint_every = o.checkpoint_every;
   fit.resume = o.resume;
   fit.checkpoint_metadata = {{"task", name}, {"seed", std::to_string(c.seed)}};
-  const auto result = examples::train_sequence_task(c, model, optimizer, ctx, fit);
+  train::FitResult result;
+  if (o.data_parallel == 1) {
+    result = train_rank(o, c, fit);
+  } else {
+    train::run_data_parallel(o.data_parallel, [&](int rank, const train::DataParallel& member) {
+      train::FitOptions mine = fit;
+      mine.data_parallel = member;
+      train::FitResult r = train_rank(o, c, mine);
+      if (rank == 0) result = std::move(r);
+    });
+  }
   if (!writer) return;
   if (result.first_step > 0) std::cout << "resumed from step " << result.first_step << "\n";
   // Loss per step, and a 25-step moving average on top of it.
@@ -186,7 +226,13 @@ void add_train_command(CLI::App& app) {
         ->capture_default_str();
     sub->add_option("--seed", c.seed, "Seed (same seed and threads: same run, bit for bit)")
         ->capture_default_str();
-    sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
+    sub->add_option("--threads", o->threads,
+                    "Threads (0 = all; with --data-parallel, per replica, 0 = an equal share)")
+        ->capture_default_str();
+    sub->add_option("--data-parallel", o->data_parallel,
+                    "Model replicas trained data-parallel in threads of this process, each on "
+                    "--batch / N sequences of every step (docs/distributed.md)")
+        ->capture_default_str();
     sub->add_option("--out-dir", o->out_dir, "Where metrics.csv, loss.png and the checkpoint go")
         ->capture_default_str();
     sub->add_option("--checkpoint-every", o->checkpoint_every,
