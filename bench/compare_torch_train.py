@@ -10,8 +10,10 @@ zero_grad, forward, backward, clipping, AdamW; no evaluation or checkpoint). PyT
 model (token embedding scaled by 4/sqrt(d) plus the sinusoidal encoding, a pre-norm
 nn.TransformerEncoder with GELU and no dropout and a final LayerNorm, a linear head; cross-entropy,
 clip_grad_norm_(1.0), AdamW(betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)), timed over the same number of
-steps after 10 warm-up steps. The two alternate, round by round, so that a busy moment of a shared
-machine hits both; the table gives the median over rounds and the best round.
+steps after 10 warm-up steps. At N > 1 threads attn runs twice: its ops split over N threads
+(`--threads N`), and N model replicas in threads, one thread each (`--data-parallel N --threads 1`,
+the same run as `mpirun -np N`). The runs alternate, round by round, so that a busy moment of a shared
+machine hits all; the table gives the median over rounds and the best round.
 Skipped with a message (exit 0) when torch is not installed (`scripts/install-deps.sh`).
 """
 import argparse
@@ -27,10 +29,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def attn_steps_per_s(args, threads):
+def attn_steps_per_s(args, threads, replicas=1):
     with tempfile.TemporaryDirectory() as out:
         cmd = [args.attn, "train", "reverse", "--quiet", "--target-accuracy", "0",
                "--steps", str(args.steps), "--eval-every", str(args.steps), "--threads", str(threads),
+               "--data-parallel", str(replicas),
                "--batch", str(args.batch), "--seq-len", str(args.seq_len), "--d-model", str(args.d_model),
                "--heads", str(args.heads), "--layers", str(args.layers), "--ff", str(args.ff),
                "--out-dir", out]
@@ -115,24 +118,34 @@ def main():
         return 0
     threads = [int(t) for t in args.threads.split(",")]
     runs = {(who, t): [] for who in ("attn", "torch") for t in threads}
+    runs.update({("attn-dp", t): [] for t in threads if t > 1})
     for r in range(args.rounds):
         for t in threads:
             runs[("attn", t)].append(attn_steps_per_s(args, t))
+            if t > 1:
+                runs[("attn-dp", t)].append(attn_steps_per_s(args, 1, replicas=t))
             runs[("torch", t)].append(torch_steps_per_s(torch, args, t))
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(
             f"{who} {t}T {runs[(who, t)][-1]:.1f}" for who, t in runs), file=sys.stderr)
     print(f"attn train reverse vs PyTorch {torch.__version__}: B={args.batch} T={args.seq_len} d={args.d_model} "
           f"heads={args.heads} layers={args.layers} ff={args.ff}, {args.steps} steps x {args.rounds} rounds")
-    print(f"{'threads':>8} {'attn steps/s':>14} {'torch steps/s':>14} {'attn/torch':>11}   (median; best round)")
+    print(f"{'threads':>8} {'attn steps/s':>14} {'attn data-par.':>15} {'torch steps/s':>14} {'attn/torch':>11}"
+          "   (median; best round)")
     for t in threads:
-        a, b = runs[("attn", t)], runs[("torch", t)]
-        print(f"{t:>8} {statistics.median(a):>8.1f} ({max(a):5.1f}) {statistics.median(b):>7.1f} ({max(b):5.1f})"
-              f" {statistics.median(a) / statistics.median(b):>10.2f}")
+        a, b, dp = runs[("attn", t)], runs[("torch", t)], runs.get(("attn-dp", t))
+        dp_text = f"{statistics.median(dp):>8.1f} ({max(dp):5.1f})" if dp else f"{'-':>15}"
+        print(f"{t:>8} {statistics.median(a):>8.1f} ({max(a):5.1f}) {dp_text} {statistics.median(b):>7.1f}"
+              f" ({max(b):5.1f}) {statistics.median(a) / statistics.median(b):>10.2f}")
     if len(threads) > 1:
-        a0, a1 = statistics.median(runs[("attn", threads[0])]), statistics.median(runs[("attn", threads[-1])])
+        t0, t1 = threads[0], threads[-1]
+        a0, a1 = statistics.median(runs[("attn", t0)]), statistics.median(runs[("attn", t1)])
         best_torch = max(statistics.median(runs[("torch", t)]) for t in threads)
-        print(f"attn {threads[-1]} threads / {threads[0]}: {a1 / a0:.2f}x;  "
-              f"attn {threads[-1]} threads / PyTorch's best: {a1 / best_torch:.2f}x")
+        print(f"attn {t1} threads / {t0}: {a1 / a0:.2f}x;  "
+              f"attn {t1} threads / PyTorch's best: {a1 / best_torch:.2f}x")
+        if ("attn-dp", t1) in runs:
+            d1 = statistics.median(runs[("attn-dp", t1)])
+            print(f"attn {t1} data-parallel replicas / {t0} thread{'s' if t0 > 1 else ''}: {d1 / a0:.2f}x;  "
+                  f"/ PyTorch's best: {d1 / best_torch:.2f}x")
     return 0
 
 
