@@ -356,8 +356,10 @@ TEST(CliTrain, ValidatesOptionsFirstAndDrawsPlainLinesOffATerminal) {
 }
 
 // --data-parallel: model replicas in threads, each on its share of every step's batch. The same
-// run whatever the threads per replica (bit for bit), the one-process loss curve to rounding, and
-// shards that do not divide the batch refused before any work.
+// run bit for bit with --threads 1 and 2 per replica (on a 2-core machine the second is capped to
+// the hardware's share, with a warning: then it is the same run repeated, whose replicas' timing
+// differs), the one-process loss curve to rounding, and shards that do not divide the batch refused
+// before any work.
 TEST(CliTrain, DataParallelReplicasInThreads) {
   const std::string base =
       "train reverse --steps 6 --eval-every 3 --d-model 16 --heads 2 --ff 16 "

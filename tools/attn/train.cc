@@ -80,19 +80,25 @@ DataParallelJob start_data_parallel(train::DataParallel& dp) {
 }
 #endif
 
-// The threads each replica's ops use: --threads, or with 0 an equal share of the hardware threads.
+// The threads each replica's ops use: --threads, at most an equal share of the hardware threads
+// (0: that share).
 int threads_per_replica(const TrainOptions& o) {
   const int threads = checked_threads("train", o.threads);
-  if (threads > 0 || o.data_parallel == 1) return threads;
-  return std::max(1, hardware_threads() / o.data_parallel);
+  if (o.data_parallel == 1) return threads;
+  const int share = std::max(1, hardware_threads() / o.data_parallel);
+  if (threads > share)
+    std::cerr << "attn: train: warning: --threads " << threads << " for each of " << o.data_parallel
+              << " replicas is more than the " << hardware_threads() << " hardware threads; using "
+              << share << " each\n";
+  return threads == 0 ? share : std::min(threads, share);
 }
 
 // One rank's training: its own context, model (the same seed on every rank, so the same initial
 // weights) and optimiser. Rank 0 announces the run first.
 train::FitResult train_rank(const TrainOptions& o, const examples::SequenceTaskConfig& c,
-                            const train::FitOptions& fit) {
+                            const train::FitOptions& fit, int threads) {
   const train::DataParallel& dp = fit.data_parallel;
-  Context ctx(ContextOptions{.num_threads = threads_per_replica(o), .seed = c.seed});
+  Context ctx(ContextOptions{.num_threads = threads, .seed = c.seed});
   Rng rng(c.seed);
   examples::SequenceModel model(c, rng);
   train::AdamW optimizer(model, 0.9, 0.98, 1e-9, c.weight_decay);
@@ -144,14 +150,15 @@ void run_train(TrainOptions o, examples::SequenceTask task) {
   fit.checkpoint_every = o.checkpoint_every;
   fit.resume = o.resume;
   fit.checkpoint_metadata = {{"task", name}, {"seed", std::to_string(c.seed)}};
+  const int threads = threads_per_replica(o);  // checked (and warned about) once, not per replica
   train::FitResult result;
   if (o.data_parallel == 1) {
-    result = train_rank(o, c, fit);
+    result = train_rank(o, c, fit, threads);
   } else {
     train::run_data_parallel(o.data_parallel, [&](int rank, const train::DataParallel& member) {
       train::FitOptions mine = fit;
       mine.data_parallel = member;
-      train::FitResult r = train_rank(o, c, mine);
+      train::FitResult r = train_rank(o, c, mine, threads);
       if (rank == 0) result = std::move(r);
     });
   }
