@@ -6,8 +6,9 @@
 #define HWY_TARGET_INCLUDE "train/optim_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // foreach_target re-includes this file once per target; everything below is per target.
-#include <cmath>
+#include <algorithm>
 
+#include "core/simd_helpers.h"
 #include "hwy/highway.h"
 #include "train/internal/optim_kernels.h"
 
@@ -19,18 +20,11 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DD = hn::ScalableTag<double>;
 using DH = hn::Rebind<float, DD>;
 
-// One element the plain way (the tail): the same operations in the same order as the vectors.
-inline void adamw_element(float& w, float g, float& m, float& v, const AdamWStep& s) {
-  const double gk = static_cast<double>(g);
-  const double mk = s.beta1 * static_cast<double>(m) + (1.0 - s.beta1) * gk;
-  const double vk = s.beta2 * static_cast<double>(v) + (1.0 - s.beta2) * gk * gk;
-  m = static_cast<float>(mk);
-  v = static_cast<float>(vk);
-  const double wk = static_cast<double>(w) * s.decay;
-  w = static_cast<float>(wk - s.lr * (mk / s.c1) / (std::sqrt(vk / s.c2) + s.eps));
-}
-
+// The tail takes the vector path too, on its first lanes (the padding lanes compute on zeros: no
+// division by zero, eps > 0, and they are never stored), so there is one copy of the arithmetic.
 void AdamWUpdate(float* w, const float* g, float* m, float* v, size_t n, const AdamWStep& s) {
+  using simd::HWY_NAMESPACE::load_first_n;
+  using simd::HWY_NAMESPACE::store_first_n;
   const DD dd;
   const DH dh;
   const size_t NL = hn::Lanes(dd);
@@ -38,18 +32,20 @@ void AdamWUpdate(float* w, const float* g, float* m, float* v, size_t n, const A
   const auto b2 = hn::Set(dd, s.beta2), one_b2 = hn::Set(dd, 1.0 - s.beta2);
   const auto lr = hn::Set(dd, s.lr), decay = hn::Set(dd, s.decay), eps = hn::Set(dd, s.eps);
   const auto c1 = hn::Set(dd, s.c1), c2 = hn::Set(dd, s.c2);
-  auto wide = [&](const float* p) { return hn::PromoteTo(dd, hn::LoadU(dh, p)); };
-  size_t k = 0;
-  for (; k + NL <= n; k += NL) {
-    const auto gk = wide(g + k);
-    const auto mk = hn::Add(hn::Mul(b1, wide(m + k)), hn::Mul(one_b1, gk));
-    const auto vk = hn::Add(hn::Mul(b2, wide(v + k)), hn::Mul(hn::Mul(one_b2, gk), gk));
-    hn::StoreU(hn::DemoteTo(dh, mk), dh, m + k);
-    hn::StoreU(hn::DemoteTo(dh, vk), dh, v + k);
+  for (size_t k = 0; k < n; k += NL) {
+    const size_t count = std::min(NL, n - k);
+    auto wide = [&](const float* p) { return hn::PromoteTo(dd, load_first_n(dh, p + k, count)); };
+    auto narrow_to = [&](float* p, hn::Vec<DD> x) {
+      store_first_n(hn::DemoteTo(dh, x), dh, p + k, count);
+    };
+    const auto gk = wide(g);
+    const auto mk = hn::Add(hn::Mul(b1, wide(m)), hn::Mul(one_b1, gk));
+    const auto vk = hn::Add(hn::Mul(b2, wide(v)), hn::Mul(hn::Mul(one_b2, gk), gk));
     const auto step = hn::Div(hn::Mul(lr, hn::Div(mk, c1)), hn::Add(hn::Sqrt(hn::Div(vk, c2)), eps));
-    hn::StoreU(hn::DemoteTo(dh, hn::Sub(hn::Mul(wide(w + k), decay), step)), dh, w + k);
+    narrow_to(w, hn::Sub(hn::Mul(wide(w), decay), step));
+    narrow_to(m, mk);
+    narrow_to(v, vk);
   }
-  for (; k < n; ++k) adamw_element(w[k], g[k], m[k], v[k], s);
 }
 
 }  // namespace HWY_NAMESPACE
