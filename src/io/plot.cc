@@ -240,6 +240,30 @@ void format_tick(char* out, size_t size, double v) {
 // A log axis (its window range in log10 units): grid lines, ticks on both sides and labels at
 // log_axis_ticks, written as plain numbers ("0.05", "1.6", "200"); y labels left of the box, x
 // labels under it.
+// The most characters in a tick label of the log axis over [lo, hi] (log10 units).
+size_t widest_log_tick_label(double lo, double hi) {
+  size_t widest = 0;
+  for (double v : log_axis_ticks(lo, hi)) {
+    char label[32];
+    format_tick(label, sizeof label, v);
+    widest = std::max(widest, std::strlen(label));
+  }
+  return widest;
+}
+
+// A tick label's digit, point or sign in the plots' font, in character heights (plmtex's unit).
+constexpr double kDigitWidth = 0.8;
+
+// The left edge of the viewport (a fraction of the page) that leaves `disp` character heights, and
+// one more for the glyphs beyond plmtex's reference point; 0 when disp is 0.
+double left_margin_for(double disp) {
+  if (disp <= 0.0) return 0.0;
+  PLFLT default_mm = 0, height_mm = 0, x0_mm = 0, x1_mm = 0, y0_mm = 0, y1_mm = 0;
+  plgchr(&default_mm, &height_mm);
+  plgspa(&x0_mm, &x1_mm, &y0_mm, &y1_mm);
+  return x1_mm > x0_mm ? (disp + 1.0) * height_mm / (x1_mm - x0_mm) : 0.0;
+}
+
 enum class Axis { kX, kY };
 void draw_log_axis(Axis axis, double x0, double x1, double y0, double y1) {
   const bool y_axis = axis == Axis::kY;
@@ -312,7 +336,13 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
       fixed_y ? padded(plotted(p.y_min, p.log_y), plotted(p.y_max, p.log_y)) : padded(y_lo, y_hi);
   const auto bytes = render(fn, p.width, p.height, [&] {
     plschr(0.0, 1.1);
-    plvpor(0.11, 0.96, 0.12, 0.91);
+    // A log y axis's labels are plain numbers ("0.0001", "1e-10"): its title goes beyond the
+    // widest, and the box moves right when the labels and title need more than the usual left
+    // margin.
+    const double title_disp =
+        p.log_y ? 0.6 + kDigitWidth * static_cast<double>(widest_log_tick_label(y0, y1)) + 1.4
+                : 0.0;
+    plvpor(std::max(0.11, left_margin_for(title_disp)), 0.96, 0.12, 0.91);
     plwind(x0, x1, y0, y1);
     plcol0(kGrid);
     plbox(p.log_x ? "" : "g", 0.0, 0, p.log_y ? "" : "g", 0.0, 0);
@@ -320,9 +350,8 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
     plbox(p.log_x ? "bc" : "bcnst", 0.0, 0, p.log_y ? "bc" : "bcnstv", 0.0, 0);
     if (p.log_y) draw_log_axis(Axis::kY, x0, x1, y0, y1);
     if (p.log_x) draw_log_axis(Axis::kX, x0, x1, y0, y1);
-    // A log axis's labels are plain numbers, up to 5 characters wide: its title goes further out.
     pllab(p.x_label.c_str(), p.log_y ? "" : p.y_label.c_str(), p.title.c_str());
-    if (p.log_y) plmtex("l", 5.4, 0.5, 0.5, p.y_label.c_str());
+    if (p.log_y) plmtex("l", title_disp, 0.5, 0.5, p.y_label.c_str());
     for (size_t i = 0; i < p.series.size(); ++i)
       draw_series(p.series[i], p.log_x, p.log_y,
                   kFirstSeries + static_cast<int>(i) % kSeriesColours,

@@ -116,6 +116,42 @@ TEST(Plot, LogAxisInsideOneDecadeStillHasTickLabels) {
             100);
 }
 
+// A loss that falls to 1e-10 has tick labels six characters wide ("0.0001", "1e-10"). The y title
+// stands beyond the widest (it was placed for five and ran over "0.0001"), inside the image: left
+// of the box, the columns with ink form a title band and a label band with blank columns between.
+TEST(Plot, LogAxisTitleClearsWideTickLabels) {
+  io::LinePlot p;
+  p.title = "loss", p.x_label = "step", p.y_label = "cross-entropy loss (log scale)";
+  p.log_y = true;
+  std::vector<double> loss;
+  for (int i = 0; i <= 100; ++i) loss.push_back(std::pow(10.0, -i / 10.0));
+  p.series = {{"", loss, {}}};
+  const std::string path = ::testing::TempDir() + "/log_wide_labels.png";
+  io::write_line_plot(path, p);
+  const Decoded d = decode(path);
+  const int y0 = d.height * 15 / 100, y1 = d.height * 85 / 100;
+  // The box's left edge: the first column dark over most of its height (an edge between two
+  // pixel columns is drawn half grey in both: the tolerance takes that in, not the grid's grey).
+  int box_left = -1;
+  for (int x = 0; x < d.width / 2 && box_left < 0; ++x)
+    if (d.count(x, x + 1, y0, y1, kBlack, 150) > (y1 - y0) * 9 / 10) box_left = x;
+  ASSERT_GT(box_left, 0);
+  std::vector<int> bands;  // the first column of each run of inked columns left of the box
+  for (int x = 0, was_ink = 0; x < box_left - 2; ++x) {
+    const int ink = d.count(x, x + 1, y0, y1, kBlack, 90) > 0;
+    if (ink && !was_ink) bands.push_back(x);
+    was_ink = ink;
+  }
+  EXPECT_EQ(d.count(0, 2, 0, d.height, kBlack, 90), 0) << "the title is cut at the image's edge";
+  // The title's band, then the labels' (a label's digits are apart, so it may be several runs).
+  ASSERT_GE(bands.size(), 2u) << "the y title runs into the tick labels";
+  int title_end = bands[0];
+  while (d.count(title_end, title_end + 1, y0, y1, kBlack, 90) > 0) ++title_end;
+  // Apart by half a character (16 pixels high here) at least; the old placement left 3 columns.
+  EXPECT_GE(bands[1] - title_end, 8)
+      << "title ends at column " << title_end << ", the labels start at " << bands[1];
+}
+
 // Log-log axes (times against sequence length): a power law is a straight line, so points at
 // x = 100 and 1000 sit a fixed width apart whatever the range, and the x ticks are labelled with
 // plain numbers under the box.
