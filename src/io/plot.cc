@@ -237,9 +237,6 @@ void format_tick(char* out, size_t size, double v) {
     std::snprintf(out, size, "%.3g", v);
 }
 
-// A log axis (its window range in log10 units): grid lines, ticks on both sides and labels at
-// log_axis_ticks, written as plain numbers ("0.05", "1.6", "200"); y labels left of the box, x
-// labels under it.
 // The most characters in a tick label of the log axis over [lo, hi] (log10 units).
 size_t widest_log_tick_label(double lo, double hi) {
   size_t widest = 0;
@@ -265,6 +262,10 @@ double left_margin_for(double disp) {
 }
 
 enum class Axis { kX, kY };
+
+// A log axis (its window range in log10 units): grid lines, ticks on both sides and labels at
+// log_axis_ticks, written as plain numbers ("0.05", "1.6", "200"); y labels left of the box, x
+// labels under it.
 void draw_log_axis(Axis axis, double x0, double x1, double y0, double y1) {
   const bool y_axis = axis == Axis::kY;
   const double lo = y_axis ? y0 : x0, hi = y_axis ? y1 : x1;
