@@ -171,9 +171,11 @@ HWY_INLINE void column_strip(int64_t M, int64_t K, const float* A, int64_t a_rs,
                      a_ks, B, b_rs, C + r0 * c_rs, c_rs, e);
 }
 
-// Rows per tile for a strip of V vectors: about 24 accumulators on 32-register targets, 12 on
-// 16-register ones.
-constexpr int rows_for(int v) { return (HWY_LANES(float) >= 16 ? 24 : 12) / v; }
+// Rows per tile for a strip of V vectors: 8 for narrow strips (8 independent FMA chains hide the
+// FMA latency on two FMA ports), kRows for the widest. Never more than 8: each row's A address is a
+// general-purpose register, and with 12 or 24 rows GCC ran out of them, reloading offsets from the
+// stack and spilling an accumulator (tile<12, 2> on AVX-512, a window band's edge chunks).
+constexpr int rows_for(int v) { return v >= kVecsWide ? kRows : 8; }
 // The full-width tile is the kRows × kVecsWide one that the remainder dispatch also tops out at.
 static_assert(rows_for(kVecsWide) == kRows);
 
