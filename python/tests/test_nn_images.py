@@ -50,6 +50,12 @@ def test_pools_and_flatten(rng):
              (torch.nn.Flatten(), attn.nn.Flatten())]
     for t, m in pairs:
         np.testing.assert_allclose(m(x), run(t, x), atol=1e-6, err_msg=repr(t))
+    # An empty batch keeps its feature count, as PyTorch's (it was (0, 0)); a rank-1 input has no
+    # dimension 1 to start from, an error in PyTorch (it was reshaped to (B, 1)).
+    assert attn.nn.Flatten()(np.zeros((0, 3, 4), np.float32)).shape == (0, 12)
+    for shape in [(5,), ()]:
+        with pytest.raises(ValueError, match=r"Flatten::forward: x must be \(B, \.\.\.\) with rank >= 2, got \("):
+            attn.nn.Flatten()(np.zeros(shape, np.float32))
 
 
 def test_batch_norm_training_then_eval(rng):

@@ -290,8 +290,13 @@ Tensor BatchNorm::backward(ConstTensorView dout, const Cache& cache, const Conte
 // Flatten
 
 Tensor Flatten::forward(ConstTensorView x, Cache* cache, const Context&) {
-  if (!x.defined() || x.rank() < 1) fail<ShapeError>("Flatten::forward", "x must have rank >= 1");
-  const int64_t B = x.dim(0), rest = B == 0 ? 0 : x.numel() / B;
+  // PyTorch's start_dim = 1 needs a dimension 1: a rank-1 x is an error there, not (B, 1).
+  if (!x.defined() || x.rank() < 2)
+    fail<ShapeError>("Flatten::forward", "x must be (B, ...) with rank >= 2, got ",
+                     x.defined() ? x.shape().str() : "(undefined)");
+  int64_t rest = 1;  // a product of dimensions, not numel / B: B may be 0
+  for (int i = 1; i < x.rank(); ++i) rest *= x.dim(i);
+  const int64_t B = x.dim(0);
   Tensor y = Tensor::uninitialized(Shape{B, rest});
   copy(x, y.view().reshape(x.shape()));
   if (cache) cache->x_shape = x.shape();
@@ -300,7 +305,7 @@ Tensor Flatten::forward(ConstTensorView x, Cache* cache, const Context&) {
 
 Tensor Flatten::backward(ConstTensorView dout, const Cache& cache, const Context&) {
   const char* fn = "Flatten::backward";
-  require_cache(fn, cache.x_shape.rank() >= 1);
+  require_cache(fn, cache.x_shape.rank() >= 2);
   if (!dout.defined() || dout.numel() != cache.x_shape.numel() || dout.rank() != 2)
     fail<ShapeError>(fn, "dout has shape ", dout.defined() ? dout.shape().str() : "(undefined)",
                      " but the forward flattened ", cache.x_shape.str());

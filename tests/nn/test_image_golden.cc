@@ -149,6 +149,12 @@ TEST(ImageLayers, RejectBadInput) {
   ATTN_EXPECT_THROW_MSG(released.forward(Tensor(Shape{1, 16, 5, 6}), nullptr, ctx()), ShapeError,
                         "H and W must be even");
   ATTN_EXPECT_THROW_MSG(parse_sagan_form("big"), ValueError, "paper, released");
+  // Flatten (start_dim 1, as PyTorch's): a rank-1 x has no dimension 1; an empty batch keeps its
+  // feature count.
+  Flatten flatten;
+  ATTN_EXPECT_THROW_MSG(flatten.forward(Tensor(Shape{5}), nullptr, ctx()), ShapeError,
+                        "Flatten::forward", "rank >= 2, got (5,)");
+  EXPECT_EQ(flatten.forward(Tensor(Shape{0, 3, 4}), nullptr, ctx()).shape(), (Shape{0, 12}));
 }
 
 TEST(ImageLayers, BatchNormEvaluationUsesRunningStatistics) {
