@@ -64,10 +64,19 @@ def _f32(x, name):
     a = _np.asarray(x)
     if a.dtype not in (_np.float32, _np.float64):
         raise TypeError(f"attn.nn: {name} must be a float array, got {a.dtype}")
-    a = _np.ascontiguousarray(a, dtype=_np.float32)
+    a = _np.asarray(a, dtype=_np.float32, order="C")  # (ascontiguousarray makes a 0-d array 1-d)
     if _checking(None):
         _check_array_finite("attn.nn", name, a, "attn.set_check_finite(False) accepts it")
     return a
+
+
+def _check_sequence(fn, name, a, width, batch_first):
+    """A sequence input as PyTorch's attention modules take it: (L, B, E), or (B, L, E) with batch_first, or
+    unbatched (L, E), where E = width; checked on the caller's layout, before any transpose."""
+    if a.ndim not in (2, 3) or a.shape[-1] != width:
+        layout = "(B, L, E)" if batch_first else "(L, B, E)"
+        raise ValueError(f"{fn}: {name} must be {layout} or unbatched (L, E) with E = {width}, got shape "
+                         f"{a.shape}")
 
 
 _MASK_KEYS = ("window_left", "window_right", "dilation", "chunk_size", "num_left_chunks", "key_lengths",
@@ -144,6 +153,12 @@ class MultiheadAttention(Module):
             raise ValueError("attn.nn.MultiheadAttention: attention dropout is not supported; call .eval()")
         same = query is key and key is value
         q, k, v = _f32(query, "query"), _f32(key, "key"), _f32(value, "value")
+        fn = "attn.nn.MultiheadAttention.forward"
+        for name, a in (("query", q), ("key", k), ("value", v)):
+            _check_sequence(fn, name, a, self.embed_dim, self.batch_first)
+        if not q.ndim == k.ndim == v.ndim:
+            raise ValueError(f"{fn}: query, key and value must be all batched or all unbatched, got shapes "
+                             f"{q.shape}, {k.shape} and {v.shape}")
         unbatched = q.ndim == 2
         if unbatched:
             q, k, v = q[None], k[None], v[None]
@@ -223,6 +238,8 @@ class TransformerEncoder(Module):
 
 def _encoder_forward(module, src, mask, src_key_padding_mask, kernel_masks):
     x = _f32(src, "src")
+    _check_sequence(f"attn.nn.{type(module).__name__}.forward", "src", x, module.config["d_model"],
+                    module.batch_first)
     unbatched = x.ndim == 2
     if unbatched:
         x = x[None]

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
 """attn.nn modules loaded from a PyTorch module's state_dict give PyTorch's outputs."""
+import re
+
 import numpy as np
 import pytest
 
@@ -98,7 +100,7 @@ def test_transformer_encoder_layer_and_stack(rng, norm_first, activation):
 
 def test_modules_reject_bad_input():
     m = attn.nn.MultiheadAttention(16, 4, batch_first=True).eval()
-    with pytest.raises(ValueError, match="C = 16"):
+    with pytest.raises(ValueError, match=r"query must be \(B, L, E\) .* E = 16, got shape \(2, 3, 8\)"):
         m(np.zeros((2, 3, 8), np.float32), np.zeros((2, 3, 8), np.float32), np.zeros((2, 3, 8), np.float32))
     with pytest.raises(ValueError, match="missing"):
         m.load_state_dict({"in_proj_weight": np.zeros((48, 16), np.float32)})
@@ -106,6 +108,26 @@ def test_modules_reject_bad_input():
         attn.nn.MultiheadAttention(16, 4, add_bias_kv=True)
     with pytest.raises(ValueError, match="dropout"):
         attn.nn.MultiheadAttention(16, 4, dropout=0.1)(np.zeros((3, 16)), np.zeros((3, 16)), np.zeros((3, 16)))
+
+
+@pytest.mark.parametrize("shape", [(), (16,), (1, 2, 3, 16), (2, 5, 15)])
+def test_attention_modules_name_a_bad_input_shape(shape):
+    """Inputs that are neither (L, E) nor 3-D with E = embed_dim: a ValueError with the module, the argument
+    and the caller's shape (a 1-D or 0-D one was an IndexError or numpy's "axes don't match array")."""
+    x = np.zeros(shape, np.float32)
+    shown = re.escape(str(shape))
+    for m, call, what in [
+            (attn.nn.MultiheadAttention(16, 4), lambda m: m(x, x, x), r"MultiheadAttention.forward: query must be \(L, B, E\)"),
+            (attn.nn.MultiheadAttention(16, 4, batch_first=True), lambda m: m(x, x, x),
+             r"MultiheadAttention.forward: query must be \(B, L, E\)"),
+            (attn.nn.TransformerEncoderLayer(16, 4, 32), lambda m: m(x), r"TransformerEncoderLayer.forward: src must be"),
+            (attn.nn.TransformerEncoder(attn.nn.TransformerEncoderLayer(16, 4, 32), 2), lambda m: m(x),
+             r"TransformerEncoder.forward: src must be")]:
+        with pytest.raises(ValueError, match=what + r".* E = 16, got shape " + shown):
+            call(m.eval())
+    mha = attn.nn.MultiheadAttention(16, 4).eval()
+    with pytest.raises(ValueError, match=r"all batched or all unbatched, got shapes \(3, 16\), \(3, 2, 16\)"):
+        mha(np.zeros((3, 16), np.float32), np.zeros((3, 2, 16), np.float32), np.zeros((3, 2, 16), np.float32))
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
