@@ -8,6 +8,8 @@
 Arrays come back as float32 numpy arrays; inputs may be numpy arrays, lists or torch tensors.
 See docs/speech.md.
 """
+import os as _os
+
 import numpy as _np
 
 from . import _attn
@@ -38,7 +40,9 @@ def load(path, sample_rate=None, mono=False):
     """Decode an audio file (WAV, FLAC, OGG, ... through libsndfile) as torchaudio.load does:
     returns (waveform (channels, frames) float32 in [-1, 1], sample_rate). sample_rate resamples
     (libsoxr, high quality); mono mixes the channels down to their mean."""
-    return _attn.audio_load(str(path), int(sample_rate or 0), bool(mono))
+    if not isinstance(path, (str, bytes, _os.PathLike)):
+        raise TypeError(f"attn.audio.load: path must be a str or os.PathLike, got {type(path).__name__}")
+    return _attn.audio_load(_os.fsdecode(path), int(sample_rate or 0), bool(mono))
 
 
 def resample(waveform, orig_freq, new_freq):

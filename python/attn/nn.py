@@ -31,6 +31,9 @@ class Module:
         """state_dict: name -> array (numpy, or anything with .numpy() such as a CPU torch tensor).
 
         check_finite: reject weights holding NaN or Inf, naming the first (default attn.get_check_finite())."""
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"attn.nn.{type(self).__name__}.load_state_dict: state_dict must be a mapping of "
+                            f"names to arrays, got {type(state_dict).__name__}")
         arrays = {k: (v.detach().cpu().numpy() if hasattr(v, "detach") else _np.asarray(v))
                   for k, v in state_dict.items()}
         if _checking(check_finite):

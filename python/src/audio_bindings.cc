@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "attn/audio/audio.h"
@@ -32,52 +33,69 @@ ConstTensorView waveform_view(const py::array_t<float, py::array::c_style>& a, c
   return ConstTensorView(a.data(), Shape{static_cast<int64_t>(a.shape(0))});
 }
 
+// An option's value as T; a value of the wrong type is a TypeError naming the option (pybind11's
+// own cast error is a RuntimeError that names nothing).
+template <typename T>
+T option_as(const py::handle& value, const std::string& key) {
+  try {
+    return value.cast<T>();
+  } catch (const py::cast_error&) {
+    const char* kind = std::is_same_v<T, bool>          ? "a bool"
+                       : std::is_same_v<T, std::string> ? "a str"
+                       : std::is_unsigned_v<T>          ? "a non-negative int"
+                       : std::is_integral_v<T>          ? "an int"
+                                                        : "a number";
+    throw py::type_error("attn.audio.fbank: option " + key + " must be " + kind + ", got " +
+                         std::string(py::str(py::type::handle_of(value).attr("__name__"))));
+  }
+}
+
 audio::FbankOptions fbank_options(const py::dict& d) {
   audio::FbankOptions o;
   for (const auto& [key, value] : d) {
     const std::string k = py::str(key);
     if (k == "sample_frequency")
-      o.sample_frequency = value.cast<double>();
+      o.sample_frequency = option_as<double>(value, k);
     else if (k == "frame_length")
-      o.frame_length = value.cast<double>();
+      o.frame_length = option_as<double>(value, k);
     else if (k == "frame_shift")
-      o.frame_shift = value.cast<double>();
+      o.frame_shift = option_as<double>(value, k);
     else if (k == "num_mel_bins")
-      o.num_mel_bins = value.cast<int>();
+      o.num_mel_bins = option_as<int>(value, k);
     else if (k == "low_freq")
-      o.low_freq = value.cast<double>();
+      o.low_freq = option_as<double>(value, k);
     else if (k == "high_freq")
-      o.high_freq = value.cast<double>();
+      o.high_freq = option_as<double>(value, k);
     else if (k == "preemphasis_coefficient")
-      o.preemphasis_coefficient = value.cast<double>();
+      o.preemphasis_coefficient = option_as<double>(value, k);
     else if (k == "remove_dc_offset")
-      o.remove_dc_offset = value.cast<bool>();
+      o.remove_dc_offset = option_as<bool>(value, k);
     else if (k == "window_type")
-      o.window_type = audio::parse_window_type(value.cast<std::string>());
+      o.window_type = audio::parse_window_type(option_as<std::string>(value, k));
     else if (k == "blackman_coeff")
-      o.blackman_coeff = value.cast<double>();
+      o.blackman_coeff = option_as<double>(value, k);
     else if (k == "round_to_power_of_two")
-      o.round_to_power_of_two = value.cast<bool>();
+      o.round_to_power_of_two = option_as<bool>(value, k);
     else if (k == "snip_edges")
-      o.snip_edges = value.cast<bool>();
+      o.snip_edges = option_as<bool>(value, k);
     else if (k == "dither")
-      o.dither = value.cast<double>();
+      o.dither = option_as<double>(value, k);
     else if (k == "seed")
-      o.seed = value.cast<uint64_t>();
+      o.seed = option_as<uint64_t>(value, k);
     else if (k == "use_energy")
-      o.use_energy = value.cast<bool>();
+      o.use_energy = option_as<bool>(value, k);
     else if (k == "raw_energy")
-      o.raw_energy = value.cast<bool>();
+      o.raw_energy = option_as<bool>(value, k);
     else if (k == "energy_floor")
-      o.energy_floor = value.cast<double>();
+      o.energy_floor = option_as<double>(value, k);
     else if (k == "htk_compat")
-      o.htk_compat = value.cast<bool>();
+      o.htk_compat = option_as<bool>(value, k);
     else if (k == "use_log_fbank")
-      o.use_log_fbank = value.cast<bool>();
+      o.use_log_fbank = option_as<bool>(value, k);
     else if (k == "use_power")
-      o.use_power = value.cast<bool>();
+      o.use_power = option_as<bool>(value, k);
     else if (k == "subtract_mean")
-      o.subtract_mean = value.cast<bool>();
+      o.subtract_mean = option_as<bool>(value, k);
     else
       fail<ValueError>("attn.audio.fbank", "unknown option '", k, "'");
   }

@@ -74,3 +74,16 @@ def test_resample_and_errors():
         attn.audio.fbank(np.full(1000, np.nan, dtype=np.float32))
     with pytest.raises(OSError, match="audio::read"):
         attn.audio.load("/nonexistent.wav")
+    # An option or a path of the wrong type is a TypeError that names it (pybind11's cast error was a
+    # RuntimeError naming nothing; a number as a path was looked up as a file).
+    for options, says in [(dict(frame_length=[25.0]), "option frame_length must be a number, got list"),
+                          (dict(num_mel_bins=2.5), "option num_mel_bins must be an int, got float"),
+                          (dict(snip_edges="yes"), "option snip_edges must be a bool, got str"),
+                          (dict(window_type=3), "option window_type must be a str, got int"),
+                          (dict(seed=-1), "option seed must be a non-negative int, got int")]:
+        with pytest.raises(TypeError, match="attn.audio.fbank: " + says):
+            attn.audio.fbank(x, **options)
+    with pytest.raises(TypeError, match="attn.audio.load: path must be a str or os.PathLike, got int"):
+        attn.audio.load(3)
+    with pytest.raises(TypeError, match="Linear.load_state_dict: state_dict must be a mapping"):
+        attn.nn.Linear(3, 2).load_state_dict([("weight", np.zeros((2, 3), np.float32))])
