@@ -103,7 +103,15 @@ def _bias_4d(attn_mask, dtype, B, NH, T, S):
 _NO_MASK = (False, 0, -1, -1, 1, 0, -1, None, None, None)
 
 
+def _check_mask_scalars(is_causal, dilation, query_offset):
+    """The mask arguments that are one number each (an array there made "dilation == 1" ambiguous)."""
+    for name, v in (("is_causal", is_causal), ("dilation", dilation), ("query_offset", query_offset)):
+        if _np.ndim(v) != 0:
+            raise TypeError(f"attn: {name} must be a scalar, got {type(v).__name__} of shape {tuple(_np.shape(v))}")
+
+
 def _mask_args(NH, is_causal, scale, window, dilation, chunk, key_lengths, query_offset, alibi):
+    _check_mask_scalars(is_causal, dilation, query_offset)
     if (window is None and chunk is None and key_lengths is None and alibi is False and dilation == 1
             and query_offset == 0 and scale is None):
         return (True,) + _NO_MASK[1:] if is_causal else _NO_MASK

@@ -13,7 +13,7 @@ import numpy as _np
 import torch as _torch
 import torch.nn.functional as _F
 
-from . import _NO_MASK, _attn, _checking, _prepare
+from . import _NO_MASK, _attn, _check_mask_scalars, _checking, _prepare
 from . import attention_backward as _attention_backward
 from . import scaled_dot_product_attention as _sdpa
 
@@ -73,6 +73,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """
     if dropout_p:
         raise ValueError("attn.torch.scaled_dot_product_attention: dropout_p is not supported (must be 0)")
+    for name, t in (("query", query), ("key", key), ("value", value), ("attn_mask", attn_mask)):
+        if not isinstance(t, _torch.Tensor) and not (name == "attn_mask" and t is None):
+            raise TypeError(f"attn.torch.scaled_dot_product_attention: {name} must be a torch.Tensor"
+                            f"{' or None' if name == 'attn_mask' else ''}, got {type(t).__name__}")
+    _check_mask_scalars(is_causal, dilation, query_offset)
     grad = _torch.is_grad_enabled() and (query.requires_grad or key.requires_grad or value.requires_grad or
                                          (attn_mask is not None and attn_mask.requires_grad))
     if (not grad and attn_mask is None and window is None and chunk is None and key_lengths is None and

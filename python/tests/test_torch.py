@@ -103,6 +103,14 @@ def test_bad_input():
         at.scaled_dot_product_attention(q.half(), q, q)
     with pytest.raises(ValueError, match="head size"):
         at.scaled_dot_product_attention(q, q[..., :3], q)
+    # Arguments of the wrong kind name themselves (they were an AttributeError on .requires_grad, or
+    # torch's "Boolean value of Tensor ... is ambiguous" from the mask arguments).
+    with pytest.raises(TypeError, match="key must be a torch.Tensor, got ndarray"):
+        at.scaled_dot_product_attention(q, q.numpy(), q)
+    with pytest.raises(TypeError, match="attn_mask must be a torch.Tensor or None, got list"):
+        at.scaled_dot_product_attention(q, q, q, attn_mask=[[True]])
+    with pytest.raises(TypeError, match=r"dilation must be a scalar, got Tensor of shape \(2,\)"):
+        at.scaled_dot_product_attention(q, q, q, dilation=torch.tensor([1, 2]))
 
 
 def test_inference_calls_equal_the_autograd_path():
