@@ -3,6 +3,7 @@
 // kernels.
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "attn/ops/attention.h"
 #include "ops/internal/attention_checks.h"
@@ -114,13 +115,18 @@ void check_attention_mask(const char* fn, const ops::AttentionMask& m, int64_t B
   }
 }
 
+namespace {
+// "2 or 1" for a dimension that broadcasts, "1" where it is 1 anyway (not "1 or 1").
+std::string or_one(int64_t n) { return n == 1 ? "1" : std::to_string(n) + " or 1"; }
+}  // namespace
+
 void check_attention_bias(const char* fn, const Shape& bs, int64_t B, int64_t NH, int64_t T_,
                           int64_t S) {
   if (bs.rank() != 4 || (bs[0] != B && bs[0] != 1) || (bs[1] != NH && bs[1] != 1) || bs[2] != T_ ||
       bs[3] != S)
-    fail<ShapeError>(fn, "bias has shape ", bs.str(), " but (", B, " or 1, ", NH, " or 1, ", T_,
-                     ", ", S, ") is expected for (B, NH, T, S) = (", B, ", ", NH, ", ", T_, ", ", S,
-                     ")");
+    fail<ShapeError>(fn, "bias has shape ", bs.str(), " but (", or_one(B), ", ", or_one(NH), ", ",
+                     T_, ", ", S, ") is expected for (B, NH, T, S) = (", B, ", ", NH, ", ", T_,
+                     ", ", S, ")");
 }
 
 }  // namespace attn::internal

@@ -517,6 +517,12 @@ TEST(AttentionReference, RejectsBadArgumentsWithClearMessages) {
   Tensor bias_bad(Shape{2, 4, 7, 8});
   ATTN_EXPECT_THROW_MSG(fwd(q, k, v, m, out, lse, 0.125, bias_bad), ShapeError, "attention_forward",
                         "bias has shape (2, 4, 7, 8)", "(2 or 1, 4 or 1, 7, 9)");
+  {  // batch 1: the batch dimension reads "1", not "1 or 1"
+    Tensor q1(Shape{1, 4, 7, 64}), k1(Shape{1, 2, 9, 64}), v1(Shape{1, 2, 9, 32});
+    Tensor out1(Shape{1, 4, 7, 32}), lse1(Shape{1, 4, 7}), bias1(Shape{7, 9});
+    ATTN_EXPECT_THROW_MSG(fwd(q1, k1, v1, m, out1, lse1, 0.125, bias1), ShapeError,
+                          "bias has shape (7, 9) but (1, 4 or 1, 7, 9) is expected");
+  }
 
   // Outputs may not alias inputs.
   Tensor shared(Shape{2, 4, 7, 64});
