@@ -46,6 +46,9 @@ TEST(CliPe, ErrorsGoToStderrWithNonZeroExit) {
   r = run_cli("pe --pos notanumber");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.output.rfind("attn: pe: ", 0), 0u) << r.output;
+  r = run_cli("pe --pos -1 --dim 4");  // -1 was taken for "not given"
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("attn: pe: --pos: must be >= 0, got -1"), std::string::npos) << r.output;
   r = run_cli("attend --no-such-option 1");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.output.rfind("attn: attend: ", 0), 0u) << r.output;
@@ -78,6 +81,12 @@ TEST(CliBench, DtypeRunsFloatAndBf16InOneProcessAndIsCheckedFirst) {
       << bad.output;
   EXPECT_EQ(bad.output.find("machine:"), std::string::npos) << "checked before any work\n"
                                                             << bad.output;
+  for (const char* flag : {"--heads", "--head-dim", "--batch"}) {  // were a kernel error, exit 1
+    const auto r = run_cli(std::string("bench attention --seq 32 ") + flag + " 0");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find(std::string(flag) + ": must be >= 1, got 0"), std::string::npos)
+        << r.output;
+  }
   const auto r = run_cli("bench attention --seq 48 --heads 2 --repeats 1 --dtype both --json");
   ASSERT_EQ(r.code, 0) << r.output;
   const auto rows = nlohmann::json::parse(r.output);

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include "attn/attn.h"
 #include "bench_util.h"
@@ -76,6 +77,10 @@ double visible_pairs(const ops::AttentionMask& m, int64_t T, int64_t S) {
 
 void run_bench(const BenchOptions& o) {
   Context ctx(ContextOptions{.num_threads = checked_threads("bench attention", o.threads)});
+  for (const auto& [flag, n] : {std::pair<const char*, int64_t>{"--heads", o.heads},
+                                {"--head-dim", o.head_dim},
+                                {"--batch", o.batch}})
+    if (n < 1) usage_fail(flag, "must be >= 1, got ", n);
   const ops::AttentionMask mask = o.mask.build(o.heads, o.batch);
   if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
   const std::vector<Variant> variants = variants_of(o.dtype);

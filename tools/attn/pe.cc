@@ -13,7 +13,8 @@ namespace attn::cli {
 namespace {
 
 struct PeOptions {
-  int64_t pos = -1;
+  int64_t pos = -1;  // -1: not given
+  bool pos_given = false;
   int64_t dim = 512;
   int64_t positions = 0;
   std::string png;
@@ -33,9 +34,10 @@ std::string python_round4(double x) {
 
 void run_pe(const PeOptions& o) {
   if (o.dim < 1) usage_fail("--dim", "must be >= 1, got ", o.dim);
-  if (o.pos < 0 && o.png.empty())
-    usage_fail("pe", "give --pos P to print, or --positions N --png FILE");
-  if (o.pos >= 0) {
+  if (o.pos_given && o.pos < 0) usage_fail("--pos", "must be >= 0, got ", o.pos);
+  if (!o.pos_given && o.png.empty())
+    usage_fail("--pos/--png", "give --pos P to print, or --positions N --png FILE to plot");
+  if (o.pos_given) {
     TensorD row(Shape{1, o.dim});
     ops::sinusoidal_encoding(row.view(), o.pos, o.base);
     std::string line = "[";
@@ -67,7 +69,8 @@ void add_pe_command(CLI::App& app) {
   auto o = std::make_shared<PeOptions>();
   CLI::App* sub = app.add_subcommand(
       "pe", "Sinusoidal positional encoding: print one position or plot a table");
-  sub->add_option("--pos", o->pos, "Print PE(pos, ·) as a Python-style list rounded to 4 decimals");
+  sub->add_option("--pos", o->pos, "Print PE(pos, ·) as a Python-style list rounded to 4 decimals")
+      ->each([o](const std::string&) { o->pos_given = true; });
   sub->add_option("--dim", o->dim, "Model dimension d (number of values per position)")
       ->capture_default_str();
   sub->add_option("--positions", o->positions, "Number of positions (rows) to plot with --png");
