@@ -81,6 +81,9 @@ TEST(CliBench, DtypeRunsFloatAndBf16InOneProcessAndIsCheckedFirst) {
       << bad.output;
   EXPECT_EQ(bad.output.find("machine:"), std::string::npos) << "checked before any work\n"
                                                             << bad.output;
+  const auto seq = run_cli("bench sequence-models --seq 10 --batch 0");  // was about --d-model
+  EXPECT_EQ(seq.code, 2) << seq.output;
+  EXPECT_NE(seq.output.find("--batch: must be >= 1, got 0"), std::string::npos) << seq.output;
   for (const char* flag : {"--heads", "--head-dim", "--batch"}) {  // were a kernel error, exit 1
     const auto r = run_cli(std::string("bench attention --seq 32 ") + flag + " 0");
     EXPECT_EQ(r.code, 2) << r.output;
@@ -356,6 +359,12 @@ TEST(CliTrain, ValidatesOptionsFirstAndDrawsPlainLinesOffATerminal) {
            {"--target-accuracy 2", "--target-accuracy: must be in (0, 1]"},
            {"--steps 0", "--steps: must be >= 1"},
            {"--threads -2", "--threads: must be >= 0"},
+           // The model's sizes and the checkpoint period: were the library's errors, exit 1.
+           {"--ff 0", "--ff: must be >= 1, got 0"},
+           {"--layers 0", "--layers: must be >= 1, got 0"},
+           {"--heads 3",
+            "--d-model/--heads: need d-model >= 1 divisible by heads >= 1, got 64 and 3"},
+           {"--checkpoint-every -1", "--checkpoint-every: must be >= 0"},
        }) {
     r = run_cli("train reverse " + args + " --out-dir " + dir);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
