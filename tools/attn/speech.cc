@@ -203,6 +203,9 @@ void run_stream(const StreamOptions& o) {
   if (!(o.piece_ms >= 0.0625 && o.piece_ms <= 60000))
     usage_fail("--piece-ms", "must be in [0.0625, 60000], got ", o.piece_ms);
   if (!(o.seconds >= 0)) usage_fail("--seconds", "must be >= 0, got ", o.seconds);
+  if (o.chunk < 1) usage_fail("--chunk", "must be >= 1, got ", o.chunk);
+  if (o.left_chunks < -1)
+    usage_fail("--left-chunks", "must be >= 0, or -1 for all, got ", o.left_chunks);
   SpeechModel m = load_speech_model(o.model);
   const Tensor samples = load_speech_samples(o.wavs);
   const int64_t N = samples.dim(0);
