@@ -64,6 +64,10 @@ TEST(CliSpeech, StreamEqualsOfflineChunkMaskAndReportsItsCost) {
   r = run_cli("speech encode --wav " + wav + " --model " + model + " --chunk 4,2 --left-chunks 1");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--left-chunks"), std::string::npos) << r.output;
+  r = run_cli("speech encode --wav " + wav + " --model " + model + " --chunk 4 --left-chunks -2");
+  EXPECT_EQ(r.code, 2);  // -2 was the "not given" sentinel: ignored
+  EXPECT_NE(r.output.find("--left-chunks: must be >= 0, or -1 for all, got -2"), std::string::npos)
+      << r.output;
   for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
            {"--chunk 0", "--chunk: must be >= 1, got 0"},  // were the encoder's errors, exit 1
            {"--chunk 4 --left-chunks -2", "--left-chunks: must be >= 0, or -1 for all, got -2"}}) {
