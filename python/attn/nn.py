@@ -478,7 +478,7 @@ class SpeechEncoder(Module):
 
     def __init__(self, input_dim=80, d_model=256, nhead=4, dim_feedforward=1024, num_layers=12, dropout=0.1,
                  activation="relu", layer_norm_eps=1e-5, norm_first=True, *, seed=0):
-        self.nhead = int(nhead)
+        self.nhead, self.input_dim = int(nhead), int(input_dim)
         self._impl = _attn.nn.SpeechEncoder(int(input_dim), int(d_model), self.nhead, int(dim_feedforward),
                                             int(num_layers), float(dropout), str(activation),
                                             float(layer_norm_eps), bool(norm_first), int(seed))
@@ -490,7 +490,8 @@ class SpeechEncoder(Module):
         self = cls.__new__(cls)
         self._impl = _attn.nn.SpeechEncoder.from_dir(str(directory))
         import json
-        self.nhead = json.loads(self._impl.config_json).get("nhead", 4)
+        config = json.loads(self._impl.config_json)
+        self.nhead, self.input_dim = config.get("nhead", 4), config["input_dim"]
         return self
 
     def save_pretrained(self, directory):
@@ -504,6 +505,10 @@ class SpeechEncoder(Module):
 
     def forward(self, feats, **kernel_masks):
         x = _f32(feats, "feats")
+        width = self.input_dim
+        if x.ndim not in (2, 3) or x.shape[-1] != width:  # checked on the caller's shape, before x[None]
+            raise ValueError(f"attn.nn.SpeechEncoder.forward: feats must be (T, F) or (B, T, F) with F = "
+                             f"input_dim = {width}, got shape {x.shape}")
         unbatched = x.ndim == 2
         y = self._impl.forward(x[None] if unbatched else x,
                                **_kernel_mask_kwargs(num_heads=self.nhead, **kernel_masks))

@@ -41,8 +41,12 @@ def test_batched_forward_and_errors(rng):
     y = enc(feats, window=(2, 2))
     assert y.shape == (2, 9, 16)
     np.testing.assert_allclose(y[1], enc(feats[1], window=(2, 2)), atol=1e-6)
-    with pytest.raises(Exception, match="Conv2dSubsampling4"):
+    # The caller's shape in the message (an unbatched one was reported with the batch added).
+    with pytest.raises(ValueError, match=r"SpeechEncoder.forward: feats must be .* F = input_dim = 13, "
+                                         r"got shape \(40, 12\)"):
         enc(rng.standard_normal((40, 12)).astype(np.float32))
+    with pytest.raises(ValueError, match=r"got shape \(13,\)"):
+        enc(np.zeros(13, np.float32))
     with pytest.raises(ValueError, match="training"):
         attn.nn.StreamingEncoder(small().train(), 4, 1)
     with pytest.raises(ValueError, match="chunk_size"):
