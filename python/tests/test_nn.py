@@ -117,10 +117,12 @@ def test_attention_modules_name_a_bad_input_shape(shape):
     x = np.zeros(shape, np.float32)
     shown = re.escape(str(shape))
     for m, call, what in [
-            (attn.nn.MultiheadAttention(16, 4), lambda m: m(x, x, x), r"MultiheadAttention.forward: query must be \(L, B, E\)"),
+            (attn.nn.MultiheadAttention(16, 4), lambda m: m(x, x, x),
+             r"MultiheadAttention.forward: query must be \(L, B, E\)"),
             (attn.nn.MultiheadAttention(16, 4, batch_first=True), lambda m: m(x, x, x),
              r"MultiheadAttention.forward: query must be \(B, L, E\)"),
-            (attn.nn.TransformerEncoderLayer(16, 4, 32), lambda m: m(x), r"TransformerEncoderLayer.forward: src must be"),
+            (attn.nn.TransformerEncoderLayer(16, 4, 32), lambda m: m(x),
+             r"TransformerEncoderLayer.forward: src must be"),
             (attn.nn.TransformerEncoder(attn.nn.TransformerEncoderLayer(16, 4, 32), 2), lambda m: m(x),
              r"TransformerEncoder.forward: src must be")]:
         with pytest.raises(ValueError, match=what + r".* E = 16, got shape " + shown):

@@ -6,10 +6,10 @@ path it does not know, or a --flag that the subcommand's --help does not list.
     tests/tools/check_doc_commands.py ATTN_BINARY PROJECT_ROOT
 
 Commands are taken from code lines, indented or fenced (with their continuation lines: after a
-trailing backslash, or indented "[--flag ...]"), and from inline code spans; "copy|reverse|sort" stands for each of the three. Text after
-" #" on a code line is a comment. What a command does is the business of the tests of that
-command; this keeps the commands a reader copies from the docs in step with the options the binary
-takes.
+trailing backslash, or indented "[--flag ...]"), and from inline code spans; "copy|reverse|sort"
+stands for each of the three. Text after " #" on a code line is a comment. What a command does is
+the business of the tests of that command; this keeps the commands a reader copies from the docs in
+step with the options the binary takes.
 """
 import itertools
 import pathlib
