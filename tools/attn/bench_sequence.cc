@@ -156,9 +156,7 @@ void run_sequence_bench(const SequenceBenchOptions& o) {
   for (int64_t t : threads)
     if (t < 1) usage_fail("--threads", "thread counts must be >= 1, got ", t);
   if (o.batch < 1) usage_fail("--batch", "must be >= 1, got ", o.batch);
-  if (o.d_model < 1 || o.heads < 1 || o.d_model % o.heads != 0)
-    usage_fail("--d-model/--heads", "need d-model >= 1 divisible by heads >= 1, got ", o.d_model,
-               " and ", o.heads);
+  check_width_and_heads(o.d_model, o.heads);
   if (o.window < 0) usage_fail("--window", "must be >= 0, got ", o.window);
   if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
   std::vector<std::string> models;

@@ -24,6 +24,13 @@ template <typename... Parts>
   fail<UsageError>(option, parts...);
 }
 
+// --d-model and --heads of a model a subcommand builds: a width the heads divide.
+inline void check_width_and_heads(int64_t d_model, int64_t heads) {
+  if (d_model < 1 || heads < 1 || d_model % heads != 0)
+    usage_fail("--d-model/--heads", "need d-model >= 1 divisible by heads >= 1, got ", d_model,
+               " and ", heads);
+}
+
 // --threads N for a subcommand: 0 means all hardware threads; more than the hardware has is capped
 // to it with a warning on stderr (oversubscribing makes every kernel slower and a measured peak
 // meaningless).

@@ -13,8 +13,8 @@ namespace attn::cli {
 namespace {
 
 struct PeOptions {
-  int64_t pos = -1;  // -1: not given
-  bool pos_given = false;
+  int64_t pos = 0;
+  CLI::Option* pos_opt = nullptr;  // given or not: any value of --pos is a request to print
   int64_t dim = 512;
   int64_t positions = 0;
   std::string png;
@@ -34,10 +34,11 @@ std::string python_round4(double x) {
 
 void run_pe(const PeOptions& o) {
   if (o.dim < 1) usage_fail("--dim", "must be >= 1, got ", o.dim);
-  if (o.pos_given && o.pos < 0) usage_fail("--pos", "must be >= 0, got ", o.pos);
-  if (!o.pos_given && o.png.empty())
+  const bool print = o.pos_opt->count() > 0;
+  if (print && o.pos < 0) usage_fail("--pos", "must be >= 0, got ", o.pos);
+  if (!print && o.png.empty())
     usage_fail("--pos/--png", "give --pos P to print, or --positions N --png FILE to plot");
-  if (o.pos_given) {
+  if (print) {
     TensorD row(Shape{1, o.dim});
     ops::sinusoidal_encoding(row.view(), o.pos, o.base);
     std::string line = "[";
@@ -69,8 +70,8 @@ void add_pe_command(CLI::App& app) {
   auto o = std::make_shared<PeOptions>();
   CLI::App* sub = app.add_subcommand(
       "pe", "Sinusoidal positional encoding: print one position or plot a table");
-  sub->add_option("--pos", o->pos, "Print PE(pos, ·) as a Python-style list rounded to 4 decimals")
-      ->each([o](const std::string&) { o->pos_given = true; });
+  o->pos_opt = sub->add_option("--pos", o->pos,
+                               "Print PE(pos, ·) as a Python-style list rounded to 4 decimals");
   sub->add_option("--dim", o->dim, "Model dimension d (number of values per position)")
       ->capture_default_str();
   sub->add_option("--positions", o->positions, "Number of positions (rows) to plot with --png");

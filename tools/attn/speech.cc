@@ -127,22 +127,28 @@ struct SpeechEncodeOptions {
   std::string model, out;
   MaskFlags mask;
   int64_t left_chunks = -1;
-  bool left_chunks_given = false;  // if not, --chunk SIZE[,LEFT] decides
+  CLI::Option* left_chunks_opt = nullptr;  // not given: --chunk SIZE[,LEFT] decides
   int threads = 0;
   bool quiet = false;
 };
+
+// --left-chunks of attn stream and attn speech encode: the chunks of left context each chunk sees.
+void check_left_chunks(int64_t left_chunks) {
+  if (left_chunks < -1)
+    usage_fail("--left-chunks", "must be >= 0, or -1 for all, got ", left_chunks);
+}
 
 void run_speech_encode(const SpeechEncodeOptions& o) {
   Context ctx(ContextOptions{.num_threads = checked_threads("speech encode", o.threads)});
   SpeechModel m = load_speech_model(o.model);
   ops::AttentionMask mask = o.mask.build(m.encoder->config().layer.nhead);
-  if (o.left_chunks_given) {  // --chunk C --left-chunks L, as attn stream spells it
+  const bool left_chunks_given = o.left_chunks_opt->count() > 0;
+  if (left_chunks_given) {  // --chunk C --left-chunks L, as attn stream spells it
     if (mask.chunk_size == 0) usage_fail("--left-chunks", "needs --chunk");
     if (o.mask.chunk.find(',') != std::string::npos)
       usage_fail("--left-chunks", "give the left chunks once: --chunk ", o.mask.chunk,
                  " already has them");
-    if (o.left_chunks < -1)
-      usage_fail("--left-chunks", "must be >= 0, or -1 for all, got ", o.left_chunks);
+    check_left_chunks(o.left_chunks);
     mask.num_left_chunks = o.left_chunks;
   }
   const Tensor samples = load_speech_samples(o.wavs);
@@ -156,7 +162,7 @@ void run_speech_encode(const SpeechEncodeOptions& o) {
     std::cout << "encoded " << double(samples.dim(0)) / 16000.0 << " s (" << feats.dim(0)
               << " feature frames) into " << frames.dim(0) << " encoder frames, mask"
               << o.mask.describe()
-              << (o.left_chunks_given ? " left-chunks=" + std::to_string(o.left_chunks) : "")
+              << (left_chunks_given ? " left-chunks=" + std::to_string(o.left_chunks) : "")
               << ", in " << ms << " ms" << (o.out.empty() ? "" : " -> " + o.out) << "\n";
 }
 
@@ -206,8 +212,7 @@ void run_stream(const StreamOptions& o) {
     usage_fail("--piece-ms", "must be in [0.0625, 60000], got ", o.piece_ms);
   if (!(o.seconds >= 0)) usage_fail("--seconds", "must be >= 0, got ", o.seconds);
   if (o.chunk < 1) usage_fail("--chunk", "must be >= 1, got ", o.chunk);
-  if (o.left_chunks < -1)
-    usage_fail("--left-chunks", "must be >= 0, or -1 for all, got ", o.left_chunks);
+  check_left_chunks(o.left_chunks);
   SpeechModel m = load_speech_model(o.model);
   const Tensor samples = load_speech_samples(o.wavs);
   const int64_t N = samples.dim(0);
@@ -307,9 +312,9 @@ void add_speech_command(CLI::App& app) {
   enc->add_option("--model", e->model, "Model directory")->required();
   enc->add_option("--out", e->out, "Encoder frames .npy (T', C)");
   add_mask_flags(enc, e->mask, kWindowFlag | kDilationFlag | kChunkFlag | kCausalFlag);
-  enc->add_option("--left-chunks", e->left_chunks,
-                  "With --chunk SIZE: left chunks each chunk sees (-1 = all), as attn stream takes")
-      ->each([e](const std::string&) { e->left_chunks_given = true; });
+  e->left_chunks_opt = enc->add_option(
+      "--left-chunks", e->left_chunks,
+      "With --chunk SIZE: left chunks each chunk sees (-1 = all), as attn stream takes");
   enc->add_option("--threads", e->threads, "Threads (0 = all)")->capture_default_str();
   enc->add_flag("--quiet", e->quiet, "No summary line");
   enc->callback([e] { run_speech_encode(*e); });

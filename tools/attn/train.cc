@@ -40,9 +40,7 @@ void check_options(TrainOptions& o) {
   if (c.seq_len < 1) usage_fail("--seq-len", "must be >= 1, got ", c.seq_len);
   if (c.vocab < 2) usage_fail("--vocab", "must be >= 2, got ", c.vocab);
   if (c.eval_every < 1) usage_fail("--eval-every", "must be >= 1, got ", c.eval_every);
-  if (c.d_model < 1 || c.nhead < 1 || c.d_model % c.nhead != 0)
-    usage_fail("--d-model/--heads", "need d-model >= 1 divisible by heads >= 1, got ", c.d_model,
-               " and ", c.nhead);
+  check_width_and_heads(c.d_model, c.nhead);
   if (c.dim_feedforward < 1) usage_fail("--ff", "must be >= 1, got ", c.dim_feedforward);
   if (c.num_layers < 1) usage_fail("--layers", "must be >= 1, got ", c.num_layers);
   if (o.checkpoint_every < 0)
