@@ -73,10 +73,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """
     if dropout_p:
         raise ValueError("attn.torch.scaled_dot_product_attention: dropout_p is not supported (must be 0)")
-    for name, t in (("query", query), ("key", key), ("value", value), ("attn_mask", attn_mask)):
-        if not isinstance(t, _torch.Tensor) and not (name == "attn_mask" and t is None):
-            raise TypeError(f"attn.torch.scaled_dot_product_attention: {name} must be a torch.Tensor"
-                            f"{' or None' if name == 'attn_mask' else ''}, got {type(t).__name__}")
+    fn = "attn.torch.scaled_dot_product_attention"
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, _torch.Tensor):
+            raise TypeError(f"{fn}: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if attn_mask is not None and not isinstance(attn_mask, _torch.Tensor):
+        raise TypeError(f"{fn}: attn_mask must be a torch.Tensor or None, got {type(attn_mask).__name__}")
     _check_mask_scalars(is_causal, dilation, query_offset)
     grad = _torch.is_grad_enabled() and (query.requires_grad or key.requires_grad or value.requires_grad or
                                          (attn_mask is not None and attn_mask.requires_grad))
