@@ -253,6 +253,16 @@ std::vector<Case> mask_cases(int64_t NH = 4, int64_t NH_kv = 2) {
   });
   add("negative_offset_empty_rows",
       [](Case& c) { c.mask.causal = true, c.mask.query_offset = -10; });
+  // Dilations wider than every distance t - s + offset (here in [-89, 69] before the offsets): the
+  // one multiple of the dilation among them, if any, is kept (the diagonal; keys 10 to the right of
+  // each query), else every row is empty. 2^31 classes took seconds before they were bounded.
+  add("dilation_200_alibi", [](Case& c) { c.mask.dilation = 200, c.alibi = true; });
+  add("dilation_2^31_offset_lengths", [](Case& c) {
+    c.mask.dilation = int64_t{1} << 31, c.mask.query_offset = (int64_t{1} << 31) + 10,
+    c.mask.key_lengths = {90, 50};
+  });
+  add("dilation_2^31_no_multiple",
+      [](Case& c) { c.mask.dilation = int64_t{1} << 31, c.mask.key_offset = 1000; });
   return cases;
 }
 

@@ -79,8 +79,27 @@ struct Plan {
 // a key tile, 64-query blocks, so that a block's band (64 + window keys) fits one key tile, which
 // forward_block then works through band-following: about window + 16 keys per query instead of
 // window + bq.
+// The residue classes' modulus and the distance shift they are taken with. A dilation wider than
+// the T + S - 1 distances t - s + shift a call spans keeps at most one of them, d* (the multiple of
+// the dilation among them): classes modulo T + S, with the shift moved by d*, keep the same pairs
+// in T + S classes instead of one class per unit of dilation (2^31 classes took seconds, and the
+// backward's per-class lists memory). Without such a multiple, no pair is kept.
+struct Classes {
+  int64_t step, shift;
+};
+inline Classes residue_classes(const AttentionDims& d, const AttentionMask& m) {
+  const int64_t dilation = std::max<int64_t>(m.dilation, 1), shift = m.query_offset - m.key_offset;
+  const int64_t span = std::max<int64_t>(d.T + d.S, 1);
+  if (dilation <= span) return {dilation, shift};
+  const int64_t lowest = shift - (d.S - 1), highest = shift + d.T - 1;
+  const int64_t multiple = ceil_div(lowest, dilation) * dilation;
+  // shift = S with no multiple: t - s + S lies in [1, T + S - 1], never ≡ 0 modulo T + S.
+  return {span, multiple <= highest ? shift - multiple : d.S};
+}
+
 inline Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
-  Plan plan{d, std::max<int64_t>(m.dilation, 1), 128, 128, {}, false};
+  const Classes classes = residue_classes(d, m);
+  Plan plan{d, classes.step, 128, 128, {}, false};
   if (m.window_left >= 0 || m.window_right >= 0) {
     const int64_t width =
         (m.window_left < 0 ? d.S : m.window_left) + (m.window_right < 0 ? d.S : m.window_right) + 1;
@@ -95,7 +114,7 @@ inline Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t rho = 0; rho < plan.step; ++rho) {
       // Query t meets key residue class rho where (t + query_offset) - (s + key_offset) ≡ 0.
-      const int64_t shift = m.query_offset - m.key_offset;
+      const int64_t shift = classes.shift;
       const int64_t t_first = ((rho - shift) % plan.step + plan.step) % plan.step;
       const int64_t count_q = class_count(t_first, d.T, plan.step);
       const int64_t nkeys = class_count(rho, d.S, plan.step);
