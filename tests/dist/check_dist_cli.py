@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """`mpirun -np 3 attn dist attention ... --check` (issue 17): the ring and Ulysses, forward and
 backward, in small pieces (--piece-mib) and in the default ones, match one process to <= 1e-5; the
-report has a line per rank; a bad --piece-mib is a usage error on every rank, not a hang.
+report has a line per rank; a bad --piece-mib, --batch or --kv-heads is a usage error on every rank, not a hang
+or a crash.
 Usage: check_dist_cli.py ATTN_BINARY MPIEXEC"""
 import re
 import subprocess
@@ -37,12 +38,17 @@ def main(attn, mpiexec):
                  ["--piece-mib", "0.01", "--window", "40,7"], ["--causal"],
                  ["--mode", "ulysses", "--causal"]):
         ok = check_run(attn, mpiexec, args) and ok
-    r = dist_attention(attn, mpiexec, ["--piece-mib", "0"])
-    bad = r.returncode != 0 and r.stdout.count("--piece-mib: must be > 0") >= 1
-    print(f"{'ok' if bad else 'FAIL'} --piece-mib 0: exit {r.returncode}")
-    if not bad:
-        print(r.stdout)
-    return 0 if ok and bad else 1
+    # --batch 0 divided by zero (SIGFPE) before it was checked.
+    for args, message in ((["--piece-mib", "0"], "--piece-mib: must be > 0"),
+                          (["--batch", "0"], "--batch: must be >= 1"),
+                          (["--kv-heads", "4"], "--kv-heads: must divide --heads 6")):
+        r = dist_attention(attn, mpiexec, args)
+        bad = r.returncode == 2 and message in r.stdout
+        print(f"{'ok' if bad else 'FAIL'} {' '.join(args)}: exit {r.returncode}")
+        if not bad:
+            print(r.stdout)
+        ok = ok and bad
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <utility>
 
 #include "attn/attn.h"
 #include "attn/dist/communicator.h"
@@ -150,6 +151,12 @@ void run(const DistOptions& o) {
   // Every rank parses the same command line, so every rank throws the same usage error here.
   {
     if (o.seq < 1) usage_fail("--seq", "must be >= 1, got ", o.seq);
+    for (const auto& [flag, n] : {std::pair<const char*, int64_t>{"--batch", o.batch},
+                                  {"--heads", o.heads},
+                                  {"--head-dim", o.head_dim}})
+      if (n < 1) usage_fail(flag, "must be >= 1, got ", n);
+    if (o.kv_heads < 0 || (o.kv_heads > 0 && o.heads % o.kv_heads != 0))
+      usage_fail("--kv-heads", "must divide --heads ", o.heads, " (0 = as many), got ", o.kv_heads);
     if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
     if (!(o.piece_mib > 0 && o.piece_mib < 1e6))
       usage_fail("--piece-mib", "must be > 0 and < 1e6, got ", o.piece_mib);
@@ -218,7 +225,7 @@ void add_dist_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--batch", o->batch, "Batch B")->capture_default_str();
   sub->add_option("--heads", o->heads, "Query heads NH")->capture_default_str();
-  sub->add_option("--kv-heads", o->kv_heads, "Key/value heads NH_kv (default NH)");
+  sub->add_option("--kv-heads", o->kv_heads, "Key/value heads NH_kv, a divisor of NH (0 = NH)");
   sub->add_option("--head-dim", o->head_dim, "Head size HS")->capture_default_str();
   sub->add_option("--mode", o->mode, "ring or ulysses")->capture_default_str();
   sub->add_option("--split", o->split, "contiguous or zigzag (default: zigzag when causal)");
