@@ -24,6 +24,9 @@ ConvDims conv2d_dims(const char* fn, const Shape& x, const Shape& w, const ops::
   if (o.dilation_h < 1 || o.dilation_w < 1)
     fail<ValueError>(fn, "dilation must be >= 1, got (", o.dilation_h, ", ", o.dilation_w, ")");
   if (o.groups < 1) fail<ValueError>(fn, "groups must be >= 1, got ", o.groups);
+  check_geometry(fn, "stride", o.stride_h, o.stride_w);
+  check_geometry(fn, "padding", o.pad_h, o.pad_w);
+  check_geometry(fn, "dilation", o.dilation_h, o.dilation_w);
   ConvDims d{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, o.groups};
   if (d.C_in % d.G != 0 || d.C_out % d.G != 0)
     fail<ValueError>(fn, "groups = ", d.G, " must divide C_in = ", d.C_in, " (x has shape ",
@@ -32,8 +35,8 @@ ConvDims conv2d_dims(const char* fn, const Shape& x, const Shape& w, const ops::
     fail<ShapeError>(fn, "w has shape ", w.str(), " (C_out, C_in/groups, KH, KW) but x has shape ",
                      x.str(), ": C_in/groups = ", d.C_in / d.G);
   if (d.KH < 1 || d.KW < 1) fail<ShapeError>(fn, "w has shape ", w.str(), ": an empty kernel");
-  auto out_size = [](int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t stride) {
-    const int64_t span = in + 2 * pad - dil * (k - 1) - 1;
+  auto out_size = [fn](int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t stride) {
+    const int64_t span = in + 2 * pad - dilated_extent(fn, dil, k);
     return span < 0 ? 0 : span / stride + 1;
   };
   d.OH = out_size(d.H, o.pad_h, o.dilation_h, d.KH, o.stride_h);

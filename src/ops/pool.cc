@@ -28,8 +28,11 @@ PoolDims pool2d_dims(const char* fn, const Shape& x, const ops::Pool2dOptions& o
   if (avg && (o.dilation_h != 1 || o.dilation_w != 1))
     fail<ValueError>(fn, "avg pooling has no dilation, got (", o.dilation_h, ", ", o.dilation_w,
                      ")");
-  const int64_t eff_h = o.dilation_h * (o.kernel_h - 1) + 1,
-                eff_w = o.dilation_w * (o.kernel_w - 1) + 1;
+  check_geometry(fn, "kernel_size", o.kernel_h, o.kernel_w);
+  check_geometry(fn, "stride", o.stride_h, o.stride_w);
+  check_geometry(fn, "dilation", o.dilation_h, o.dilation_w);
+  const int64_t eff_h = dilated_extent(fn, o.dilation_h, o.kernel_h),
+                eff_w = dilated_extent(fn, o.dilation_w, o.kernel_w);
   if (o.pad_h < 0 || o.pad_w < 0 || o.pad_h > eff_h / 2 || o.pad_w > eff_w / 2)
     fail<ValueError>(fn, "padding (", o.pad_h, ", ", o.pad_w,
                      ") must be >= 0 and at most half the kernel (", eff_h, ", ", eff_w, ")");

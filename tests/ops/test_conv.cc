@@ -229,6 +229,15 @@ TEST(Conv2d, RejectsBadArguments) {
                         "does not fit x of shape (2, 4, 5, 5)");
   ATTN_EXPECT_THROW_MSG(ops::reference::conv2d_forward(x, w, {}, {.dilation_w = 0}, out, ctx),
                         ValueError, "reference::conv2d_forward", "dilation must be >= 1");
+  // 2^62 overflowed dilation · (kernel − 1) and in + 2 · pad (undefined behaviour) before the
+  // bound.
+  ATTN_EXPECT_THROW_MSG(ops::conv2d_forward(x, w, {}, {.dilation_h = int64_t{1} << 62}, out, ctx),
+                        ValueError, "conv2d_forward", "dilation must be at most 2147483647");
+  ATTN_EXPECT_THROW_MSG(ops::conv2d_forward(x, w, {}, {.pad_w = int64_t{1} << 62}, out, ctx),
+                        ValueError,
+                        "padding must be at most 2147483647, got (0, 4611686018427387904)");
+  ATTN_EXPECT_THROW_MSG(ops::conv2d_forward(x, w, {}, {.stride_h = int64_t{1} << 40}, out, ctx),
+                        ValueError, "stride must be at most 2147483647");
   Tensor dx(Shape{2, 4, 5, 4});
   ATTN_EXPECT_THROW_MSG(ops::conv2d_backward(x, w, out, {}, dx, {}, {}, ctx), ShapeError,
                         "conv2d_backward", "dx has shape (2, 4, 5, 4)");

@@ -274,6 +274,20 @@ TEST(Pooling, RejectsBadArguments) {
                         "out has shape (2, 3, 2, 3)", "(2, 3, 3, 3)");
   ATTN_EXPECT_THROW_MSG(ops::max_pool2d_forward(x, {.kernel_h = 7, .kernel_w = 7}, out, ctx),
                         ShapeError, "does not fit x of shape (2, 3, 6, 6)");
+  // Numbers that overflowed dilation · (kernel − 1) or in + stride − 1 before the bound.
+  ATTN_EXPECT_THROW_MSG(
+      ops::max_pool2d_forward(x, {.kernel_h = 3, .kernel_w = 3, .dilation_w = int64_t{1} << 62},
+                              out, ctx),
+      ValueError, "max_pool2d_forward", "dilation must be at most 2147483647");
+  ATTN_EXPECT_THROW_MSG(
+      ops::max_pool2d_forward(x, {.kernel_h = int64_t{1} << 40, .kernel_w = 2}, out, ctx),
+      ValueError, "kernel_size must be at most 2147483647, got (1099511627776, 2)");
+  ATTN_EXPECT_THROW_MSG(
+      ops::avg_pool2d_forward(
+          x,
+          {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = INT64_MAX, .ceil_mode = true},
+          out, ctx),
+      ValueError, "avg_pool2d_forward", "stride must be at most 2147483647");
   Tensor small(Shape{2, 4, 1, 1});
   ATTN_EXPECT_THROW_MSG(ops::adaptive_avg_pool2d_forward(x, small, ctx), ShapeError,
                         "adaptive_avg_pool2d_forward", "B and C must agree");

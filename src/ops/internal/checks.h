@@ -62,4 +62,22 @@ inline void check_finite(const char* fn, const char* name, double x) {
   if (!std::isfinite(x)) fail<ValueError>(fn, name, " must be finite, got ", x);
 }
 
+// Geometry given as numbers rather than shapes (a stride, padding, dilation or pool kernel size):
+// at most 2^31 - 1 (what PyTorch's int32 kernels take), so that window arithmetic such as
+// in + 2·pad or oh·stride stays far from int64 overflow.
+constexpr int64_t kMaxGeometry = (int64_t{1} << 31) - 1;
+inline void check_geometry(const char* fn, const char* name, int64_t h, int64_t w) {
+  if (h > kMaxGeometry || w > kMaxGeometry)
+    fail<ValueError>(fn, name, " must be at most ", kMaxGeometry, ", got (", h, ", ", w, ")");
+}
+
+// dilation · (kernel − 1) + 1: the input span of a dilated kernel window (dilation, kernel >= 1).
+inline int64_t dilated_extent(const char* fn, int64_t dilation, int64_t kernel) {
+  int64_t span = 0;
+  if (__builtin_mul_overflow(dilation, kernel - 1, &span) || span > kMaxGeometry * kMaxGeometry)
+    fail<ValueError>(fn, "a kernel of ", kernel, " with dilation ", dilation,
+                     " spans more elements than an int64 counts");
+  return span + 1;
+}
+
 }  // namespace attn::internal
