@@ -33,6 +33,13 @@ RNNBase::RNNBase(ops::RnnCell cell, const RnnOptions& options, Rng& rng, uint64_
   if (!(o_.dropout >= 0.0 && o_.dropout <= 1.0))
     fail<ValueError>(fn, "dropout must be in [0, 1], got ", o_.dropout);
   const int64_t G = ops::rnn_gates(cell), H = o_.hidden_size, D = directions();
+  {
+    const auto g = static_cast<double>(G), h = static_cast<double>(H), d = static_cast<double>(D);
+    const double first = g * h * (static_cast<double>(o_.input_size) + h + 2),
+                 later = g * h * (d * h + h + 2);
+    internal::check_parameter_budget(fn,
+                                     d * (first + static_cast<double>(o_.num_layers - 1) * later));
+  }
   const double bound = 1.0 / std::sqrt(static_cast<double>(H));
   auto add = [&](const std::string& name, const Shape& shape) {
     Parameter& p = register_parameter(name, shape);

@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "nn/internal/module_helpers.h"
+
 namespace attn::nn {
 
 namespace {
@@ -118,6 +120,11 @@ TransformerEncoder::TransformerEncoder(const EncoderLayerConfig& config, int64_t
                                        bool final_norm, Rng& rng, uint64_t seed) {
   if (num_layers < 1)
     fail<ValueError>("TransformerEncoder", "num_layers must be >= 1, got ", num_layers);
+  const auto C = static_cast<double>(checked(config).d_model),
+             F = static_cast<double>(config.dim_feedforward);
+  // Per layer: in_proj 3C·C + 3C, out_proj C·C + C, the FFN 2·C·F + F + C, two norms 4C.
+  internal::check_parameter_budget(
+      "TransformerEncoder", static_cast<double>(num_layers) * (4 * C * C + 2 * C * F + 9 * C + F));
   for (int64_t i = 0; i < num_layers; ++i) {
     layers_.push_back(std::make_unique<TransformerEncoderLayer>(
         config, rng, seed + static_cast<uint64_t>(i) * 101));

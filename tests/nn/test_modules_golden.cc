@@ -193,6 +193,34 @@ TEST(ModulesGolden, StateDictNamesMatchPyTorch) {
   EXPECT_EQ(ours, theirs);
 }
 
+// Stacks of layers check their parameters and gradients against the memory budget before they
+// allocate (each tensor alone passed, so 10^5 layers allocated until the machine ran out): a budget
+// of exactly 8 bytes a parameter fits, one byte less does not, so the count is exact.
+TEST(ModuleStacks, RefuseParametersAboveTheMemoryBudget) {
+  const int64_t saved = memory_budget_bytes();
+  Rng rng(0);
+  EncoderLayerConfig layer;
+  layer.d_model = 16, layer.nhead = 2, layer.dim_feedforward = 32;
+  RnnOptions lstm;
+  lstm.input_size = 5, lstm.hidden_size = 4, lstm.num_layers = 2, lstm.bidirectional = true;
+  try {
+    set_memory_budget_bytes(8 * 3 * 2224);  // 3 layers of 4·16² + 2·16·32 + 9·16 + 32
+    EXPECT_EQ(TransformerEncoder(layer, 3, false, rng).num_parameters(), 3 * 2224);
+    set_memory_budget_bytes(8 * 3 * 2224 - 1);
+    ATTN_EXPECT_THROW_MSG(TransformerEncoder(layer, 3, false, rng), ValueError,
+                          "TransformerEncoder", "6.67e+03 parameters with their gradients",
+                          "memory budget");
+    set_memory_budget_bytes(8 * 800);  // 2 directions · (4·4·(5 + 4 + 2) + 4·4·(8 + 4 + 2))
+    EXPECT_EQ(LSTM(lstm, rng).num_parameters(), 800);
+    set_memory_budget_bytes(8 * 800 - 1);
+    ATTN_EXPECT_THROW_MSG(LSTM(lstm, rng), ValueError, "LSTM", "800 parameters");
+  } catch (...) {
+    set_memory_budget_bytes(saved);
+    throw;
+  }
+  set_memory_budget_bytes(saved);
+}
+
 TEST(ModulesGolden, T5BucketsMatchHuggingFace) {
   const auto f = io::read_safetensors(golden_path("nn/t5_buckets.safetensors"));
   const Tensor& rel = f.tensors.at("relative_position");
