@@ -559,6 +559,14 @@ TEST(CliExperiment, RnnVsAttentionWritesTableCsvAndPlot) {
   r = run_cli("experiment rnn-vs-attention --distances 0 --out-dir " + dir);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--distances: distances must be >= 1"), std::string::npos) << r.output;
+  // --quick presets only what the line leaves out (it once replaced --steps and --distances).
+  r = run_cli(
+      "experiment rnn-vs-attention --quick --steps 3 --distances 4 --batch 2 --d-model 8 "
+      "--quiet --out-dir " +
+      dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 steps of batch 2"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("\ntransformer      10 "), std::string::npos) << r.output;
 }
 
 // Fuzz smoke of the argument parser: random option lists for every subcommand, drawn from its real

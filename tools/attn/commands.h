@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,17 @@ class UsageError : public ValueError {
 template <typename... Parts>
 [[noreturn]] void usage_fail(std::string_view option, const Parts&... parts) {
   fail<UsageError>(option, parts...);
+}
+
+// A preset flag (--quick) fills in an option's value only where the command line left it out:
+// `given` answers whether a flag ("--steps") was on the line; preset() sets the field otherwise.
+using GivenOptions = std::function<bool(const char*)>;
+inline GivenOptions given_options(const CLI::App* sub) {
+  return [sub](const char* flag) { return sub->count(flag) > 0; };
+}
+template <typename Field, typename Value>
+void preset(const GivenOptions& given, const char* flag, Field& field, const Value& value) {
+  if (!given(flag)) field = value;
 }
 
 // --d-model and --heads of a model a subcommand builds: a width the heads divide.

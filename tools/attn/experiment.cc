@@ -22,6 +22,7 @@ struct RecallOptions {
   std::string out_dir = "build/experiments/rnn-vs-attention";
   int threads = 0;
   bool quick = false, quiet = false;
+  GivenOptions given;
 };
 
 void write_outputs(const RecallOptions& o, const std::vector<examples::RecallResult>& results) {
@@ -61,9 +62,8 @@ void write_outputs(const RecallOptions& o, const std::vector<examples::RecallRes
 void run(RecallOptions o) {
   auto& c = o.config;
   if (o.quick) {
-    o.distances = "10,30,100";
-    c.steps = 500;
-    c.eval_every = 50;
+    preset(o.given, "--distances", o.distances, "10,30,100");
+    preset(o.given, "--steps", c.steps, 500);
   }
   const std::vector<int64_t> distances = parse_int_list("--distances", o.distances);
   for (int64_t d : distances)
@@ -125,8 +125,11 @@ void add_experiment_command(CLI::App& app) {
   sub->add_option("--threads", o->threads, "Threads (0 = all)")->capture_default_str();
   sub->add_option("--out-dir", o->out_dir, "Where results.csv and accuracy.png go")
       ->capture_default_str();
-  sub->add_flag("--quick", o->quick, "D in 10,30,100 and 500 steps (make demo, about 30 s)");
+  sub->add_flag("--quick", o->quick,
+                "D in 10,30,100 and 500 steps (make demo, about 30 s); options given as well keep "
+                "their values");
   sub->add_flag("--quiet", o->quiet, "No progress bars");
+  o->given = given_options(sub);
   sub->callback([o] { run(*o); });
 }
 

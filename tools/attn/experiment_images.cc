@@ -25,6 +25,7 @@ struct ImagesOptions {
   std::string out_dir = "build/experiments/images";
   int64_t test_images = -1;  // all 10 000
   bool quick = false;
+  GivenOptions given;
 };
 
 struct Row {
@@ -101,11 +102,11 @@ void print_header(const ImagesOptions& o, const examples::ImageTrainOptions& t,
 void run(ImagesOptions o) {
   examples::ImageTrainOptions t = image_train_options(o.flags);
   if (o.quick) {
-    o.sizes = "1000,4000";
-    t.epochs = 1;
-    t.min_examples = 4000;
+    preset(o.given, "--sizes", o.sizes, "1000,4000");
+    preset(o.given, "--epochs", t.epochs, 1);
+    preset(o.given, "--min-examples", t.min_examples, 4000);
     t.evaluations = 2;
-    o.test_images = 2000;
+    preset(o.given, "--test-images", o.test_images, 2000);
   }
   if (t.min_examples < 0) usage_fail("--min-examples", "must be >= 0, got ", t.min_examples);
   const std::vector<int64_t> sizes = parse_int_list("--sizes", o.sizes);
@@ -164,7 +165,9 @@ void add_experiment_images_command(CLI::App* exp) {
       ->capture_default_str();
   add_image_model_options(sub, o->flags);
   sub->add_flag("--quick", o->quick,
-                "Sizes 1000,4000, 4000 images per run, 2000 test images (make demo)");
+                "Sizes 1000,4000, 4000 images per run, 2000 test images (make demo); options "
+                "given as well keep their values");
+  o->given = given_options(sub);
   sub->callback([o] { run(*o); });
 }
 

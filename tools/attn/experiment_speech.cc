@@ -32,6 +32,7 @@ struct SpeechExperimentOptions {
   std::string models, plot_model = "window16", out_dir = "build/experiments/speech";
   int threads = 0, repeats = 1;
   bool quick = false, no_augment = false, replot = false;
+  GivenOptions given;
 };
 
 // One training run of a model (model seed = --seed + run; the corpus is the same for all).
@@ -421,14 +422,14 @@ void run(SpeechExperimentOptions o) {
     return;
   }
   if (o.quick) {
-    o.corpus.utterances = 240;
-    o.train.steps = 100;
+    preset(o.given, "--utterances", o.corpus.utterances, 240);
+    preset(o.given, "--steps", o.train.steps, 100);
     o.train.evaluations = 1;
-    o.model.d_model = 64;
-    o.model.layers = 2;
-    o.model.dim_feedforward = 256;
-    if (o.models.empty()) o.models = "full,window2,window8";
-    o.plot_model = "window8";
+    preset(o.given, "--d-model", o.model.d_model, 64);
+    preset(o.given, "--layers", o.model.layers, 2);
+    preset(o.given, "--ff", o.model.dim_feedforward, 256);
+    preset(o.given, "--models", o.models, "full,window2,window8");
+    preset(o.given, "--plot-model", o.plot_model, "window8");
   }
   const std::vector<examples::SpeechModelSpec> specs = parse_models(o.models);
   if (o.corpus.utterances < 10)
@@ -513,9 +514,11 @@ void add_experiment_speech_command(CLI::App* exp) {
                 "Only redraw accuracy.png and cost.png from the results.csv in --out-dir");
   sub->add_flag("--no-augment", o->no_augment, "No noise, speed perturbation or SpecAugment");
   sub->add_flag("--quick", o->quick,
-                "240 utterances, 100 steps, width 64, 2 layers, full/window2/window8 (make demo)");
+                "240 utterances, 100 steps, width 64, 2 layers, full/window2/window8 (make demo); "
+                "options given as well keep their values");
   sub->add_flag(
       "--quiet", [o](int64_t) { o->train.progress = false; }, "No progress bars");
+  o->given = given_options(sub);
   sub->callback([o] { run(*o); });
 }
 
