@@ -407,14 +407,24 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """torch.nn.AdaptiveAvgPool2d(output_size): (B, C, H, W) -> (B, C, OH, OW)."""
+    """torch.nn.AdaptiveAvgPool2d(output_size): (B, C, H, W) -> (B, C, OH, OW); None in output_size
+    keeps that input size, as PyTorch's."""
 
     def __init__(self, output_size):
-        oh, ow = _pair(output_size, "output_size", "AdaptiveAvgPool2d")
-        self._impl = _attn.nn.AdaptiveAvgPool2d(oh, ow)
+        pair = (output_size, output_size) if output_size is None or _np.isscalar(output_size) else tuple(output_size)
+        if len(pair) != 2:
+            raise ValueError(f"attn.nn.AdaptiveAvgPool2d: output_size must be an int, None or a pair, got {output_size!r}")
+        self.output_size = tuple(None if v is None else int(v) for v in pair)
+        self._impl = None if None in self.output_size else _attn.nn.AdaptiveAvgPool2d(*self.output_size)
 
     def forward(self, input):
-        return self._impl.forward(_f32(input, "input"))
+        x = _f32(input, "input")
+        if self._impl is not None:
+            return self._impl.forward(x)
+        if x.ndim != 4:
+            raise ValueError(f"attn.nn.AdaptiveAvgPool2d.forward: input must be (B, C, H, W), got shape {x.shape}")
+        size = [x.shape[2 + i] if v is None else v for i, v in enumerate(self.output_size)]
+        return _attn.nn.AdaptiveAvgPool2d(*size).forward(x)
 
 
 class _BatchNorm(Module):

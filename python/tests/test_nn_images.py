@@ -47,6 +47,8 @@ def test_pools_and_flatten(rng):
              (torch.nn.AvgPool2d(2, ceil_mode=True), attn.nn.AvgPool2d(2, ceil_mode=True)),
              (torch.nn.AdaptiveAvgPool2d((3, 4)), attn.nn.AdaptiveAvgPool2d((3, 4))),
              (torch.nn.AdaptiveAvgPool2d(1), attn.nn.AdaptiveAvgPool2d(1)),
+             (torch.nn.AdaptiveAvgPool2d((None, 4)), attn.nn.AdaptiveAvgPool2d((None, 4))),
+             (torch.nn.AdaptiveAvgPool2d((5, None)), attn.nn.AdaptiveAvgPool2d((5, None))),
              (torch.nn.Flatten(), attn.nn.Flatten())]
     for t, m in pairs:
         np.testing.assert_allclose(m(x), run(t, x), atol=1e-6, err_msg=repr(t))

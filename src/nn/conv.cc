@@ -252,9 +252,12 @@ Tensor BatchNorm::forward_impl(ConstTensorView x, Tensor* owned, Cache* cache,
     fail<ShapeError>(fn, "x has shape ", x.shape().str(), " but ",
                      spatial_dims_ == 1 ? "(B, C) or (B, C, L)" : "(B, C, H, W)", " with C = ", C_,
                      " is expected");
+  const bool batch_stats = training() || !options_.track_running_stats;
+  if (batch_stats && x.numel() <= C_)  // as PyTorch's check, with the module's name and x's shape
+    fail<ValueError>(fn, "batch statistics need more than 1 value per channel, x has shape ",
+                     x.shape().str());
   Tensor holder;
   const ConstTensorView x3 = as_bcl(x, C_, holder);
-  const bool batch_stats = training() || !options_.track_running_stats;
   const bool update = training() && options_.track_running_stats;
   Tensor y = Tensor::uninitialized(x.shape()), mean(Shape{C_}), rstd(Shape{C_});
   // Training updates the running statistics; evaluation reads them (batch_stats = false).

@@ -144,6 +144,9 @@ TEST(ImageLayers, RejectBadInput) {
   BatchNorm2d bn(4);
   ATTN_EXPECT_THROW_MSG(bn.forward(Tensor(Shape{2, 4, 3}), nullptr, ctx()), ShapeError,
                         "BatchNorm2d::forward", "(B, C, H, W)");
+  ATTN_EXPECT_THROW_MSG(bn.forward(Tensor(Shape{1, 4, 1, 1}), nullptr, ctx()), ValueError,
+                        "BatchNorm2d::forward", "more than 1 value per channel",
+                        "x has shape (1, 4, 1, 1)");
   ATTN_EXPECT_THROW_MSG(SelfAttention2d(12, SaganForm::kPaper, rng), ValueError, "multiple of 8");
   SelfAttention2d released(16, SaganForm::kReleased, rng);
   ATTN_EXPECT_THROW_MSG(released.forward(Tensor(Shape{1, 16, 5, 6}), nullptr, ctx()), ShapeError,
