@@ -17,6 +17,8 @@ from . import _attn
 __all__ = ["load", "resample", "fbank", "whisper_log_mel"]
 
 # torchaudio.compliance.kaldi.fbank's keyword arguments (vtln_* aside) and their defaults.
+# VTLN: torchaudio's vtln_low and vtln_high act only when vtln_warp != 1, which attn does not do.
+_VTLN_DEFAULTS = dict(vtln_high=-500.0, vtln_low=100.0, vtln_warp=1.0)
 _FBANK_DEFAULTS = dict(
     blackman_coeff=0.42, dither=0.0, energy_floor=1.0, frame_length=25.0, frame_shift=10.0,
     high_freq=0.0, htk_compat=False, low_freq=20.0, min_duration=0.0, num_mel_bins=23,
@@ -69,13 +71,18 @@ def fbank(waveform, sample_frequency=16000.0, channel=-1, **options):
     """Kaldi's log-mel filterbank, as torchaudio.compliance.kaldi.fbank (same keywords and defaults;
     dither draws from `seed`). waveform: (frames) or (channels, frames), at the scale Kaldi expects
     (int16 values: multiply [-1, 1] audio by 32768). Returns (T, num_mel_bins + use_energy)."""
-    unknown = set(options) - set(_FBANK_DEFAULTS)
+    unknown = set(options) - set(_FBANK_DEFAULTS) - set(_VTLN_DEFAULTS)
     if unknown:
         raise TypeError(f"attn.audio.fbank: unknown option(s) {sorted(unknown)}")
+    vtln = {k: options.pop(k) for k in _VTLN_DEFAULTS if k in options}
+    if float(vtln.get("vtln_warp", 1.0)) != 1.0:
+        raise ValueError(f"attn.audio.fbank: VTLN warping is not supported (vtln_warp must be 1.0, got {vtln['vtln_warp']})")
     a = _channel(_float32(waveform, "waveform", check_finite=False), channel, "fbank")
     opts = dict(_FBANK_DEFAULTS, **options)
     if a.shape[0] < opts.pop("min_duration") * sample_frequency:
-        return _np.zeros((0, 0), dtype=_np.float32)
+        # torchaudio returns torch.empty(0); (0, bins) is what attn gives any waveform too short
+        # for a frame.
+        return _np.zeros((0, int(opts["num_mel_bins"]) + bool(opts["use_energy"])), dtype=_np.float32)
     opts["sample_frequency"] = float(sample_frequency)
     return _attn.audio_fbank(a, opts)
 
@@ -83,5 +90,9 @@ def fbank(waveform, sample_frequency=16000.0, channel=-1, **options):
 def whisper_log_mel(waveform, n_mels=80, n_fft=400, hop_length=160, sample_rate=16000):
     """Whisper's log-mel spectrogram of (frames) audio in [-1, 1] at 16 kHz: (frames // hop_length,
     n_mels), the transpose of whisper.log_mel_spectrogram's (n_mels, frames)."""
-    a = _channel(_float32(waveform, "waveform", check_finite=False), 0, "whisper_log_mel")
+    a = _float32(waveform, "waveform", check_finite=False)
+    if a.ndim == 2 and a.shape[0] != 1:
+        raise ValueError(f"attn.audio.whisper_log_mel: waveform must be mono, (frames) or (1, frames), got {a.shape}: "
+                         "pick a channel or pass attn.audio.load(..., mono=True)")
+    a = _channel(a, 0, "whisper_log_mel")
     return _attn.audio_whisper_log_mel(a, int(n_fft), int(hop_length), int(n_mels), int(sample_rate))

@@ -83,6 +83,15 @@ def test_resample_and_errors():
                           (dict(seed=-1), "option seed must be a non-negative int, got int")]:
         with pytest.raises(TypeError, match="attn.audio.fbank: " + says):
             attn.audio.fbank(x, **options)
+    # torchaudio's VTLN options at their no-op values are accepted; warping is not done, so refused.
+    np.testing.assert_array_equal(attn.audio.fbank(x, vtln_warp=1.0, vtln_low=90.0, vtln_high=-400.0),
+                                  attn.audio.fbank(x))
+    with pytest.raises(ValueError, match="VTLN warping is not supported"):
+        attn.audio.fbank(x, vtln_warp=0.9)
+    assert attn.audio.fbank(x, min_duration=5.0, num_mel_bins=40, use_energy=True).shape == (0, 41)
+    with pytest.raises(ValueError, match=r"whisper_log_mel: waveform must be mono.*\(2, 22050\)"):
+        attn.audio.whisper_log_mel(np.stack([x, x]))
+    assert attn.audio.whisper_log_mel(x[None]).shape == attn.audio.whisper_log_mel(x).shape
     with pytest.raises(TypeError, match="attn.audio.load: path must be a str or os.PathLike, got int"):
         attn.audio.load(3)
     with pytest.raises(TypeError, match="Linear.load_state_dict: state_dict must be a mapping"):
