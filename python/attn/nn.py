@@ -534,6 +534,8 @@ class StreamingEncoder:
     def __init__(self, encoder, chunk_size=16, num_left_chunks=4):
         if not isinstance(encoder, SpeechEncoder):
             raise TypeError("attn.nn.StreamingEncoder: encoder must be an attn.nn.SpeechEncoder")
+        if encoder.training:
+            raise ValueError("attn.nn.StreamingEncoder: the encoder is in training mode: call encoder.eval() first")
         self.encoder = encoder
         self._impl = _attn.nn.StreamingEncoder(encoder._impl, int(chunk_size), int(num_left_chunks))
 

@@ -47,7 +47,7 @@ def test_batched_forward_and_errors(rng):
         enc(rng.standard_normal((40, 12)).astype(np.float32))
     with pytest.raises(ValueError, match=r"got shape \(13,\)"):
         enc(np.zeros(13, np.float32))
-    with pytest.raises(ValueError, match="training"):
+    with pytest.raises(ValueError, match=r"training mode: call encoder\.eval\(\) first"):
         attn.nn.StreamingEncoder(small().train(), 4, 1)
     with pytest.raises(ValueError, match="chunk_size"):
         attn.nn.StreamingEncoder(enc, 0, 1)
