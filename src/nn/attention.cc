@@ -55,6 +55,76 @@ std::vector<int64_t> suffix_lengths(ConstTensorView pad) {
   return lengths;
 }
 
+// What the kernel is given for a call's masks: the structure and ALiBi of opts.mask, padding as
+// key lengths when it is a suffix, everything dense (attn_mask, other padding patterns) as one
+// additive bias: dense_bias, or the caller's attn_mask itself.
+struct KernelMask {
+  ops::AttentionMask mask;
+  Tensor dense_bias;
+  ConstTensorView bias;
+  Shape attn_mask_shape;  // (B|1, NH|1, T, S), or empty without an attn_mask
+};
+
+KernelMask kernel_mask(const char* fn, const AttentionOptions& opts, int64_t B, int64_t NH,
+                       int64_t T, int64_t S) {
+  KernelMask km{opts.mask, {}, {}, {}};
+  ConstTensorView pad = opts.key_padding_mask;
+  if (pad.defined()) {
+    if (pad.rank() != 2 || pad.dim(0) != B || pad.dim(1) != S)
+      fail<ShapeError>(fn, "key_padding_mask must be (B, S) = (", B, ", ", S, "), got ",
+                       pad.shape().str());
+    auto lengths = suffix_lengths(pad);
+    if (!lengths.empty()) {
+      if (!km.mask.key_lengths.empty())
+        for (size_t b = 0; b < lengths.size(); ++b)
+          lengths[b] = std::min(lengths[b], km.mask.key_lengths[b]);
+      km.mask.key_lengths = std::move(lengths);
+      pad = ConstTensorView();
+    }
+  }
+  ConstTensorView am = opts.attn_mask;
+  if (am.defined()) {
+    if (am.rank() == 2) am = am.unsqueeze(0).unsqueeze(0);
+    if (am.rank() != 4 || am.dim(2) != T || am.dim(3) != S || (am.dim(0) != 1 && am.dim(0) != B) ||
+        (am.dim(1) != 1 && am.dim(1) != NH))
+      fail<ShapeError>(fn, "attn_mask must be (T, S) or (B|1, NH|1, T, S) with B=", B, " NH=", NH,
+                       " T=", T, " S=", S, ", got ", opts.attn_mask.shape().str());
+    km.attn_mask_shape = am.shape();
+  }
+  if (opts.attn_mask_grad && !am.defined())
+    fail<ValueError>(fn, "attn_mask_grad is set but there is no attn_mask");
+  if (!pad.defined()) {
+    km.bias = am;
+    return km;
+  }
+  if (opts.attn_mask_grad)
+    fail<ValueError>(fn,
+                     "attn_mask_grad needs a key_padding_mask that pads only at the end (or none)");
+  const int64_t nh = am.defined() ? am.dim(1) : 1;
+  km.dense_bias = Tensor(Shape{B, nh, T, S});
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < nh; ++h)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t s = 0; s < S; ++s)
+          km.dense_bias(b, h, t, s) = (pad(b, s) != 0.0f ? ninf : 0.0f) +
+                                      (am.defined() ? am(am.dim(0) == 1 ? 0 : b, h, t, s) : 0.0f);
+  km.bias = km.dense_bias.view();  // moving km keeps dense_bias's buffer, so this view stays valid
+  return km;
+}
+
+// The (B, NH, T, S) probabilities averaged over the heads: (B, T, S).
+Tensor head_average(const Tensor& probs) {
+  const int64_t B = probs.dim(0), NH = probs.dim(1), T = probs.dim(2), S = probs.dim(3);
+  Tensor avg(Shape{B, T, S});
+  const float inv = 1.0f / static_cast<float>(NH);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < NH; ++h)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t s = 0; s < S; ++s) avg(b, t, s) += probs(b, h, t, s) * inv;
+  return avg;
+}
+
 }  // namespace
 
 MultiheadAttention::MultiheadAttention(int64_t C, int64_t NH, bool bias, Rng& rng, RopeConfig rope)
@@ -117,73 +187,17 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key,
     ops::rope_forward(heads_view(k.view(), NH_), opts.start_pos, ctx, rope_.base, rope_.layout);
   }
 
-  // The kernel mask: structure and ALiBi from opts.mask, padding as key lengths when it is a
-  // suffix, everything dense (attn_mask, other padding patterns) as one bias.
-  ops::AttentionMask mask = opts.mask;
-  Tensor dense_bias;
-  ConstTensorView bias;  // what the kernel adds to the scores: dense_bias or attn_mask
-  ConstTensorView pad = opts.key_padding_mask;
-  if (pad.defined()) {
-    if (pad.rank() != 2 || pad.dim(0) != B || pad.dim(1) != S)
-      fail<ShapeError>(fn, "key_padding_mask must be (B, S) = (", B, ", ", S, "), got ",
-                       pad.shape().str());
-    auto lengths = suffix_lengths(pad);
-    if (!lengths.empty()) {
-      if (!mask.key_lengths.empty())
-        for (size_t b = 0; b < lengths.size(); ++b)
-          lengths[b] = std::min(lengths[b], mask.key_lengths[b]);
-      mask.key_lengths = std::move(lengths);
-      pad = ConstTensorView();
-    }
-  }
-  ConstTensorView am = opts.attn_mask;
-  if (am.defined()) {
-    if (am.rank() == 2) am = am.unsqueeze(0).unsqueeze(0);
-    if (am.rank() != 4 || am.dim(2) != T || am.dim(3) != S || (am.dim(0) != 1 && am.dim(0) != B) ||
-        (am.dim(1) != 1 && am.dim(1) != NH_))
-      fail<ShapeError>(fn, "attn_mask must be (T, S) or (B|1, NH|1, T, S) with B=", B, " NH=", NH_,
-                       " T=", T, " S=", S, ", got ", opts.attn_mask.shape().str());
-  }
-  if (opts.attn_mask_grad && !am.defined())
-    fail<ValueError>(fn, "attn_mask_grad is set but there is no attn_mask");
-  if (pad.defined()) {
-    if (opts.attn_mask_grad)
-      fail<ValueError>(
-          fn, "attn_mask_grad needs a key_padding_mask that pads only at the end (or none)");
-    const int64_t nh = am.defined() ? am.dim(1) : 1;
-    dense_bias = Tensor(Shape{B, nh, T, S});
-    const float ninf = -std::numeric_limits<float>::infinity();
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t h = 0; h < nh; ++h)
-        for (int64_t t = 0; t < T; ++t)
-          for (int64_t s = 0; s < S; ++s)
-            dense_bias(b, h, t, s) = (pad(b, s) != 0.0f ? ninf : 0.0f) +
-                                     (am.defined() ? am(am.dim(0) == 1 ? 0 : b, h, t, s) : 0.0f);
-    bias = dense_bias.view();
-  } else if (am.defined()) {
-    bias = am;
-  }
-
+  KernelMask km = kernel_mask(fn, opts, B, NH_, T, S);
   Tensor attn = Tensor::uninitialized(Shape{B, T, C_}),
          lse = Tensor::uninitialized(Shape{B, NH_, T});
   Tensor probs;
   if (opts.need_weights) probs = Tensor::uninitialized(Shape{B, NH_, T, S});
   const double scale = ops::default_attention_scale(C_ / NH_);
   ops::attention_forward(heads_view(q.view(), NH_), heads_view(k.view(), NH_),
-                         heads_view(v.view(), NH_), mask, bias, scale, heads_view(attn.view(), NH_),
-                         lse.view(), probs.view(), ctx);
-  if (opts.need_weights) {
-    if (opts.average_attn_weights) {
-      *weights = Tensor(Shape{B, T, S});
-      const float inv = 1.0f / static_cast<float>(NH_);
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t h = 0; h < NH_; ++h)
-          for (int64_t t = 0; t < T; ++t)
-            for (int64_t s = 0; s < S; ++s) (*weights)(b, t, s) += probs(b, h, t, s) * inv;
-    } else {
-      *weights = std::move(probs);
-    }
-  }
+                         heads_view(v.view(), NH_), km.mask, km.bias, scale,
+                         heads_view(attn.view(), NH_), lse.view(), probs.view(), ctx);
+  if (opts.need_weights)
+    *weights = opts.average_attn_weights ? head_average(probs) : std::move(probs);
   // With a cache, out_proj's cache takes the heads' outputs over: the backward reads them there.
   Tensor out = cache ? out_proj.forward(std::move(attn), &cache->out_proj, ctx)
                      : out_proj.forward(attn.view(), nullptr, ctx);
@@ -196,14 +210,14 @@ Tensor MultiheadAttention::forward(ConstTensorView query, ConstTensorView key,
     cache->k = std::move(k);
     cache->v = std::move(v);
     cache->lse = std::move(lse);
-    cache->dense_bias = std::move(dense_bias);
-    cache->mask = mask;
+    cache->dense_bias = std::move(km.dense_bias);
+    cache->mask = std::move(km.mask);
     // Moving a Tensor keeps its buffer, so a bias viewing dense_bias stays valid; attn_mask is the
     // caller's and must outlive the cache (documented on AttentionOptions::attn_mask).
-    cache->bias = bias;
+    cache->bias = km.bias;
     cache->start_pos = opts.start_pos;
     cache->attn_mask_grad = opts.attn_mask_grad;
-    cache->attn_mask_shape = am.defined() ? am.shape() : Shape{};
+    cache->attn_mask_shape = km.attn_mask_shape;
   }
   return out;
 }
