@@ -75,6 +75,124 @@ double visible_pairs(const ops::AttentionMask& m, int64_t T, int64_t S) {
   return total;
 }
 
+void print_header(const BenchOptions& o, const Context& ctx, double peak) {
+  std::cout << "machine: " << ctx.num_threads() << " threads, SIMD " << ops::simd_target()
+            << ", measured fp32 FMA peak " << std::fixed << std::setprecision(1) << peak
+            << " GFLOP/s\n"
+            << "B=" << o.batch << " NH=" << o.heads << " HS=" << o.head_dim
+            << (o.queries > 0 ? " T=" + std::to_string(o.queries) + " (S = N)" : std::string())
+            << " mask:" << o.mask.describe()
+            << "; flops: 4*HS (fwd), 10*HS (bwd) per unmasked score\n"
+            << (o.dtype == "f32" ? ""
+                                 : std::string("bf16 dot products: ") +
+                                       (ops::bf16_dot_products() ? "native" : "no (widened)") +
+                                       "; x f32 = fused f32 ms / bf16 ms\n")
+            << std::left << std::setw(8) << "N" << std::setw(13) << "kernel" << std::setw(6)
+            << "pass" << std::right << std::setw(12) << "ms" << std::setw(10) << "GFLOP/s"
+            << std::setw(8) << "%peak" << std::setw(12) << "peakRSS MiB" << std::setw(9) << "KV MiB"
+            << std::setw(8) << "x f32"
+            << "\n";
+}
+
+// One variant at one length N, timed: the median ms of each pass, the visible (query, key) pairs
+// over the batch and heads, and the memory.
+struct Timing {
+  int64_t T = 0;
+  std::vector<std::pair<std::string, double>> passes;
+  double pairs = 0.0, kv_mib = 0.0, rss_mib = 0.0;
+};
+
+Timing time_variant(const BenchOptions& o, const ops::AttentionMask& mask, const Variant& variant,
+                    int64_t N, const Context& ctx) {
+  const bool reference = variant.reference;
+  reset_peak_rss();
+  Rng rng(1);
+  Timing t;
+  // Decoding: T queries at the last T positions of the N keys (a cache), aligned bottom-right.
+  t.T = o.queries > 0 ? o.queries : N;
+  ops::AttentionMask m = mask;
+  if (t.T < N) m.query_offset = N - t.T;
+  const Shape q_shape{o.batch, o.heads, t.T, o.head_dim}, kv_shape{o.batch, o.heads, N, o.head_dim};
+  // bf16 storage: the same draws rounded, and no float copy (peak RSS counts bf16 q, k, v).
+  Tensor q, k, v;
+  TensorBF16 qh, kh, vh;
+  if (variant.bf16) {
+    qh = random_normal_bf16(q_shape, rng), kh = random_normal_bf16(kv_shape, rng);
+    vh = random_normal_bf16(kv_shape, rng);
+  } else {
+    q = random_normal(q_shape, rng), k = random_normal(kv_shape, rng);
+    v = random_normal(kv_shape, rng);
+  }
+  t.kv_mib = 2.0 * static_cast<double>(kv_shape.numel()) * (variant.bf16 ? 2.0 : 4.0) / 1048576.0;
+  Tensor out(q_shape), lse(Shape{o.batch, o.heads, t.T}), dq(q_shape), dk(kv_shape), dv(kv_shape);
+  // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so
+  // one buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N = 65536).
+  const ConstTensorView dout = out;
+  const double scale = ops::default_attention_scale(o.head_dim);
+  t.pairs = visible_pairs(m, t.T, N) * static_cast<double>(o.batch * o.heads);
+  auto forward = [&] {
+    if (reference) {
+      ops::reference::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
+    } else if (variant.bf16) {
+      ops::attention_forward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), m, {}, scale,
+                             out, lse, {}, ctx);
+    } else {
+      ops::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
+    }
+  };
+  auto backward = [&] {
+    if (reference) {
+      ops::reference::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {},
+                                         ctx);
+    } else if (variant.bf16) {
+      ops::attention_backward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), out, lse, dout,
+                              m, {}, scale, dq, dk, dv, {}, ctx);
+    } else {
+      ops::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {}, ctx);
+    }
+  };
+  const int repeats = reference ? 1 : o.repeats;
+  t.passes = {{"fwd", median_ms(repeats, forward)}};
+  if (o.backward) t.passes.emplace_back("bwd", median_ms(repeats, backward));
+  t.rss_mib = peak_rss_mib();
+  return t;
+}
+
+// A row per pass of `t`, into `rows` and (without --json) the table. f32_ms holds the float fused
+// kernel's fwd / bwd ms at this N, for the bf16 rows' ratio.
+void report_variant(const BenchOptions& o, const Variant& variant, int64_t N, const Timing& t,
+                    double peak, int threads, double f32_ms[2], nlohmann::json& rows) {
+  for (const auto& [pass, ms] : t.passes) {
+    const double flops = t.pairs * static_cast<double>(o.head_dim) * (pass == "fwd" ? 4.0 : 10.0);
+    const double gflops = flops / (ms * 1e-3) / 1e9;
+    const std::string kernel = variant.name();
+    double& f32 = f32_ms[pass == "fwd" ? 0 : 1];
+    if (!variant.reference && !variant.bf16) f32 = ms;
+    const double speedup = variant.bf16 && f32 > 0.0 ? f32 / ms : 0.0;
+    rows.push_back({{"N", N},
+                    {"T", t.T},
+                    {"kernel", kernel},
+                    {"dtype", variant.bf16 ? "bf16" : "f32"},
+                    {"pass", pass},
+                    {"ms", ms},
+                    {"gflops", gflops},
+                    {"percent_of_peak", 100.0 * gflops / peak},
+                    {"peak_rss_mib", t.rss_mib},
+                    {"kv_mib", t.kv_mib},
+                    {"threads", threads},
+                    {"peak_gflops", peak},
+                    {"simd", ops::simd_target()}});
+    if (speedup > 0.0) rows.back()["speedup_vs_f32"] = speedup;
+    if (!o.json)
+      std::cout << std::left << std::setw(8) << N << std::setw(13) << kernel << std::setw(6) << pass
+                << std::right << std::setprecision(2) << std::setw(12) << ms << std::setprecision(1)
+                << std::setw(10) << gflops << std::setw(8) << 100.0 * gflops / peak << std::setw(12)
+                << t.rss_mib << std::setw(9) << t.kv_mib << std::setw(8)
+                << (speedup > 0.0 ? std::to_string(speedup).substr(0, 4) : std::string("-")) << "\n"
+                << std::flush;
+  }
+}
+
 void run_bench(const BenchOptions& o) {
   Context ctx(ContextOptions{.num_threads = checked_threads("bench attention", o.threads)});
   for (const auto& [flag, n] : {std::pair<const char*, int64_t>{"--heads", o.heads},
@@ -87,114 +205,16 @@ void run_bench(const BenchOptions& o) {
   apply_simd_target(o.simd_target);  // the peak below is measured on that target too
   const double peak = bench::measure_peak_gflops(ctx);
   nlohmann::json rows = nlohmann::json::array();
-  if (!o.json)
-    std::cout << "machine: " << ctx.num_threads() << " threads, SIMD " << ops::simd_target()
-              << ", measured fp32 FMA peak " << std::fixed << std::setprecision(1) << peak
-              << " GFLOP/s\n"
-              << "B=" << o.batch << " NH=" << o.heads << " HS=" << o.head_dim
-              << (o.queries > 0 ? " T=" + std::to_string(o.queries) + " (S = N)" : std::string())
-              << " mask:" << o.mask.describe()
-              << "; flops: 4*HS (fwd), 10*HS (bwd) per unmasked score\n"
-              << (o.dtype == "f32" ? ""
-                                   : std::string("bf16 dot products: ") +
-                                         (ops::bf16_dot_products() ? "native" : "no (widened)") +
-                                         "; x f32 = fused f32 ms / bf16 ms\n")
-              << std::left << std::setw(8) << "N" << std::setw(13) << "kernel" << std::setw(6)
-              << "pass" << std::right << std::setw(12) << "ms" << std::setw(10) << "GFLOP/s"
-              << std::setw(8) << "%peak" << std::setw(12) << "peakRSS MiB" << std::setw(9)
-              << "KV MiB" << std::setw(8) << "x f32"
-              << "\n";
+  if (!o.json) print_header(o, ctx, peak);
   for (int64_t N : parse_int_list("--seq", o.seq)) {
     if (N < 1) usage_fail("--seq", "lengths must be >= 1");
     if (o.queries > N)
       usage_fail("--queries", "must be at most each --seq length, got ", o.queries, " > ", N);
     double f32_ms[2] = {0.0, 0.0};  // fwd, bwd of the float fused kernel, for the bf16 ratio
     for (const Variant& variant : variants) {
-      const bool reference = variant.reference;
-      if (reference && N > o.reference_max) continue;
-      reset_peak_rss();
-      Rng rng(1);
-      // Decoding: T queries at the last T positions of the N keys (a cache), aligned bottom-right.
-      const int64_t T = o.queries > 0 ? o.queries : N;
-      ops::AttentionMask m = mask;
-      if (T < N) m.query_offset = N - T;
-      const Shape q_shape{o.batch, o.heads, T, o.head_dim},
-          kv_shape{o.batch, o.heads, N, o.head_dim};
-      // bf16 storage: the same draws rounded, and no float copy (peak RSS counts bf16 q, k, v).
-      Tensor q, k, v;
-      TensorBF16 qh, kh, vh;
-      if (variant.bf16) {
-        qh = random_normal_bf16(q_shape, rng), kh = random_normal_bf16(kv_shape, rng);
-        vh = random_normal_bf16(kv_shape, rng);
-      } else {
-        q = random_normal(q_shape, rng), k = random_normal(kv_shape, rng);
-        v = random_normal(kv_shape, rng);
-      }
-      const double kv_mib =
-          2.0 * static_cast<double>(kv_shape.numel()) * (variant.bf16 ? 2.0 : 4.0) / 1048576.0;
-      Tensor out(q_shape), lse(Shape{o.batch, o.heads, T}), dq(q_shape), dk(kv_shape), dv(kv_shape);
-      // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so
-      // one buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N =
-      // 65536).
-      const ConstTensorView dout = out;
-      const double scale = ops::default_attention_scale(o.head_dim);
-      const double pairs = visible_pairs(m, T, N) * static_cast<double>(o.batch * o.heads);
-      auto forward = [&] {
-        if (reference) {
-          ops::reference::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
-        } else if (variant.bf16) {
-          ops::attention_forward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), m, {}, scale,
-                                 out, lse, {}, ctx);
-        } else {
-          ops::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
-        }
-      };
-      auto backward = [&] {
-        if (reference) {
-          ops::reference::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {},
-                                             ctx);
-        } else if (variant.bf16) {
-          ops::attention_backward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), out, lse,
-                                  dout, m, {}, scale, dq, dk, dv, {}, ctx);
-        } else {
-          ops::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {}, ctx);
-        }
-      };
-      const int repeats = reference ? 1 : o.repeats;
-      std::vector<std::pair<std::string, double>> passes = {{"fwd", median_ms(repeats, forward)}};
-      if (o.backward) passes.emplace_back("bwd", median_ms(repeats, backward));
-      const double rss = peak_rss_mib();
-      for (const auto& [pass, ms] : passes) {
-        const double flops = pairs * static_cast<double>(o.head_dim) * (pass == "fwd" ? 4.0 : 10.0);
-        const double gflops = flops / (ms * 1e-3) / 1e9;
-        const std::string kernel = variant.name();
-        double& f32 = f32_ms[pass == "fwd" ? 0 : 1];
-        if (!reference && !variant.bf16) f32 = ms;
-        const double speedup = variant.bf16 && f32 > 0.0 ? f32 / ms : 0.0;
-        rows.push_back({{"N", N},
-                        {"T", T},
-                        {"kernel", kernel},
-                        {"dtype", variant.bf16 ? "bf16" : "f32"},
-                        {"pass", pass},
-                        {"ms", ms},
-                        {"gflops", gflops},
-                        {"percent_of_peak", 100.0 * gflops / peak},
-                        {"peak_rss_mib", rss},
-                        {"kv_mib", kv_mib},
-                        {"threads", ctx.num_threads()},
-                        {"peak_gflops", peak},
-                        {"simd", ops::simd_target()}});
-        if (speedup > 0.0) rows.back()["speedup_vs_f32"] = speedup;
-        if (!o.json)
-          std::cout << std::left << std::setw(8) << N << std::setw(13) << kernel << std::setw(6)
-                    << pass << std::right << std::setprecision(2) << std::setw(12) << ms
-                    << std::setprecision(1) << std::setw(10) << gflops << std::setw(8)
-                    << 100.0 * gflops / peak << std::setw(12) << rss << std::setw(9) << kv_mib
-                    << std::setw(8)
-                    << (speedup > 0.0 ? std::to_string(speedup).substr(0, 4) : std::string("-"))
-                    << "\n"
-                    << std::flush;
-      }
+      if (variant.reference && N > o.reference_max) continue;
+      const Timing t = time_variant(o, mask, variant, N, ctx);
+      report_variant(o, variant, N, t, peak, ctx.num_threads(), f32_ms, rows);
     }
   }
   if (o.json) std::cout << rows.dump(1) << "\n";
