@@ -199,15 +199,8 @@ void register_translators() {
   });
 }
 
-}  // namespace attn::python
-
-PYBIND11_MODULE(_attn, m) {
-  using namespace attn;
-  using namespace attn::python;
-  m.doc() = "attn: fused self-attention on the CPU (the C++ extension; use the `attn` package)";
-  register_translators();
-  m.attr("__version__") = kVersion;
-
+// attn.scaled_dot_product_attention and its backward (python/attn/__init__.py wraps them).
+void bind_attention(py::module_& m) {
   m.def(
       "sdpa",
       [](const py::array& q, const py::array& k, const py::array& v, std::optional<py::array> bias,
@@ -251,26 +244,6 @@ PYBIND11_MODULE(_attn, m) {
       py::arg("num_left_chunks"), py::arg("key_lengths"), py::arg("alibi_slopes"), py::arg("scale"),
       py::arg("want_dbias"), py::arg("check_finite") = true,
       "Gradients of sdpa -> (dq, dk, dv, dbias or None)");
-  m.def(
-      "positional_encoding",
-      [](int64_t positions, int64_t dim, int64_t start, double base) {
-        if (positions < 0)
-          fail<ValueError>("positional_encoding", "positions must be >= 0, got ", positions);
-        if (dim < 1) fail<ValueError>("positional_encoding", "dim must be >= 1, got ", dim);
-        auto table = new_array<float>(Shape{positions, dim}, false);
-        ops::sinusoidal_encoding(mut_view(table), start, base);
-        return table;
-      },
-      py::arg("positions"), py::arg("dim"), py::arg("start") = 0, py::arg("base") = 10000.0);
-  m.def(
-      "alibi_slopes",
-      [](int64_t n) {
-        const auto s = ops::alibi_slopes(n);
-        py::array_t<float> a(static_cast<py::ssize_t>(s.size()));
-        std::copy(s.begin(), s.end(), a.mutable_data());
-        return a;
-      },
-      py::arg("num_heads"));
   // For bench/python_vs_torch.py: the fused forward alone, run `calls` times in C++ on the thread's
   // context; microseconds per call. Subtracted from a Python call's time, it leaves the binding
   // overhead.
@@ -291,6 +264,30 @@ PYBIND11_MODULE(_attn, m) {
         return elapsed.count() / static_cast<double>(std::max<int64_t>(calls, 1));
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("calls"));
+}
+
+// Positional encodings, ALiBi slopes, threads and SIMD targets.
+void bind_utilities(py::module_& m) {
+  m.def(
+      "positional_encoding",
+      [](int64_t positions, int64_t dim, int64_t start, double base) {
+        if (positions < 0)
+          fail<ValueError>("positional_encoding", "positions must be >= 0, got ", positions);
+        if (dim < 1) fail<ValueError>("positional_encoding", "dim must be >= 1, got ", dim);
+        auto table = new_array<float>(Shape{positions, dim}, false);
+        ops::sinusoidal_encoding(mut_view(table), start, base);
+        return table;
+      },
+      py::arg("positions"), py::arg("dim"), py::arg("start") = 0, py::arg("base") = 10000.0);
+  m.def(
+      "alibi_slopes",
+      [](int64_t n) {
+        const auto s = ops::alibi_slopes(n);
+        py::array_t<float> a(static_cast<py::ssize_t>(s.size()));
+        std::copy(s.begin(), s.end(), a.mutable_data());
+        return a;
+      },
+      py::arg("num_heads"));
   m.def("set_num_threads", &set_default_num_threads, py::arg("n"));
   m.def("get_num_threads", &default_num_threads);
   m.def("simd_target", [] { return std::string(ops::simd_target()); });
@@ -298,6 +295,19 @@ PYBIND11_MODULE(_attn, m) {
   // from then on ("" restores the best), so lower targets can be measured and tested here.
   m.def("available_simd_targets", &ops::available_simd_targets);
   m.def("set_simd_target", &ops::set_simd_target, py::arg("name"));
+}
+
+}  // namespace attn::python
+
+PYBIND11_MODULE(_attn, m) {
+  using namespace attn;
+  using namespace attn::python;
+  m.doc() = "attn: fused self-attention on the CPU (the C++ extension; use the `attn` package)";
+  register_translators();
+  m.attr("__version__") = kVersion;
+
+  bind_attention(m);
+  bind_utilities(m);
   register_modules(m);
   register_audio(m);
 }
