@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // .npy reader and writer. The header is a Python dict literal; we parse exactly the subset NumPy
-// writes
-// ({'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }) and reject everything else with a
-// reason. Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+// writes ({'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }) and reject everything else
+// with a reason. Big-endian and Fortran-order data are read into little-endian C order.
+// Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 #include "attn/io/npy.h"
 
 #include "io/internal/file_bytes.h"
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <cstring>
@@ -102,14 +103,23 @@ class HeaderParser {
   size_t i_ = 0;
 };
 
-DType parse_descr(const std::string& descr, const std::string& name) {
-  static const std::map<std::string, DType> kKnown = {
-      {"<f4", DType::kFloat32}, {"<f8", DType::kFloat64}, {"<i4", DType::kInt32},
-      {"<i8", DType::kInt64},   {"|b1", DType::kBool},    {"<b1", DType::kBool}};
-  if (auto it = kKnown.find(descr); it != kKnown.end()) return it->second;
-  if (!descr.empty() && descr[0] == '>')
-    bad(name, "big-endian dtype '" + descr + "' is not supported");
-  bad(name, "unsupported dtype '" + descr + "' (supported: <f4, <f8, <i4, <i8, |b1)");
+struct Descr {
+  DType dtype;
+  bool big_endian;  // '>f4' and the like: byte-swapped on reading
+};
+
+Descr parse_descr(const std::string& descr, const std::string& name) {
+  static const std::map<std::string, DType> kKnown = {{"f4", DType::kFloat32},
+                                                      {"f8", DType::kFloat64},
+                                                      {"i4", DType::kInt32},
+                                                      {"i8", DType::kInt64},
+                                                      {"b1", DType::kBool}};
+  const char order = descr.empty() ? '?' : descr[0];
+  if (order == '<' || order == '>' || order == '|')
+    if (auto it = kKnown.find(descr.substr(1)); it != kKnown.end())
+      if (order != '|' || it->second == DType::kBool) return {it->second, order == '>'};
+  bad(name,
+      "unsupported dtype '" + descr + "' (supported: f4, f8, i4, i8 of either byte order, b1)");
 }
 
 const char* descr_of(DType d) {
@@ -199,7 +209,17 @@ int64_t dtype_size(DType d) {
   return 0;
 }
 
-NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
+namespace {
+
+struct Header {
+  Descr descr;
+  bool fortran;
+  std::vector<int64_t> dims;
+  size_t data_offset;
+};
+
+// The header dict of a .npy file: dtype, order, shape and where the data starts.
+Header parse_header(std::span<const std::byte> bytes, const std::string& name) {
   if (bytes.size() < 10)
     bad(name, "file is too short to be .npy (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
@@ -224,7 +244,7 @@ NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
   const std::string_view header(reinterpret_cast<const char*>(bytes.data() + prefix), header_len);
 
   HeaderParser p(header, name);
-  std::optional<DType> dtype;
+  std::optional<Descr> dtype;
   std::optional<bool> fortran;
   std::optional<std::vector<int64_t>> dims;
   p.expect('{');
@@ -252,25 +272,57 @@ NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
   if (!p.at_end()) bad(name, "trailing characters after the header dict");
   if (!dtype || !fortran || !dims)
     bad(name, "header lacks one of 'descr', 'fortran_order', 'shape'");
-  if (*fortran && dims->size() > 1)
-    bad(name, "Fortran-order arrays are not supported; save with C order");
+  return {*dtype, *fortran, *dims, prefix + header_len};
+}
 
+// Each item's bytes reversed: big-endian data made little-endian.
+void swap_bytes(std::vector<std::byte>& data, int64_t item) {
+  for (size_t i = 0; i + static_cast<size_t>(item) <= data.size(); i += static_cast<size_t>(item))
+    std::reverse(data.begin() + static_cast<std::ptrdiff_t>(i),
+                 data.begin() + static_cast<std::ptrdiff_t>(i) + item);
+}
+
+// Fortran-order data (first index fastest) rearranged into C order (last index fastest).
+std::vector<std::byte> c_order(const std::vector<std::byte>& data, const Shape& shape,
+                               int64_t item) {
+  const int r = shape.rank();
+  std::vector<int64_t> fortran_stride(static_cast<size_t>(r)), index(static_cast<size_t>(r), 0);
+  for (int64_t i = 0, stride = 1; i < r; stride *= shape[static_cast<int>(i)], ++i)
+    fortran_stride[static_cast<size_t>(i)] = stride;
+  std::vector<std::byte> out(data.size());
+  for (int64_t c = 0; c < shape.numel(); ++c) {
+    int64_t f = 0;
+    for (int i = 0; i < r; ++i)
+      f += index[static_cast<size_t>(i)] * fortran_stride[static_cast<size_t>(i)];
+    std::memcpy(out.data() + c * item, data.data() + f * item, static_cast<size_t>(item));
+    for (int i = r - 1; i >= 0 && ++index[static_cast<size_t>(i)] == shape[i]; --i)
+      index[static_cast<size_t>(i)] = 0;
+  }
+  return out;
+}
+
+}  // namespace
+
+NpyArray parse_npy(std::span<const std::byte> bytes, const std::string& name) {
+  const Header h = parse_header(bytes, name);
   NpyArray a;
-  a.dtype = *dtype;
+  a.dtype = h.descr.dtype;
   try {
-    a.shape = Shape(*dims);
+    a.shape = Shape(h.dims);
   } catch (const ShapeError& e) {
     bad(name, std::string("invalid shape: ") + e.what());
   }
   const int64_t n = a.shape.numel();
   const int64_t item = dtype_size(a.dtype);
-  const size_t available = bytes.size() - prefix - header_len;
+  const size_t available = bytes.size() - h.data_offset;
   if (n > static_cast<int64_t>(available) / item || static_cast<size_t>(n * item) != available)
     bad(name, "shape " + a.shape.str() + " of " + dtype_name(a.dtype) + " needs " +
                   (n > INT64_MAX / item ? std::string("too many") : std::to_string(n * item)) +
                   " data bytes but the file has " + std::to_string(available));
-  const auto* begin = bytes.data() + prefix + header_len;
+  const auto* begin = bytes.data() + h.data_offset;
   a.data.assign(begin, begin + available);
+  if (h.descr.big_endian) swap_bytes(a.data, item);
+  if (h.fortran && a.shape.rank() > 1) a.data = c_order(a.data, a.shape, item);
   if (a.dtype == DType::kBool)
     for (std::byte b : a.data)
       if (b != std::byte{0} && b != std::byte{1})

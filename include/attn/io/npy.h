@@ -19,7 +19,8 @@ enum class DType { kFloat32, kFloat64, kInt32, kInt64, kBool };
 const char* dtype_name(DType dtype);  // "float32", ...
 int64_t dtype_size(DType dtype);
 
-// An array as stored: dtype, shape and the raw little-endian bytes.
+// An array as stored: dtype, shape and the raw bytes, little-endian in C order (a file's big-endian
+// or Fortran-order data is converted on reading).
 struct NpyArray {
   DType dtype = DType::kFloat32;
   Shape shape;
