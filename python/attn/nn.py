@@ -203,6 +203,9 @@ class TransformerEncoderLayer(Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None, *, seed=0):
         if not isinstance(activation, str):
+            if getattr(activation, "approximate", "none") != "none":
+                raise ValueError("attn.nn.TransformerEncoderLayer: only the exact GELU is supported, got "
+                                 f"approximate={activation.approximate!r}")
             name = getattr(activation, "__name__", type(activation).__name__).lower()
             activation = "gelu" if "gelu" in name else "relu" if "relu" in name else name
         self.config = dict(d_model=int(d_model), nhead=int(nhead), dim_feedforward=int(dim_feedforward),

@@ -98,6 +98,15 @@ def test_transformer_encoder_layer_and_stack(rng, norm_first, activation):
     np.testing.assert_allclose(got[1, :7], want_enc.numpy()[1, :7], atol=5e-5)
 
 
+def test_activation_given_as_a_callable():
+    """torch's callables map to the kernel's activations; the tanh GELU is not the exact one, so it is refused
+    (it was taken for 'gelu' by name)."""
+    for fn, name in [(torch.nn.functional.gelu, "gelu"), (torch.nn.ReLU(), "relu"), (torch.nn.GELU(), "gelu")]:
+        assert attn.nn.TransformerEncoderLayer(8, 2, 16, activation=fn).config["activation"] == name
+    with pytest.raises(ValueError, match="only the exact GELU is supported, got approximate='tanh'"):
+        attn.nn.TransformerEncoderLayer(8, 2, 16, activation=torch.nn.GELU(approximate="tanh"))
+
+
 def test_modules_reject_bad_input():
     m = attn.nn.MultiheadAttention(16, 4, batch_first=True).eval()
     with pytest.raises(ValueError, match=r"query must be \(B, L, E\) .* E = 16, got shape \(2, 3, 8\)"):
