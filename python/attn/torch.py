@@ -9,6 +9,8 @@ needs it).
 
 CPU float32 tensors are shared with the kernel both ways (no copies); float64 tensors run the reference.
 """
+import warnings as _warnings
+
 import numpy as _np
 import torch as _torch
 import torch.nn.functional as _F
@@ -127,7 +129,7 @@ class MultiheadAttention(_torch.nn.MultiheadAttention):
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False, *, window=None, dilation=1, chunk=None,
                 key_lengths=None, alibi=False):
-        if not self._qkv_same_embed_dim or self.bias_k is not None or self.add_zero_attn:
+        if not _supported(self):
             raise ValueError("attn.torch.MultiheadAttention: kdim/vdim, add_bias_kv and add_zero_attn are not "
                              "supported")
         if self.training and self.dropout > 0:
@@ -190,11 +192,21 @@ class MultiheadAttention(_torch.nn.MultiheadAttention):
         return out, weights
 
 
-def replace_attention(module):
-    """Replaces, in place, every torch.nn.MultiheadAttention inside module by attn's (parameters shared)."""
+def _supported(mha):
+    return mha._qkv_same_embed_dim and mha.bias_k is None and not mha.add_zero_attn
+
+
+def replace_attention(module, _prefix=""):
+    """Replaces, in place, every torch.nn.MultiheadAttention inside module by attn's (parameters shared).
+    Ones attn cannot run (kdim/vdim, add_bias_kv, add_zero_attn) stay PyTorch's, with a warning naming them."""
     for name, child in list(module.named_children()):
+        path = _prefix + name
         if isinstance(child, _torch.nn.MultiheadAttention) and not isinstance(child, MultiheadAttention):
-            setattr(module, name, MultiheadAttention.from_module(child))
+            if _supported(child):
+                setattr(module, name, MultiheadAttention.from_module(child))
+            else:
+                _warnings.warn(f"attn.torch.replace_attention: {path} kept as torch's (kdim/vdim, add_bias_kv "
+                               "or add_zero_attn are not supported)", stacklevel=2)
         else:
-            replace_attention(child)
+            replace_attention(child, path + ".")
     return module

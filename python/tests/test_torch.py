@@ -95,6 +95,21 @@ def test_transformer_encoder_trains_like_pytorch():
     assert got[-1] < got[0]
 
 
+def test_replace_attention_keeps_what_attn_cannot_run():
+    """kdim/vdim and add_bias_kv modules stay torch's, with a warning naming them (they were swapped and then
+    failed on their first call)."""
+    model = torch.nn.ModuleDict({"ok": torch.nn.MultiheadAttention(8, 2),
+                                 "inner": torch.nn.ModuleDict({"kdim": torch.nn.MultiheadAttention(8, 2, kdim=4, vdim=4),
+                                                               "bias_kv": torch.nn.MultiheadAttention(8, 2, add_bias_kv=True)})})
+    with pytest.warns(UserWarning) as record:
+        at.replace_attention(model)
+    assert sorted(str(w.message).split(": ")[1].split(" ")[0] for w in record) == ["inner.bias_kv", "inner.kdim"]
+    assert isinstance(model["ok"], at.MultiheadAttention)
+    assert not isinstance(model["inner"]["kdim"], at.MultiheadAttention)
+    x = torch.randn(5, 1, 8)
+    model["inner"]["kdim"](x, torch.randn(5, 1, 4), torch.randn(5, 1, 4))  # still runs, as torch's
+
+
 def test_bad_input():
     q = torch.randn(1, 2, 5, 4)
     with pytest.raises(ValueError, match="dropout_p"):
