@@ -64,7 +64,7 @@ constexpr int64_t kRowQueries = 8;
 
 struct Plan {
   AttentionDims d;
-  int64_t step;    // dilation
+  int64_t step;    // the classes' modulus: the dilation (T + S for a wider one, residue_classes)
   int64_t bq, bk;  // query and key block sizes
   std::vector<QueryBlock> blocks;
   bool score_rows = false;  // the forward's decoding layout (kRowQueries)
@@ -74,11 +74,6 @@ struct Plan {
   float pair_scale = 0.0f;
 };
 
-// Block sizes (multiples of kColumnGroup). Full attention: 128 × 128, measured best on AVX-512 (64
-// × 128, 128 × 64 and others were 3-10% slower; see docs/kernels.md). Under a window narrower than
-// a key tile, 64-query blocks, so that a block's band (64 + window keys) fits one key tile, which
-// forward_block then works through band-following: about window + 16 keys per query instead of
-// window + bq.
 // The residue classes' modulus and the distance shift they are taken with. A dilation wider than
 // the T + S - 1 distances t - s + shift a call spans keeps at most one of them, d* (the multiple of
 // the dilation among them): classes modulo T + S, with the shift moved by d*, keep the same pairs
@@ -97,6 +92,11 @@ inline Classes residue_classes(const AttentionDims& d, const AttentionMask& m) {
   return {span, multiple <= highest ? shift - multiple : d.S};
 }
 
+// Block sizes (multiples of kColumnGroup). Full attention: 128 × 128, measured best on AVX-512 (64
+// × 128, 128 × 64 and others were 3-10% slower; see docs/kernels.md). Under a window narrower than
+// a key tile, 64-query blocks, so that a block's band (64 + window keys) fits one key tile, which
+// forward_block then works through band-following: about window + 16 keys per query instead of
+// window + bq.
 inline Plan make_plan(const AttentionDims& d, const AttentionMask& m) {
   const Classes classes = residue_classes(d, m);
   Plan plan{d, classes.step, 128, 128, {}, false};

@@ -76,7 +76,7 @@ inline int64_t dilated_extent(const char* fn, int64_t dilation, int64_t kernel) 
   int64_t span = 0;
   if (__builtin_mul_overflow(dilation, kernel - 1, &span) || span > kMaxGeometry * kMaxGeometry)
     fail<ValueError>(fn, "a kernel of ", kernel, " with dilation ", dilation,
-                     " spans more elements than an int64 counts");
+                     " spans more than 2^62 elements");
   return span + 1;
 }
 
