@@ -251,22 +251,30 @@ SpeechTrainResult train_speech_model(SpeechFrameModel& model, const SpeechExperi
   return r;
 }
 
-double speech_inference_ms(SpeechFrameModel& model, int64_t frames, int repeats,
-                           const Context& ctx) {
+std::vector<double> speech_inference_ms(const std::vector<SpeechFrameModel*>& models,
+                                        int64_t frames, int rounds, const Context& ctx) {
   Rng rng(7);
-  Tensor feats(Shape{1, frames, model.config().input_dim});
-  for (float& v : feats.values()) v = static_cast<float>(rng.normal());
   const std::vector<int64_t> len = {frames};
-  model.forward(feats.view(), len, false, ctx);  // warm-up: scratch, caches, page faults
-  std::vector<double> ms;
-  for (int r = 0; r < std::max(1, repeats); ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    model.forward(feats.view(), len, false, ctx);
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  std::vector<Tensor> feats;
+  for (SpeechFrameModel* model : models) {
+    feats.emplace_back(Shape{1, frames, model->config().input_dim});
+    for (float& v : feats.back().values()) v = static_cast<float>(rng.normal());
+    model->forward(feats.back().view(), len, false, ctx);  // warm-up: scratch, caches, page faults
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  std::vector<std::vector<double>> ms(models.size());
+  for (int r = 0; r < std::max(1, rounds); ++r)
+    for (size_t m = 0; m < models.size(); ++m) {
+      const auto t0 = std::chrono::steady_clock::now();
+      models[m]->forward(feats[m].view(), len, false, ctx);
+      ms[m].push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+  std::vector<double> medians;
+  for (auto& times : ms) {
+    std::sort(times.begin(), times.end());
+    medians.push_back(times[times.size() / 2]);
+  }
+  return medians;
 }
 
 std::vector<int64_t> collapse_frames(const std::vector<int64_t>& frame_labels) {

@@ -70,9 +70,12 @@ double speech_accuracy(SpeechFrameModel& model, const std::vector<Tensor>& feats
 std::vector<int64_t> speech_predict(SpeechFrameModel& model, ConstTensorView feats,
                                     const Context& ctx);
 
-// Median milliseconds of a forward (evaluation mode) over `frames` feature frames of one utterance.
-double speech_inference_ms(SpeechFrameModel& model, int64_t frames, int repeats,
-                           const Context& ctx);
+// Median milliseconds of a forward (evaluation mode) over `frames` feature frames of one utterance,
+// for each model: `rounds` rounds that call every model once in turn, so that a shared machine's
+// slow minutes fall on all of them alike (timed one model after another, the same model moved by
+// 30% between runs of the experiment).
+std::vector<double> speech_inference_ms(const std::vector<SpeechFrameModel*>& models,
+                                        int64_t frames, int rounds, const Context& ctx);
 
 // Frame predictions -> phoneme sequence: runs of one label merged, silence (id 0) dropped.
 std::vector<int64_t> collapse_frames(const std::vector<int64_t>& frame_labels);
