@@ -510,7 +510,7 @@ TEST(CliBench, SequenceModelsTimesEachModelAndPlots) {
 }
 
 // attn encode on a recurrent config: --lengths checked against the input; the recurrent-only
-// options are usage errors on a transformer config.
+// options are usage errors on a transformer config, and the attention masks on a recurrent one.
 TEST(CliEncode, RecurrentConfigTakesLengthsAndRejectsThemOtherwise) {
   const std::string dir = ::testing::TempDir() + "/encode_rnn";
   std::filesystem::create_directories(dir);
@@ -532,6 +532,11 @@ TEST(CliEncode, RecurrentConfigTakesLengthsAndRejectsThemOtherwise) {
   r = run_cli(base + " --lengths 5,6");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("lengths[1] = 6 is not in [1, T = 5]"), std::string::npos) << r.output;
+  r = run_cli(base + " --window 3 --causal");  // attention masks were ignored on an RNN
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("are attention masks for transformer encoders"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("got causal window=3"), std::string::npos) << r.output;
   const std::string e = std::string(ATTN_GOLDEN_DIR) + "/encode/";
   r = run_cli("encode --config " + e + "config.json --weights " + e +
               "weights.safetensors --input " + e + "input.npy --out " + dir + "/t.npy --lengths 3");

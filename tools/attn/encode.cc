@@ -69,6 +69,12 @@ std::unique_ptr<nn::RNNBase> make_rnn(const nlohmann::json& j, const std::string
 }
 
 void run_encode_rnn(const EncodeOptions& o, const nlohmann::json& j, const Context& ctx) {
+  // An RNN has no attention to mask: such flags were ignored without a word.
+  if (const std::string mask = o.mask.describe(); mask != " none")
+    usage_fail("--causal/--window/--dilation/--chunk/--key-lengths/--alibi",
+               "are attention masks for transformer encoders; this config is a recurrent model "
+               "(padding: --lengths), got",
+               mask);
   const auto model = make_rnn(j, o.config);
   model->set_training(false);
   load_weights(o, *model);
