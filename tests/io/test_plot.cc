@@ -212,6 +212,17 @@ TEST(Plot, HeatmapPutsTheFirstRowOnTopAndHasAColourBar) {
   EXPECT_GT(d.count(bar0, bar1, 0, d.height, red, 30), 50);
 }
 
+// v drawn on the -1 .. 1 diverging map (defaults otherwise) into the test's temporary directory.
+Decoded diverging_heatmap(const Tensor& v, const std::string& name) {
+  io::Heatmap p;
+  p.values = v.view();
+  p.vmin = -1.0, p.vmax = 1.0;
+  p.colormap = io::Colormap::kDiverging;
+  const std::string path = ::testing::TempDir() + "/" + name;
+  io::write_heatmap(path, p);
+  return decode(path);
+}
+
 // More columns than pixels (ten minutes of fbank frames): the columns are averaged down before they
 // are drawn (drawing 60 000 of them took seconds), so alternating -1 / +1 columns show as their
 // mean, the diverging map's white middle, not as stripes of whichever column was drawn last.
@@ -219,13 +230,7 @@ TEST(Plot, HeatmapAveragesColumnsItHasNoPixelsFor) {
   Tensor v(Shape{40, 20000});
   for (int64_t r = 0; r < 40; ++r)
     for (int64_t c = 0; c < 20000; ++c) v(r, c) = r < 20 ? (c % 2 ? 1.0f : -1.0f) : 1.0f;
-  io::Heatmap p;
-  p.values = v.view();
-  p.vmin = -1.0, p.vmax = 1.0;
-  p.colormap = io::Colormap::kDiverging;
-  const std::string path = ::testing::TempDir() + "/heat_wide.png";
-  io::write_heatmap(path, p);
-  const Decoded d = decode(path);
+  const Decoded d = diverging_heatmap(v, "heat_wide.png");
   const std::array<int, 3> light = {247, 247, 247}, red = {178, 23, 43};
   const int x0 = d.width * 20 / 100, x1 = d.width * 80 / 100;
   const int top = d.count(x0, x1, d.height * 15 / 100, d.height * 45 / 100, light, 40);
@@ -240,13 +245,7 @@ TEST(Plot, HeatmapColoursFollowVminAndVmaxNotTheData) {
   Tensor v(Shape{40, 60});
   for (int64_t r = 0; r < 40; ++r)
     for (int64_t c = 0; c < 60; ++c) v(r, c) = r < 20 ? 0.0f : 0.5f;
-  io::Heatmap p;
-  p.values = v.view();
-  p.vmin = -1.0, p.vmax = 1.0;
-  p.colormap = io::Colormap::kDiverging;
-  const std::string path = ::testing::TempDir() + "/heat_range.png";
-  io::write_heatmap(path, p);
-  const Decoded d = decode(path);
+  const Decoded d = diverging_heatmap(v, "heat_range.png");
   const std::array<int, 3> light = {247, 247, 247}, blue = {33, 102, 171}, red = {178, 23, 43};
   const int x0 = d.width * 20 / 100, x1 = d.width * 80 / 100;
   const int y0 = d.height * 15 / 100, y1 = d.height * 85 / 100;
