@@ -91,13 +91,16 @@ void run(const AttentionMapOptions& o) {
     const auto [qx, qy] = queries[q];
     const int64_t n = (qy * grid / data.H) * grid + qx * grid / data.W;  // the query's position
     keep.push_back(upscale(map.view().select(0, 0).select(0, n), data.H, data.W));
-    double peak = 0.0;
-    for (float v : keep.back().values()) peak = std::max(peak, static_cast<double>(v));
+    // Each panel's colours span its own weights, lowest to highest (as matplotlib's imshow does),
+    // with the colour bar saying what they are: one query's 196 weights sit well above 0.
+    double low = 1.0, peak = 0.0;
+    for (float v : keep.back().values())
+      low = std::min(low, static_cast<double>(v)), peak = std::max(peak, static_cast<double>(v));
     io::HeatmapPanel p{"query " + std::to_string(q + 1) + " at (" + std::to_string(qx) + ", " +
                            std::to_string(qy) + ")",
                        keep.back().view(),
-                       0.0,
-                       std::max(peak, 1e-6),
+                       low,
+                       std::max(peak, low + 1e-6),
                        io::Colormap::kSequential,
                        {{static_cast<double>(qx), static_cast<double>(qy)}},
                        static_cast<int>(q + 1)};
