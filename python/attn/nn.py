@@ -418,11 +418,13 @@ class AdaptiveAvgPool2d(Module):
         if len(pair) != 2:
             raise ValueError(f"attn.nn.AdaptiveAvgPool2d: output_size must be an int, None or a pair, got {output_size!r}")
         self.output_size = tuple(None if v is None else int(v) for v in pair)
-        self._impl = None if None in self.output_size else _attn.nn.AdaptiveAvgPool2d(*self.output_size)
+        # With a None, the module's size is known per input: forward makes one for it; this one
+        # serves state_dict(), train() and the rest.
+        self._impl = _attn.nn.AdaptiveAvgPool2d(*(1 if v is None else v for v in self.output_size))
 
     def forward(self, input):
         x = _f32(input, "input")
-        if self._impl is not None:
+        if None not in self.output_size:
             return self._impl.forward(x)
         if x.ndim != 4:
             raise ValueError(f"attn.nn.AdaptiveAvgPool2d.forward: input must be (B, C, H, W), got shape {x.shape}")

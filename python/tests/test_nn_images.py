@@ -55,6 +55,8 @@ def test_pools_and_flatten(rng):
     # An empty batch keeps its feature count, as PyTorch's (it was (0, 0)); a rank-1 input has no
     # dimension 1 to start from, an error in PyTorch (it was reshaped to (B, 1)).
     assert attn.nn.Flatten()(np.zeros((0, 3, 4), np.float32)).shape == (0, 12)
+    keep_h = attn.nn.AdaptiveAvgPool2d((None, 2)).eval()  # a None size still has the Module methods
+    assert keep_h.state_dict() == {} and keep_h(x).shape == (2, 3, 11, 2)
     for shape in [(5,), ()]:
         with pytest.raises(ValueError, match=r"Flatten::forward: x must be \(B, \.\.\.\) with rank >= 2, got \("):
             attn.nn.Flatten()(np.zeros(shape, np.float32))
