@@ -195,10 +195,7 @@ void report_variant(const BenchOptions& o, const Variant& variant, int64_t N, co
 
 void run_bench(const BenchOptions& o) {
   Context ctx(ContextOptions{.num_threads = checked_threads("bench attention", o.threads)});
-  for (const auto& [flag, n] : {std::pair<const char*, int64_t>{"--heads", o.heads},
-                                {"--head-dim", o.head_dim},
-                                {"--batch", o.batch}})
-    if (n < 1) usage_fail(flag, "must be >= 1, got ", n);
+  check_counts({{"--heads", o.heads}, {"--head-dim", o.head_dim}, {"--batch", o.batch}});
   const ops::AttentionMask mask = o.mask.build(o.heads, o.batch);
   if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
   const std::vector<Variant> variants = variants_of(o.dtype);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,12 @@ inline GivenOptions given_options(const CLI::App* sub) {
 template <typename Field, typename Value>
 void preset(const GivenOptions& given, const char* flag, Field& field, const Value& value) {
   if (!given(flag)) field = value;
+}
+
+// Options that count something (--batch, --heads, ...): each must be >= 1.
+inline void check_counts(std::initializer_list<std::pair<const char*, int64_t>> counts) {
+  for (const auto& [flag, n] : counts)
+    if (n < 1) usage_fail(flag, "must be >= 1, got ", n);
 }
 
 // --d-model and --heads of a model a subcommand builds: a width the heads divide.

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <utility>
 
 #include "attn/attn.h"
 #include "attn/dist/communicator.h"
@@ -151,10 +150,7 @@ void run(const DistOptions& o) {
   // Every rank parses the same command line, so every rank throws the same usage error here.
   {
     if (o.seq < 1) usage_fail("--seq", "must be >= 1, got ", o.seq);
-    for (const auto& [flag, n] : {std::pair<const char*, int64_t>{"--batch", o.batch},
-                                  {"--heads", o.heads},
-                                  {"--head-dim", o.head_dim}})
-      if (n < 1) usage_fail(flag, "must be >= 1, got ", n);
+    check_counts({{"--batch", o.batch}, {"--heads", o.heads}, {"--head-dim", o.head_dim}});
     if (o.kv_heads < 0 || (o.kv_heads > 0 && o.heads % o.kv_heads != 0))
       usage_fail("--kv-heads", "must divide --heads ", o.heads, " (0 = as many), got ", o.kv_heads);
     if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
