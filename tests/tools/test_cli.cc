@@ -90,16 +90,24 @@ TEST(CliBench, DtypeRunsFloatAndBf16InOneProcessAndIsCheckedFirst) {
     EXPECT_NE(r.output.find(std::string(flag) + ": must be >= 1, got 0"), std::string::npos)
         << r.output;
   }
-  const auto r = run_cli("bench attention --seq 48 --heads 2 --repeats 1 --dtype both --json");
+  const auto r =
+      run_cli("bench attention --seq 48 --heads 2 --repeats 3 --dtype both --backward --json");
   ASSERT_EQ(r.code, 0) << r.output;
   const auto rows = nlohmann::json::parse(r.output);
-  ASSERT_EQ(rows.size(), 3u) << r.output;  // fused f32, bf16, reference
+  ASSERT_EQ(rows.size(), 6u) << r.output;  // fused f32, bf16, reference; fwd and bwd each
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i]["pass"], i % 2 == 0 ? "fwd" : "bwd") << i;
+    EXPECT_GT(rows[i]["best_ms"].get<double>(), 0.0) << i;
+    EXPECT_LE(rows[i]["best_ms"].get<double>(), rows[i]["ms"].get<double>()) << i;
+  }
   EXPECT_EQ(rows[0]["dtype"], "f32");
-  EXPECT_EQ(rows[1]["dtype"], "bf16");
-  EXPECT_EQ(rows[1]["kernel"], ops::bf16_dot_products() ? "bf16-native" : "bf16-widen");
-  EXPECT_GT(rows[1]["speedup_vs_f32"].get<double>(), 0.0);
-  EXPECT_DOUBLE_EQ(rows[1]["kv_mib"].get<double>(), rows[0]["kv_mib"].get<double>() / 2);
-  EXPECT_EQ(rows[2]["kernel"], "reference");
+  EXPECT_EQ(rows[2]["dtype"], "bf16");
+  EXPECT_EQ(rows[2]["kernel"], ops::bf16_dot_products() ? "bf16-native" : "bf16-widen");
+  for (size_t i : {2u, 3u}) EXPECT_GT(rows[i]["speedup_vs_f32"].get<double>(), 0.0) << i;
+  EXPECT_FALSE(rows[0].contains("speedup_vs_f32"));
+  EXPECT_DOUBLE_EQ(rows[2]["kv_mib"].get<double>(), rows[0]["kv_mib"].get<double>() / 2);
+  EXPECT_EQ(rows[4]["kernel"], "reference");
+  EXPECT_FALSE(rows[4].contains("speedup_vs_f32"));
 }
 
 TEST(CliAttend, MatchesPyTorchFixturesForwardAndBackward) {

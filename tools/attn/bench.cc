@@ -7,13 +7,18 @@
 // scores are not counted, so a window of ±w is credited with O(T·w) work. Our backward recomputes
 // two products to stay deterministic, so its share of peak understates the raw arithmetic rate by
 // up to 7/5. Memory: peak RSS covers the inputs, outputs and gradients the bench allocates plus the
-// kernel's tiles. With --dtype both, the bf16 row's RSS also holds the float row's buffers, which
-// the tensor buffer pool keeps for reuse: compare RSS across separate --dtype f32 and --dtype bf16
-// runs (KV MiB is the storage of k and v itself).
+// kernel's tiles. With --dtype both, the float and bf16 cases are alive together (they run in
+// alternation), so both rows give the RSS of the two: compare RSS across separate --dtype f32 and
+// --dtype bf16 runs (KV MiB is the storage of k and v itself).
+//
+// Time: "ms" is the median over --repeats rounds after a warm-up round, "best" the fastest round
+// (on a shared machine other work only ever slows a round down); GFLOP/s and %peak are from the
+// median. The fused variants of a length run in alternation within each round.
 //
 // --dtype bf16 stores q, k and v as bf16 (the same normal draws, rounded): the forward uses native
 // bf16 products where ops::bf16_dot_products() (kernel "bf16-native"), else widens tiles to float
-// ("bf16-widen"); "x f32" is the float row's time over the bf16 row's, in the same process.
+// ("bf16-widen"); "x f32" is the median over rounds of the float kernel's time over the bf16
+// kernel's in the same round.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -86,110 +91,179 @@ void print_header(const BenchOptions& o, const Context& ctx, double peak) {
             << (o.dtype == "f32" ? ""
                                  : std::string("bf16 dot products: ") +
                                        (ops::bf16_dot_products() ? "native" : "no (widened)") +
-                                       "; x f32 = fused f32 ms / bf16 ms\n")
+                                       "; x f32 = fused f32 ms / bf16 ms, median over rounds\n")
             << std::left << std::setw(8) << "N" << std::setw(13) << "kernel" << std::setw(6)
-            << "pass" << std::right << std::setw(12) << "ms" << std::setw(10) << "GFLOP/s"
-            << std::setw(8) << "%peak" << std::setw(12) << "peakRSS MiB" << std::setw(9) << "KV MiB"
-            << std::setw(8) << "x f32"
+            << "pass" << std::right << std::setw(12) << "ms" << std::setw(10) << "best ms"
+            << std::setw(10) << "GFLOP/s" << std::setw(8) << "%peak" << std::setw(12)
+            << "peakRSS MiB" << std::setw(9) << "KV MiB" << std::setw(8) << "x f32"
             << "\n";
 }
 
-// One variant at one length N, timed: the median ms of each pass, the visible (query, key) pairs
-// over the batch and heads, and the memory.
-struct Timing {
+// The inputs, outputs and calls of one variant at one length N. Held by pointer: the timing loop
+// calls its passes in turn with those of the other variants.
+struct Case {
+  Variant variant;
   int64_t T = 0;
-  std::vector<std::pair<std::string, double>> passes;
-  double pairs = 0.0, kv_mib = 0.0, rss_mib = 0.0;
-};
-
-Timing time_variant(const BenchOptions& o, const ops::AttentionMask& mask, const Variant& variant,
-                    int64_t N, const Context& ctx) {
-  const bool reference = variant.reference;
-  reset_peak_rss();
-  Rng rng(1);
-  Timing t;
-  // Decoding: T queries at the last T positions of the N keys (a cache), aligned bottom-right.
-  t.T = o.queries > 0 ? o.queries : N;
-  ops::AttentionMask m = mask;
-  if (t.T < N) m.query_offset = N - t.T;
-  const Shape q_shape{o.batch, o.heads, t.T, o.head_dim}, kv_shape{o.batch, o.heads, N, o.head_dim};
-  // bf16 storage: the same draws rounded, and no float copy (peak RSS counts bf16 q, k, v).
-  Tensor q, k, v;
+  double pairs = 0.0, kv_mib = 0.0;  // visible (query, key) pairs over batch and heads; k + v MiB
+  ops::AttentionMask mask;
+  double scale = 0.0;
+  Tensor q, k, v, out, lse, dq, dk, dv;
   TensorBF16 qh, kh, vh;
-  if (variant.bf16) {
-    qh = random_normal_bf16(q_shape, rng), kh = random_normal_bf16(kv_shape, rng);
-    vh = random_normal_bf16(kv_shape, rng);
-  } else {
-    q = random_normal(q_shape, rng), k = random_normal(kv_shape, rng);
-    v = random_normal(kv_shape, rng);
+
+  void forward(const Context& ctx) {
+    if (variant.reference)
+      ops::reference::attention_forward(q, k, v, mask, {}, scale, out, lse, {}, ctx);
+    else if (variant.bf16)
+      ops::attention_forward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), mask, {}, scale,
+                             out, lse, {}, ctx);
+    else
+      ops::attention_forward(q, k, v, mask, {}, scale, out, lse, {}, ctx);
   }
-  t.kv_mib = 2.0 * static_cast<double>(kv_shape.numel()) * (variant.bf16 ? 2.0 : 4.0) / 1048576.0;
-  Tensor out(q_shape), lse(Shape{o.batch, o.heads, t.T}), dq(q_shape), dk(kv_shape), dv(kv_shape);
   // dO = O, the gradient of the loss ½‖O‖²: the backward reads dO and O and writes neither, so
   // one buffer serves both and the case needs 7 (not 8) B·NH·N·HS tensors (896 MiB at N = 65536).
-  const ConstTensorView dout = out;
-  const double scale = ops::default_attention_scale(o.head_dim);
-  t.pairs = visible_pairs(m, t.T, N) * static_cast<double>(o.batch * o.heads);
-  auto forward = [&] {
-    if (reference) {
-      ops::reference::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
-    } else if (variant.bf16) {
-      ops::attention_forward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), m, {}, scale,
-                             out, lse, {}, ctx);
-    } else {
-      ops::attention_forward(q, k, v, m, {}, scale, out, lse, {}, ctx);
-    }
-  };
-  auto backward = [&] {
-    if (reference) {
-      ops::reference::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {},
+  void backward(const Context& ctx) {
+    const ConstTensorView dout = out;
+    if (variant.reference)
+      ops::reference::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv, {},
                                          ctx);
-    } else if (variant.bf16) {
+    else if (variant.bf16)
       ops::attention_backward(ConstTensorViewBF16(qh.view()), kh.view(), vh.view(), out, lse, dout,
-                              m, {}, scale, dq, dk, dv, {}, ctx);
-    } else {
-      ops::attention_backward(q, k, v, out, lse, dout, m, {}, scale, dq, dk, dv, {}, ctx);
-    }
-  };
-  const int repeats = reference ? 1 : o.repeats;
-  t.passes = {{"fwd", median_ms(repeats, forward)}};
-  if (o.backward) t.passes.emplace_back("bwd", median_ms(repeats, backward));
-  t.rss_mib = peak_rss_mib();
-  return t;
+                              mask, {}, scale, dq, dk, dv, {}, ctx);
+    else
+      ops::attention_backward(q, k, v, out, lse, dout, mask, {}, scale, dq, dk, dv, {}, ctx);
+  }
+};
+
+std::unique_ptr<Case> make_case(const BenchOptions& o, const ops::AttentionMask& mask,
+                                const Variant& variant, int64_t N) {
+  auto c = std::make_unique<Case>();
+  c->variant = variant;
+  Rng rng(1);  // every variant the same draws
+  // Decoding: T queries at the last T positions of the N keys (a cache), aligned bottom-right.
+  c->T = o.queries > 0 ? o.queries : N;
+  c->mask = mask;
+  if (c->T < N) c->mask.query_offset = N - c->T;
+  const Shape q_shape{o.batch, o.heads, c->T, o.head_dim},
+      kv_shape{o.batch, o.heads, N, o.head_dim};
+  // bf16 storage: the same draws rounded, and no float copy (peak RSS counts bf16 q, k, v).
+  if (variant.bf16) {
+    c->qh = random_normal_bf16(q_shape, rng), c->kh = random_normal_bf16(kv_shape, rng);
+    c->vh = random_normal_bf16(kv_shape, rng);
+  } else {
+    c->q = random_normal(q_shape, rng), c->k = random_normal(kv_shape, rng);
+    c->v = random_normal(kv_shape, rng);
+  }
+  c->kv_mib = 2.0 * static_cast<double>(kv_shape.numel()) * (variant.bf16 ? 2.0 : 4.0) / 1048576.0;
+  c->out = Tensor(q_shape), c->lse = Tensor(Shape{o.batch, o.heads, c->T});
+  c->dq = Tensor(q_shape), c->dk = Tensor(kv_shape), c->dv = Tensor(kv_shape);
+  c->scale = ops::default_attention_scale(o.head_dim);
+  c->pairs = visible_pairs(c->mask, c->T, N) * static_cast<double>(o.batch * o.heads);
+  return c;
 }
 
-// A row per pass of `t`, into `rows` and (without --json) the table. f32_ms holds the float fused
-// kernel's fwd / bwd ms at this N, for the bf16 rows' ratio.
-void report_variant(const BenchOptions& o, const Variant& variant, int64_t N, const Timing& t,
-                    double peak, int threads, double f32_ms[2], nlohmann::json& rows) {
-  for (const auto& [pass, ms] : t.passes) {
-    const double flops = t.pairs * static_cast<double>(o.head_dim) * (pass == "fwd" ? 4.0 : 10.0);
-    const double gflops = flops / (ms * 1e-3) / 1e9;
-    const std::string kernel = variant.name();
-    double& f32 = f32_ms[pass == "fwd" ? 0 : 1];
-    if (!variant.reference && !variant.bf16) f32 = ms;
-    const double speedup = variant.bf16 && f32 > 0.0 ? f32 / ms : 0.0;
+// One pass of one variant, timed over the rounds: the median and the best round's ms, and for a
+// bf16 variant the median over rounds of the float kernel's ms over this one's in the same round
+// (0 otherwise).
+struct PassTiming {
+  std::string pass;
+  double median_ms = 0.0, best_ms = 0.0, speedup = 0.0;
+};
+
+// Times one pass of every case, run in turn within each of `repeats` rounds after a warm-up round:
+// on a shared machine the load of other work comes and goes over seconds, and running the variants
+// in alternation puts it on all of them alike, so that their ratio is taken within a round.
+std::vector<PassTiming> time_pass(const std::string& pass, int repeats,
+                                  const std::vector<std::unique_ptr<Case>>& cases,
+                                  const Context& ctx) {
+  auto run = [&](Case& c) { pass == "fwd" ? c.forward(ctx) : c.backward(ctx); };
+  for (const auto& c : cases) run(*c);  // warm-up
+  std::vector<std::vector<double>> ms(cases.size());
+  for (int r = 0; r < repeats; ++r)
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      run(*cases[i]);
+      ms[i].push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+  auto median = [](std::vector<double> x) {
+    std::sort(x.begin(), x.end());
+    return x[x.size() / 2];
+  };
+  const auto f32 = std::find_if(cases.begin(), cases.end(), [](const auto& c) {
+    return !c->variant.bf16 && !c->variant.reference;
+  });
+  std::vector<PassTiming> timings;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    PassTiming t{pass, median(ms[i]), *std::min_element(ms[i].begin(), ms[i].end()), 0.0};
+    if (cases[i]->variant.bf16 && f32 != cases.end()) {
+      const auto& base = ms[static_cast<size_t>(f32 - cases.begin())];
+      std::vector<double> ratio;
+      for (size_t r = 0; r < ms[i].size(); ++r) ratio.push_back(base[r] / ms[i][r]);
+      t.speedup = median(ratio);
+    }
+    timings.push_back(t);
+  }
+  return timings;
+}
+
+// The rows of one case's passes, into `rows` and (without --json) the table.
+void report_case(const BenchOptions& o, const Case& c, int64_t N,
+                 const std::vector<const PassTiming*>& passes, double rss_mib, double peak,
+                 int threads, nlohmann::json& rows) {
+  const std::string kernel = c.variant.name();
+  for (const PassTiming* t : passes) {
+    const double per_pair = static_cast<double>(o.head_dim) * (t->pass == "fwd" ? 4.0 : 10.0);
+    const double gflops = c.pairs * per_pair / (t->median_ms * 1e-3) / 1e9;
     rows.push_back({{"N", N},
-                    {"T", t.T},
+                    {"T", c.T},
                     {"kernel", kernel},
-                    {"dtype", variant.bf16 ? "bf16" : "f32"},
-                    {"pass", pass},
-                    {"ms", ms},
+                    {"dtype", c.variant.bf16 ? "bf16" : "f32"},
+                    {"pass", t->pass},
+                    {"ms", t->median_ms},
+                    {"best_ms", t->best_ms},
                     {"gflops", gflops},
                     {"percent_of_peak", 100.0 * gflops / peak},
-                    {"peak_rss_mib", t.rss_mib},
-                    {"kv_mib", t.kv_mib},
+                    {"peak_rss_mib", rss_mib},
+                    {"kv_mib", c.kv_mib},
                     {"threads", threads},
                     {"peak_gflops", peak},
                     {"simd", ops::simd_target()}});
-    if (speedup > 0.0) rows.back()["speedup_vs_f32"] = speedup;
+    if (t->speedup > 0.0) rows.back()["speedup_vs_f32"] = t->speedup;
     if (!o.json)
-      std::cout << std::left << std::setw(8) << N << std::setw(13) << kernel << std::setw(6) << pass
-                << std::right << std::setprecision(2) << std::setw(12) << ms << std::setprecision(1)
-                << std::setw(10) << gflops << std::setw(8) << 100.0 * gflops / peak << std::setw(12)
-                << t.rss_mib << std::setw(9) << t.kv_mib << std::setw(8)
-                << (speedup > 0.0 ? std::to_string(speedup).substr(0, 4) : std::string("-")) << "\n"
+      std::cout << std::left << std::setw(8) << N << std::setw(13) << kernel << std::setw(6)
+                << t->pass << std::right << std::setprecision(2) << std::setw(12) << t->median_ms
+                << std::setw(10) << t->best_ms << std::setprecision(1) << std::setw(10) << gflops
+                << std::setw(8) << 100.0 * gflops / peak << std::setw(12) << rss_mib << std::setw(9)
+                << c.kv_mib << std::setw(8)
+                << (t->speedup > 0.0 ? std::to_string(t->speedup).substr(0, 4) : std::string("-"))
+                << "\n"
                 << std::flush;
+  }
+}
+
+// Times and reports the cases of one length N: the fused variants in alternation (time_pass), then
+// the reference alone (one run after a warm-up; it is there to show the gap, not to be compared
+// closely).
+void bench_length(const BenchOptions& o, const ops::AttentionMask& mask, int64_t N, double peak,
+                  const Context& ctx, nlohmann::json& rows) {
+  const std::vector<Variant> variants = variants_of(o.dtype);
+  for (const bool reference : {false, true}) {
+    if (reference && N > o.reference_max) continue;
+    reset_peak_rss();
+    std::vector<std::unique_ptr<Case>> cases;
+    for (const Variant& variant : variants)
+      if (variant.reference == reference) cases.push_back(make_case(o, mask, variant, N));
+    if (cases.empty()) continue;
+    const int repeats = reference ? 1 : o.repeats;
+    std::vector<std::vector<PassTiming>> by_pass{time_pass("fwd", repeats, cases, ctx)};
+    if (o.backward) by_pass.push_back(time_pass("bwd", repeats, cases, ctx));
+    const double rss = peak_rss_mib();
+    for (size_t c = 0; c < cases.size(); ++c) {
+      std::vector<const PassTiming*> passes;
+      for (const auto& timings : by_pass) passes.push_back(&timings[c]);
+      report_case(o, *cases[c], N, passes, rss, peak, ctx.num_threads(), rows);
+    }
   }
 }
 
@@ -198,7 +272,7 @@ void run_bench(const BenchOptions& o) {
   check_counts({{"--heads", o.heads}, {"--head-dim", o.head_dim}, {"--batch", o.batch}});
   const ops::AttentionMask mask = o.mask.build(o.heads, o.batch);
   if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
-  const std::vector<Variant> variants = variants_of(o.dtype);
+  (void)variants_of(o.dtype);        // checks --dtype before the peak is measured
   apply_simd_target(o.simd_target);  // the peak below is measured on that target too
   const double peak = bench::measure_peak_gflops(ctx);
   nlohmann::json rows = nlohmann::json::array();
@@ -207,12 +281,7 @@ void run_bench(const BenchOptions& o) {
     if (N < 1) usage_fail("--seq", "lengths must be >= 1");
     if (o.queries > N)
       usage_fail("--queries", "must be at most each --seq length, got ", o.queries, " > ", N);
-    double f32_ms[2] = {0.0, 0.0};  // fwd, bwd of the float fused kernel, for the bf16 ratio
-    for (const Variant& variant : variants) {
-      if (variant.reference && N > o.reference_max) continue;
-      const Timing t = time_variant(o, mask, variant, N, ctx);
-      report_variant(o, variant, N, t, peak, ctx.num_threads(), f32_ms, rows);
-    }
+    bench_length(o, mask, N, peak, ctx, rows);
   }
   if (o.json) std::cout << rows.dump(1) << "\n";
 }
