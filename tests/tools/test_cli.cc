@@ -515,6 +515,20 @@ TEST(CliBench, SequenceModelsTimesEachModelAndPlots) {
   r = run_cli("bench sequence-models --d-model 10 --heads 4 --plot ''");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("divisible by heads"), std::string::npos) << r.output;
+  // Options that shape only models left out were ignored without a word.
+  r = run_cli("bench sequence-models --models lstm,attention --window 3 --plot ''");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--window: shapes only the truncated model"), std::string::npos)
+      << r.output;
+  r = run_cli("bench sequence-models --models gru --heads 2 --plot ''");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--heads: shapes only the attention models"), std::string::npos)
+      << r.output;
+  // Without attention models, the width need not divide by the (default) heads.
+  r = run_cli(
+      "bench sequence-models --models lstm --seq 4 --d-model 10 --batch 1 --threads 1 --repeats 1 "
+      "--plot '' --json");
+  EXPECT_EQ(r.code, 0) << r.output;
 }
 
 // attn encode on a recurrent config: --lengths checked against the input; the recurrent-only

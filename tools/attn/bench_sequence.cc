@@ -148,7 +148,7 @@ void write_plot(const SequenceBenchOptions& o, const std::vector<Row>& rows,
   io::write_line_plot(o.plot, plot);
 }
 
-void run_sequence_bench(const SequenceBenchOptions& o) {
+void run_sequence_bench(const SequenceBenchOptions& o, const GivenOptions& given) {
   const std::vector<int64_t> seqs = parse_int_list("--seq", o.seq),
                              threads = parse_int_list("--threads", o.threads);
   for (int64_t T : seqs)
@@ -156,7 +156,6 @@ void run_sequence_bench(const SequenceBenchOptions& o) {
   for (int64_t t : threads)
     if (t < 1) usage_fail("--threads", "thread counts must be >= 1, got ", t);
   if (o.batch < 1) usage_fail("--batch", "must be >= 1, got ", o.batch);
-  check_width_and_heads(o.d_model, o.heads);
   if (o.window < 0) usage_fail("--window", "must be >= 0, got ", o.window);
   if (o.repeats < 1) usage_fail("--repeats", "must be >= 1, got ", o.repeats);
   std::vector<std::string> models;
@@ -169,6 +168,15 @@ void run_sequence_bench(const SequenceBenchOptions& o) {
       models.push_back(m);
     }
   }
+  // Options that shape only some models: given without them, they would be ignored silently.
+  auto uses = [&](const char* m) {
+    return std::find(models.begin(), models.end(), m) != models.end();
+  };
+  if (given("--window") && !uses("truncated"))
+    usage_fail("--window", "shapes only the truncated model, which --models leaves out");
+  if (given("--heads") && !uses("attention") && !uses("truncated"))
+    usage_fail("--heads", "shapes only the attention models, which --models leaves out");
+  if (uses("attention") || uses("truncated")) check_width_and_heads(o.d_model, o.heads);
   std::vector<std::unique_ptr<Context>> contexts;
   for (int64_t t : threads)
     contexts.push_back(std::make_unique<Context>(ContextOptions{
@@ -250,7 +258,7 @@ void add_bench_sequence_models_command(CLI::App* bench) {
   sub->add_option("--repeats", o->repeats, "Timed runs per case")->capture_default_str();
   sub->add_option("--plot", o->plot, "PNG of time against T (log axes); '' for none")
       ->capture_default_str();
-  sub->callback([o] { run_sequence_bench(*o); });
+  sub->callback([o, sub] { run_sequence_bench(*o, given_options(sub)); });
 }
 
 }  // namespace attn::cli
