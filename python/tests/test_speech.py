@@ -75,3 +75,8 @@ def test_save_and_load_pretrained(tmp_path, rng):
     np.testing.assert_array_equal(back(feats), enc(feats))
     with pytest.raises(OSError):
         attn.nn.SpeechEncoder.from_pretrained(tmp_path / "missing")
+    # A config with bytes that are not UTF-8: the error quotes them escaped (Python raised such a
+    # message as a ValueError with no text at all).
+    (tmp_path / "model" / "config.json").write_bytes(b'{"input_dim": \xff\xfe 80}')
+    with pytest.raises(ValueError, match=r"config\.json: not valid JSON: .*\\xFF"):
+        attn.nn.SpeechEncoder.from_pretrained(tmp_path / "model")
