@@ -179,17 +179,7 @@ std::vector<PassTiming> time_pass(const std::string& pass, int repeats,
   for (const auto& c : cases) run(*c);  // warm-up
   std::vector<std::vector<double>> ms(cases.size());
   for (int r = 0; r < repeats; ++r)
-    for (size_t i = 0; i < cases.size(); ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      run(*cases[i]);
-      ms[i].push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count());
-    }
-  auto median = [](std::vector<double> x) {
-    std::sort(x.begin(), x.end());
-    return x[x.size() / 2];
-  };
+    for (size_t i = 0; i < cases.size(); ++i) ms[i].push_back(wall_ms([&] { run(*cases[i]); }));
   const auto f32 = std::find_if(cases.begin(), cases.end(), [](const auto& c) {
     return !c->variant.bf16 && !c->variant.reference;
   });

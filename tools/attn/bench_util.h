@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attn/context.h"
@@ -43,19 +44,28 @@ inline TensorBF16 random_normal_bf16(const Shape& shape, Rng& rng) {
   return t;
 }
 
+// The middle value of a non-empty list (the upper one of an even count).
+inline double median(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  return x[x.size() / 2];
+}
+
+// Wall time of one call of f, in milliseconds.
+template <typename F>
+double wall_ms(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
 // Median wall time of `repeats` runs after one warm-up run, in milliseconds.
 template <typename F>
 double median_ms(int repeats, F&& f) {
   f();  // warm-up
   std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                     .count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  for (int r = 0; r < repeats; ++r) ms.push_back(wall_ms(f));
+  return median(std::move(ms));
 }
 
 }  // namespace attn::cli
