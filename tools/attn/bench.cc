@@ -20,7 +20,6 @@
 // ("bf16-widen"); "x f32" is the median over rounds of the float kernel's time over the bf16
 // kernel's in the same round.
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
