@@ -202,14 +202,12 @@ struct BlockScratch {
       : fft(static_cast<int>(g.padded_size)),
         spectra(
             Tensor::uninitialized(Shape{(g.padded_size / 2 + 1) * internal::MelFilters::kBlock})),
-        power(static_cast<size_t>(spectra.numel())),
         samples(2 * static_cast<size_t>(g.window_size)),
         silence(static_cast<size_t>(g.window_size), 0.0f) {}
   internal::ComplexFftBuffersD fft;
   // Bin-major: spectra[k · kBlock + j] for frame j of the block; 64-byte aligned, as the mel
   // filters read its rows in whole vectors.
   Tensor spectra;
-  std::vector<float> power;    // frame-major: power[j · bins + k]
   std::vector<float> samples;  // two frames' copies, when not read in place
   std::vector<float> silence;  // the partner of an odd block's last frame
 };
@@ -242,8 +240,8 @@ void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, Bl
   }
 }
 
-// Frames [f0, f0 + n), n <= kBlock, into rows f0.. of out: FFT them two at a time, keep the
-// power spectra bin-major, then the mel filters and the log across the block at once.
+// Frames [f0, f0 + n), n <= kBlock, into rows f0.. of out: FFT them two at a time into the
+// block's bin-major power spectra, then the mel filters and the log across the block at once.
 void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, int n,
                     BlockScratch& s, float* out, int64_t cols) {
   constexpr int kBlock = internal::MelFilters::kBlock;
@@ -258,15 +256,17 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
                   *end = reinterpret_cast<const char*>(out + (f0 + n) * cols);
        line < end; line += 64)
     __builtin_prefetch(line, 1);
-  // Pairs of frames; an odd block's last frame goes with silence (row j + 1 unused).
+  // Pairs of frames; an odd block's last frame goes with silence (lane j + 1 unused).
   for (int j = 0; j < n; j += 2) {
     prepare_pair(p, waveform, f0 + j, j + 1 < n, s, energy + j);
     p.fft.forward(s.fft);
-    internal::power_pair_rows(s.fft.output(), padded, o.use_power,
-                              s.power.data() + j * bins, s.power.data() + (j + 1) * bins);
+    internal::power_pair_lanes(s.fft.output(), padded, o.use_power, s.spectra.data() + j, kBlock);
   }
-  // Bin-major; the lanes of a short last block are zeros (never stored).
-  internal::transpose_rows(s.power.data(), bins, n, kBlock, bins, s.spectra.data());
+  // The lanes of a short last block hold another block's spectra: zeros instead (their mel
+  // values are computed with the rest and never stored).
+  if (n < kBlock)
+    for (int64_t k = 0; k < bins; ++k)
+      std::fill_n(s.spectra.data() + k * kBlock + n, kBlock - n, 0.0f);
   const bool energy_first = o.use_energy && !o.htk_compat;
   float* mel = out + f0 * cols + (energy_first ? 1 : 0);
   p.filters().apply_block(s.spectra.data(), n, mel, cols, o.use_log_fbank ? kEpsilon : 0.0f);

@@ -7,6 +7,7 @@
 // foreach_target re-includes this file once per target; everything below is per target.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "audio/internal/feature_kernels.h"
@@ -78,62 +79,49 @@ bool BlockSums(const float* x, int64_t n, int64_t g, double* sums) {
 // |A_k|² and |B_k|² (or their roots) of the two real frames in z = a + i·b, from Z = DFT(z):
 // A_k = (Z_k + conj Z_m) / 2, B_k = (Z_k - conj Z_m) / 2i with m = (n - k) mod n, so
 // A = ((Zk.re + Zm.re) + i (Zk.im - Zm.im)) / 2 and B = ((Zk.im + Zm.im) + i (Zm.re - Zk.re)) / 2.
-void PowerPairRows(const double* Z, int64_t n, bool power, float* pa, float* pb) {
-  const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> df;
-  const auto NL = static_cast<int64_t>(hn::Lanes(dd));
+// Stored straight into the block's bin-major spectra, (A_k, B_k) as one 8-byte store into row k:
+// frame-major rows and a transpose after them cost more (their 16 KB pushed the block's working
+// set past a 32 KB L1, and the row stores waited on it).
+void PowerPairLanes(const double* Z, int64_t n, bool power, float* spectra, int64_t lanes) {
   const int64_t half = n / 2;
-  const auto vhalf = hn::Set(dd, 0.5);
   auto scalar = [&](int64_t k) {
     const int64_t m = (n - k) % n;
     const double zr = Z[2 * k], zi = Z[2 * k + 1], mr = Z[2 * m], mi = Z[2 * m + 1];
     const double ar = 0.5 * (zr + mr), ai = 0.5 * (zi - mi), br = 0.5 * (zi + mi),
                  bi = 0.5 * (mr - zr);
     const double p = ar * ar + ai * ai, q = br * br + bi * bi;
-    pa[k] = static_cast<float>(power ? p : std::sqrt(p));
-    pb[k] = static_cast<float>(power ? q : std::sqrt(q));
+    spectra[k * lanes] = static_cast<float>(power ? p : std::sqrt(p));
+    spectra[k * lanes + 1] = static_cast<float>(power ? q : std::sqrt(q));
   };
   scalar(0);
   int64_t k = 1;
-  // Bins k .. k + NL - 1 < half pair with m = n - k .. n - k - NL + 1 > half: one load, reversed.
-  for (; k + NL <= half; k += NL) {
-    hn::Vec<decltype(dd)> zr, zi, mr, mi;
-    hn::LoadInterleaved2(dd, Z + 2 * k, zr, zi);
-    hn::LoadInterleaved2(dd, Z + 2 * (n - k - NL + 1), mr, mi);
-    mr = hn::Reverse(dd, mr), mi = hn::Reverse(dd, mi);
-    const auto ar = hn::Mul(vhalf, hn::Add(zr, mr)), ai = hn::Mul(vhalf, hn::Sub(zi, mi));
-    const auto br = hn::Mul(vhalf, hn::Add(zi, mi)), bi = hn::Mul(vhalf, hn::Sub(mr, zr));
-    auto p = hn::MulAdd(ar, ar, hn::Mul(ai, ai)), q = hn::MulAdd(br, br, hn::Mul(bi, bi));
-    if (!power) p = hn::Sqrt(p), q = hn::Sqrt(q);
-    hn::StoreU(hn::DemoteTo(df, p), df, pa + k);
-    hn::StoreU(hn::DemoteTo(df, q), df, pb + k);
-  }
-  for (; k <= half; ++k) scalar(k);
-}
-
-void TransposeRows(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
-                   int64_t cols, float* out) {
-  int64_t c = 0;
 #if HWY_TARGET != HWY_SCALAR
-  // 4 × 4 blocks through 128-bit registers (every SIMD target has them): 4 row loads, 8
-  // interleaves and 4 column stores per 16 floats, where one scalar store per value was an eighth
-  // of fbank's time.
-  const hn::FixedTag<float, 4> d4;
-  auto row = [&](int64_t i, int64_t col) {
-    return i < n_valid ? hn::LoadU(d4, rows + i * row_stride + col) : hn::Zero(d4);
-  };
-  const int64_t cols4 = cols / 4 * 4;
-  for (int64_t i = 0; i < width; i += 4) {
-    for (int64_t cc = 0; cc < cols4; cc += 4) {
-      attn::internal::simd::HWY_NAMESPACE::store_transposed_4x4(
-          row(i, cc), row(i + 1, cc), row(i + 2, cc), row(i + 3, cc), out + cc * width + i, width);
+  // On the interleaved values, with no de-interleaving: a vector holds bins k .. k + NB - 1 as
+  // (re, im) pairs, S = Z_k + Z_m and D = Z_k - Z_m pair by pair, and then
+  // |A|² = (S.re / 2)² + (D.im / 2)² and |B|² = (S.im / 2)² + (D.re / 2)² come out as the pairs
+  // (|A_k|², |B_k|²) that the lanes want: one swap within pairs, no shuffle across them. The
+  // arithmetic is step for step the scalar one's (a fused multiply-add on the rounded square).
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const hn::Repartition<double, decltype(df)> dpair;  // one lane = one (|A_k|², |B_k|²) pair
+  const auto NB = static_cast<int64_t>(hn::Lanes(dd)) / 2;  // bins per vector
+  const auto vhalf = hn::Set(dd, 0.5);
+  // Bins k .. k + NB - 1 < half pair with m = n - k .. n - k - NB + 1 > half: one load, its
+  // 128-bit blocks (one bin each) reversed.
+  for (; k + NB <= half; k += NB) {
+    const auto z = hn::LoadU(dd, Z + 2 * k);
+    const auto m = hn::ReverseBlocks(dd, hn::LoadU(dd, Z + 2 * (n - k - NB + 1)));
+    const auto s = hn::Mul(vhalf, hn::Add(z, m)), d = hn::Mul(vhalf, hn::Sub(z, m));
+    auto pq = hn::MulAdd(s, s, hn::Reverse2(dd, hn::Mul(d, d)));
+    if (!power) pq = hn::Sqrt(pq);
+    const auto pairs = hn::BitCast(dpair, hn::DemoteTo(df, pq));
+    for (int64_t i = 0; i < NB; ++i) {
+      const double bits = hn::ExtractLane(pairs, static_cast<size_t>(i));
+      std::memcpy(spectra + (k + i) * lanes, &bits, sizeof bits);
     }
   }
-  c = cols4;
 #endif
-  for (; c < cols; ++c)
-    for (int64_t i = 0; i < width; ++i)
-      out[c * width + i] = i < n_valid ? rows[i * row_stride + c] : 0.0f;
+  for (; k <= half; ++k) scalar(k);
 }
 
 bool AllFinite(const float* x, int64_t n) {
@@ -221,8 +209,7 @@ namespace attn::audio::internal {
 HWY_EXPORT(MelBlock);
 HWY_EXPORT(AllFinite);
 HWY_EXPORT(PreparePairRows);
-HWY_EXPORT(TransposeRows);
-HWY_EXPORT(PowerPairRows);
+HWY_EXPORT(PowerPairLanes);
 HWY_EXPORT(FrameMean);
 HWY_EXPORT(BlockSums);
 
@@ -234,12 +221,8 @@ double frame_mean(const float* raw, int64_t ws) { return HWY_DYNAMIC_DISPATCH(Fr
 bool block_sums(const float* x, int64_t n, int64_t g, double* sums) {
   return HWY_DYNAMIC_DISPATCH(BlockSums)(x, n, g, sums);
 }
-void power_pair_rows(const double* z, int64_t n, bool power, float* pa, float* pb) {
-  HWY_DYNAMIC_DISPATCH(PowerPairRows)(z, n, power, pa, pb);
-}
-void transpose_rows(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
-                    int64_t cols, float* out) {
-  HWY_DYNAMIC_DISPATCH(TransposeRows)(rows, row_stride, n_valid, width, cols, out);
+void power_pair_lanes(const double* z, int64_t n, bool power, float* spectra, int64_t lanes) {
+  HWY_DYNAMIC_DISPATCH(PowerPairLanes)(z, n, power, spectra, lanes);
 }
 
 bool all_finite(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(AllFinite)(x, n); }

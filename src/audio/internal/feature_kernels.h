@@ -26,13 +26,9 @@ double frame_mean(const float* raw, int64_t ws);
 bool block_sums(const float* x, int64_t n, int64_t g, double* sums);
 
 // The power spectra (|X_k|², or |X_k| when !power; k = 0 .. n/2) of the real frames a and b, from
-// z = DFT(a + i·b) (n complex values, interleaved; n even), as float rows pa and pb (overwritten).
-void power_pair_rows(const double* z, int64_t n, bool power, float* pa, float* pb);
-
-// out[c · width + i] = rows[i · row_stride + c] for i < n_valid, 0 for n_valid <= i < width;
-// c < cols, width a multiple of 4 (a block of frame-major spectra made bin-major; overwritten).
-void transpose_rows(const float* rows, int64_t row_stride, int64_t n_valid, int64_t width,
-                    int64_t cols, float* out);
+// z = DFT(a + i·b) (n complex values, interleaved; n even), into two lanes of bin-major spectra:
+// spectra[k · lanes] for a and spectra[k · lanes + 1] for b (overwritten; other lanes untouched).
+void power_pair_lanes(const double* z, int64_t n, bool power, float* spectra, int64_t lanes);
 
 // True if no x[i], i < n, is NaN or ±Inf (the waveform check; a scalar loop was a third of fbank).
 bool all_finite(const float* x, int64_t n);
