@@ -149,11 +149,26 @@ std::shared_ptr<const FrameTables> frame_tables(const FbankOptions& o, const Fra
   return tables;
 }
 
+// The power spectra come from a float32 FFT, and a pair of frames goes again through the double
+// one when either frame's smallest mel energy is under kRedoBelow times the pair's energy
+// (Σ_k |Z_k|² = n · Σ (a² + b²)). A float32 FFT's rounding is proportional to the energy of what
+// it transforms, so it moves a mel energy m by about ε32 · sqrt(E / m) relatively; the bins that
+// suffer are the near-empty ones (the band above a codec's cut-off, silence beside speech in the
+// same pair). On the five LibriVox clips (bench/probes/fbank_float32_fft.py), 1e-9 sends 0.73% of
+// the frames back and leaves at most 3.4e-4 of float32 error in the log-mel energies, against
+// 1.2e-3 with no redo; the features stay 4.5e-4 from torchaudio's float64 (as in double
+// throughout). The float32 transform takes 0.6 of the double one's time (FFTW, 512 points, two
+// frames). Only the power spectrum takes this path (use_power, the default); magnitudes keep the
+// double FFT.
+constexpr double kRedoBelow = 1e-9;
+
 struct FramePlan {
   const FbankOptions& options;
   FrameGeometry geometry;
   std::shared_ptr<const FrameTables> tables;
-  internal::ComplexFftD fft;  // two frames per transform (internal/fft.h)
+  internal::ComplexFftD fft;   // two frames per transform (internal/fft.h)
+  internal::ComplexFftF fftf;  // the same in float32, when `float32`
+  bool float32;
   int64_t num_samples;
   // With DC removal on snipped, in-place frames: the waveform's sums over blocks of `block`
   // samples (a divisor of the shift and the window), so that a frame's mean costs ws / block adds
@@ -200,11 +215,13 @@ double dc_offset(const FramePlan& p, int64_t f, const float* raw) {
 struct BlockScratch {
   explicit BlockScratch(const FrameGeometry& g)
       : fft(static_cast<int>(g.padded_size)),
+        fftf(static_cast<int>(g.padded_size)),
         spectra(
             Tensor::uninitialized(Shape{(g.padded_size / 2 + 1) * internal::MelFilters::kBlock})),
         samples(2 * static_cast<size_t>(g.window_size)),
         silence(static_cast<size_t>(g.window_size), 0.0f) {}
   internal::ComplexFftBuffersD fft;
+  internal::ComplexFftBuffersF fftf;
   // Bin-major: spectra[k · kBlock + j] for frame j of the block; 64-byte aligned, as the mel
   // filters read its rows in whole vectors.
   Tensor spectra;
@@ -240,6 +257,69 @@ void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, Bl
   }
 }
 
+// prepare_pair for the float32 transform: the frames computed in double as there, stored as
+// float; windowed[0, 2) = each windowed frame's Σ z² (the redo test's energy).
+void prepare_pair_float(const FramePlan& p, ConstTensorView x, int64_t f, bool two, BlockScratch& s,
+                        float* energy, double* windowed) {
+  const FbankOptions& o = p.options;
+  const int64_t ws = p.geometry.window_size;
+  const float* raw[2] = {
+      frame_samples(p, x, f, s.samples.data()),
+      two ? frame_samples(p, x, f + 1, s.samples.data() + ws) : s.silence.data()};
+  float* z = s.fftf.input();
+  const double mean[2] = {dc_offset(p, f, raw[0]), two ? dc_offset(p, f + 1, raw[1]) : 0.0};
+  double sum_squares[2];
+  internal::prepare_pair_rows_float(raw, ws, mean, o.preemphasis_coefficient, p.window(), z,
+                                    sum_squares, windowed);
+  std::fill(z + 2 * ws, z + 2 * p.geometry.padded_size, 0.0f);
+  for (int i = 0; i < 2; ++i)
+    energy[i] = !o.use_energy ? 0.0f
+                              : floored_log_energy(o.raw_energy ? sum_squares[i] : windowed[i],
+                                                   o.energy_floor);
+}
+
+// Frames f0 + j and f0 + j + 1 (silence past n) into lanes j, j + 1 of the block's spectra.
+void double_pair(const FramePlan& p, ConstTensorView waveform, int64_t f0, int j, int n,
+                 BlockScratch& s, float* energy) {
+  prepare_pair(p, waveform, f0 + j, j + 1 < n, s, energy + j);
+  p.fft.forward(s.fft);
+  internal::power_pair_lanes(s.fft.output(), p.geometry.padded_size, p.options.use_power,
+                             s.spectra.data() + j, internal::MelFilters::kBlock);
+}
+
+void float_pair(const FramePlan& p, ConstTensorView waveform, int64_t f0, int j, int n,
+                BlockScratch& s, float* energy, double* windowed) {
+  prepare_pair_float(p, waveform, f0 + j, j + 1 < n, s, energy + j, windowed + j);
+  p.fftf.forward(s.fftf);
+  internal::power_pair_lanes_float(s.fftf.output(), p.geometry.padded_size, s.spectra.data() + j,
+                                   internal::MelFilters::kBlock);
+}
+
+// The pairs of a float32 block whose smallest mel energy (least[j], per frame) is under
+// kRedoBelow times their energy, again through the double FFT. True if any was.
+bool redo_faint_pairs(const FramePlan& p, ConstTensorView waveform, int64_t f0, int n,
+                      BlockScratch& s, float* energy, const double* windowed, const float* least) {
+  const auto scale = static_cast<double>(p.geometry.padded_size) * kRedoBelow;
+  bool any = false;
+  for (int j = 0; j < n; j += 2) {
+    const float pair_least = j + 1 < n ? std::min(least[j], least[j + 1]) : least[j];
+    if (static_cast<double>(pair_least) < scale * (windowed[j] + windowed[j + 1])) {
+      double_pair(p, waveform, f0, j, n, s, energy);
+      any = true;
+    }
+  }
+  return any;
+}
+
+// The lanes of a short last block hold another block's spectra: zeros instead (their mel values
+// are computed with the rest and never stored).
+void zero_unused_lanes(BlockScratch& s, int n, int64_t bins) {
+  constexpr int kBlock = internal::MelFilters::kBlock;
+  if (n < kBlock)
+    for (int64_t k = 0; k < bins; ++k)
+      std::fill_n(s.spectra.data() + k * kBlock + n, kBlock - n, 0.0f);
+}
+
 // Frames [f0, f0 + n), n <= kBlock, into rows f0.. of out: FFT them two at a time into the
 // block's bin-major power spectra, then the mel filters and the log across the block at once.
 void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, int n,
@@ -247,8 +327,9 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
   constexpr int kBlock = internal::MelFilters::kBlock;
   static_assert(kBlock % 2 == 0, "frames go in pairs");
   const FbankOptions& o = p.options;
-  const int64_t padded = p.geometry.padded_size, bins = padded / 2 + 1;
+  const int64_t bins = p.geometry.padded_size / 2 + 1;
   float energy[kBlock] = {};
+  double windowed[kBlock] = {};  // each frame's windowed Σ z² (float32 pairs only)
   // The block's output rows, for writing: the filters store them 16 bytes at a time across 16
   // rows, an order the hardware prefetcher does not follow, and a fresh output's lines are
   // rarely cached (after another library's call, a third of fbank's time went to waiting for them).
@@ -258,18 +339,21 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
     __builtin_prefetch(line, 1);
   // Pairs of frames; an odd block's last frame goes with silence (lane j + 1 unused).
   for (int j = 0; j < n; j += 2) {
-    prepare_pair(p, waveform, f0 + j, j + 1 < n, s, energy + j);
-    p.fft.forward(s.fft);
-    internal::power_pair_lanes(s.fft.output(), padded, o.use_power, s.spectra.data() + j, kBlock);
+    if (p.float32)
+      float_pair(p, waveform, f0, j, n, s, energy, windowed);
+    else
+      double_pair(p, waveform, f0, j, n, s, energy);
   }
-  // The lanes of a short last block hold another block's spectra: zeros instead (their mel
-  // values are computed with the rest and never stored).
-  if (n < kBlock)
-    for (int64_t k = 0; k < bins; ++k)
-      std::fill_n(s.spectra.data() + k * kBlock + n, kBlock - n, 0.0f);
+  zero_unused_lanes(s, n, bins);
   const bool energy_first = o.use_energy && !o.htk_compat;
   float* mel = out + f0 * cols + (energy_first ? 1 : 0);
-  p.filters().apply_block(s.spectra.data(), n, mel, cols, o.use_log_fbank ? kEpsilon : 0.0f);
+  const float log_floor = o.use_log_fbank ? kEpsilon : 0.0f;
+  alignas(64) float least[kBlock];
+  p.filters().apply_block(s.spectra.data(), n, mel, cols, log_floor, p.float32 ? least : nullptr);
+  if (p.float32 && redo_faint_pairs(p, waveform, f0, n, s, energy, windowed, least)) {
+    zero_unused_lanes(s, n, bins);
+    p.filters().apply_block(s.spectra.data(), n, mel, cols, log_floor);
+  }
   if (o.use_energy)
     for (int j = 0; j < n; ++j)
       out[(f0 + j) * cols + (o.htk_compat ? o.num_mel_bins : 0)] = energy[j];
@@ -341,8 +425,15 @@ Tensor fbank(ConstTensorView waveform, const FbankOptions& options, const Contex
   const FrameGeometry g = frame_geometry(kFn, options);
   const int64_t n = waveform.dim(0), frames = fbank_num_frames(n, options);
   const int64_t cols = options.num_mel_bins + (options.use_energy ? 1 : 0);
-  FramePlan plan{options, g, frame_tables(options, g),
-                 internal::ComplexFftD(static_cast<int>(g.padded_size)), n, 0, {}};
+  FramePlan plan{options,
+                 g,
+                 frame_tables(options, g),
+                 internal::ComplexFftD(static_cast<int>(g.padded_size)),
+                 internal::ComplexFftF(static_cast<int>(g.padded_size)),
+                 options.use_power,
+                 n,
+                 0,
+                 {}};
   sum_blocks_and_check(plan, waveform);
   Tensor out = Tensor::uninitialized(Shape{frames, cols});
   constexpr int kBlock = internal::MelFilters::kBlock;
@@ -376,10 +467,22 @@ StreamingFbank::StreamingFbank(const FbankOptions& options, const Context& ctx)
   shift_ = g.window_shift;
 }
 
+// Frames go through the FFT in pairs counted from the start of the waveform (and the float32
+// transform's rounding follows the pair), so a push emits an even number of frames: every push then
+// starts on a pair, as fbank of the whole waveform does, and the frames are its bits. An odd last
+// frame waits for its partner, or for flush().
 Tensor StreamingFbank::push(std::span<const float> samples) {
   pending_.insert(pending_.end(), samples.begin(), samples.end());
-  const auto have = static_cast<int64_t>(pending_.size());
-  const int64_t n = fbank_num_frames(have, options_);
+  return emit(fbank_num_frames(static_cast<int64_t>(pending_.size()), options_) / 2 * 2);
+}
+
+Tensor StreamingFbank::flush() {
+  Tensor last = emit(fbank_num_frames(static_cast<int64_t>(pending_.size()), options_));
+  pending_.clear();
+  return last;
+}
+
+Tensor StreamingFbank::emit(int64_t n) {
   if (n == 0) return Tensor(Shape{0, num_bins()});
   const int64_t used = (n - 1) * shift_ + window_;
   Tensor frames = fbank(ConstTensorView(pending_.data(), Shape{used}), options_, ctx_);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "audio/internal/feature_kernels.h"
 #include "core/simd_helpers.h"
@@ -22,8 +23,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using attn::internal::simd::HWY_NAMESPACE::sum_in_double;
 
-void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, double c,
-                     const double* window, double* z, double* sum_squares) {
+template <typename T>
+void prepare_pair_rows_to(const float* const* raw, int64_t ws, const double* mean, double c,
+                          const double* window, T* z, double* sum_squares,
+                          double* windowed_squares) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
   const auto NL = static_cast<int64_t>(hn::Lanes(dd));
@@ -31,13 +34,15 @@ void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, do
   // The first vector's worth of samples one by one (the first has no predecessor: y[-1] = y[0]),
   // so that the vectors store at multiples of 2·NL doubles: z is 64-byte aligned, and a store
   // split over two cache lines cost as much as the rest of the frame's preparation.
-  double scalar_energy[2] = {0.0, 0.0};
+  double scalar_energy[2] = {0.0, 0.0}, scalar_windowed[2] = {0.0, 0.0};
   auto scalar_step = [&](int64_t i) {
     for (int f = 0; f < 2; ++f) {
       const double y = static_cast<double>(raw[f][i]) - mean[f],
                    prev = i == 0 ? y : static_cast<double>(raw[f][i - 1]) - mean[f];
       scalar_energy[f] += y * y;
-      z[2 * i + f] = window[i] * (y - c * prev);
+      const double v = window[i] * (y - c * prev);
+      scalar_windowed[f] += v * v;
+      z[2 * i + f] = static_cast<T>(v);
     }
   };
   int64_t j = 0;
@@ -45,6 +50,7 @@ void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, do
   const auto vc = hn::Set(dd, c);
   const hn::Vec<decltype(dd)> vmean[2] = {hn::Set(dd, mean[0]), hn::Set(dd, mean[1])};
   hn::Vec<decltype(dd)> energy[2] = {hn::Zero(dd), hn::Zero(dd)};
+  hn::Vec<decltype(dd)> windowed[2] = {hn::Zero(dd), hn::Zero(dd)};
   auto frame = [&](int f, int64_t i, hn::Vec<decltype(dd)> w) {
     const auto y = hn::Sub(load(raw[f] + i), vmean[f]),
                prev = hn::Sub(load(raw[f] + i - 1), vmean[f]);
@@ -54,11 +60,31 @@ void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, do
   for (; j + NL <= ws; j += NL) {
     const auto w = hn::LoadU(dd, window + j);
     const auto a = frame(0, j, w), b = frame(1, j, w);
-    hn::StoreInterleaved2(a, b, dd, z + 2 * j);
+    if constexpr (std::is_same_v<T, float>) {
+      windowed[0] = hn::MulAdd(a, a, windowed[0]);
+      windowed[1] = hn::MulAdd(b, b, windowed[1]);
+      hn::StoreInterleaved2(hn::DemoteTo(df, a), hn::DemoteTo(df, b), df, z + 2 * j);
+    } else {
+      hn::StoreInterleaved2(a, b, dd, z + 2 * j);
+    }
   }
   for (; j < ws; ++j) scalar_step(j);
-  for (int f = 0; f < 2; ++f)
+  for (int f = 0; f < 2; ++f) {
     sum_squares[f] = hn::GetLane(hn::SumOfLanes(dd, energy[f])) + scalar_energy[f];
+    if (windowed_squares != nullptr)
+      windowed_squares[f] = hn::GetLane(hn::SumOfLanes(dd, windowed[f])) + scalar_windowed[f];
+  }
+}
+
+void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, double c,
+                     const double* window, double* z, double* sum_squares) {
+  prepare_pair_rows_to(raw, ws, mean, c, window, z, sum_squares, nullptr);
+}
+
+void PreparePairRowsF(const float* const* raw, int64_t ws, const double* mean, double c,
+                      const double* window, float* z, double* sum_squares,
+                      double* windowed_squares) {
+  prepare_pair_rows_to(raw, ws, mean, c, window, z, sum_squares, windowed_squares);
 }
 
 double FrameMean(const float* raw, int64_t ws) {
@@ -124,6 +150,40 @@ void PowerPairLanes(const double* Z, int64_t n, bool power, float* spectra, int6
   for (; k <= half; ++k) scalar(k);
 }
 
+// PowerPairLanes (power only) for a float32 transform, in float: bins k .. k + NB - 1 per
+// vector, (re, im) as one 64-bit lane, so the reversal of Z_m is one lane permutation.
+void PowerPairLanesF(const float* Z, int64_t n, float* spectra, int64_t lanes) {
+  const int64_t half = n / 2;
+  auto scalar = [&](int64_t k) {
+    const int64_t m = (n - k) % n;
+    const float zr = Z[2 * k], zi = Z[2 * k + 1], mr = Z[2 * m], mi = Z[2 * m + 1];
+    const float ar = 0.5f * (zr + mr), ai = 0.5f * (zi - mi), br = 0.5f * (zi + mi),
+                bi = 0.5f * (mr - zr);
+    spectra[k * lanes] = ar * ar + ai * ai;
+    spectra[k * lanes + 1] = br * br + bi * bi;
+  };
+  scalar(0);
+  int64_t k = 1;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<float> df;
+  const hn::Repartition<double, decltype(df)> dpair;  // one lane = one complex value
+  const auto NB = static_cast<int64_t>(hn::Lanes(dpair));
+  const auto vhalf = hn::Set(df, 0.5f);
+  for (; k + NB <= half; k += NB) {
+    const auto z = hn::LoadU(df, Z + 2 * k);
+    const auto m = hn::BitCast(
+        df, hn::Reverse(dpair, hn::BitCast(dpair, hn::LoadU(df, Z + 2 * (n - k - NB + 1)))));
+    const auto s = hn::Mul(vhalf, hn::Add(z, m)), d = hn::Mul(vhalf, hn::Sub(z, m));
+    const auto pairs = hn::BitCast(dpair, hn::MulAdd(s, s, hn::Reverse2(df, hn::Mul(d, d))));
+    for (int64_t i = 0; i < NB; ++i) {
+      const double bits = hn::ExtractLane(pairs, static_cast<size_t>(i));
+      std::memcpy(spectra + (k + i) * lanes, &bits, sizeof bits);
+    }
+  }
+#endif
+  for (; k <= half; ++k) scalar(k);
+}
+
 bool AllFinite(const float* x, int64_t n) {
   return attn::internal::simd::HWY_NAMESPACE::rows_finite(hn::ScalableTag<float>(), x, 1, n, n);
 }
@@ -152,7 +212,7 @@ HWY_INLINE void store_group_rows(const float (*sums)[64], int n, float* out, int
 template <int G>
 HWY_INLINE void mel_group(const float* weights, const int64_t* first, const int64_t* offset, int m0,
                           const float* spectra, int lanes, int n, float log_floor, float* out,
-                          int64_t out_stride) {
+                          int64_t out_stride, float* lane_min) {
   const hn::ScalableTag<float> d;
   const auto NL = static_cast<int>(hn::Lanes(d));
   const float* w[G];
@@ -175,6 +235,8 @@ HWY_INLINE void mel_group(const float* weights, const int64_t* first, const int6
     for (int g = 0; g < G; ++g) {
       for (int64_t k = common; k < length[g]; ++k)
         acc[g] = hn::MulAdd(hn::Set(d, w[g][k]), hn::LoadU(d, s[g] + k * lanes + c), acc[g]);
+      if (lane_min != nullptr)
+        hn::Store(hn::Min(hn::Load(d, lane_min + c), acc[g]), d, lane_min + c);
       // Lanes of frames past n are zeros and become log(floor): finite, and never stored.
       if (log_floor > 0.0f) acc[g] = hn::Log(d, hn::Max(acc[g], hn::Set(d, log_floor)));
       hn::Store(acc[g], d, sums[g] + c);
@@ -190,13 +252,15 @@ HWY_INLINE void mel_group(const float* weights, const int64_t* first, const int6
 
 void MelBlock(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
               const float* spectra, int lanes, int n, float log_floor, float* out,
-              int64_t out_stride) {
+              int64_t out_stride, float* lane_min) {
+  if (lane_min != nullptr) std::fill_n(lane_min, lanes, std::numeric_limits<float>::infinity());
   int m = 0;
   for (; m + kFilterGroup <= num_filters; m += kFilterGroup)
     mel_group<kFilterGroup>(weights, first, offset, m, spectra, lanes, n, log_floor, out,
-                            out_stride);
+                            out_stride, lane_min);
   for (; m < num_filters; ++m)
-    mel_group<1>(weights, first, offset, m, spectra, lanes, n, log_floor, out, out_stride);
+    mel_group<1>(weights, first, offset, m, spectra, lanes, n, log_floor, out, out_stride,
+                 lane_min);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -210,6 +274,8 @@ HWY_EXPORT(MelBlock);
 HWY_EXPORT(AllFinite);
 HWY_EXPORT(PreparePairRows);
 HWY_EXPORT(PowerPairLanes);
+HWY_EXPORT(PowerPairLanesF);
+HWY_EXPORT(PreparePairRowsF);
 HWY_EXPORT(FrameMean);
 HWY_EXPORT(BlockSums);
 
@@ -225,13 +291,23 @@ void power_pair_lanes(const double* z, int64_t n, bool power, float* spectra, in
   HWY_DYNAMIC_DISPATCH(PowerPairLanes)(z, n, power, spectra, lanes);
 }
 
+void power_pair_lanes_float(const float* z, int64_t n, float* spectra, int64_t lanes) {
+  HWY_DYNAMIC_DISPATCH(PowerPairLanesF)(z, n, spectra, lanes);
+}
+void prepare_pair_rows_float(const float* const* raw, int64_t ws, const double* mean, double c,
+                             const double* window, float* z, double* sum_squares,
+                             double* windowed_squares) {
+  HWY_DYNAMIC_DISPATCH(PreparePairRowsF)
+  (raw, ws, mean, c, window, z, sum_squares, windowed_squares);
+}
+
 bool all_finite(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(AllFinite)(x, n); }
 
 void mel_block(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
                const float* spectra, int lanes, int n, float log_floor, float* out,
-               int64_t out_stride) {
+               int64_t out_stride, float* lane_min) {
   HWY_DYNAMIC_DISPATCH(MelBlock)
-  (weights, first, offset, num_filters, spectra, lanes, n, log_floor, out, out_stride);
+  (weights, first, offset, num_filters, spectra, lanes, n, log_floor, out, out_stride, lane_min);
 }
 
 }  // namespace attn::audio::internal

@@ -94,9 +94,10 @@ void BasicRealFft<T>::forward(const BasicFftBuffers<T>& buffers) const {
                          reinterpret_cast<fftw_complex*>(buffers.mutable_output()));
 }
 
-ComplexFftBuffersD::ComplexFftBuffersD(int n)
-    : input_(alloc_values<double>(2 * static_cast<size_t>(n))),
-      output_(alloc_values<double>(2 * static_cast<size_t>(n))) {
+template <typename T>
+BasicComplexFftBuffers<T>::BasicComplexFftBuffers(int n)
+    : input_(alloc_values<T>(2 * static_cast<size_t>(n))),
+      output_(alloc_values<T>(2 * static_cast<size_t>(n))) {
   if (input_ == nullptr || output_ == nullptr) {
     free_values(input_);
     free_values(output_);
@@ -104,12 +105,14 @@ ComplexFftBuffersD::ComplexFftBuffersD(int n)
   }
 }
 
-ComplexFftBuffersD::~ComplexFftBuffersD() {
+template <typename T>
+BasicComplexFftBuffers<T>::~BasicComplexFftBuffers() {
   free_values(input_);
   free_values(output_);
 }
 
-ComplexFftD::ComplexFftD(int n) : n_(n) {
+template <typename T>
+BasicComplexFft<T>::BasicComplexFft(int n) : n_(n) {
   if (n < 1) fail<ValueError>("ComplexFft", "size must be >= 1, got ", n);
   static auto* plans = new std::map<int, void*>();  // never destroyed, as plan_for's
   std::lock_guard<std::mutex> lock(planner_mutex());
@@ -117,22 +120,38 @@ ComplexFftD::ComplexFftD(int n) : n_(n) {
     plan_ = it->second;
     return;
   }
-  ComplexFftBuffersD scratch(n);
-  plan_ = fftw_plan_dft_1d(n, reinterpret_cast<fftw_complex*>(scratch.input()),
-                           reinterpret_cast<fftw_complex*>(scratch.mutable_output()), FFTW_FORWARD,
-                           FFTW_ESTIMATE);
+  BasicComplexFftBuffers<T> scratch(n);
+  if constexpr (std::is_same_v<T, float>)
+    plan_ = fftwf_plan_dft_1d(n, reinterpret_cast<fftwf_complex*>(scratch.input()),
+                              reinterpret_cast<fftwf_complex*>(scratch.mutable_output()),
+                              FFTW_FORWARD, FFTW_ESTIMATE);
+  else
+    plan_ = fftw_plan_dft_1d(n, reinterpret_cast<fftw_complex*>(scratch.input()),
+                             reinterpret_cast<fftw_complex*>(scratch.mutable_output()),
+                             FFTW_FORWARD, FFTW_ESTIMATE);
   if (plan_ == nullptr) fail<Error>("ComplexFft", "FFTW could not plan a size-", n, " transform");
   plans->emplace(n, plan_);
 }
 
-void ComplexFftD::forward(const ComplexFftBuffersD& buffers) const {
-  fftw_execute_dft(static_cast<fftw_plan>(plan_), reinterpret_cast<fftw_complex*>(buffers.input()),
-                   reinterpret_cast<fftw_complex*>(buffers.mutable_output()));
+template <typename T>
+void BasicComplexFft<T>::forward(const BasicComplexFftBuffers<T>& buffers) const {
+  if constexpr (std::is_same_v<T, float>)
+    fftwf_execute_dft(static_cast<fftwf_plan>(plan_),
+                      reinterpret_cast<fftwf_complex*>(buffers.input()),
+                      reinterpret_cast<fftwf_complex*>(buffers.mutable_output()));
+  else
+    fftw_execute_dft(static_cast<fftw_plan>(plan_),
+                     reinterpret_cast<fftw_complex*>(buffers.input()),
+                     reinterpret_cast<fftw_complex*>(buffers.mutable_output()));
 }
 
 template class BasicFftBuffers<float>;
 template class BasicFftBuffers<double>;
 template class BasicRealFft<float>;
 template class BasicRealFft<double>;
+template class BasicComplexFftBuffers<float>;
+template class BasicComplexFftBuffers<double>;
+template class BasicComplexFft<float>;
+template class BasicComplexFft<double>;
 
 }  // namespace attn::audio::internal

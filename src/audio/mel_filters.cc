@@ -36,9 +36,9 @@ void MelFilters::apply(const float* spectrum, float* out) const {
 }
 
 void MelFilters::apply_block(const float* spectra, int n, float* out, int64_t out_stride,
-                             float log_floor) const {
+                             float log_floor, float* lane_min) const {
   mel_block(weights_.data(), first_.data(), offset_.data(), num_filters(), spectra, kBlock, n,
-            log_floor, out, out_stride);
+            log_floor, out, out_stride, lane_min);
 }
 
 Tensor MelFilters::dense() const {

@@ -202,6 +202,31 @@ TEST(Fbank, MatchesPlainDftAndDenseMelBanks) {
   }
 }
 
+// fbank's FFT is float32, two frames per transform, and a pair whose smallest mel energy is faint
+// beside the pair's energy goes again through the double one. Faint noise throughout and one loud
+// burst in samples [3200, 3360), the part of frame 20 that its partner, frame 21, does not see:
+// frame 21's energies are ~1e-11 of the pair's, where float32 rounding alone moves their logs by
+// up to 0.06 (0.0585 with the redo taken out). Every frame within 1e-4 of a plain double DFT.
+TEST(Fbank, FaintFrameBesideALoudPartnerKeepsDoublePrecision) {
+  const int64_t n = 400 + 39 * 160;  // 40 frames
+  Tensor x = noise(n, 41);
+  for (int64_t i = 0; i < n; ++i) {
+    x(i) = 1e-5f * x(i);  // noise() is ~3000: 0.03
+    if (i >= 3200 && i < 3360)
+      x(i) += static_cast<float>(15000.0 * std::sin(0.12 * double(i)) +
+                                 9000.0 * std::sin(0.29 * double(i)));
+  }
+  FbankOptions o;
+  o.num_mel_bins = 40;
+  const Tensor got = fbank(x, o);
+  ASSERT_EQ(got.dim(0), 40);
+  for (int64_t f = 0; f < got.dim(0); ++f) {
+    const std::vector<double> want = plain_fbank_frame(x, f, o.num_mel_bins);
+    for (int m = 0; m < o.num_mel_bins; ++m)
+      ASSERT_NEAR(got(f, m), want[size_t(m)], 1e-4) << "frame " << f << " bin " << m;
+  }
+}
+
 // DC removal takes a frame's mean from sums over blocks of gcd(shift, window) = 80 samples when
 // frames are read in place, and from the frame's own samples otherwise (a strided waveform): both
 // against the plain mean on a waveform far off zero. A NaN or Inf inside a block, or in the tail
@@ -280,9 +305,15 @@ TEST(StreamingFbank, PiecesOfAnySizeGiveTheWholeWaveformsFrames) {
       const Tensor f = s.push(std::span<const float>(x.data() + i, size_t(n)));
       ASSERT_EQ(f.rank(), 2);
       ASSERT_EQ(f.dim(1), 81);
+      ASSERT_EQ(f.dim(0) % 2, 0) << "frames go in pairs";
       got.insert(got.end(), f.values().begin(), f.values().end());
     }
+    const Tensor last = s.flush();  // 16123 samples: 99 frames, the last one held back
+    ASSERT_EQ(last.dim(0), 1) << "piece " << piece;
+    got.insert(got.end(), last.values().begin(), last.values().end());
     ASSERT_EQ(got.size(), size_t(whole.numel())) << "piece " << piece;
+    EXPECT_EQ(s.flush().dim(0), 0);
+    EXPECT_EQ(s.push(std::span<const float>(x.data(), 400 + 160)).dim(0), 2) << "flushed: empty";
     for (size_t i = 0; i < got.size(); ++i)
       ASSERT_EQ(got[i], whole.values()[i]) << "piece " << piece << " value " << i;
   }

@@ -57,18 +57,26 @@ int64_t fbank_num_frames(int64_t num_samples, const FbankOptions& options);
 Tensor fbank(ConstTensorView waveform, const FbankOptions& options = {},
              const Context& ctx = thread_context());
 
-// fbank over a stream: push samples in pieces of any size, get the frames they complete. The
-// frames equal fbank() of the whole waveform (each frame reads only its own window), so options
-// that need the whole utterance are rejected (ValueError): snip_edges = false, dither,
-// subtract_mean. Holds at most one window of samples between calls.
+// fbank over a stream: push samples in pieces of any size, get the frames they complete, and
+// flush() at the end. The frames are fbank() of the whole waveform, bit for bit (each frame reads
+// only its own window), so options that need the whole utterance are rejected (ValueError):
+// snip_edges = false, dither, subtract_mean. Holds at most one window and one shift of samples
+// between calls.
 class StreamingFbank {
  public:
   explicit StreamingFbank(const FbankOptions& options = {}, const Context& ctx = thread_context());
-  Tensor push(std::span<const float> samples);  // -> (n, num_mel_bins + use_energy), n >= 0
+  // -> (n, num_mel_bins + use_energy), n >= 0 and even: the frames complete so far, but an odd
+  // last one, which waits for the next push (frames are computed in pairs; see fbank.cc).
+  Tensor push(std::span<const float> samples);
+  // The end of the stream: the frame push held back, if any (n = 0 or 1); then the stream is
+  // empty, as after reset().
+  Tensor flush();
   void reset() { pending_.clear(); }
   int64_t num_bins() const { return options_.num_mel_bins + (options_.use_energy ? 1 : 0); }
 
  private:
+  Tensor emit(int64_t n);  // the next n frames of pending_, which lose their samples
+
   FbankOptions options_;
   const Context& ctx_;
   int64_t window_, shift_;

@@ -30,6 +30,15 @@ bool block_sums(const float* x, int64_t n, int64_t g, double* sums);
 // spectra[k · lanes] for a and spectra[k · lanes + 1] for b (overwritten; other lanes untouched).
 void power_pair_lanes(const double* z, int64_t n, bool power, float* spectra, int64_t lanes);
 
+// prepare_pair_rows for a float32 transform: the same values, computed in double and stored as
+// float; also windowed_squares[f] = Σ z[2i + f]² (in double, before the rounding).
+void prepare_pair_rows_float(const float* const* raw, int64_t ws, const double* mean, double c,
+                             const double* window, float* z, double* sum_squares,
+                             double* windowed_squares);
+
+// power_pair_lanes (power only) for a float32 transform, in float.
+void power_pair_lanes_float(const float* z, int64_t n, float* spectra, int64_t lanes);
+
 // True if no x[i], i < n, is NaN or ±Inf (the waveform check; a scalar loop was a third of fbank).
 bool all_finite(const float* x, int64_t n);
 
@@ -37,9 +46,10 @@ bool all_finite(const float* x, int64_t n);
 // `lanes` spectra stored bin-major (spectra[k · lanes + j]); lanes is a multiple of 16 and at most
 // 64. Writes out[j · out_stride + m] for j < n <= lanes: the sum, or log(max(sum, log_floor)) when
 // log_floor > 0 (Highway's Log: max error about 2 ulp). Each sum runs over k in order, as a
-// scalar loop would.
+// scalar loop would. lane_min, when not null (64-byte aligned, `lanes` values, overwritten):
+// each lane's smallest sum over the filters, before the log.
 void mel_block(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
                const float* spectra, int lanes, int n, float log_floor, float* out,
-               int64_t out_stride);
+               int64_t out_stride, float* lane_min = nullptr);
 
 }  // namespace attn::audio::internal

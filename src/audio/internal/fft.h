@@ -48,32 +48,39 @@ class BasicRealFft {
 // A_k = (Z_k + conj Z_(n-k)) / 2 and B_k = (Z_k - conj Z_(n-k)) / 2i (power_pair_rows). FFTW's
 // complex codelets are SIMD and its real-input ones much less so: 0.34 against 0.48 µs per
 // 512-point frame (one thread, AVX-512 machine, FFTW_ESTIMATE plans, FFTW's AVX codelets).
-class ComplexFftBuffersD {
+template <typename T>
+class BasicComplexFftBuffers {
  public:
-  explicit ComplexFftBuffersD(int n);  // input and output: n complex values, interleaved re, im
-  ~ComplexFftBuffersD();
-  ComplexFftBuffersD(const ComplexFftBuffersD&) = delete;
-  ComplexFftBuffersD& operator=(const ComplexFftBuffersD&) = delete;
-  double* input() const { return input_; }
-  const double* output() const { return output_; }
-  double* mutable_output() const { return output_; }
+  explicit BasicComplexFftBuffers(int n);  // input and output: n complex values, interleaved re, im
+  ~BasicComplexFftBuffers();
+  BasicComplexFftBuffers(const BasicComplexFftBuffers&) = delete;
+  BasicComplexFftBuffers& operator=(const BasicComplexFftBuffers&) = delete;
+  T* input() const { return input_; }
+  const T* output() const { return output_; }
+  T* mutable_output() const { return output_; }
 
  private:
-  double* input_;
-  double* output_;
+  T* input_;
+  T* output_;
 };
 
-class ComplexFftD {
+template <typename T>
+class BasicComplexFft {
  public:
-  explicit ComplexFftD(int n);  // n >= 1
+  explicit BasicComplexFft(int n);  // n >= 1
   int size() const { return n_; }
   // output = DFT(input), forward (e^{-2πi jk/n}). Safe from several threads on different buffers.
-  void forward(const ComplexFftBuffersD& buffers) const;
+  void forward(const BasicComplexFftBuffers<T>& buffers) const;
 
  private:
   int n_;
-  void* plan_;  // fftw_plan, owned by the process-wide cache
+  void* plan_;  // fftw(f)_plan, owned by the process-wide cache
 };
+
+using ComplexFftBuffersD = BasicComplexFftBuffers<double>;
+using ComplexFftD = BasicComplexFft<double>;
+using ComplexFftBuffersF = BasicComplexFftBuffers<float>;
+using ComplexFftF = BasicComplexFft<float>;
 
 using FftBuffers = BasicFftBuffers<float>;
 using RealFft = BasicRealFft<float>;

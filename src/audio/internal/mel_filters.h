@@ -24,10 +24,11 @@ class MelFilters {
   // j: out[j · out_stride + m] (overwritten). The kBlock frames share each weight, so the inner
   // loop is one SIMD multiply-add across them; the sums run in apply()'s order (with fused
   // multiply-adds where the CPU has them, so they may differ from apply() in the last bit). With
-  // log_floor > 0, each value is log(max(sum, log_floor)) instead.
+  // log_floor > 0, each value is log(max(sum, log_floor)) instead. lane_min, when not null
+  // (kBlock values, 64-byte aligned; overwritten): each frame's smallest sum, before the log.
   static constexpr int kBlock = 16;
   void apply_block(const float* spectra, int n, float* out, int64_t out_stride,
-                   float log_floor = 0.0f) const;
+                   float log_floor = 0.0f, float* lane_min = nullptr) const;
   Tensor dense() const;  // (num_filters, num_bins)
 
  private:
