@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// FFTs through FFTW: real input in float (Whisper's log-mel) and a complex transform in double that
-// takes two real frames at once (fbank). FFTW beat kissfft 4.8x on the 512-point frames fbank uses
+// FFTs through FFTW: real input in float (Whisper's log-mel) and a complex transform, float or
+// double, that takes two real frames at once (fbank). FFTW beat kissfft 4.8x on the 512-point frames fbank uses
 // (docs/design.md). Plans are made once per size (FFTW's planner is not thread-safe, so under a
 // lock) and executed concurrently on per-worker buffers.
 #pragma once
@@ -41,13 +41,12 @@ class BasicRealFft {
   void* plan_;  // fftw(f)_plan, owned by the process-wide cache
 };
 
-// fbank's transform, in double: Kaldi's frames have a dynamic range (silence beside speech, the
-// empty band above a codec's cut-off) where float32 rounding of the FFT alone moves log mel
-// energies by more than 1e-3; in double the features match torchaudio's float64 to about 1e-4.
-// Two real frames in one complex transform: z = a + i·b, Z = DFT(z) (n points), from which
-// A_k = (Z_k + conj Z_(n-k)) / 2 and B_k = (Z_k - conj Z_(n-k)) / 2i (power_pair_rows). FFTW's
-// complex codelets are SIMD and its real-input ones much less so: 0.34 against 0.48 µs per
-// 512-point frame (one thread, AVX-512 machine, FFTW_ESTIMATE plans, FFTW's AVX codelets).
+// fbank's transform: two real frames in one complex transform, z = a + i·b, Z = DFT(z) (n
+// points), from which A_k = (Z_k + conj Z_(n-k)) / 2 and B_k = (Z_k - conj Z_(n-k)) / 2i
+// (power_pair_lanes). FFTW's complex codelets are SIMD and its real-input ones much less so: 0.34
+// against 0.48 µs per 512-point frame (double, one thread, AVX-512 machine, FFTW_ESTIMATE plans,
+// FFTW's AVX codelets). fbank runs it in float32 and redoes in double the pairs whose float32
+// rounding would show (fbank.cc, kRedoBelow).
 template <typename T>
 class BasicComplexFftBuffers {
  public:
