@@ -101,18 +101,6 @@ int64_t reflect_index(int64_t s, int64_t n) {
   return s;
 }
 
-// Sums in double over eight independent chains: one chain's add latency would cost more than the
-// FFT.
-template <typename Term>
-double sum_of(int64_t n, Term term) {
-  double lane[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) lane[l] += term(i + l);
-  for (; i < n; ++i) lane[0] += term(i);
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-}
-
 // log(max(sum_squares, ε)), floored at log(energy_floor) when that is > 0 (Kaldi's energy).
 float floored_log_energy(double sum_squares, double energy_floor) {
   float e = std::log(std::max(static_cast<float>(sum_squares), kEpsilon));
@@ -229,50 +217,25 @@ struct BlockScratch {
   std::vector<float> silence;  // the partner of an odd block's last frame
 };
 
-// Frames f and f + 1 (silence when `two` is false) into the complex FFT input, the first in the
-// real parts, the second in the imaginary ones, zero-padded; their log energies into energy[0, 2)
-// (0 unless use_energy).
-void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, BlockScratch& s,
-                  float* energy) {
+// Frames f and f + 1 (silence when `two` is false) into the complex FFT input z (T: float or
+// double; computed in double either way), the first in the real parts, the second in the
+// imaginary ones, zero-padded; their log energies into energy[0, 2) (0 unless use_energy) and
+// their windowed Σ z² into windowed[0, 2) (the float32 redo test's energy).
+template <typename T>
+void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, BlockScratch& s, T* z,
+                  float* energy, double* windowed) {
   const FbankOptions& o = p.options;
   const int64_t ws = p.geometry.window_size;
   const float* raw[2] = {
       frame_samples(p, x, f, s.samples.data()),
       two ? frame_samples(p, x, f + 1, s.samples.data() + ws) : s.silence.data()};
-  double* z = s.fft.input();
   const double mean[2] = {dc_offset(p, f, raw[0]), two ? dc_offset(p, f + 1, raw[1]) : 0.0};
   double sum_squares[2];
-  // DC removal, pre-emphasis and the window in one SIMD pass, in double.
-  internal::prepare_pair_rows(raw, ws, mean, o.preemphasis_coefficient, p.window(), z,
-                              sum_squares);
-  std::fill(z + 2 * ws, z + 2 * p.geometry.padded_size, 0.0);
-  for (int i = 0; i < 2; ++i) {
-    if (!o.use_energy)
-      energy[i] = 0.0f;
-    else if (o.raw_energy)
-      energy[i] = floored_log_energy(sum_squares[i], o.energy_floor);
-    else  // the windowed frame's energy (its zero padding adds nothing)
-      energy[i] = floored_log_energy(sum_of(ws, [z, i](int64_t j) { return z[2 * j + i] * z[2 * j + i]; }),
-                                     o.energy_floor);
-  }
-}
-
-// prepare_pair for the float32 transform: the frames computed in double as there, stored as
-// float; windowed[0, 2) = each windowed frame's Σ z² (the redo test's energy).
-void prepare_pair_float(const FramePlan& p, ConstTensorView x, int64_t f, bool two, BlockScratch& s,
-                        float* energy, double* windowed) {
-  const FbankOptions& o = p.options;
-  const int64_t ws = p.geometry.window_size;
-  const float* raw[2] = {
-      frame_samples(p, x, f, s.samples.data()),
-      two ? frame_samples(p, x, f + 1, s.samples.data() + ws) : s.silence.data()};
-  float* z = s.fftf.input();
-  const double mean[2] = {dc_offset(p, f, raw[0]), two ? dc_offset(p, f + 1, raw[1]) : 0.0};
-  double sum_squares[2];
-  internal::prepare_pair_rows_float(raw, ws, mean, o.preemphasis_coefficient, p.window(), z,
-                                    sum_squares, windowed);
-  std::fill(z + 2 * ws, z + 2 * p.geometry.padded_size, 0.0f);
-  for (int i = 0; i < 2; ++i)
+  // DC removal, pre-emphasis and the window in one SIMD pass.
+  internal::prepare_pair_rows(raw, ws, mean, o.preemphasis_coefficient, p.window(), z, sum_squares,
+                              windowed);
+  std::fill(z + 2 * ws, z + 2 * p.geometry.padded_size, T{0});
+  for (int i = 0; i < 2; ++i)  // Kaldi's energy: raw, or the windowed frame's
     energy[i] = !o.use_energy ? 0.0f
                               : floored_log_energy(o.raw_energy ? sum_squares[i] : windowed[i],
                                                    o.energy_floor);
@@ -280,8 +243,8 @@ void prepare_pair_float(const FramePlan& p, ConstTensorView x, int64_t f, bool t
 
 // Frames f0 + j and f0 + j + 1 (silence past n) into lanes j, j + 1 of the block's spectra.
 void double_pair(const FramePlan& p, ConstTensorView waveform, int64_t f0, int j, int n,
-                 BlockScratch& s, float* energy) {
-  prepare_pair(p, waveform, f0 + j, j + 1 < n, s, energy + j);
+                 BlockScratch& s, float* energy, double* windowed) {
+  prepare_pair(p, waveform, f0 + j, j + 1 < n, s, s.fft.input(), energy + j, windowed + j);
   p.fft.forward(s.fft);
   internal::power_pair_lanes(s.fft.output(), p.geometry.padded_size, p.options.use_power,
                              s.spectra.data() + j, internal::MelFilters::kBlock);
@@ -289,7 +252,7 @@ void double_pair(const FramePlan& p, ConstTensorView waveform, int64_t f0, int j
 
 void float_pair(const FramePlan& p, ConstTensorView waveform, int64_t f0, int j, int n,
                 BlockScratch& s, float* energy, double* windowed) {
-  prepare_pair_float(p, waveform, f0 + j, j + 1 < n, s, energy + j, windowed + j);
+  prepare_pair(p, waveform, f0 + j, j + 1 < n, s, s.fftf.input(), energy + j, windowed + j);
   p.fftf.forward(s.fftf);
   internal::power_pair_lanes_float(s.fftf.output(), p.geometry.padded_size, s.spectra.data() + j,
                                    internal::MelFilters::kBlock);
@@ -298,13 +261,13 @@ void float_pair(const FramePlan& p, ConstTensorView waveform, int64_t f0, int j,
 // The pairs of a float32 block whose smallest mel energy (least[j], per frame) is under
 // kRedoBelow times their energy, again through the double FFT. True if any was.
 bool redo_faint_pairs(const FramePlan& p, ConstTensorView waveform, int64_t f0, int n,
-                      BlockScratch& s, float* energy, const double* windowed, const float* least) {
+                      BlockScratch& s, float* energy, double* windowed, const float* least) {
   const auto scale = static_cast<double>(p.geometry.padded_size) * kRedoBelow;
   bool any = false;
   for (int j = 0; j < n; j += 2) {
     const float pair_least = j + 1 < n ? std::min(least[j], least[j + 1]) : least[j];
     if (static_cast<double>(pair_least) < scale * (windowed[j] + windowed[j + 1])) {
-      double_pair(p, waveform, f0, j, n, s, energy);
+      double_pair(p, waveform, f0, j, n, s, energy, windowed);
       any = true;
     }
   }
@@ -329,7 +292,7 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
   const FbankOptions& o = p.options;
   const int64_t bins = p.geometry.padded_size / 2 + 1;
   float energy[kBlock] = {};
-  double windowed[kBlock] = {};  // each frame's windowed Σ z² (float32 pairs only)
+  double windowed[kBlock] = {};  // each frame's windowed Σ z²
   // The block's output rows, for writing: the filters store them 16 bytes at a time across 16
   // rows, an order the hardware prefetcher does not follow, and a fresh output's lines are
   // rarely cached (after another library's call, a third of fbank's time went to waiting for them).
@@ -342,7 +305,7 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
     if (p.float32)
       float_pair(p, waveform, f0, j, n, s, energy, windowed);
     else
-      double_pair(p, waveform, f0, j, n, s, energy);
+      double_pair(p, waveform, f0, j, n, s, energy, windowed);
   }
   zero_unused_lanes(s, n, bins);
   const bool energy_first = o.use_energy && !o.htk_compat;

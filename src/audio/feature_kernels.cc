@@ -60,25 +60,24 @@ void prepare_pair_rows_to(const float* const* raw, int64_t ws, const double* mea
   for (; j + NL <= ws; j += NL) {
     const auto w = hn::LoadU(dd, window + j);
     const auto a = frame(0, j, w), b = frame(1, j, w);
-    if constexpr (std::is_same_v<T, float>) {
-      windowed[0] = hn::MulAdd(a, a, windowed[0]);
-      windowed[1] = hn::MulAdd(b, b, windowed[1]);
+    windowed[0] = hn::MulAdd(a, a, windowed[0]);
+    windowed[1] = hn::MulAdd(b, b, windowed[1]);
+    if constexpr (std::is_same_v<T, float>)
       hn::StoreInterleaved2(hn::DemoteTo(df, a), hn::DemoteTo(df, b), df, z + 2 * j);
-    } else {
+    else
       hn::StoreInterleaved2(a, b, dd, z + 2 * j);
-    }
   }
   for (; j < ws; ++j) scalar_step(j);
   for (int f = 0; f < 2; ++f) {
     sum_squares[f] = hn::GetLane(hn::SumOfLanes(dd, energy[f])) + scalar_energy[f];
-    if (windowed_squares != nullptr)
-      windowed_squares[f] = hn::GetLane(hn::SumOfLanes(dd, windowed[f])) + scalar_windowed[f];
+    windowed_squares[f] = hn::GetLane(hn::SumOfLanes(dd, windowed[f])) + scalar_windowed[f];
   }
 }
 
 void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, double c,
-                     const double* window, double* z, double* sum_squares) {
-  prepare_pair_rows_to(raw, ws, mean, c, window, z, sum_squares, nullptr);
+                     const double* window, double* z, double* sum_squares,
+                     double* windowed_squares) {
+  prepare_pair_rows_to(raw, ws, mean, c, window, z, sum_squares, windowed_squares);
 }
 
 void PreparePairRowsF(const float* const* raw, int64_t ws, const double* mean, double c,
@@ -102,6 +101,19 @@ bool BlockSums(const float* x, int64_t n, int64_t g, double* sums) {
   return finite;
 }
 
+// Bin k of power_pair_lanes, on its own (the ends of the vector loops below).
+template <typename T>
+HWY_INLINE void power_pair_bin(const T* Z, int64_t n, int64_t k, bool power, float* spectra,
+                               int64_t lanes) {
+  const int64_t m = (n - k) % n;
+  const T zr = Z[2 * k], zi = Z[2 * k + 1], mr = Z[2 * m], mi = Z[2 * m + 1];
+  const T ar = T{0.5} * (zr + mr), ai = T{0.5} * (zi - mi), br = T{0.5} * (zi + mi),
+          bi = T{0.5} * (mr - zr);
+  const T p = ar * ar + ai * ai, q = br * br + bi * bi;
+  spectra[k * lanes] = static_cast<float>(power ? p : std::sqrt(p));
+  spectra[k * lanes + 1] = static_cast<float>(power ? q : std::sqrt(q));
+}
+
 // |A_k|² and |B_k|² (or their roots) of the two real frames in z = a + i·b, from Z = DFT(z):
 // A_k = (Z_k + conj Z_m) / 2, B_k = (Z_k - conj Z_m) / 2i with m = (n - k) mod n, so
 // A = ((Zk.re + Zm.re) + i (Zk.im - Zm.im)) / 2 and B = ((Zk.im + Zm.im) + i (Zm.re - Zk.re)) / 2.
@@ -110,15 +122,7 @@ bool BlockSums(const float* x, int64_t n, int64_t g, double* sums) {
 // set past a 32 KB L1, and the row stores waited on it).
 void PowerPairLanes(const double* Z, int64_t n, bool power, float* spectra, int64_t lanes) {
   const int64_t half = n / 2;
-  auto scalar = [&](int64_t k) {
-    const int64_t m = (n - k) % n;
-    const double zr = Z[2 * k], zi = Z[2 * k + 1], mr = Z[2 * m], mi = Z[2 * m + 1];
-    const double ar = 0.5 * (zr + mr), ai = 0.5 * (zi - mi), br = 0.5 * (zi + mi),
-                 bi = 0.5 * (mr - zr);
-    const double p = ar * ar + ai * ai, q = br * br + bi * bi;
-    spectra[k * lanes] = static_cast<float>(power ? p : std::sqrt(p));
-    spectra[k * lanes + 1] = static_cast<float>(power ? q : std::sqrt(q));
-  };
+  auto scalar = [&](int64_t k) { power_pair_bin(Z, n, k, power, spectra, lanes); };
   scalar(0);
   int64_t k = 1;
 #if HWY_TARGET != HWY_SCALAR
@@ -154,14 +158,7 @@ void PowerPairLanes(const double* Z, int64_t n, bool power, float* spectra, int6
 // vector, (re, im) as one 64-bit lane, so the reversal of Z_m is one lane permutation.
 void PowerPairLanesF(const float* Z, int64_t n, float* spectra, int64_t lanes) {
   const int64_t half = n / 2;
-  auto scalar = [&](int64_t k) {
-    const int64_t m = (n - k) % n;
-    const float zr = Z[2 * k], zi = Z[2 * k + 1], mr = Z[2 * m], mi = Z[2 * m + 1];
-    const float ar = 0.5f * (zr + mr), ai = 0.5f * (zi - mi), br = 0.5f * (zi + mi),
-                bi = 0.5f * (mr - zr);
-    spectra[k * lanes] = ar * ar + ai * ai;
-    spectra[k * lanes + 1] = br * br + bi * bi;
-  };
+  auto scalar = [&](int64_t k) { power_pair_bin(Z, n, k, true, spectra, lanes); };
   scalar(0);
   int64_t k = 1;
 #if HWY_TARGET != HWY_SCALAR
@@ -280,8 +277,15 @@ HWY_EXPORT(FrameMean);
 HWY_EXPORT(BlockSums);
 
 void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
-                       const double* window, double* z, double* sum_squares) {
-  HWY_DYNAMIC_DISPATCH(PreparePairRows)(raw, ws, mean, c, window, z, sum_squares);
+                       const double* window, double* z, double* sum_squares,
+                       double* windowed_squares) {
+  HWY_DYNAMIC_DISPATCH(PreparePairRows)(raw, ws, mean, c, window, z, sum_squares, windowed_squares);
+}
+void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
+                       const double* window, float* z, double* sum_squares,
+                       double* windowed_squares) {
+  HWY_DYNAMIC_DISPATCH(PreparePairRowsF)
+  (raw, ws, mean, c, window, z, sum_squares, windowed_squares);
 }
 double frame_mean(const float* raw, int64_t ws) { return HWY_DYNAMIC_DISPATCH(FrameMean)(raw, ws); }
 bool block_sums(const float* x, int64_t n, int64_t g, double* sums) {
@@ -294,13 +298,6 @@ void power_pair_lanes(const double* z, int64_t n, bool power, float* spectra, in
 void power_pair_lanes_float(const float* z, int64_t n, float* spectra, int64_t lanes) {
   HWY_DYNAMIC_DISPATCH(PowerPairLanesF)(z, n, spectra, lanes);
 }
-void prepare_pair_rows_float(const float* const* raw, int64_t ws, const double* mean, double c,
-                             const double* window, float* z, double* sum_squares,
-                             double* windowed_squares) {
-  HWY_DYNAMIC_DISPATCH(PreparePairRowsF)
-  (raw, ws, mean, c, window, z, sum_squares, windowed_squares);
-}
-
 bool all_finite(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(AllFinite)(x, n); }
 
 void mel_block(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,

@@ -9,12 +9,17 @@
 
 namespace attn::audio::internal {
 
-// Two Kaldi frames into one complex FFT input, in double: for frame f (raw[f], ws samples each),
-// y = raw - mean[f] and z[2i + f] = window[i] · (y[i] - c · y[i-1]) with y[-1] = y[0], for i < ws
-// (the rest of z is not touched; z 64-byte aligned). sum_squares[f] = Σ y² (the raw energy before
-// its log).
+// Two Kaldi frames into one complex FFT input, computed in double and stored as double or float:
+// for frame f (raw[f], ws samples each), y = raw - mean[f] and z[2i + f] = window[i] · (y[i] -
+// c · y[i-1]) with y[-1] = y[0], for i < ws (the rest of z is not touched; z 64-byte aligned).
+// sum_squares[f] = Σ y² (the raw energy before its log), windowed_squares[f] = Σ z[2i + f]² (before
+// any rounding to float).
 void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
-                       const double* window, double* z, double* sum_squares);
+                       const double* window, double* z, double* sum_squares,
+                       double* windowed_squares);
+void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
+                       const double* window, float* z, double* sum_squares,
+                       double* windowed_squares);
 
 // The mean of raw[0, ws), in double.
 double frame_mean(const float* raw, int64_t ws);
@@ -29,12 +34,6 @@ bool block_sums(const float* x, int64_t n, int64_t g, double* sums);
 // z = DFT(a + i·b) (n complex values, interleaved; n even), into two lanes of bin-major spectra:
 // spectra[k · lanes] for a and spectra[k · lanes + 1] for b (overwritten; other lanes untouched).
 void power_pair_lanes(const double* z, int64_t n, bool power, float* spectra, int64_t lanes);
-
-// prepare_pair_rows for a float32 transform: the same values, computed in double and stored as
-// float; also windowed_squares[f] = Σ z[2i + f]² (in double, before the rounding).
-void prepare_pair_rows_float(const float* const* raw, int64_t ws, const double* mean, double c,
-                             const double* window, float* z, double* sum_squares,
-                             double* windowed_squares);
 
 // power_pair_lanes (power only) for a float32 transform, in float.
 void power_pair_lanes_float(const float* z, int64_t n, float* spectra, int64_t lanes);
