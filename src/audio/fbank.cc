@@ -155,8 +155,7 @@ struct FramePlan {
   FrameGeometry geometry;
   std::shared_ptr<const FrameTables> tables;
   internal::ComplexFftD fft;   // two frames per transform (internal/fft.h)
-  internal::ComplexFftF fftf;  // the same in float32, when `float32`
-  bool float32;
+  internal::ComplexFftF fftf;  // the same in float32, when float32()
   int64_t num_samples;
   // With DC removal on snipped, in-place frames: the waveform's sums over blocks of `block`
   // samples (a divisor of the shift and the window), so that a frame's mean costs ws / block adds
@@ -165,6 +164,7 @@ struct FramePlan {
   int64_t block = 0;
   std::vector<double> block_sums;
   const double* window() const { return tables->window.data(); }
+  bool float32() const { return options.use_power; }  // kRedoBelow: the power spectrum only
   const internal::MelFilters& filters() const { return tables->filters; }
 };
 
@@ -302,7 +302,7 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
     __builtin_prefetch(line, 1);
   // Pairs of frames; an odd block's last frame goes with silence (lane j + 1 unused).
   for (int j = 0; j < n; j += 2) {
-    if (p.float32)
+    if (p.float32())
       float_pair(p, waveform, f0, j, n, s, energy, windowed);
     else
       double_pair(p, waveform, f0, j, n, s, energy, windowed);
@@ -312,8 +312,8 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
   float* mel = out + f0 * cols + (energy_first ? 1 : 0);
   const float log_floor = o.use_log_fbank ? kEpsilon : 0.0f;
   alignas(64) float least[kBlock];
-  p.filters().apply_block(s.spectra.data(), n, mel, cols, log_floor, p.float32 ? least : nullptr);
-  if (p.float32 && redo_faint_pairs(p, waveform, f0, n, s, energy, windowed, least)) {
+  p.filters().apply_block(s.spectra.data(), n, mel, cols, log_floor, p.float32() ? least : nullptr);
+  if (p.float32() && redo_faint_pairs(p, waveform, f0, n, s, energy, windowed, least)) {
     zero_unused_lanes(s, n, bins);
     p.filters().apply_block(s.spectra.data(), n, mel, cols, log_floor);
   }
@@ -393,7 +393,6 @@ Tensor fbank(ConstTensorView waveform, const FbankOptions& options, const Contex
                  frame_tables(options, g),
                  internal::ComplexFftD(static_cast<int>(g.padded_size)),
                  internal::ComplexFftF(static_cast<int>(g.padded_size)),
-                 options.use_power,
                  n,
                  0,
                  {}};

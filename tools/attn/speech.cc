@@ -229,17 +229,24 @@ void run_stream(const StreamOptions& o) {
     if (y.dim(0) > 0) report_chunks(o, y, ms, st);
     if (!o.out.empty()) emitted.insert(emitted.end(), y.values().begin(), y.values().end());
   };
+  // Features through CMVN into the encoder; what it emits.
+  auto encode = [&](Tensor feats) {
+    if (m.cmvn && feats.dim(0) > 0) m.cmvn->apply(feats.view());
+    return encoder.push(feats.view());
+  };
+  // One step of the stream, timed into the stats, and the frames it emitted reported.
+  auto timed_step = [&](auto step) {
+    const auto start = Clock::now();
+    const Tensor y = step();
+    const double ms = ms_since(start);
+    st.compute_ms += ms;
+    consume(y, ms);
+  };
   for (int64_t pos = 0; pos < total; pos += piece) {
     const int64_t n = std::min(piece, total - pos);
     for (int64_t i = 0; i < n; ++i) buf[size_t(i)] = samples((pos + i) % N);  // loops the audio
-    const auto start = Clock::now();
-    Tensor feats = fbank.push(std::span<const float>(buf.data(), size_t(n)));
-    if (m.cmvn && feats.dim(0) > 0) m.cmvn->apply(feats.view());
-    const Tensor y = encoder.push(feats.view());
-    const double ms = ms_since(start);
-    st.compute_ms += ms;
     st.audio_s = double(pos + n) / 16000.0;
-    consume(y, ms);
+    timed_step([&] { return encode(fbank.push(std::span<const float>(buf.data(), size_t(n)))); });
     if (st.audio_s >= double(next_report_s)) {
       std::printf("-- %4lld s of audio: RSS %.1f MiB, caches %.1f KiB, RTF so far %.4f\n",
                   static_cast<long long>(next_report_s), status_mib("VmRSS:"),
@@ -248,18 +255,8 @@ void run_stream(const StreamOptions& o) {
     }
   }
   // The end of the stream: fbank's held-back frame (frames go in pairs), then the encoder's rest.
-  auto start = Clock::now();
-  Tensor feats = fbank.flush();
-  if (m.cmvn && feats.dim(0) > 0) m.cmvn->apply(feats.view());
-  const Tensor tail = encoder.push(feats.view());
-  double ms = ms_since(start);
-  st.compute_ms += ms;
-  consume(tail, ms);
-  start = Clock::now();
-  const Tensor last = encoder.flush();
-  ms = ms_since(start);
-  st.compute_ms += ms;
-  consume(last, ms);
+  timed_step([&] { return encode(fbank.flush()); });
+  timed_step([&] { return encoder.flush(); });
   const int64_t C = m.encoder->d_model();
   if (!o.out.empty())
     io::write_npy(o.out,
