@@ -13,6 +13,7 @@
 #include <numbers>
 #include <numeric>
 #include <tuple>
+#include <type_traits>
 
 #include "attn/audio/features.h"
 #include "attn/error.h"
@@ -112,6 +113,7 @@ float floored_log_energy(double sum_squares, double energy_floor) {
 // program uses a few), since building them cost 3.5% of a 10 s fbank.
 struct FrameTables {
   TensorD window;
+  Tensor window_float;  // the same values (floats already), for the float32 frame pass
   internal::MelFilters filters;
 };
 
@@ -129,8 +131,11 @@ std::shared_ptr<const FrameTables> frame_tables(const FbankOptions& o, const Fra
   static auto* cache = new std::map<Key, std::shared_ptr<const FrameTables>>();  // never destroyed
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache->find(key); it != cache->end()) return it->second;
+  TensorD window = window_function(o.window_type, g.window_size, o.blackman_coeff);
+  Tensor window_float = Tensor::uninitialized(Shape{g.window_size});
+  std::copy_n(window.data(), g.window_size, window_float.data());
   auto tables = std::make_shared<const FrameTables>(
-      FrameTables{window_function(o.window_type, g.window_size, o.blackman_coeff),
+      FrameTables{std::move(window), std::move(window_float),
                   internal::kaldi_mel_filters(kFn, o, g.padded_size)});
   if (cache->size() >= 64) cache->clear();  // bounded, for programs that sweep options
   cache->emplace(key, tables);
@@ -163,7 +168,14 @@ struct FramePlan {
   // 0) otherwise.
   int64_t block = 0;
   std::vector<double> block_sums;
-  const double* window() const { return tables->window.data(); }
+  // The window in T, for the frame pass that feeds the T transform.
+  template <typename T>
+  const T* window() const {
+    if constexpr (std::is_same_v<T, float>)
+      return tables->window_float.data();
+    else
+      return tables->window.data();
+  }
   bool float32() const { return options.use_power; }  // kRedoBelow: the power spectrum only
   const internal::MelFilters& filters() const { return tables->filters; }
 };
@@ -207,7 +219,12 @@ struct BlockScratch {
         spectra(
             Tensor::uninitialized(Shape{(g.padded_size / 2 + 1) * internal::MelFilters::kBlock})),
         samples(2 * static_cast<size_t>(g.window_size)),
-        silence(static_cast<size_t>(g.window_size), 0.0f) {}
+        silence(static_cast<size_t>(g.window_size), 0.0f) {
+    // The zero padding past the frames, once: the frame pass writes only the frames' values, and
+    // the transforms leave their input as it was.
+    std::fill_n(fft.input(), 2 * g.padded_size, 0.0);
+    std::fill_n(fftf.input(), 2 * g.padded_size, 0.0f);
+  }
   internal::ComplexFftBuffersD fft;
   internal::ComplexFftBuffersF fftf;
   // Bin-major: spectra[k · kBlock + j] for frame j of the block; 64-byte aligned, as the mel
@@ -218,8 +235,8 @@ struct BlockScratch {
 };
 
 // Frames f and f + 1 (silence when `two` is false) into the complex FFT input z (T: float or
-// double; computed in double either way), the first in the real parts, the second in the
-// imaginary ones, zero-padded; their log energies into energy[0, 2) (0 unless use_energy) and
+// double; computed in T), the first in the real parts, the second in the imaginary ones (z's zero
+// padding is BlockScratch's); their log energies into energy[0, 2) (0 unless use_energy) and
 // their windowed Σ z² into windowed[0, 2) (the float32 redo test's energy).
 template <typename T>
 void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, BlockScratch& s, T* z,
@@ -231,10 +248,10 @@ void prepare_pair(const FramePlan& p, ConstTensorView x, int64_t f, bool two, Bl
       two ? frame_samples(p, x, f + 1, s.samples.data() + ws) : s.silence.data()};
   const double mean[2] = {dc_offset(p, f, raw[0]), two ? dc_offset(p, f + 1, raw[1]) : 0.0};
   double sum_squares[2];
+  const bool raw_energy = o.use_energy && o.raw_energy;
   // DC removal, pre-emphasis and the window in one SIMD pass.
-  internal::prepare_pair_rows(raw, ws, mean, o.preemphasis_coefficient, p.window(), z, sum_squares,
-                              windowed);
-  std::fill(z + 2 * ws, z + 2 * p.geometry.padded_size, T{0});
+  internal::prepare_pair_rows(raw, ws, mean, o.preemphasis_coefficient, p.window<T>(), z,
+                              raw_energy ? sum_squares : nullptr, windowed);
   for (int i = 0; i < 2; ++i)  // Kaldi's energy: raw, or the windowed frame's
     energy[i] = !o.use_energy ? 0.0f
                               : floored_log_energy(o.raw_energy ? sum_squares[i] : windowed[i],

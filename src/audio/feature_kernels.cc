@@ -23,67 +23,90 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using attn::internal::simd::HWY_NAMESPACE::sum_in_double;
 
-template <typename T>
-void prepare_pair_rows_to(const float* const* raw, int64_t ws, const double* mean, double c,
-                          const double* window, T* z, double* sum_squares,
+// The frame pass in T = TFromD<D> (double, or float for the float32 transform: twice the lanes;
+// its rounding, three per value instead of one, is of the size of the float32 FFT's own, which
+// fbank's redo test covers, and the redone pairs are prepared again in double). kRawEnergy:
+// whether to sum y².
+template <bool kRawEnergy, class D>
+void prepare_pair_rows_in(D d, const float* const* raw, int64_t ws, const double* mean, double c,
+                          const hn::TFromD<D>* window, hn::TFromD<D>* z, double* sum_squares,
                           double* windowed_squares) {
-  const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> df;
-  const auto NL = static_cast<int64_t>(hn::Lanes(dd));
-  auto load = [&](const float* p) { return hn::PromoteTo(dd, hn::LoadU(df, p)); };
+  using T = hn::TFromD<D>;
+  const hn::Rebind<float, D> df;
+  const auto NL = static_cast<int64_t>(hn::Lanes(d));
+  auto load = [&](const float* p) {
+    if constexpr (std::is_same_v<T, float>)
+      return hn::LoadU(d, p);
+    else
+      return hn::PromoteTo(d, hn::LoadU(df, p));
+  };
+  const T tmean[2] = {static_cast<T>(mean[0]), static_cast<T>(mean[1])};
+  const auto tc = static_cast<T>(c);
   // The first vector's worth of samples one by one (the first has no predecessor: y[-1] = y[0]),
-  // so that the vectors store at multiples of 2·NL doubles: z is 64-byte aligned, and a store
+  // so that the vectors store at multiples of 2·NL values: z is 64-byte aligned, and a store
   // split over two cache lines cost as much as the rest of the frame's preparation.
-  double scalar_energy[2] = {0.0, 0.0}, scalar_windowed[2] = {0.0, 0.0};
-  auto scalar_step = [&](int64_t i) {
+  T scalar_energy[2] = {0, 0}, scalar_windowed[2] = {0, 0};
+  auto scalar_step = [&](int64_t i) {  // the vector loop's steps, one value at a time
     for (int f = 0; f < 2; ++f) {
-      const double y = static_cast<double>(raw[f][i]) - mean[f],
-                   prev = i == 0 ? y : static_cast<double>(raw[f][i - 1]) - mean[f];
-      scalar_energy[f] += y * y;
-      const double v = window[i] * (y - c * prev);
-      scalar_windowed[f] += v * v;
-      z[2 * i + f] = static_cast<T>(v);
+      const T y = static_cast<T>(raw[f][i]) - tmean[f],
+              prev = i == 0 ? y : static_cast<T>(raw[f][i - 1]) - tmean[f];
+      if constexpr (kRawEnergy) scalar_energy[f] = std::fma(y, y, scalar_energy[f]);
+      const T v = window[i] * std::fma(-tc, prev, y);
+      scalar_windowed[f] = std::fma(v, v, scalar_windowed[f]);
+      z[2 * i + f] = v;
     }
   };
   int64_t j = 0;
   for (; j < std::min(NL, ws); ++j) scalar_step(j);
-  const auto vc = hn::Set(dd, c);
-  const hn::Vec<decltype(dd)> vmean[2] = {hn::Set(dd, mean[0]), hn::Set(dd, mean[1])};
-  hn::Vec<decltype(dd)> energy[2] = {hn::Zero(dd), hn::Zero(dd)};
-  hn::Vec<decltype(dd)> windowed[2] = {hn::Zero(dd), hn::Zero(dd)};
-  auto frame = [&](int f, int64_t i, hn::Vec<decltype(dd)> w) {
+  const auto vc = hn::Set(d, tc);
+  const hn::Vec<D> vmean[2] = {hn::Set(d, tmean[0]), hn::Set(d, tmean[1])};
+  hn::Vec<D> energy[2] = {hn::Zero(d), hn::Zero(d)};
+  hn::Vec<D> windowed[2] = {hn::Zero(d), hn::Zero(d)};
+  auto frame = [&](int f, int64_t i, hn::Vec<D> w) {
     const auto y = hn::Sub(load(raw[f] + i), vmean[f]),
                prev = hn::Sub(load(raw[f] + i - 1), vmean[f]);
-    energy[f] = hn::MulAdd(y, y, energy[f]);
+    if constexpr (kRawEnergy) energy[f] = hn::MulAdd(y, y, energy[f]);
     return hn::Mul(w, hn::NegMulAdd(vc, prev, y));
   };
   for (; j + NL <= ws; j += NL) {
-    const auto w = hn::LoadU(dd, window + j);
+    const auto w = hn::LoadU(d, window + j);
     const auto a = frame(0, j, w), b = frame(1, j, w);
     windowed[0] = hn::MulAdd(a, a, windowed[0]);
     windowed[1] = hn::MulAdd(b, b, windowed[1]);
-    if constexpr (std::is_same_v<T, float>)
-      hn::StoreInterleaved2(hn::DemoteTo(df, a), hn::DemoteTo(df, b), df, z + 2 * j);
-    else
-      hn::StoreInterleaved2(a, b, dd, z + 2 * j);
+    hn::StoreInterleaved2(a, b, d, z + 2 * j);
   }
   for (; j < ws; ++j) scalar_step(j);
   for (int f = 0; f < 2; ++f) {
-    sum_squares[f] = hn::GetLane(hn::SumOfLanes(dd, energy[f])) + scalar_energy[f];
-    windowed_squares[f] = hn::GetLane(hn::SumOfLanes(dd, windowed[f])) + scalar_windowed[f];
+    if constexpr (kRawEnergy)
+      sum_squares[f] =
+          static_cast<double>(hn::GetLane(hn::SumOfLanes(d, energy[f])) + scalar_energy[f]);
+    windowed_squares[f] =
+        static_cast<double>(hn::GetLane(hn::SumOfLanes(d, windowed[f])) + scalar_windowed[f]);
   }
+}
+
+template <class D>
+void prepare_pair_rows_with(D d, const float* const* raw, int64_t ws, const double* mean, double c,
+                            const hn::TFromD<D>* window, hn::TFromD<D>* z, double* sum_squares,
+                            double* windowed_squares) {
+  if (sum_squares != nullptr)
+    prepare_pair_rows_in<true>(d, raw, ws, mean, c, window, z, sum_squares, windowed_squares);
+  else
+    prepare_pair_rows_in<false>(d, raw, ws, mean, c, window, z, sum_squares, windowed_squares);
 }
 
 void PreparePairRows(const float* const* raw, int64_t ws, const double* mean, double c,
                      const double* window, double* z, double* sum_squares,
                      double* windowed_squares) {
-  prepare_pair_rows_to(raw, ws, mean, c, window, z, sum_squares, windowed_squares);
+  prepare_pair_rows_with(hn::ScalableTag<double>(), raw, ws, mean, c, window, z, sum_squares,
+                         windowed_squares);
 }
 
 void PreparePairRowsF(const float* const* raw, int64_t ws, const double* mean, double c,
-                      const double* window, float* z, double* sum_squares,
+                      const float* window, float* z, double* sum_squares,
                       double* windowed_squares) {
-  prepare_pair_rows_to(raw, ws, mean, c, window, z, sum_squares, windowed_squares);
+  prepare_pair_rows_with(hn::ScalableTag<float>(), raw, ws, mean, c, window, z, sum_squares,
+                         windowed_squares);
 }
 
 double FrameMean(const float* raw, int64_t ws) {
@@ -282,7 +305,7 @@ void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, 
   HWY_DYNAMIC_DISPATCH(PreparePairRows)(raw, ws, mean, c, window, z, sum_squares, windowed_squares);
 }
 void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
-                       const double* window, float* z, double* sum_squares,
+                       const float* window, float* z, double* sum_squares,
                        double* windowed_squares) {
   HWY_DYNAMIC_DISPATCH(PreparePairRowsF)
   (raw, ws, mean, c, window, z, sum_squares, windowed_squares);

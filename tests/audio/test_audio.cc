@@ -15,6 +15,7 @@
 #include "attn/audio/features.h"
 #include "attn/error.h"
 #include "attn/ops/attention.h"  // set_simd_target switches every Highway kernel, the audio ones too
+#include "audio/internal/fft.h"
 
 namespace attn::audio {
 namespace {
@@ -200,6 +201,37 @@ TEST(Fbank, MatchesPlainDftAndDenseMelBanks) {
     for (int m = 0; m < o.num_mel_bins; ++m)  // log-energies of ~1e10: float rounding ~1e-7
       ASSERT_NEAR(got(f, m), want[size_t(m)], 1e-4) << "frame " << f << " bin " << m;
   }
+}
+
+// fbank writes a transform's zero padding once per call and only the frames' values for each pair:
+// the complex transforms must leave their input as it was (FFTW's default out of place), and
+// their output is the plain DFT.
+template <typename T>
+void check_complex_fft_keeps_its_input(double tolerance) {
+  constexpr int n = 48;  // 16 · 3: more than one radix
+  internal::BasicComplexFft<T> fft(n);
+  internal::BasicComplexFftBuffers<T> buffers(n);
+  std::vector<T> input(2 * n);
+  for (int i = 0; i < 2 * n; ++i) input[size_t(i)] = static_cast<T>(std::sin(0.37 * i * i + 1.0));
+  std::copy(input.begin(), input.end(), buffers.input());
+  fft.forward(buffers);
+  for (int i = 0; i < 2 * n; ++i) ASSERT_EQ(buffers.input()[i], input[size_t(i)]) << "value " << i;
+  for (int k = 0; k < n; ++k) {
+    double re = 0.0, im = 0.0;
+    for (int j = 0; j < n; ++j) {
+      const double a = -2.0 * std::numbers::pi * double(j * k % n) / n;
+      const double xr = input[size_t(2 * j)], xi = input[size_t(2 * j + 1)];
+      re += xr * std::cos(a) - xi * std::sin(a);
+      im += xr * std::sin(a) + xi * std::cos(a);
+    }
+    ASSERT_NEAR(buffers.output()[2 * k], re, tolerance) << "bin " << k;
+    ASSERT_NEAR(buffers.output()[2 * k + 1], im, tolerance) << "bin " << k;
+  }
+}
+
+TEST(ComplexFft, LeavesItsInputAsItWasAndIsThePlainDft) {
+  check_complex_fft_keeps_its_input<double>(1e-12);
+  check_complex_fft_keeps_its_input<float>(1e-4);  // sums of 48 values of ~1: float32 ~1e-6
 }
 
 // fbank's FFT is float32, two frames per transform, and a pair whose smallest mel energy is faint

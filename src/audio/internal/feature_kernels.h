@@ -9,16 +9,16 @@
 
 namespace attn::audio::internal {
 
-// Two Kaldi frames into one complex FFT input, computed in double and stored as double or float:
-// for frame f (raw[f], ws samples each), y = raw - mean[f] and z[2i + f] = window[i] · (y[i] -
-// c · y[i-1]) with y[-1] = y[0], for i < ws (the rest of z is not touched; z 64-byte aligned).
-// sum_squares[f] = Σ y² (the raw energy before its log), windowed_squares[f] = Σ z[2i + f]² (before
-// any rounding to float).
+// Two Kaldi frames into one complex FFT input, computed in z's type (double, or float for the
+// float32 transform): for frame f (raw[f], ws samples each), y = raw - mean[f] and z[2i + f] =
+// window[i] · (y[i] - c · y[i-1]) with y[-1] = y[0], for i < ws (the rest of z is not touched; z
+// 64-byte aligned). sum_squares[f] = Σ y² (the raw energy before its log; null when not wanted),
+// windowed_squares[f] = Σ z[2i + f]².
 void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
                        const double* window, double* z, double* sum_squares,
                        double* windowed_squares);
 void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
-                       const double* window, float* z, double* sum_squares,
+                       const float* window, float* z, double* sum_squares,
                        double* windowed_squares);
 
 // The mean of raw[0, ws), in double.

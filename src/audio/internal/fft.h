@@ -68,7 +68,8 @@ class BasicComplexFft {
  public:
   explicit BasicComplexFft(int n);  // n >= 1
   int size() const { return n_; }
-  // output = DFT(input), forward (e^{-2πi jk/n}). Safe from several threads on different buffers.
+  // output = DFT(input), forward (e^{-2πi jk/n}); input is left as it was (FFTW's default for an
+  // out-of-place complex transform). Safe from several threads on different buffers.
   void forward(const BasicComplexFftBuffers<T>& buffers) const;
 
  private:
