@@ -229,11 +229,18 @@ HWY_INLINE void store_group_rows(const float (*sums)[64], int n, float* out, int
     for (int g = 0; g < kFilterGroup; ++g) out[j * out_stride + m0 + g] = sums[g][j];
 }
 
+// Sixteen lanes (frames) at a time: kCols vectors of them for each of the G filters, so that the
+// inner loop carries G · kCols independent sums (eight on AVX2: enough to keep both FMA pipes busy
+// through their latency; the four of a loop over one vector at a time left half of them idle).
 template <int G>
 HWY_INLINE void mel_group(const float* weights, const int64_t* first, const int64_t* offset, int m0,
                           const float* spectra, int lanes, int n, float log_floor, float* out,
                           int64_t out_stride, float* lane_min) {
   const hn::ScalableTag<float> d;
+  constexpr int kChunk = 16;
+  constexpr int kCols = kChunk / static_cast<int>(hn::MaxLanes(d)) > 0
+                            ? kChunk / static_cast<int>(hn::MaxLanes(d))
+                            : 1;
   const auto NL = static_cast<int>(hn::Lanes(d));
   const float* w[G];
   const float* s[G];
@@ -246,21 +253,29 @@ HWY_INLINE void mel_group(const float* weights, const int64_t* first, const int6
     common = std::min(common, length[g]);
   }
   HWY_ALIGN float sums[G][64];
-  for (int c = 0; c < lanes && c < 64; c += NL) {
-    hn::Vec<decltype(d)> acc[G];
-    for (int g = 0; g < G; ++g) acc[g] = hn::Zero(d);
+  for (int c0 = 0; c0 < lanes && c0 < 64; c0 += kChunk) {
+    hn::Vec<decltype(d)> acc[G][kCols];
+    for (int g = 0; g < G; ++g)
+      for (int i = 0; i < kCols; ++i) acc[g][i] = hn::Zero(d);
+    auto step = [&](int g, int64_t k) {
+      const auto weight = hn::Set(d, w[g][k]);
+      const float* row = s[g] + k * lanes + c0;
+      for (int i = 0; i < kCols; ++i)
+        acc[g][i] = hn::MulAdd(weight, hn::LoadU(d, row + i * NL), acc[g][i]);
+    };
     for (int64_t k = 0; k < common; ++k)
-      for (int g = 0; g < G; ++g)
-        acc[g] = hn::MulAdd(hn::Set(d, w[g][k]), hn::LoadU(d, s[g] + k * lanes + c), acc[g]);
-    for (int g = 0; g < G; ++g) {
-      for (int64_t k = common; k < length[g]; ++k)
-        acc[g] = hn::MulAdd(hn::Set(d, w[g][k]), hn::LoadU(d, s[g] + k * lanes + c), acc[g]);
-      if (lane_min != nullptr)
-        hn::Store(hn::Min(hn::Load(d, lane_min + c), acc[g]), d, lane_min + c);
-      // Lanes of frames past n are zeros and become log(floor): finite, and never stored.
-      if (log_floor > 0.0f) acc[g] = hn::Log(d, hn::Max(acc[g], hn::Set(d, log_floor)));
-      hn::Store(acc[g], d, sums[g] + c);
-    }
+      for (int g = 0; g < G; ++g) step(g, k);
+    for (int g = 0; g < G; ++g)
+      for (int64_t k = common; k < length[g]; ++k) step(g, k);
+    for (int g = 0; g < G; ++g)
+      for (int i = 0; i < kCols; ++i) {
+        const int c = c0 + i * NL;
+        if (lane_min != nullptr)
+          hn::Store(hn::Min(hn::Load(d, lane_min + c), acc[g][i]), d, lane_min + c);
+        // Lanes of frames past n are zeros and become log(floor): finite, and never stored.
+        if (log_floor > 0.0f) acc[g][i] = hn::Log(d, hn::Max(acc[g][i], hn::Set(d, log_floor)));
+        hn::Store(acc[g][i], d, sums[g] + c);
+      }
   }
   if constexpr (G == kFilterGroup) {
     store_group_rows(sums, n, out, out_stride, m0);
