@@ -216,6 +216,7 @@ struct BlockScratch {
   explicit BlockScratch(const FrameGeometry& g)
       : fft(static_cast<int>(g.padded_size)),
         fftf(static_cast<int>(g.padded_size)),
+        fftf2(static_cast<int>(g.padded_size)),
         spectra(
             Tensor::uninitialized(Shape{(g.padded_size / 2 + 1) * internal::MelFilters::kBlock})),
         samples(2 * static_cast<size_t>(g.window_size)),
@@ -224,9 +225,10 @@ struct BlockScratch {
     // the transforms leave their input as it was.
     std::fill_n(fft.input(), 2 * g.padded_size, 0.0);
     std::fill_n(fftf.input(), 2 * g.padded_size, 0.0f);
+    std::fill_n(fftf2.input(), 2 * g.padded_size, 0.0f);
   }
   internal::ComplexFftBuffersD fft;
-  internal::ComplexFftBuffersF fftf;
+  internal::ComplexFftBuffersF fftf, fftf2;  // float32: two pairs at a time
   // Bin-major: spectra[k · kBlock + j] for frame j of the block; 64-byte aligned, as the mel
   // filters read its rows in whole vectors.
   Tensor spectra;
@@ -275,6 +277,18 @@ void float_pair(const FramePlan& p, ConstTensorView waveform, int64_t f0, int j,
                                    internal::MelFilters::kBlock);
 }
 
+// Frames f0 + j .. f0 + j + 3 (all < n) through two float32 transforms, their spectra stored
+// together (power_quad_lanes_float: one store a bin for the four).
+void float_quad(const FramePlan& p, ConstTensorView waveform, int64_t f0, int j, BlockScratch& s,
+                float* energy, double* windowed) {
+  prepare_pair(p, waveform, f0 + j, true, s, s.fftf.input(), energy + j, windowed + j);
+  p.fftf.forward(s.fftf);
+  prepare_pair(p, waveform, f0 + j + 2, true, s, s.fftf2.input(), energy + j + 2, windowed + j + 2);
+  p.fftf.forward(s.fftf2);
+  internal::power_quad_lanes_float(s.fftf.output(), s.fftf2.output(), p.geometry.padded_size,
+                                   s.spectra.data() + j, internal::MelFilters::kBlock);
+}
+
 // The pairs of a float32 block whose smallest mel energy (least[j], per frame) is under
 // kRedoBelow times their energy, again through the double FFT. True if any was.
 bool redo_faint_pairs(const FramePlan& p, ConstTensorView waveform, int64_t f0, int n,
@@ -317,8 +331,12 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
                   *end = reinterpret_cast<const char*>(out + (f0 + n) * cols);
        line < end; line += 64)
     __builtin_prefetch(line, 1);
-  // Pairs of frames; an odd block's last frame goes with silence (lane j + 1 unused).
-  for (int j = 0; j < n; j += 2) {
+  // Pairs of frames, two pairs at a time in float32; an odd block's last frame goes with silence
+  // (lane j + 1 unused).
+  int j = 0;
+  if (p.float32())
+    for (; j + 4 <= n; j += 4) float_quad(p, waveform, f0, j, s, energy, windowed);
+  for (; j < n; j += 2) {
     if (p.float32())
       float_pair(p, waveform, f0, j, n, s, energy, windowed);
     else
@@ -335,8 +353,8 @@ void block_features(const FramePlan& p, ConstTensorView waveform, int64_t f0, in
     p.filters().apply_block(s.spectra.data(), n, mel, cols, log_floor);
   }
   if (o.use_energy)
-    for (int j = 0; j < n; ++j)
-      out[(f0 + j) * cols + (o.htk_compat ? o.num_mel_bins : 0)] = energy[j];
+    for (int i = 0; i < n; ++i)
+      out[(f0 + i) * cols + (o.htk_compat ? o.num_mel_bins : 0)] = energy[i];
 }
 
 void subtract_column_means(Tensor& features) {

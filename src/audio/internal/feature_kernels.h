@@ -37,6 +37,10 @@ void power_pair_lanes(const double* z, int64_t n, bool power, float* spectra, in
 
 // power_pair_lanes (power only) for a float32 transform, in float.
 void power_pair_lanes_float(const float* z, int64_t n, float* spectra, int64_t lanes);
+// The same for two transforms: z0's frames into lanes 0, 1 and z1's into lanes 2, 3 (16-byte
+// aligned rows: spectra + k · lanes at a multiple of 4 floats).
+void power_quad_lanes_float(const float* z0, const float* z1, int64_t n, float* spectra,
+                            int64_t lanes);
 
 // True if no x[i], i < n, is NaN or ±Inf (the waveform check; a scalar loop was a third of fbank).
 bool all_finite(const float* x, int64_t n);
