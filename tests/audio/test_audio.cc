@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <numbers>
 #include <span>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "attn/audio/features.h"
 #include "attn/error.h"
 #include "attn/ops/attention.h"  // set_simd_target switches every Highway kernel, the audio ones too
+#include "audio/internal/feature_kernels.h"
 #include "audio/internal/fft.h"
 
 namespace attn::audio {
@@ -232,6 +234,33 @@ void check_complex_fft_keeps_its_input(double tolerance) {
 TEST(ComplexFft, LeavesItsInputAsItWasAndIsThePlainDft) {
   check_complex_fft_keeps_its_input<double>(1e-12);
   check_complex_fft_keeps_its_input<float>(1e-4);  // sums of 48 values of ~1: float32 ~1e-6
+}
+
+// fbank's log (mel energies, floored at FLT_EPSILON; the energy column keeps std::log): every
+// binade of the normal floats, 4099 values each (an odd count, for the vector loop's tail) with
+// the reduction's edges (1, sqrt(1/2), their neighbours) among them, against a double log
+// rounded to float: at most 2 ulp apart.
+TEST(Fbank, LogOfNormalFloatsIsWithinTwoUlp) {
+  std::vector<float> x;
+  for (int e = -126; e <= 127; ++e) {
+    const float base = std::ldexp(1.0f, e);
+    for (int i = 0; i < 4096; ++i) x.push_back(base * (1.0f + float(i) / 4096.0f));
+    const float edge = std::ldexp(0.70710678f, e + 1);
+    for (float v : {std::nextafter(edge, 0.0f), edge, std::nextafter(edge, 1e38f)})
+      if (std::isnormal(v)) x.push_back(v);
+  }
+  x.push_back(std::numeric_limits<float>::max());
+  std::vector<float> got(x.size());
+  internal::log_of_normal_floats(x.data(), int64_t(x.size()), got.data());
+  int64_t worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const auto want = float(std::log(double(x[i])));
+    int64_t ulps = 0;
+    for (float v = want; v != got[i] && ulps <= 2; ++ulps) v = std::nextafter(v, got[i]);
+    worst = std::max(worst, ulps);
+    ASSERT_LE(ulps, 2) << "ln(" << x[i] << "): " << got[i] << ", want " << want;
+  }
+  EXPECT_GE(worst, 1);  // the polynomial is not exact: the comparison above can fail
 }
 
 // fbank's FFT is float32, two frames per transform, and a pair whose smallest mel energy is faint

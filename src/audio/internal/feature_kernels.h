@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // SIMD kernels of the feature extractors (src/audio/feature_kernels.cc, Highway with runtime
 // dispatch): fbank's frame pass and power spectra, and sparse mel filters applied to a block of
-// frames at once, with the log (Highway's: glibc's logf is ~5 ns a value and was an eighth of
+// frames at once, with the log (a SIMD one: glibc's logf is ~5 ns a value and was an eighth of
 // fbank's time). Internal.
 #pragma once
 
@@ -45,12 +45,16 @@ void power_quad_lanes_float(const float* z0, const float* z1, int64_t n, float* 
 // True if no x[i], i < n, is NaN or ±Inf (the waveform check; a scalar loop was a third of fbank).
 bool all_finite(const float* x, int64_t n);
 
+// out[i] = ln(x[i]) for normal floats x[i] > 0 (FLT_MIN up to FLT_MAX; others give garbage, not
+// errors): the log that mel_block applies, within 2 ulp of a double log rounded to float.
+void log_of_normal_floats(const float* x, int64_t n, float* out);
+
 // Sparse filters (filter m: weights[offset[m] .. offset[m+1]) over bins first[m] ..) applied to
 // `lanes` spectra stored bin-major (spectra[k · lanes + j]); lanes is a multiple of 16 and at most
 // 64. Writes out[j · out_stride + m] for j < n <= lanes: the sum, or log(max(sum, log_floor)) when
-// log_floor > 0 (Highway's Log: max error about 2 ulp). Each sum runs over k in order, as a
-// scalar loop would. lane_min, when not null (64-byte aligned, `lanes` values, overwritten):
-// each lane's smallest sum over the filters, before the log.
+// log_floor > 0 (log_of_normal_floats' log; log_floor must then be a normal float). Each sum runs
+// over k in order, as a scalar loop would. lane_min, when not null (64-byte aligned, `lanes`
+// values, overwritten): each lane's smallest sum over the filters, before the log.
 void mel_block(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
                const float* spectra, int lanes, int n, float log_floor, float* out,
                int64_t out_stride, float* lane_min = nullptr);
