@@ -25,6 +25,8 @@ _FBANK_DEFAULTS = dict(
     preemphasis_coefficient=0.97, raw_energy=True, remove_dc_offset=True, round_to_power_of_two=True,
     snip_edges=True, subtract_mean=False, use_energy=False, use_log_fbank=True, use_power=True,
     window_type="povey", seed=0)
+# attn::audio::FbankOptions has these defaults too, so fbank() passes on only the options given.
+_FBANK_KEYS = frozenset(_FBANK_DEFAULTS) | frozenset(_VTLN_DEFAULTS)
 
 
 def _float32(x, name, check_finite=True):
@@ -71,20 +73,21 @@ def fbank(waveform, sample_frequency=16000.0, channel=-1, **options):
     """Kaldi's log-mel filterbank, as torchaudio.compliance.kaldi.fbank (same keywords and defaults;
     dither draws from `seed`). waveform: (frames) or (channels, frames), at the scale Kaldi expects
     (int16 values: multiply [-1, 1] audio by 32768). Returns (T, num_mel_bins + use_energy)."""
-    unknown = set(options) - set(_FBANK_DEFAULTS) - set(_VTLN_DEFAULTS)
-    if unknown:
-        raise TypeError(f"attn.audio.fbank: unknown option(s) {sorted(unknown)}")
-    vtln = {k: options.pop(k) for k in _VTLN_DEFAULTS if k in options}
-    if float(vtln.get("vtln_warp", 1.0)) != 1.0:
-        raise ValueError(f"attn.audio.fbank: VTLN warping is not supported (vtln_warp must be 1.0, got {vtln['vtln_warp']})")
+    if not _FBANK_KEYS.issuperset(options):
+        raise TypeError(f"attn.audio.fbank: unknown option(s) {sorted(set(options) - _FBANK_KEYS)}")
+    vtln_warp = options.pop("vtln_warp", 1.0)
+    if float(vtln_warp) != 1.0:
+        raise ValueError(f"attn.audio.fbank: VTLN warping is not supported (vtln_warp must be 1.0, got {vtln_warp})")
+    options.pop("vtln_low", None)
+    options.pop("vtln_high", None)
     a = _channel(_float32(waveform, "waveform", check_finite=False), channel, "fbank")
-    opts = dict(_FBANK_DEFAULTS, **options)
-    if a.shape[0] < opts.pop("min_duration") * sample_frequency:
+    if a.shape[0] < options.pop("min_duration", 0.0) * sample_frequency:
         # torchaudio returns torch.empty(0); (0, bins) is what attn gives any waveform too short
         # for a frame.
-        return _np.zeros((0, int(opts["num_mel_bins"]) + bool(opts["use_energy"])), dtype=_np.float32)
-    opts["sample_frequency"] = float(sample_frequency)
-    return _attn.audio_fbank(a, opts)
+        bins = int(options.get("num_mel_bins", _FBANK_DEFAULTS["num_mel_bins"]))
+        return _np.zeros((0, bins + bool(options.get("use_energy", False))), dtype=_np.float32)
+    options["sample_frequency"] = float(sample_frequency)
+    return _attn.audio_fbank(a, options)
 
 
 def whisper_log_mel(waveform, n_mels=80, n_fft=400, hop_length=160, sample_rate=16000):
