@@ -4,7 +4,7 @@
 f - f²/2 + f³ · Q(f) for f in [sqrt(1/2) - 1, sqrt(2) - 1], Q of degree 6, fitted for relative error
 of ln(1 + f): weighted least squares on Chebyshev nodes, reweighted toward equal ripple (Lawson's
 iteration). Prints the coefficients as float32 literals, Q[0] first, and the largest relative error
-of the double-precision polynomial on a fine grid (3.4e-8: half a float32 ulp is 3e-8).
+of the double-precision polynomial on a fine grid (3.3e-8; half a float32 ulp is 3e-8).
 
     /usr/bin/python3 scripts/fit_log_polynomial.py
 """
