@@ -177,8 +177,22 @@ void PowerPairLanes(const double* Z, int64_t n, bool power, float* spectra, int6
   for (; k <= half; ++k) scalar(k);
 }
 
-// PowerPairLanes (power only) for a float32 transform, in float: bins k .. k + NB - 1 per
-// vector, (re, im) as one 64-bit lane, so the reversal of Z_m is one lane permutation.
+#if HWY_TARGET != HWY_SCALAR
+// The (|A|², |B|²) pairs of bins k .. k + NB - 1 of a float32 transform Z (NB = Lanes(dpair)), one
+// 64-bit lane each: (re, im) as one 64-bit lane, so the reversal of Z_m is one lane permutation.
+template <class DF, class DP>
+HWY_INLINE hn::Vec<DP> float_pair_powers(DF df, DP dpair, const float* Z, int64_t n, int64_t k) {
+  const auto NB = static_cast<int64_t>(hn::Lanes(dpair));
+  const auto vhalf = hn::Set(df, 0.5f);
+  const auto z = hn::LoadU(df, Z + 2 * k);
+  const auto m = hn::BitCast(
+      df, hn::Reverse(dpair, hn::BitCast(dpair, hn::LoadU(df, Z + 2 * (n - k - NB + 1)))));
+  const auto s = hn::Mul(vhalf, hn::Add(z, m)), d = hn::Mul(vhalf, hn::Sub(z, m));
+  return hn::BitCast(dpair, hn::MulAdd(s, s, hn::Reverse2(df, hn::Mul(d, d))));
+}
+#endif
+
+// PowerPairLanes (power only) for a float32 transform, in float.
 void PowerPairLanesF(const float* Z, int64_t n, float* spectra, int64_t lanes) {
   const int64_t half = n / 2;
   auto scalar = [&](int64_t k) { power_pair_bin(Z, n, k, true, spectra, lanes); };
@@ -188,13 +202,8 @@ void PowerPairLanesF(const float* Z, int64_t n, float* spectra, int64_t lanes) {
   const hn::ScalableTag<float> df;
   const hn::Repartition<double, decltype(df)> dpair;  // one lane = one complex value
   const auto NB = static_cast<int64_t>(hn::Lanes(dpair));
-  const auto vhalf = hn::Set(df, 0.5f);
   for (; k + NB <= half; k += NB) {
-    const auto z = hn::LoadU(df, Z + 2 * k);
-    const auto m = hn::BitCast(
-        df, hn::Reverse(dpair, hn::BitCast(dpair, hn::LoadU(df, Z + 2 * (n - k - NB + 1)))));
-    const auto s = hn::Mul(vhalf, hn::Add(z, m)), d = hn::Mul(vhalf, hn::Sub(z, m));
-    const auto pairs = hn::BitCast(dpair, hn::MulAdd(s, s, hn::Reverse2(df, hn::Mul(d, d))));
+    const auto pairs = float_pair_powers(df, dpair, Z, n, k);
     for (int64_t i = 0; i < NB; ++i) {
       const double bits = hn::ExtractLane(pairs, static_cast<size_t>(i));
       std::memcpy(spectra + (k + i) * lanes, &bits, sizeof bits);
@@ -233,18 +242,10 @@ void PowerQuadLanesF(const float* Z0, const float* Z1, int64_t n, float* spectra
   const hn::ScalableTag<float> df;
   const hn::Repartition<double, decltype(df)> dpair;
   const auto NB = static_cast<int64_t>(hn::Lanes(dpair));
-  const auto vhalf = hn::Set(df, 0.5f);
-  // (|A|², |B|²) of bins k .. k + NB - 1 of one transform, as in PowerPairLanesF.
-  auto pair_powers = [&](const float* Z) {
-    const auto z = hn::LoadU(df, Z + 2 * k);
-    const auto m = hn::BitCast(
-        df, hn::Reverse(dpair, hn::BitCast(dpair, hn::LoadU(df, Z + 2 * (n - k - NB + 1)))));
-    const auto s = hn::Mul(vhalf, hn::Add(z, m)), d = hn::Mul(vhalf, hn::Sub(z, m));
-    return hn::BitCast(dpair, hn::MulAdd(s, s, hn::Reverse2(df, hn::Mul(d, d))));
-  };
   constexpr size_t kMaxBlocks = hn::MaxLanes(decltype(df)()) * sizeof(float) / 16;
   for (; k + NB <= half; k += NB) {
-    const auto a = pair_powers(Z0), b = pair_powers(Z1);
+    const auto a = float_pair_powers(df, dpair, Z0, n, k),
+               b = float_pair_powers(df, dpair, Z1, n, k);
     // Within each 128-bit block: (a_i, b_i) for the block's first bin i and (a_i+1, b_i+1) for its
     // second, so block t of `even` is bin k + 2t and of `odd` bin k + 2t + 1.
     const auto even = hn::BitCast(df, hn::InterleaveLower(dpair, a, b));
