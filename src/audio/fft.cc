@@ -62,9 +62,8 @@ void free_values(T* p) {
 }  // namespace
 
 template <typename T>
-BasicFftBuffers<T>::BasicFftBuffers(int n)
-    : input_(alloc_values<T>(static_cast<size_t>(n))),
-      output_(alloc_values<T>(2 * static_cast<size_t>(n / 2 + 1))) {
+FftBufferPair<T>::FftBufferPair(size_t input_values, size_t output_values)
+    : input_(alloc_values<T>(input_values)), output_(alloc_values<T>(output_values)) {
   if (input_ == nullptr || output_ == nullptr) {
     free_values(input_);
     free_values(output_);
@@ -73,7 +72,7 @@ BasicFftBuffers<T>::BasicFftBuffers(int n)
 }
 
 template <typename T>
-BasicFftBuffers<T>::~BasicFftBuffers() {
+FftBufferPair<T>::~FftBufferPair() {
   free_values(input_);
   free_values(output_);
 }
@@ -92,23 +91,6 @@ void BasicRealFft<T>::forward(const BasicFftBuffers<T>& buffers) const {
   else
     fftw_execute_dft_r2c(static_cast<fftw_plan>(plan_), buffers.input(),
                          reinterpret_cast<fftw_complex*>(buffers.mutable_output()));
-}
-
-template <typename T>
-BasicComplexFftBuffers<T>::BasicComplexFftBuffers(int n)
-    : input_(alloc_values<T>(2 * static_cast<size_t>(n))),
-      output_(alloc_values<T>(2 * static_cast<size_t>(n))) {
-  if (input_ == nullptr || output_ == nullptr) {
-    free_values(input_);
-    free_values(output_);
-    throw std::bad_alloc();
-  }
-}
-
-template <typename T>
-BasicComplexFftBuffers<T>::~BasicComplexFftBuffers() {
-  free_values(input_);
-  free_values(output_);
 }
 
 template <typename T>
@@ -145,12 +127,10 @@ void BasicComplexFft<T>::forward(const BasicComplexFftBuffers<T>& buffers) const
                      reinterpret_cast<fftw_complex*>(buffers.mutable_output()));
 }
 
-template class BasicFftBuffers<float>;
-template class BasicFftBuffers<double>;
+template class FftBufferPair<float>;
+template class FftBufferPair<double>;
 template class BasicRealFft<float>;
 template class BasicRealFft<double>;
-template class BasicComplexFftBuffers<float>;
-template class BasicComplexFftBuffers<double>;
 template class BasicComplexFft<float>;
 template class BasicComplexFft<double>;
 

@@ -5,20 +5,21 @@
 // lock) and executed concurrently on per-worker buffers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
 namespace attn::audio::internal {
 
-// Buffers one worker transforms with: `input` (n values) and `output` (n / 2 + 1 complex values as
-// interleaved re, im), 64-byte aligned. T is float (fftw3f) or double (fftw3).
+// Two 64-byte aligned arrays of T, an input and an output, that one worker transforms with; their
+// sizes are the transform's (below). T is float (fftw3f) or double (fftw3).
 template <typename T>
-class BasicFftBuffers {
+class FftBufferPair {
  public:
-  explicit BasicFftBuffers(int n);
-  ~BasicFftBuffers();
-  BasicFftBuffers(const BasicFftBuffers&) = delete;
-  BasicFftBuffers& operator=(const BasicFftBuffers&) = delete;
+  FftBufferPair(size_t input_values, size_t output_values);
+  ~FftBufferPair();
+  FftBufferPair(const FftBufferPair&) = delete;
+  FftBufferPair& operator=(const FftBufferPair&) = delete;
   T* input() const { return input_; }
   const T* output() const { return output_; }
   T* mutable_output() const { return output_; }
@@ -26,6 +27,15 @@ class BasicFftBuffers {
  private:
   T* input_;
   T* output_;
+};
+
+// A real transform's buffers: `input` (n values) and `output` (n / 2 + 1 complex values as
+// interleaved re, im).
+template <typename T>
+class BasicFftBuffers : public FftBufferPair<T> {
+ public:
+  explicit BasicFftBuffers(int n)
+      : FftBufferPair<T>(static_cast<size_t>(n), 2 * static_cast<size_t>(n / 2 + 1)) {}
 };
 
 template <typename T>
@@ -48,19 +58,11 @@ class BasicRealFft {
 // FFTW's AVX codelets). fbank runs it in float32 and redoes in double the pairs whose float32
 // rounding would show (fbank.cc, kRedoBelow).
 template <typename T>
-class BasicComplexFftBuffers {
+class BasicComplexFftBuffers : public FftBufferPair<T> {
  public:
-  explicit BasicComplexFftBuffers(int n);  // input and output: n complex values, interleaved re, im
-  ~BasicComplexFftBuffers();
-  BasicComplexFftBuffers(const BasicComplexFftBuffers&) = delete;
-  BasicComplexFftBuffers& operator=(const BasicComplexFftBuffers&) = delete;
-  T* input() const { return input_; }
-  const T* output() const { return output_; }
-  T* mutable_output() const { return output_; }
-
- private:
-  T* input_;
-  T* output_;
+  // input and output: n complex values, interleaved re, im
+  explicit BasicComplexFftBuffers(int n)
+      : FftBufferPair<T>(2 * static_cast<size_t>(n), 2 * static_cast<size_t>(n)) {}
 };
 
 template <typename T>
