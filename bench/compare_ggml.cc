@@ -24,24 +24,15 @@
 
 #include "attn/attn.h"
 #include "peak.h"
+#include "timing.h"
 
 namespace {
 
 using attn::Shape;
 using attn::Tensor;
 
-template <typename F>
-double time_ms(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using attn::bench::median;
+using attn::bench::wall_ms;
 
 Tensor random(const Shape& shape, attn::Rng& rng) {
   Tensor t(shape);
@@ -138,8 +129,8 @@ void run_case(const Options& o, int64_t N, double peak) {
   run_attn();
   if (g) ggml_graph_compute_with_ctx(g, graph, o.threads);
   for (int r = 0; r < o.repeats; ++r) {
-    attn_runs.push_back(time_ms(run_attn));
-    if (g) ggml_runs.push_back(time_ms([&] { ggml_graph_compute_with_ctx(g, graph, o.threads); }));
+    attn_runs.push_back(wall_ms(run_attn));
+    if (g) ggml_runs.push_back(wall_ms([&] { ggml_graph_compute_with_ctx(g, graph, o.threads); }));
   }
   const double attn_ms = median(attn_runs);
   const double ggml_ms = g ? median(ggml_runs) : std::nan("");

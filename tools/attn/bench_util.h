@@ -11,6 +11,7 @@
 
 #include "attn/context.h"
 #include "attn/tensor.h"
+#include "timing.h"
 
 namespace attn::cli {
 
@@ -44,20 +45,8 @@ inline TensorBF16 random_normal_bf16(const Shape& shape, Rng& rng) {
   return t;
 }
 
-// The middle value of a non-empty list (the upper one of an even count).
-inline double median(std::vector<double> x) {
-  std::sort(x.begin(), x.end());
-  return x[x.size() / 2];
-}
-
-// Wall time of one call of f, in milliseconds.
-template <typename F>
-double wall_ms(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
+using bench::median;
+using bench::wall_ms;
 
 // Median wall time of `repeats` runs after one warm-up run, in milliseconds.
 template <typename F>
