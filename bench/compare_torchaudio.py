@@ -56,7 +56,8 @@ def timed(fn):
 
 
 def openblas():
-    """The OpenBLAS that torch loaded (same soname, so the same library), or None."""
+    """The process's OpenBLAS, or None: attn links it, and Debian's torch links the same soname, so
+    one library serves both (a torch built on another BLAS would not follow its thread count)."""
     try:
         lib = ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
         lib.openblas_get_num_threads()
