@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // FFTs through FFTW: real input in float (Whisper's log-mel) and a complex transform, float or
-// double, that takes two real frames at once (fbank). FFTW beat kissfft 4.8x on the 512-point frames fbank uses
-// (docs/design.md). Plans are made once per size (FFTW's planner is not thread-safe, so under a
-// lock) and executed concurrently on per-worker buffers.
+// double, that takes two real frames at once (fbank). FFTW beat kissfft 4.8x on the 512-point
+// frames fbank uses (docs/design.md). Plans are made once per size (FFTW's planner is not
+// thread-safe, so under a lock) and executed concurrently on per-worker buffers.
 #pragma once
 
 #include <cstddef>
