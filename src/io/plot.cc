@@ -331,10 +331,13 @@ void write_line_plot(const std::string& path, const LinePlot& p) {
       y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
     }
   }
-  const auto [x0, x1] = padded(x_lo, x_hi);
+  // Plain variables, not structured bindings: the lambda below uses them, and clang before 16
+  // (the fuzz build's) cannot capture a structured binding.
+  const auto x_range = padded(x_lo, x_hi);
   const bool fixed_y = std::isfinite(p.y_min) && std::isfinite(p.y_max);
-  const auto [y0, y1] =
+  const auto y_range =
       fixed_y ? padded(plotted(p.y_min, p.log_y), plotted(p.y_max, p.log_y)) : padded(y_lo, y_hi);
+  const double x0 = x_range.first, x1 = x_range.second, y0 = y_range.first, y1 = y_range.second;
   const auto bytes = render(fn, p.width, p.height, [&] {
     plschr(0.0, 1.1);
     // A log y axis's labels are plain numbers ("0.0001", "1e-10"): its title goes beyond the
