@@ -2,7 +2,6 @@
 // Timing and memory helpers shared by the `attn bench` subcommands.
 #pragma once
 
-#include <algorithm>
 #include <fstream>
 #include <string>
 #include <utility>
