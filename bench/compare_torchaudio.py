@@ -28,8 +28,10 @@ GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshol
 (glibc then keeps freed memory in the process; attn makes no faults either way).
 
 --attn-alone-targets also times attn by itself on one thread on each SIMD target named (all Highway
-kernels follow attn.set_simd_target; FFTW keeps its own codelets): rounds of 200 calls with nothing
-between them, the best call of each round, the median over 5 rounds.
+kernels follow attn.set_simd_target, AVX-512 ones too: attn.audio.set_wide_vectors("allow"); FFTW
+keeps its own codelets): rounds of 200 calls with nothing between them, the best call of each round,
+the median over 5 rounds. "auto" in the list times the features' own choice (attn.audio.simd_target():
+AVX2 on Intel cores that lower their clock for 512-bit vectors).
 """
 import argparse
 import ctypes
@@ -73,13 +75,15 @@ def attn_alone(attn, audio, targets, rounds=5, calls=200):
     try:
         for _ in range(rounds):
             for t in targets:
-                attn.set_simd_target(t)
+                attn.set_simd_target("" if t == "auto" else t)
+                attn.audio.set_wide_vectors("auto" if t == "auto" else "allow")
                 for _ in range(20):
                     attn.audio.fbank(audio, 16000.0, num_mel_bins=80)
                 best[t].append(min(timed(lambda: attn.audio.fbank(audio, 16000.0, num_mel_bins=80))[0]
                                    for _ in range(calls)))
     finally:
         attn.set_simd_target("")
+        attn.audio.set_wide_vectors("auto")
     return {t: statistics.median(v) for t, v in best.items()}
 
 
@@ -138,10 +142,11 @@ def main():
                      "openblas_threads": blas.openblas_get_num_threads() if blas is not None else None})
     alone = attn_alone(attn, audio, [t for t in args.attn_alone_targets.split(",") if t])
     if args.json:
-        print(json.dumps({"simd": attn.simd_target(), "seconds": args.seconds, "rows": rows,
-                          "attn_alone_ms": alone}))
+        print(json.dumps({"simd": attn.simd_target(), "features_simd": attn.audio.simd_target(),
+                          "seconds": args.seconds, "rows": rows, "attn_alone_ms": alone}))
         return 0
-    print(f"fbank of {args.seconds:g} s of LibriVox speech, 80 bins; attn SIMD target {attn.simd_target()}, "
+    print(f"fbank of {args.seconds:g} s of LibriVox speech, 80 bins; attn SIMD target {attn.simd_target()} "
+          f"(fbank's kernels {attn.audio.simd_target()}), "
           f"torch {torch.__version__}, torch's OpenBLAS threads: "
           + ("not OpenBLAS" if blas is None else args.torch_blas_threads))
     print(f"{'threads':>7} {'frames':>7} {'torchaudio ms':>14} {'attn ms':>9} {'speed-up':>9} {'max |diff|':>11}"

@@ -14,7 +14,7 @@ import numpy as _np
 
 from . import _attn
 
-__all__ = ["load", "resample", "fbank", "whisper_log_mel"]
+__all__ = ["load", "resample", "fbank", "whisper_log_mel", "simd_target", "set_wide_vectors"]
 
 # torchaudio.compliance.kaldi.fbank's keyword arguments (vtln_* aside) and their defaults.
 # VTLN: torchaudio's vtln_low and vtln_high act only when vtln_warp != 1, which attn does not do.
@@ -99,3 +99,15 @@ def whisper_log_mel(waveform, n_mels=80, n_fft=400, hop_length=160, sample_rate=
                          "pick a channel or pass attn.audio.load(..., mono=True)")
     a = _channel(a, 0, "whisper_log_mel")
     return _attn.audio_whisper_log_mel(a, int(n_fft), int(hop_length), int(n_mels), int(sample_rate))
+
+
+def simd_target():
+    """The SIMD target fbank's kernels run: attn.simd_target(), but AVX2 on Intel's AVX-512 cores
+    before Sapphire Rapids, which lower their clock for 512-bit vectors (set_wide_vectors)."""
+    return _attn.audio_feature_simd_target()
+
+
+def set_wide_vectors(policy):
+    """'auto' (the rule simd_target() describes), 'allow' (512-bit vectors wherever the target has
+    them) or 'avoid' (AVX2 at most), for the whole process."""
+    _attn.audio_set_wide_vectors(str(policy))

@@ -144,6 +144,18 @@ void register_audio(py::module_& m) {
         return to_numpy(std::move(out));
       },
       py::arg("waveform"), py::arg("options"));
+  m.def("audio_feature_simd_target", &audio::feature_simd_target);
+  m.def(
+      "audio_set_wide_vectors",
+      [](const std::string& policy) {
+        if (policy == "auto")
+          return audio::set_feature_wide_vectors(audio::WideVectors::kAutomatic);
+        if (policy == "allow") return audio::set_feature_wide_vectors(audio::WideVectors::kAllow);
+        if (policy == "avoid") return audio::set_feature_wide_vectors(audio::WideVectors::kAvoid);
+        fail<ValueError>("attn.audio.set_wide_vectors",
+                         "policy must be 'auto', 'allow' or 'avoid', got '", policy, "'");
+      },
+      py::arg("policy"));
   m.def(
       "audio_whisper_log_mel",
       [](const py::array_t<float, py::array::c_style>& x, int n_fft, int hop_length, int n_mels,

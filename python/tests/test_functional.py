@@ -204,3 +204,19 @@ def test_every_simd_target_gives_the_same_attention_within_rounding():
     assert attn.simd_target() == targets[0]
     with pytest.raises(ValueError, match="set_simd_target"):
         attn.set_simd_target("NOPE")
+
+
+def test_fbank_simd_target_follows_the_wide_vector_policy():
+    x = np.random.default_rng(4).standard_normal(4000).astype(np.float32)
+    try:
+        attn.audio.set_wide_vectors("allow")
+        assert attn.audio.simd_target() == attn.simd_target()
+        wide = attn.audio.fbank(x, num_mel_bins=40)
+        attn.audio.set_wide_vectors("avoid")
+        assert not attn.audio.simd_target().startswith("AVX3")
+        np.testing.assert_allclose(attn.audio.fbank(x, num_mel_bins=40), wide, atol=1e-4)
+        with pytest.raises(ValueError, match="attn.audio.set_wide_vectors: policy must be 'auto'"):
+            attn.audio.set_wide_vectors("sometimes")
+    finally:
+        attn.audio.set_wide_vectors("auto")
+    assert attn.audio.simd_target() in attn.available_simd_targets()

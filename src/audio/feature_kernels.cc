@@ -400,13 +400,76 @@ void MelBlock(const float* weights, const int64_t* first, const int64_t* offset,
                  lane_min);
 }
 
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
 }  // namespace HWY_NAMESPACE
 }  // namespace attn::audio::internal
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#if HWY_ARCH_X86 && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
+#include <atomic>
+
+#include "attn/audio/features.h"
+
+namespace attn::audio {
+namespace {
+
+// Intel's AVX-512 cores before Sapphire Rapids (Skylake-SP to Ice Lake) lower their clock while
+// 512-bit vectors run, and the whole call then runs slower, FFTW's 256-bit transforms included:
+// fbank with AVX3 kernels took 0.596 ms against 0.486 with AVX2 on an Ice Lake Xeon (docs/speech.md
+// run 15). Sapphire Rapids, the first with AVX512_FP16, runs AVX-512 at full clock; AMD's cores do.
+bool clock_drops_for_512bit_vectors() {
+#if HWY_ARCH_X86 && (defined(__GNUC__) || defined(__clang__))
+  unsigned max_leaf = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &max_leaf, &ebx, &ecx, &edx) == 0 || max_leaf < 7) return false;
+  const bool intel = ebx == 0x756e6547u && edx == 0x49656e69u && ecx == 0x6c65746eu;
+  unsigned eax = 0;
+  __cpuid_count(7, 0, eax, ebx, ecx, edx);
+  const bool avx512f = (ebx & (1u << 16)) != 0;
+  const bool avx512fp16 = (edx & (1u << 23)) != 0;
+  return intel && avx512f && !avx512fp16;
+#else
+  return false;
+#endif
+}
+
+std::atomic<WideVectors> g_wide_vectors{WideVectors::kAutomatic};
+
+bool avoid_wide_vectors() {
+  static const bool drops = clock_drops_for_512bit_vectors();
+  const WideVectors w = g_wide_vectors.load(std::memory_order_relaxed);
+  return w == WideVectors::kAvoid || (w == WideVectors::kAutomatic && drops);
+}
+
+}  // namespace
+
+void set_feature_wide_vectors(WideVectors policy) { g_wide_vectors.store(policy); }
+
+}  // namespace attn::audio
+
 namespace attn::audio::internal {
 
+// The index into the HWY_EXPORT tables: Highway's choice (every target set_simd_target leaves), but
+// never better than AVX2 where wide vectors are avoided. Lower indices are better targets.
+size_t dispatch_index() {
+  hwy::ChosenTarget& chosen = hwy::GetChosenTarget();
+  if (!chosen.IsInitialized()) chosen.Update(hwy::SupportedTargets());
+  const size_t index = chosen.GetIndex();
+#if HWY_ARCH_X86 && (HWY_TARGETS & HWY_AVX2)
+  static const size_t kAvx2 =
+      hwy::Num0BitsBelowLS1Bit_Nonzero64(static_cast<uint64_t>(HWY_CHOSEN_TARGET_SHIFT(HWY_AVX2)));
+  if (index < kAvx2 && avoid_wide_vectors()) return kAvx2;
+#endif
+  return index;
+}
+
+#define ATTN_FEATURE_DISPATCH(FUNC) (*(HWY_DISPATCH_TABLE(FUNC)[dispatch_index()]))
+
+HWY_EXPORT(TargetName);
 HWY_EXPORT(MelBlock);
 HWY_EXPORT(LogOfNormal);
 HWY_EXPORT(AllFinite);
@@ -421,40 +484,49 @@ HWY_EXPORT(BlockSums);
 void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
                        const double* window, double* z, double* sum_squares,
                        double* windowed_squares) {
-  HWY_DYNAMIC_DISPATCH(PreparePairRows)(raw, ws, mean, c, window, z, sum_squares, windowed_squares);
+  ATTN_FEATURE_DISPATCH(PreparePairRows)
+  (raw, ws, mean, c, window, z, sum_squares, windowed_squares);
 }
 void prepare_pair_rows(const float* const* raw, int64_t ws, const double* mean, double c,
                        const float* window, float* z, double* sum_squares,
                        double* windowed_squares) {
-  HWY_DYNAMIC_DISPATCH(PreparePairRowsF)
+  ATTN_FEATURE_DISPATCH(PreparePairRowsF)
   (raw, ws, mean, c, window, z, sum_squares, windowed_squares);
 }
-double frame_mean(const float* raw, int64_t ws) { return HWY_DYNAMIC_DISPATCH(FrameMean)(raw, ws); }
+double frame_mean(const float* raw, int64_t ws) {
+  return ATTN_FEATURE_DISPATCH(FrameMean)(raw, ws);
+}
 bool block_sums(const float* x, int64_t n, int64_t g, double* sums) {
-  return HWY_DYNAMIC_DISPATCH(BlockSums)(x, n, g, sums);
+  return ATTN_FEATURE_DISPATCH(BlockSums)(x, n, g, sums);
 }
 void power_pair_lanes(const double* z, int64_t n, bool power, float* spectra, int64_t lanes) {
-  HWY_DYNAMIC_DISPATCH(PowerPairLanes)(z, n, power, spectra, lanes);
+  ATTN_FEATURE_DISPATCH(PowerPairLanes)(z, n, power, spectra, lanes);
 }
 
 void power_pair_lanes_float(const float* z, int64_t n, float* spectra, int64_t lanes) {
-  HWY_DYNAMIC_DISPATCH(PowerPairLanesF)(z, n, spectra, lanes);
+  ATTN_FEATURE_DISPATCH(PowerPairLanesF)(z, n, spectra, lanes);
 }
 void power_quad_lanes_float(const float* z0, const float* z1, int64_t n, float* spectra,
                             int64_t lanes) {
-  HWY_DYNAMIC_DISPATCH(PowerQuadLanesF)(z0, z1, n, spectra, lanes);
+  ATTN_FEATURE_DISPATCH(PowerQuadLanesF)(z0, z1, n, spectra, lanes);
 }
-bool all_finite(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(AllFinite)(x, n); }
+bool all_finite(const float* x, int64_t n) { return ATTN_FEATURE_DISPATCH(AllFinite)(x, n); }
 void log_of_normal_floats(const float* x, int64_t n, float* out) {
-  HWY_DYNAMIC_DISPATCH(LogOfNormal)(x, n, out);
+  ATTN_FEATURE_DISPATCH(LogOfNormal)(x, n, out);
 }
 
 void mel_block(const float* weights, const int64_t* first, const int64_t* offset, int num_filters,
                const float* spectra, int lanes, int n, float log_floor, float* out,
                int64_t out_stride, float* lane_min) {
-  HWY_DYNAMIC_DISPATCH(MelBlock)
+  ATTN_FEATURE_DISPATCH(MelBlock)
   (weights, first, offset, num_filters, spectra, lanes, n, log_floor, out, out_stride, lane_min);
 }
 
+const char* feature_target_name() { return ATTN_FEATURE_DISPATCH(TargetName)(); }
+
 }  // namespace attn::audio::internal
+
+namespace attn::audio {
+const char* feature_simd_target() { return internal::feature_target_name(); }
+}  // namespace attn::audio
 #endif

@@ -337,12 +337,14 @@ TEST(Fbank, EveryRunnableSimdTargetAgreesAtOddOffsets) {
   odd.num_mel_bins = 40, odd.round_to_power_of_two = false, odd.frame_length = 24.0;
   odd.use_power = false;
   const std::vector<std::string> targets = ops::available_simd_targets();
+  set_feature_wide_vectors(WideVectors::kAllow);  // each target as named, AVX-512 ones too
   for (const FbankOptions& o : {plain, odd}) {
     const Tensor best = fbank(x, o);
     ASSERT_EQ(best.dim(0), 50);
     for (const std::string& target : targets) {
       SCOPED_TRACE(target);
       ops::set_simd_target(target);
+      ASSERT_EQ(std::string(feature_simd_target()), target);
       const Tensor got = fbank(x, o);
       ASSERT_EQ(got.shape(), best.shape());
       for (int64_t i = 0; i < best.numel(); ++i)
@@ -350,6 +352,37 @@ TEST(Fbank, EveryRunnableSimdTargetAgreesAtOddOffsets) {
     }
     ops::set_simd_target("");
   }
+  set_feature_wide_vectors(WideVectors::kAutomatic);
+}
+
+// The features' target is the kernels' one, capped at AVX2 where wide vectors are avoided (on an
+// AVX2-only machine the cap changes nothing, so only an AVX-512 machine can fail the middle part).
+TEST(Fbank, WideVectorPolicyCapsTheFeaturesAtAvx2) {
+  const auto is_avx512 = [](const std::string& t) { return t.rfind("AVX3", 0) == 0; };
+  const Tensor storage = noise(4000, 5);
+  FbankOptions o;
+  o.num_mel_bins = 40;
+  set_feature_wide_vectors(WideVectors::kAllow);
+  EXPECT_EQ(std::string(feature_simd_target()), std::string(ops::simd_target()));
+  const Tensor wide = fbank(storage.view(), o);
+  set_feature_wide_vectors(WideVectors::kAvoid);
+  const std::string capped = feature_simd_target();
+  EXPECT_FALSE(is_avx512(capped)) << capped;
+  if (is_avx512(ops::simd_target())) {
+    EXPECT_EQ(capped, "AVX2");
+  }
+  const Tensor narrow = fbank(storage.view(), o);
+  ASSERT_EQ(narrow.shape(), wide.shape());
+  for (int64_t i = 0; i < wide.numel(); ++i)
+    ASSERT_NEAR(narrow.values()[size_t(i)], wide.values()[size_t(i)], 1e-4) << "value " << i;
+  const std::vector<std::string> targets = ops::available_simd_targets();
+  if (std::find(targets.begin(), targets.end(), "SSE4") != targets.end()) {
+    ops::set_simd_target("SSE4");  // a lower target stays lower under any policy
+    EXPECT_EQ(std::string(feature_simd_target()), "SSE4");
+    ops::set_simd_target("");
+  }
+  set_feature_wide_vectors(WideVectors::kAutomatic);
+  EXPECT_NE(std::string(feature_simd_target()), "");
 }
 
 TEST(StreamingFbank, PiecesOfAnySizeGiveTheWholeWaveformsFrames) {

@@ -140,7 +140,8 @@ nlohmann::json bench_threads(const SpeechBenchOptions& o, int threads, nn::Speec
 }
 
 void print_table(const SpeechBenchOptions& o, const nlohmann::json& all) {
-  std::cout << "machine: SIMD " << all["simd"].get<std::string>() << ", BLAS core "
+  std::cout << "machine: SIMD " << all["simd"].get<std::string>() << " (fbank's kernels "
+            << all["features_simd"].get<std::string>() << "), BLAS core "
             << all["blas_core"].get<std::string>() << "\naudio: " << all["seconds"].get<double>()
             << " s of " << all["source"].get<std::string>() << "\nmodel: " << o.layers
             << " layers, d_model " << o.d_model << ", " << o.heads << " heads, FFN " << o.ff << ", "
@@ -187,6 +188,7 @@ void run(const SpeechBenchOptions& o) {
   std::string source;
   const Tensor samples = speech_audio(o.seconds, &source);
   nlohmann::json all = {{"simd", ops::simd_target()},
+                        {"features_simd", audio::feature_simd_target()},
                         {"blas_core", ops::blas_core()},
                         {"seconds", o.seconds},
                         {"source", source},

@@ -83,6 +83,19 @@ class StreamingFbank {
   std::vector<float> pending_;
 };
 
+// The SIMD target fbank's and StreamingFbank's kernels dispatch to: ops::simd_target() (which
+// ops::set_simd_target lowers for them too), except on CPUs that lower their clock while 512-bit
+// vectors run (Intel's AVX-512 cores before Sapphire Rapids: Skylake-SP to Ice Lake), where they
+// stop at AVX2: the features are a few microseconds of vector work between FFTW's 256-bit
+// transforms, and the slower clock cost the whole call ~20% (docs/speech.md, run 15).
+const char* feature_simd_target();
+
+// Overrides that rule for the whole process: kAllow lets the features use 512-bit vectors
+// everywhere, kAvoid stops them at AVX2 everywhere (as a benchmark compares the two), kAutomatic
+// restores the rule. The features' values may differ in their last bits between targets.
+enum class WideVectors { kAutomatic, kAllow, kAvoid };
+void set_feature_wide_vectors(WideVectors policy);
+
 // The triangular mel filters fbank applies: (num_mel_bins, padded_window_size / 2 + 1), as
 // torchaudio's get_mel_banks with its zero column for the Nyquist bin.
 Tensor kaldi_mel_banks(const FbankOptions& options);
