@@ -56,16 +56,29 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v)
       acc[r][v] = e.accumulate ? hn::LoadU(d, C + r * c_rs + v * NL) : hn::Zero(d);
-  for (int64_t k = 0; k < K; ++k) {
+  auto step = [&](int64_t k) HWY_ATTR {
     hn::Vec<DF> b[V];
     for (int v = 0; v < V; ++v) b[v] = hn::LoadU(d, B + k * b_rs + v * NL);
     for (int r = 0; r < R; ++r) {
       const auto a = hn::Set(d, A[r * a_rs + k * a_ks]);
       for (int v = 0; v < V; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
     }
-    if (e.prefetch && k % kCreditEvery == kCreditEvery - 1)
-      e.prefetch->credit(R * V * NL * kCreditEvery);
+  };
+  // Runs of kCreditEvery steps, two steps an iteration, the prefetcher paid once a run: the loop's
+  // counter, compare and the prefetcher's test were 5-12 scalar uops a step, which Intel cores
+  // issue on the FMAs' ports (one per FMA with AVX2's 6 × 2 tile); full forward on Ice Lake, one
+  // thread, +2-4% of peak with AVX3 and AVX2. Fully unrolled (8 steps) ran out of address registers
+  // and was 20% slower. Each accumulator still sums along k in order: the same bits.
+  int64_t k = 0;
+  for (; k + kCreditEvery <= K; k += kCreditEvery) {
+#pragma GCC unroll 1
+    for (int64_t u = 0; u < kCreditEvery; u += 2) {
+      step(k + u);
+      step(k + u + 1);
+    }
+    if (e.prefetch) e.prefetch->credit(R * V * NL * kCreditEvery);
   }
+  for (; k < K; ++k) step(k);
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) hn::StoreU(acc[r][v], d, C + r * c_rs + v * NL);
   if (e.col_max) {
