@@ -33,6 +33,7 @@ struct SpeechBenchOptions {
           window = 16;
   bool json = false;
   std::string simd_target;
+  std::string wide_vectors = "auto";  // fbank's 512-bit vectors: auto, allow, avoid
 };
 
 // 16 kHz samples at int16 scale: the clips, concatenated and cut to `seconds` (looped if short).
@@ -176,6 +177,9 @@ void run(const SpeechBenchOptions& o) {
   if (!(o.seconds >= 1.0 && o.seconds <= 600.0))
     usage_fail("--seconds", "must be in [1, 600], got ", o.seconds);
   apply_simd_target(o.simd_target);
+  audio::set_feature_wide_vectors(o.wide_vectors == "allow"   ? audio::WideVectors::kAllow
+                                  : o.wide_vectors == "avoid" ? audio::WideVectors::kAvoid
+                                                              : audio::WideVectors::kAutomatic);
   nn::SpeechEncoderConfig c;
   c.num_layers = o.layers;
   c.layer.d_model = o.d_model;
@@ -220,6 +224,11 @@ void add_bench_speech_command(CLI::App* bench) {
   sub->add_option("--left-chunks", o->left_chunks, "Left chunks")->capture_default_str();
   sub->add_option("--window", o->window, "Window ± (encoder frames)")->capture_default_str();
   add_simd_target_option(sub, o->simd_target);
+  sub->add_option("--fbank-wide-vectors", o->wide_vectors,
+                  "fbank's 512-bit vectors: auto (not on Intel cores that lower their clock for "
+                  "them), allow, avoid")
+      ->check(CLI::IsMember({"auto", "allow", "avoid"}))
+      ->capture_default_str();
   sub->add_flag("--json", o->json, "One JSON line");
   sub->callback([o] { run(*o); });
 }
