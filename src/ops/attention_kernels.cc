@@ -67,8 +67,9 @@ HWY_INLINE void tile(int64_t K, const float* HWY_RESTRICT A, int64_t a_rs, int64
   // Runs of kCreditEvery steps, two steps an iteration, the prefetcher paid once a run: the loop's
   // counter, compare and the prefetcher's test were 5-12 scalar uops a step, which Intel cores
   // issue on the FMAs' ports (one per FMA with AVX2's 6 × 2 tile); full forward on Ice Lake, one
-  // thread, +2-4% of peak with AVX3 and AVX2. Fully unrolled (8 steps) ran out of address registers
-  // and was 20% slower. Each accumulator still sums along k in order: the same bits.
+  // thread, +2-4% of peak with AVX3 and AVX2. Four or eight steps an iteration were ~20% slower,
+  // with six address registers or two (the loop body's size for the front end, most likely; no
+  // counters to tell). Each accumulator still sums along k in order: the same bits.
   int64_t k = 0;
   for (; k + kCreditEvery <= K; k += kCreditEvery) {
 #pragma GCC unroll 1
