@@ -148,12 +148,8 @@ void register_audio(py::module_& m) {
   m.def(
       "audio_set_wide_vectors",
       [](const std::string& policy) {
-        if (policy == "auto")
-          return audio::set_feature_wide_vectors(audio::WideVectors::kAutomatic);
-        if (policy == "allow") return audio::set_feature_wide_vectors(audio::WideVectors::kAllow);
-        if (policy == "avoid") return audio::set_feature_wide_vectors(audio::WideVectors::kAvoid);
-        fail<ValueError>("attn.audio.set_wide_vectors",
-                         "policy must be 'auto', 'allow' or 'avoid', got '", policy, "'");
+        audio::set_feature_wide_vectors(
+            audio::parse_wide_vectors(policy, "attn.audio.set_wide_vectors"));
       },
       py::arg("policy"));
   m.def(

@@ -412,8 +412,10 @@ HWY_AFTER_NAMESPACE();
 #endif
 
 #include <atomic>
+#include <string>
 
 #include "attn/audio/features.h"
+#include "attn/error.h"
 
 namespace attn::audio {
 namespace {
@@ -448,6 +450,13 @@ bool avoid_wide_vectors() {
 }  // namespace
 
 void set_feature_wide_vectors(WideVectors policy) { g_wide_vectors.store(policy); }
+
+WideVectors parse_wide_vectors(const std::string& name, const char* fn) {
+  if (name == "auto") return WideVectors::kAutomatic;
+  if (name == "allow") return WideVectors::kAllow;
+  if (name == "avoid") return WideVectors::kAvoid;
+  fail<ValueError>(fn, "policy must be 'auto', 'allow' or 'avoid', got '", name, "'");
+}
 
 }  // namespace attn::audio
 

@@ -177,9 +177,7 @@ void run(const SpeechBenchOptions& o) {
   if (!(o.seconds >= 1.0 && o.seconds <= 600.0))
     usage_fail("--seconds", "must be in [1, 600], got ", o.seconds);
   apply_simd_target(o.simd_target);
-  audio::set_feature_wide_vectors(o.wide_vectors == "allow"   ? audio::WideVectors::kAllow
-                                  : o.wide_vectors == "avoid" ? audio::WideVectors::kAvoid
-                                                              : audio::WideVectors::kAutomatic);
+  audio::set_feature_wide_vectors(audio::parse_wide_vectors(o.wide_vectors));
   nn::SpeechEncoderConfig c;
   c.num_layers = o.layers;
   c.layer.d_model = o.d_model;

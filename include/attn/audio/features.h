@@ -95,6 +95,9 @@ const char* feature_simd_target();
 // restores the rule. The features' values may differ in their last bits between targets.
 enum class WideVectors { kAutomatic, kAllow, kAvoid };
 void set_feature_wide_vectors(WideVectors policy);
+// "auto", "allow", "avoid" (ValueError naming `fn` otherwise).
+WideVectors parse_wide_vectors(const std::string& name,
+                               const char* fn = "audio::parse_wide_vectors");
 
 // The triangular mel filters fbank applies: (num_mel_bins, padded_window_size / 2 + 1), as
 // torchaudio's get_mel_banks with its zero column for the Nyquist bin.
